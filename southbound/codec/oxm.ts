@@ -1,0 +1,362 @@
+// OXM TLVs (OpenFlow 1.3.5 §7.2.3) and the Nicira NXM fields OVS adds
+// (ovs-fields(7)). One table drives encode, decode and the text form.
+import { Reader, Writer } from './buffer';
+import { OfDecodeError, OfEncodeError, OFPET_BAD_MATCH, OFPBMC_BAD_LEN, OFPBMC_BAD_VALUE } from './errors';
+
+export const OFPXMC_NXM_0 = 0x0000;
+export const OFPXMC_NXM_1 = 0x0001;
+export const OFPXMC_OPENFLOW_BASIC = 0x8000;
+export const OFPXMC_PACKET_REGS = 0x8001;
+export const OFPXMC_EXPERIMENTER = 0xffff;
+export const ONF_EXPERIMENTER_ID = 0x4f4e4600;
+export const NX_EXPERIMENTER_ID = 0x00002320;
+
+export type OxmKind = 'u8' | 'u16' | 'u24' | 'u32' | 'u64' | 'u128' | 'mac' | 'ipv4' | 'ipv6';
+/** Values: numbers up to 32 bits, bigint for 64/128 bits, strings for addresses. */
+export type OxmValue = number | bigint | string;
+
+export interface OxmFieldDef {
+  name: string;
+  oxmClass: number;
+  field: number;
+  kind: OxmKind;
+  /** experimenter id for OFPXMC_EXPERIMENTER fields. */
+  experimenter?: number;
+  /** ONF experimenter OXMs carry a 16-bit exp_type after the experimenter id. */
+  expType?: number;
+  /** name in the ovs-ofctl text form when it differs (e.g. tun_src). */
+  ofctl?: string;
+}
+
+export const KIND_LEN: Record<OxmKind, number> = {
+  u8: 1, u16: 2, u24: 3, u32: 4, u64: 8, u128: 16, mac: 6, ipv4: 4, ipv6: 16,
+};
+
+const B = OFPXMC_OPENFLOW_BASIC;
+const NX = OFPXMC_NXM_1;
+export const OXM_FIELDS: OxmFieldDef[] = [
+  { name: 'in_port', oxmClass: B, field: 0, kind: 'u32' },
+  { name: 'in_phy_port', oxmClass: B, field: 1, kind: 'u32' },
+  { name: 'metadata', oxmClass: B, field: 2, kind: 'u64' },
+  { name: 'eth_dst', oxmClass: B, field: 3, kind: 'mac', ofctl: 'dl_dst' },
+  { name: 'eth_src', oxmClass: B, field: 4, kind: 'mac', ofctl: 'dl_src' },
+  { name: 'eth_type', oxmClass: B, field: 5, kind: 'u16', ofctl: 'dl_type' },
+  { name: 'vlan_vid', oxmClass: B, field: 6, kind: 'u16' },
+  { name: 'vlan_pcp', oxmClass: B, field: 7, kind: 'u8' },
+  { name: 'ip_dscp', oxmClass: B, field: 8, kind: 'u8' },
+  { name: 'ip_ecn', oxmClass: B, field: 9, kind: 'u8', ofctl: 'nw_ecn' },
+  { name: 'ip_proto', oxmClass: B, field: 10, kind: 'u8', ofctl: 'nw_proto' },
+  { name: 'ipv4_src', oxmClass: B, field: 11, kind: 'ipv4', ofctl: 'nw_src' },
+  { name: 'ipv4_dst', oxmClass: B, field: 12, kind: 'ipv4', ofctl: 'nw_dst' },
+  { name: 'tcp_src', oxmClass: B, field: 13, kind: 'u16', ofctl: 'tp_src' },
+  { name: 'tcp_dst', oxmClass: B, field: 14, kind: 'u16', ofctl: 'tp_dst' },
+  { name: 'udp_src', oxmClass: B, field: 15, kind: 'u16', ofctl: 'tp_src' },
+  { name: 'udp_dst', oxmClass: B, field: 16, kind: 'u16', ofctl: 'tp_dst' },
+  { name: 'sctp_src', oxmClass: B, field: 17, kind: 'u16', ofctl: 'tp_src' },
+  { name: 'sctp_dst', oxmClass: B, field: 18, kind: 'u16', ofctl: 'tp_dst' },
+  { name: 'icmpv4_type', oxmClass: B, field: 19, kind: 'u8', ofctl: 'icmp_type' },
+  { name: 'icmpv4_code', oxmClass: B, field: 20, kind: 'u8', ofctl: 'icmp_code' },
+  { name: 'arp_op', oxmClass: B, field: 21, kind: 'u16' },
+  { name: 'arp_spa', oxmClass: B, field: 22, kind: 'ipv4' },
+  { name: 'arp_tpa', oxmClass: B, field: 23, kind: 'ipv4' },
+  { name: 'arp_sha', oxmClass: B, field: 24, kind: 'mac' },
+  { name: 'arp_tha', oxmClass: B, field: 25, kind: 'mac' },
+  { name: 'ipv6_src', oxmClass: B, field: 26, kind: 'ipv6' },
+  { name: 'ipv6_dst', oxmClass: B, field: 27, kind: 'ipv6' },
+  { name: 'ipv6_flabel', oxmClass: B, field: 28, kind: 'u32' },
+  { name: 'icmpv6_type', oxmClass: B, field: 29, kind: 'u8' },
+  { name: 'icmpv6_code', oxmClass: B, field: 30, kind: 'u8' },
+  { name: 'ipv6_nd_target', oxmClass: B, field: 31, kind: 'ipv6', ofctl: 'nd_target' },
+  { name: 'ipv6_nd_sll', oxmClass: B, field: 32, kind: 'mac', ofctl: 'nd_sll' },
+  { name: 'ipv6_nd_tll', oxmClass: B, field: 33, kind: 'mac', ofctl: 'nd_tll' },
+  { name: 'mpls_label', oxmClass: B, field: 34, kind: 'u32' },
+  { name: 'mpls_tc', oxmClass: B, field: 35, kind: 'u8' },
+  { name: 'mpls_bos', oxmClass: B, field: 36, kind: 'u8' },
+  { name: 'pbb_isid', oxmClass: B, field: 37, kind: 'u24' },
+  { name: 'tunnel_id', oxmClass: B, field: 38, kind: 'u64', ofctl: 'tun_id' },
+  { name: 'ipv6_exthdr', oxmClass: B, field: 39, kind: 'u16' },
+  // OF1.3 extension EXT-256 (ONF experimenter OXM), as OVS and os-ken encode it.
+  { name: 'pbb_uca', oxmClass: OFPXMC_EXPERIMENTER, field: 0, kind: 'u8', experimenter: ONF_EXPERIMENTER_ID, expType: 2560 },
+  // Nicira extensible match (NXM_NX_*), class 0x0001.
+  ...Array.from({ length: 16 }, (_, i): OxmFieldDef => ({ name: `reg${i}`, oxmClass: NX, field: i, kind: 'u32' })),
+  { name: 'tun_ipv4_src', oxmClass: NX, field: 31, kind: 'ipv4', ofctl: 'tun_src' },
+  { name: 'tun_ipv4_dst', oxmClass: NX, field: 32, kind: 'ipv4', ofctl: 'tun_dst' },
+  { name: 'pkt_mark', oxmClass: NX, field: 33, kind: 'u32' },
+  { name: 'tcp_flags', oxmClass: NX, field: 34, kind: 'u16' },
+  { name: 'dp_hash', oxmClass: NX, field: 35, kind: 'u32' },
+  { name: 'recirc_id', oxmClass: NX, field: 36, kind: 'u32' },
+  { name: 'conj_id', oxmClass: NX, field: 37, kind: 'u32' },
+  { name: 'ct_state', oxmClass: NX, field: 105, kind: 'u32' },
+  { name: 'ct_zone', oxmClass: NX, field: 106, kind: 'u16' },
+  { name: 'ct_mark', oxmClass: NX, field: 107, kind: 'u32' },
+  { name: 'ct_label', oxmClass: NX, field: 108, kind: 'u128' },
+  // Packet registers (OXM_OF_PKT_REG, class 0x8001): xreg0..7, 64 bits.
+  ...Array.from({ length: 8 }, (_, i): OxmFieldDef => ({ name: `xreg${i}`, oxmClass: OFPXMC_PACKET_REGS, field: i, kind: 'u64' })),
+];
+
+export const OXM_BY_NAME = new Map<string, OxmFieldDef>(OXM_FIELDS.map((f) => [f.name, f]));
+const key = (cls: number, field: number, exp = 0, expType = 0) => `${cls}:${field}:${exp}:${expType}`;
+const OXM_BY_CODE = new Map<string, OxmFieldDef>(OXM_FIELDS.map((f) => [key(f.oxmClass, f.field, f.experimenter ?? 0, f.expType ?? 0), f]));
+/** Bytes between the 4-byte OXM header and the value. */
+const prefixLen = (d: OxmFieldDef) => (d.experimenter === undefined ? 0 : d.expType === undefined ? 4 : 6);
+
+/** A decoded OXM TLV. Unknown fields keep their raw bytes so they re-encode identically. */
+export interface Oxm {
+  field: string;
+  value: OxmValue;
+  mask?: OxmValue;
+}
+export interface OxmUnknown extends Oxm {
+  field: 'unknown';
+  oxmClass: number;
+  code: number;
+  experimenter?: number;
+  expType?: number;
+  value: string; // hex
+  mask?: string; // hex
+}
+
+export function oxmDef(name: string): OxmFieldDef {
+  const d = OXM_BY_NAME.get(name);
+  if (!d) throw new OfEncodeError(`unknown match field "${name}"`);
+  return d;
+}
+
+export function readValue(r: Reader, kind: OxmKind): OxmValue {
+  switch (kind) {
+    case 'u8': return r.u8();
+    case 'u16': return r.u16();
+    case 'u24': { const hi = r.u8(); return (hi << 16) | r.u16(); }
+    case 'u32': return r.u32();
+    case 'u64': return r.u64();
+    case 'u128': { const hi = r.u64(); return (hi << 64n) | r.u64(); }
+    case 'mac': return macToString(r.bytes(6));
+    case 'ipv4': return ipv4ToString(r.bytes(4));
+    case 'ipv6': return ipv6ToString(r.bytes(16));
+  }
+}
+
+export function writeValue(w: Writer, kind: OxmKind, v: OxmValue, what: string): void {
+  switch (kind) {
+    case 'u8': case 'u16': case 'u24': case 'u32': {
+      const n = typeof v === 'bigint' ? Number(v) : v;
+      const max = 2 ** (KIND_LEN[kind] * 8) - 1;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > max) {
+        throw new OfEncodeError(`${what}: ${String(v)} is not a ${kind}`);
+      }
+      if (kind === 'u8') w.u8(n);
+      else if (kind === 'u16') w.u16(n);
+      else if (kind === 'u24') w.u8(n >>> 16).u16(n & 0xffff);
+      else w.u32(n);
+      return;
+    }
+    case 'u64': w.u64(toBig(v, 64, what)); return;
+    case 'u128': { const b = toBig(v, 128, what); w.u64(b >> 64n).u64(b & 0xffffffffffffffffn); return; }
+    case 'mac': w.bytes(macToBytes(String(v))); return;
+    case 'ipv4': w.bytes(ipv4ToBytes(String(v))); return;
+    case 'ipv6': w.bytes(ipv6ToBytes(String(v))); return;
+  }
+}
+
+function toBig(v: OxmValue, bits: number, what: string): bigint {
+  let b: bigint;
+  try {
+    b = BigInt(v);
+  } catch {
+    throw new OfEncodeError(`${what}: ${String(v)} is not an integer`);
+  }
+  if (b < 0n || b >= 1n << BigInt(bits)) throw new OfEncodeError(`${what}: ${String(v)} out of range for ${bits} bits`);
+  return b;
+}
+
+/** Decode one OXM TLV at the reader's position. */
+export function decodeOxm(r: Reader): Oxm {
+  const cls = r.u16();
+  const fh = r.u8();
+  const len = r.u8();
+  const code = fh >> 1;
+  const hasMask = (fh & 1) === 1;
+  const body = r.sub(len, 'oxm', OFPET_BAD_MATCH, OFPBMC_BAD_LEN);
+  let exp = 0;
+  let expType = 0;
+  if (cls === OFPXMC_EXPERIMENTER) {
+    exp = body.u32();
+    if (exp === ONF_EXPERIMENTER_ID) expType = body.u16();
+  }
+  const def = OXM_BY_CODE.get(key(cls, code, exp, expType));
+  const vlen = hasMask ? body.remaining / 2 : body.remaining;
+  if (def && vlen === KIND_LEN[def.kind] && (!hasMask || body.remaining % 2 === 0)) {
+    const value = readValue(body, def.kind);
+    if (!hasMask) return { field: def.name, value };
+    return { field: def.name, value, mask: readValue(body, def.kind) };
+  }
+  if (def) {
+    throw new OfDecodeError(`oxm ${def.name}: length ${len} does not fit`, OFPET_BAD_MATCH, OFPBMC_BAD_LEN);
+  }
+  if (hasMask && body.remaining % 2 !== 0) {
+    throw new OfDecodeError(`oxm class ${cls} field ${code}: odd masked length`, OFPET_BAD_MATCH, OFPBMC_BAD_LEN);
+  }
+  const u: OxmUnknown = {
+    field: 'unknown', oxmClass: cls, code,
+    value: body.bytes(vlen).toString('hex'),
+  };
+  if (cls === OFPXMC_EXPERIMENTER) u.experimenter = exp;
+  if (exp === ONF_EXPERIMENTER_ID) u.expType = expType;
+  if (hasMask) u.mask = body.bytes(vlen).toString('hex');
+  return u;
+}
+
+export function encodeOxm(w: Writer, o: Oxm): void {
+  if (o.field === 'unknown') {
+    const u = o as OxmUnknown;
+    const v = Buffer.from(u.value, 'hex');
+    const m = u.mask !== undefined ? Buffer.from(u.mask, 'hex') : undefined;
+    const expLen = u.oxmClass === OFPXMC_EXPERIMENTER ? (u.expType !== undefined ? 6 : 4) : 0;
+    w.u16(u.oxmClass).u8((u.code << 1) | (m ? 1 : 0)).u8(expLen + v.length + (m ? m.length : 0));
+    if (expLen) w.u32(u.experimenter ?? 0);
+    if (expLen === 6) w.u16(u.expType!);
+    w.bytes(v);
+    if (m) w.bytes(m);
+    return;
+  }
+  const d = oxmDef(o.field);
+  const hasMask = o.mask !== undefined && o.mask !== null;
+  const expLen = prefixLen(d);
+  const vlen = KIND_LEN[d.kind];
+  w.u16(d.oxmClass).u8((d.field << 1) | (hasMask ? 1 : 0)).u8(expLen + vlen * (hasMask ? 2 : 1));
+  if (expLen) w.u32(d.experimenter!);
+  if (expLen === 6) w.u16(d.expType!);
+  writeValue(w, d.kind, o.value, o.field);
+  if (hasMask) writeValue(w, d.kind, o.mask!, o.field + ' mask');
+}
+
+/** An NXM/OXM field header as used by reg_move, reg_load, output_reg, ct zone_src. */
+export interface FieldRef { field: string; }
+
+/** Read a 4-byte NXM header (or 8-byte experimenter header) naming a field. */
+export function readFieldHeader(r: Reader): string {
+  const cls = r.u16();
+  const fh = r.u8();
+  r.u8();
+  let exp = 0;
+  if (cls === OFPXMC_EXPERIMENTER) exp = r.u32();
+  const def = exp === ONF_EXPERIMENTER_ID ? undefined : OXM_BY_CODE.get(key(cls, fh >> 1, exp));
+  if (!def) return `field:${cls.toString(16)}:${(fh >> 1).toString(16)}${exp ? ':' + exp.toString(16) : ''}`;
+  return def.name;
+}
+
+export function fieldHeaderLen(name: string): number {
+  if (name.startsWith('field:')) return name.split(':').length > 3 ? 8 : 4;
+  return oxmDef(name).experimenter !== undefined ? 8 : 4;
+}
+
+export function writeFieldHeader(w: Writer, name: string): void {
+  if (name.startsWith('field:')) {
+    const [, c, f, e] = name.split(':');
+    const cls = parseInt(c, 16);
+    w.u16(cls).u8(parseInt(f, 16) << 1).u8(e ? 4 : 0);
+    if (e) w.u32(parseInt(e, 16));
+    return;
+  }
+  const d = oxmDef(name);
+  w.u16(d.oxmClass).u8(d.field << 1).u8(KIND_LEN[d.kind] + (d.experimenter !== undefined ? 4 : 0));
+  if (d.experimenter !== undefined) w.u32(d.experimenter);
+}
+
+export function fieldBits(name: string): number {
+  const d = OXM_BY_NAME.get(name);
+  return d ? KIND_LEN[d.kind] * 8 : 0;
+}
+
+// ---- address helpers -------------------------------------------------------
+
+export function macToString(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) {
+    const x = b[i];
+    s += (i ? ':' : '') + (x < 16 ? '0' : '') + x.toString(16);
+  }
+  return s;
+}
+
+const MAC_RE = /^([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})$/i;
+export function macToBytes(s: string): Buffer {
+  const m = MAC_RE.exec(s);
+  if (!m) throw new OfEncodeError(`"${s}" is not a MAC address`);
+  return Buffer.from(m.slice(1).map((x) => parseInt(x, 16)));
+}
+
+export function ipv4ToString(b: Uint8Array): string {
+  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+}
+const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+export function ipv4ToBytes(s: string): Buffer {
+  const m = IPV4_RE.exec(s);
+  if (!m) throw new OfEncodeError(`"${s}" is not an IPv4 address`);
+  const parts = m.slice(1).map(Number);
+  if (parts.some((p) => p > 255)) throw new OfEncodeError(`"${s}" is not an IPv4 address`);
+  return Buffer.from(parts);
+}
+export function isIpv4(s: string): boolean {
+  return IPV4_RE.test(s) && s.split('.').every((p) => Number(p) <= 255);
+}
+
+/** RFC 5952 canonical text (as ovs-ofctl prints). */
+export function ipv6ToString(b: Uint8Array): string {
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push((b[i] << 8) | b[i + 1]);
+  let bestS = -1, bestL = 0;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestL && j - i > 1) { bestS = i; bestL = j - i; }
+    i = j;
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
+  if (bestS < 0) return hex(g);
+  return hex(g.slice(0, bestS)) + '::' + hex(g.slice(bestS + bestL));
+}
+
+export function ipv6ToBytes(s: string): Buffer {
+  const bad = () => new OfEncodeError(`"${s}" is not an IPv6 address`);
+  let str = s;
+  const tail: number[] = [];
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(str);
+  if (v4) {
+    const b = ipv4ToBytes(v4[1]);
+    tail.push((b[0] << 8) | b[1], (b[2] << 8) | b[3]);
+    str = str.slice(0, -v4[1].length) + (str.endsWith('::' + v4[1]) ? '' : '0');
+    if (str.endsWith(':0')) str = str.slice(0, -2);
+  }
+  const halves = str.split('::');
+  if (halves.length > 2) throw bad();
+  const parse = (h: string) => (h === '' ? [] : h.split(':').map((x) => {
+    if (!/^[0-9a-f]{1,4}$/i.test(x)) throw bad();
+    return parseInt(x, 16);
+  }));
+  const head = parse(halves[0]);
+  const rest = halves.length === 2 ? parse(halves[1]) : [];
+  const total = head.length + rest.length + tail.length;
+  let groups: number[];
+  if (halves.length === 2) {
+    if (total > 7) throw bad();
+    groups = [...head, ...new Array(8 - total).fill(0), ...rest, ...tail];
+  } else {
+    if (total !== 8) throw bad();
+    groups = [...head, ...tail];
+  }
+  const out = Buffer.alloc(16);
+  groups.forEach((x, i) => out.writeUInt16BE(x, i * 2));
+  return out;
+}
+
+export function checkOxmValue(o: Oxm): void {
+  if (o.field === 'unknown') return;
+  const w = new Writer(32);
+  try {
+    encodeOxm(w, o);
+  } catch (e) {
+    throw new OfDecodeError((e as Error).message, OFPET_BAD_MATCH, OFPBMC_BAD_VALUE);
+  }
+}
