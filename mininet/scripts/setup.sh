@@ -99,11 +99,11 @@ sqlite_loads() {
 ensure_better_sqlite3() {
   sqlite_loads && return 0
   log "better-sqlite3 does not load; npm rebuild better-sqlite3"
-  npm rebuild better-sqlite3 --ignore-scripts=false --foreground-scripts </dev/null || true
+  npm rebuild better-sqlite3 --ignore-scripts=false </dev/null || true
   sqlite_loads && return 0
   log "still not loading; running better-sqlite3's install script directly"
   (cd node_modules/better-sqlite3 &&
-    npm run install --ignore-scripts=false --foreground-scripts </dev/null) || true
+    npm run install --ignore-scripts=false </dev/null) || true
   sqlite_loads || die "better-sqlite3 does not load: $(node -e "require('better-sqlite3')(':memory:')" 2>&1 | head -5)"
 }
 

@@ -3,6 +3,8 @@
 // garbage from a neighbouring frame or crash on a short one.
 import { OfDecodeError, OFPET_BAD_REQUEST, OFPBRC_BAD_LEN, OfEncodeError } from './errors';
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export class Reader {
   pos: number;
   constructor(
@@ -55,11 +57,16 @@ export class Reader {
     this.need(n, 'padding');
     this.pos += n;
   }
-  /** Fixed-size, NUL-padded string (e.g. port names, desc strings). */
+  /** Fixed-size, NUL-padded string (e.g. port names, desc strings): UTF-8 when valid, else latin1. */
   str(n: number): string {
     const b = this.bytes(n, 'string');
     const z = b.indexOf(0);
-    return b.toString('latin1', 0, z < 0 ? n : z);
+    const s = b.subarray(0, z < 0 ? n : z);
+    try {
+      return UTF8.decode(s);
+    } catch {
+      return s.toString('latin1');
+    }
   }
   /** A sub-reader over the next n bytes; advances this reader past them. */
   sub(n: number, what: string, errType = this.errType, errCode = this.errCode): Reader {
@@ -124,9 +131,9 @@ export class Writer {
     this.pos += n;
     return this;
   }
-  /** Fixed-size NUL-padded string; rejects strings that do not fit. */
+  /** Fixed-size NUL-padded string (UTF-8); rejects strings that do not fit. */
   str(s: string, n: number): this {
-    const b = Buffer.from(s, 'latin1');
+    const b = Buffer.from(s, 'utf8');
     if (b.length > n) throw new OfEncodeError(`string "${s}" longer than ${n} bytes`);
     this.bytes(b);
     return this.zeros(n - b.length);

@@ -42,9 +42,10 @@ export async function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions = {
     await new Promise<void>((resolve) => setTimeout(resolve, Math.min(intervalMs, left)));
   }
   const detail = 'error' in last ? `last error: ${describe(last.error)}` : `last value: ${describe(last.value)}`;
-  const err = new Error(`timed out after ${timeoutMs} ms (${attempts} attempts) waiting for ${what}; ${detail}`);
-  if ('error' in last) (err as Error & { cause?: unknown }).cause = last.error;
-  throw err;
+  throw new Error(
+    `timed out after ${timeoutMs} ms (${attempts} attempts) waiting for ${what}; ${detail}`,
+    'error' in last ? { cause: last.error } : undefined,
+  );
 }
 
 function describe(x: unknown): string {

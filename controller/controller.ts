@@ -1,0 +1,63 @@
+// Composition root: the OpenFlow listener, switch registry, event bus,
+// store and northbound API, started and stopped together.
+import pino, { Logger } from 'pino';
+import { OfServer, TlsPaths, ConnectionOptions } from '../southbound/channel';
+import { EventBus } from './events';
+import { SwitchRegistry } from './switch-registry';
+import { Store } from './store';
+import { buildApi } from '../northbound/api/app';
+import type { FastifyInstance } from 'fastify';
+
+export interface ControllerConfig {
+  ofPort: number;
+  ofHost: string;
+  apiPort: number;
+  apiHost: string;
+  db: string;
+  tls?: TlsPaths;
+  logLevel: string;
+  connection?: ConnectionOptions;
+}
+
+export const DEFAULTS: ControllerConfig = {
+  ofPort: 6653,
+  ofHost: '0.0.0.0',
+  apiPort: 8080,
+  apiHost: '127.0.0.1',
+  db: 'weft.db',
+  logLevel: 'info',
+};
+
+export class Controller {
+  readonly bus = new EventBus();
+  readonly log: Logger;
+  readonly registry: SwitchRegistry;
+  readonly store: Store;
+  readonly of: OfServer;
+  api?: FastifyInstance;
+  ofPort = 0;
+  apiPort = 0;
+
+  constructor(readonly cfg: ControllerConfig, log?: Logger) {
+    this.log = log ?? pino({ level: cfg.logLevel, base: { app: 'weft' } });
+    this.store = new Store(cfg.db);
+    this.registry = new SwitchRegistry(this.bus, this.log.child({ component: 'registry' }));
+    this.of = new OfServer({ port: cfg.ofPort, host: cfg.ofHost, tls: cfg.tls, ...cfg.connection }, this.log.child({ component: 'openflow' }));
+    this.of.on('connection', (c) => this.registry.adopt(c));
+    this.bus.on('switch.connected', (e) => this.store.switchSeen(e.dpid, e.remote));
+  }
+
+  async start(): Promise<void> {
+    this.ofPort = await this.of.listen();
+    this.api = await buildApi({ registry: this.registry, store: this.store, bus: this.bus, log: this.log.child({ component: 'api' }) });
+    await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
+    this.apiPort = (this.api.server.address() as { port: number }).port;
+    this.log.info({ ofPort: this.ofPort, api: `http://${this.cfg.apiHost}:${this.apiPort}` }, 'weft controller started');
+  }
+
+  async stop(): Promise<void> {
+    await this.api?.close();
+    await this.of.close();
+    this.store.close();
+  }
+}

@@ -1,0 +1,38 @@
+// The northbound REST API (fastify). build() is separate from listen() so
+// tests drive it with app.inject().
+import Fastify, { FastifyInstance, FastifyBaseLogger } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import type { SwitchRegistry } from '../../controller/switch-registry';
+import type { Store } from '../../controller/store';
+import type { EventBus } from '../../controller/events';
+import { installErrorHandler } from './errors';
+import { ErrorBody, PortSchema, SwitchSchema, FlowSchema } from './schemas';
+import { switchRoutes } from './routes/switches';
+
+export interface ApiDeps {
+  registry: SwitchRegistry;
+  store: Store;
+  bus: EventBus;
+  log: Logger;
+}
+
+export const API_VERSION = '0.1.0';
+
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: deps.log as unknown as FastifyBaseLogger, disableRequestLogging: true, ajv: { customOptions: { coerceTypes: true, removeAdditional: false } } });
+  installErrorHandler(app);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Weft controller API', version: API_VERSION, description: 'Northbound REST API of the Weft OpenFlow 1.3 controller.' },
+    },
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string) ?? `def-${i}` },
+  });
+  for (const s of [ErrorBody, PortSchema, SwitchSchema, FlowSchema]) app.addSchema(s);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(switchRoutes(deps), { prefix: '/v1' });
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,34 @@
+// One error catalogue and one error handler for the northbound API.
+import type { FastifyError, FastifyInstance } from 'fastify';
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly field?: string) {
+    super(message);
+  }
+}
+
+export const notFound = (what: string, id: string) => new ApiError(404, 'not_found', `${what} ${id} not found`);
+export const badRequest = (message: string, field?: string) => new ApiError(400, 'bad_request', message, field);
+export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    if (err instanceof ApiError) {
+      return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) });
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const v = fe.validation[0];
+      const field = (v?.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || (v?.params as { missingProperty?: string })?.missingProperty;
+      return reply.status(400).send({ error: 'bad_request', message: `${fe.validationContext ?? 'request'}${v?.instancePath ?? ''} ${v?.message ?? fe.message}`, ...(field ? { field } : {}) });
+    }
+    if (fe.statusCode && fe.statusCode < 500) {
+      return reply.status(fe.statusCode).send({ error: fe.code ?? 'bad_request', message: fe.message });
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.status(500).send({ error: 'internal', message: 'internal error' });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` });
+  });
+}

@@ -1,0 +1,80 @@
+// GET /v1/health, /v1/switches, /v1/switches/{dpid}, /v1/switches/{dpid}/flows
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { ApiDeps } from '../app';
+import { API_VERSION } from '../app';
+import { Dpid, Health, FlowsQuery, FlowsQueryT, SwitchT, FlowT } from '../schemas';
+import { notFound, unavailable, badRequest } from '../errors';
+import { portView } from '../../../controller/switch-registry';
+import type { Connection } from '../../../southbound/channel';
+import { OFPTT_ALL, OFPG_ANY, OFPP_ANY, FlowStats } from '../../../southbound/codec';
+import { formatFlow } from '../../../southbound/text';
+
+const started = Date.now();
+const errRef = Type.Ref('Error');
+
+export function switchView(c: Connection): SwitchT {
+  return {
+    dpid: c.dpid, remote: c.remote, connected_at: new Date(c.connectedAt).toISOString(),
+    n_tables: c.features?.n_tables ?? 0, n_buffers: c.features?.n_buffers ?? 0, capabilities: c.features?.capabilities ?? 0,
+    ports: [...c.ports].sort((a, b) => a.port_no - b.port_no).map(portView),
+  };
+}
+
+export function flowView(f: FlowStats): FlowT {
+  return {
+    table_id: f.table_id, priority: f.priority, cookie: '0x' + f.cookie.toString(16), idle_timeout: f.idle_timeout,
+    hard_timeout: f.hard_timeout, flags: f.flags, duration_sec: f.duration_sec,
+    packet_count: Number(f.packet_count), byte_count: Number(f.byte_count),
+    text: formatFlow(f),
+  };
+}
+
+function parseCookie(s: string | undefined): { cookie: bigint; mask: bigint } {
+  if (!s) return { cookie: 0n, mask: 0n };
+  const [c, m] = s.split('/');
+  const big = (x: string) => BigInt(x.startsWith('0x') ? x : '0x' + x);
+  try {
+    return { cookie: big(c), mask: m ? big(m) : 0xffffffffffffffffn };
+  } catch {
+    throw badRequest(`bad cookie "${s}"`, 'cookie');
+  }
+}
+
+export function switchRoutes(deps: ApiDeps) {
+  return async (app: FastifyInstance) => {
+    const get = (dpid: string) => {
+      const c = deps.registry.get(dpid);
+      if (!c) throw notFound('switch', dpid);
+      return c;
+    };
+    app.get('/health', { schema: { summary: 'Liveness and a connected-switch count', response: { 200: Health } } }, async () => ({
+      status: 'ok' as const, version: API_VERSION, uptime_sec: (Date.now() - started) / 1000, switches: deps.registry.list().length,
+    }));
+    app.get('/switches', {
+      schema: { summary: 'Connected switches with their ports', response: { 200: Type.Array(Type.Ref('Switch')) } },
+    }, async () => deps.registry.list().map(switchView));
+    app.get<{ Params: { dpid: string } }>('/switches/:dpid', {
+      schema: { summary: 'One connected switch', params: Type.Object({ dpid: Dpid }), response: { 200: Type.Ref('Switch'), 404: errRef, 400: errRef } },
+    }, async (req) => switchView(get(req.params.dpid)));
+    app.get<{ Params: { dpid: string }; Querystring: FlowsQueryT }>('/switches/:dpid/flows', {
+      schema: {
+        summary: 'The switch\'s flow table, read live with an OpenFlow flow-stats request',
+        params: Type.Object({ dpid: Dpid }), querystring: FlowsQuery,
+        response: { 200: Type.Array(Type.Ref('Flow')), 404: errRef, 400: errRef, 503: errRef },
+      },
+    }, async (req) => {
+      const c = get(req.params.dpid);
+      const { cookie, mask } = parseCookie(req.query.cookie);
+      try {
+        const parts = await c.multipart({
+          kind: 'flow', table_id: req.query.table ?? OFPTT_ALL, out_port: OFPP_ANY, out_group: OFPG_ANY,
+          cookie, cookie_mask: mask, match: [],
+        }, 5000);
+        return parts.flatMap((p) => p.stats).map(flowView);
+      } catch (e) {
+        throw unavailable(`flow stats from ${c.dpid} failed: ${(e as Error).message}`);
+      }
+    });
+  };
+}

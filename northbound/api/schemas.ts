@@ -1,0 +1,60 @@
+// TypeBox schemas for the northbound API: types, validation, fast
+// serialisation and the OpenAPI document come from these.
+import { Type, Static } from '@sinclair/typebox';
+
+export const Dpid = Type.String({ pattern: '^[0-9a-fA-F]{16}$', description: 'datapath id, 16 hex digits', examples: ['0000aabbccddeeff'] });
+
+export const ErrorBody = Type.Object({
+  error: Type.String({ description: 'machine-readable error code, e.g. not_found, bad_request' }),
+  message: Type.String({ description: 'human-readable explanation' }),
+  field: Type.Optional(Type.String({ description: 'the request field at fault, when there is one' })),
+}, { $id: 'Error' });
+
+export const PortSchema = Type.Object({
+  port_no: Type.Integer({ description: 'OpenFlow port number (4294967294 = LOCAL)' }),
+  name: Type.String(),
+  hw_addr: Type.String({ description: 'MAC address' }),
+  config: Type.Integer({ description: 'OFPPC_* bits' }),
+  state: Type.Integer({ description: 'OFPPS_* bits' }),
+  status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  curr_speed: Type.Integer({ description: 'kbps' }),
+}, { $id: 'Port' });
+
+export const SwitchSchema = Type.Object({
+  dpid: Dpid,
+  remote: Type.String({ description: 'address:port the switch connected from' }),
+  connected_at: Type.String({ format: 'date-time' }),
+  n_tables: Type.Integer(),
+  n_buffers: Type.Integer(),
+  capabilities: Type.Integer(),
+  ports: Type.Array(Type.Ref(PortSchema)),
+}, { $id: 'Switch' });
+
+export const FlowSchema = Type.Object({
+  table_id: Type.Integer(),
+  priority: Type.Integer(),
+  cookie: Type.String({ description: '64-bit cookie, 0x-prefixed hex' }),
+  idle_timeout: Type.Integer(),
+  hard_timeout: Type.Integer(),
+  flags: Type.Integer(),
+  duration_sec: Type.Integer(),
+  packet_count: Type.Integer(),
+  byte_count: Type.Integer(),
+  text: Type.String({ description: 'the flow in ovs-ofctl syntax, as `ovs-ofctl -O OpenFlow13 --no-stats dump-flows` prints it' }),
+}, { $id: 'Flow' });
+
+export const FlowsQuery = Type.Object({
+  table: Type.Optional(Type.Integer({ minimum: 0, maximum: 254, description: 'only this table' })),
+  cookie: Type.Optional(Type.String({ pattern: '^(0x)?[0-9a-fA-F]{1,16}(/(0x)?[0-9a-fA-F]{1,16})?$', description: 'cookie or cookie/mask, hex' })),
+});
+
+export const Health = Type.Object({
+  status: Type.Literal('ok'),
+  version: Type.String(),
+  uptime_sec: Type.Number(),
+  switches: Type.Integer({ description: 'connected switches' }),
+});
+
+export type SwitchT = Static<typeof SwitchSchema>;
+export type FlowT = Static<typeof FlowSchema>;
+export type FlowsQueryT = Static<typeof FlowsQuery>;

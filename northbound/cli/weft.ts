@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// The `weft` command line. `weft controller` runs the controller.
+import { parseArgs } from 'node:util';
+import { Controller, ControllerConfig, DEFAULTS } from '../../controller/controller';
+
+export const USAGE = `Usage: weft <command> [options]
+
+Commands:
+  controller        run the controller (OpenFlow listener + REST API)
+  version           print the version
+  help              print this help
+
+Options for "controller":
+  --of-port N       OpenFlow listen port (default ${DEFAULTS.ofPort}; 0 = any free port)
+  --of-host ADDR    OpenFlow listen address (default ${DEFAULTS.ofHost})
+  --api-port N      REST API port (default ${DEFAULTS.apiPort}; 0 = any free port)
+  --api-host ADDR   REST API listen address (default ${DEFAULTS.apiHost})
+  --db PATH         SQLite database file (default ./${DEFAULTS.db})
+  --tls-key PATH    controller private key (PEM); with --tls-cert and --tls-ca
+                    the OpenFlow listener speaks TLS (OVS "ssl:" targets)
+  --tls-cert PATH   controller certificate (PEM)
+  --tls-ca PATH     CA certificate that switch certificates must chain to (PEM)
+  --log-level LVL   trace|debug|info|warn|error (default ${DEFAULTS.logLevel})
+`;
+
+export class UsageError extends Error {}
+
+function port(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new UsageError(`--${name}: "${v}" is not a port number (0-65535)`);
+  return n;
+}
+
+export function parseControllerArgs(argv: string[]): ControllerConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'of-port': { type: 'string' }, 'of-host': { type: 'string' }, 'api-port': { type: 'string' },
+      'api-host': { type: 'string' }, db: { type: 'string' }, 'tls-key': { type: 'string' },
+      'tls-cert': { type: 'string' }, 'tls-ca': { type: 'string' }, 'log-level': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const tlsParts = [values['tls-key'], values['tls-cert'], values['tls-ca']];
+  if (tlsParts.some((x) => x !== undefined) && !tlsParts.every((x) => x !== undefined)) {
+    throw new UsageError('--tls-key, --tls-cert and --tls-ca go together');
+  }
+  const level = values['log-level'] ?? DEFAULTS.logLevel;
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new UsageError(`--log-level: unknown level "${level}"`);
+  return {
+    ofPort: port(values['of-port'], 'of-port', DEFAULTS.ofPort),
+    ofHost: values['of-host'] ?? DEFAULTS.ofHost,
+    apiPort: port(values['api-port'], 'api-port', DEFAULTS.apiPort),
+    apiHost: values['api-host'] ?? DEFAULTS.apiHost,
+    db: values.db ?? DEFAULTS.db,
+    tls: values['tls-key'] ? { key: values['tls-key']!, cert: values['tls-cert']!, ca: values['tls-ca']! } : undefined,
+    logLevel: level,
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'controller': {
+      const cfg = parseControllerArgs(rest);
+      const ctl = new Controller(cfg);
+      await ctl.start();
+      let stopping = false;
+      const stop = async (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        ctl.log.info({ sig }, 'stopping');
+        await ctl.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      return -1; // keep running
+    }
+    case 'version': case '--version':
+      process.stdout.write(`weft ${require('../../../package.json').version}\n`);
+      return 0;
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${cmd}"`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    if (code >= 0) process.exit(code);
+  }, (e: Error) => {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`weft: ${e.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    process.stderr.write(`weft: ${e.stack ?? e.message}\n`);
+    process.exit(1);
+  });
+}

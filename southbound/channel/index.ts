@@ -1,0 +1,3 @@
+export * from './framer';
+export * from './connection';
+export * from './server';

@@ -1,0 +1,80 @@
+// A scripted OpenFlow 1.3 switch over a real TCP socket, for channel tests
+// (fast feedback; the real thing is OVS in the integration tests).
+import net from 'node:net';
+import { Framer } from '../../southbound/channel/framer';
+import { decodeMessage, encodeMessage, OfpMessage, Port } from '../../southbound/codec';
+import { waitFor } from './wait';
+
+export interface FakeSwitchOptions {
+  port: number;
+  host?: string;
+  dpid?: bigint;
+  ports?: Port[];
+  /** Answer the handshake automatically (default true). */
+  autoHandshake?: boolean;
+  /** Version bitmap to offer in HELLO (default OF1.3 only). */
+  helloBitmap?: number;
+  helloVersion?: number;
+}
+
+export function fakePort(no: number, name = `p${no}`): Port {
+  return {
+    port_no: no, hw_addr: `02:00:00:00:00:${no.toString(16).padStart(2, '0')}`, name, config: 0, state: 0,
+    curr: 0, advertised: 0, supported: 0, peer: 0, curr_speed: 10_000_000, max_speed: 0,
+  };
+}
+
+export class FakeSwitch {
+  readonly received: OfpMessage[] = [];
+  private readonly framer = new Framer();
+  private constructor(readonly sock: net.Socket, readonly opts: FakeSwitchOptions) {}
+
+  static async connect(opts: FakeSwitchOptions): Promise<FakeSwitch> {
+    const sock = net.connect(opts.port, opts.host ?? '127.0.0.1');
+    await new Promise<void>((res, rej) => { sock.once('connect', res); sock.once('error', rej); });
+    const fs = new FakeSwitch(sock, opts);
+    sock.on('data', (c) => fs.framer.push(c, (f) => fs.onMessage(decodeMessage(Buffer.from(f)))));
+    sock.on('error', () => {});
+    fs.send({
+      type: 'hello', xid: 1, version: opts.helloVersion,
+      elements: opts.helloBitmap === 0 ? [] : [{ type: 'versionbitmap', bitmaps: [opts.helloBitmap ?? 0x10] }],
+    });
+    return fs;
+  }
+
+  send(m: OfpMessage): void {
+    this.sock.write(encodeMessage(m));
+  }
+
+  sendRaw(b: Buffer): void {
+    this.sock.write(b);
+  }
+
+  private onMessage(m: OfpMessage): void {
+    this.received.push(m);
+    if (this.opts.autoHandshake === false) return;
+    if (m.type === 'features_request') {
+      this.send({ type: 'features_reply', xid: m.xid, datapath_id: this.opts.dpid ?? 1n, n_buffers: 0, n_tables: 254, auxiliary_id: 0, capabilities: 0x4f, reserved: 0 });
+    } else if (m.type === 'multipart_request' && m.body.kind === 'port_desc') {
+      this.send({ type: 'multipart_reply', xid: m.xid, flags: 0, body: { kind: 'port_desc', ports: this.opts.ports ?? [fakePort(1)] } });
+    } else if (m.type === 'echo_request') {
+      this.send({ type: 'echo_reply', xid: m.xid, data: m.data });
+    } else if (m.type === 'barrier_request') {
+      this.send({ type: 'barrier_reply', xid: m.xid });
+    }
+  }
+
+  async waitFor<T extends OfpMessage['type']>(type: T, pred: (m: Extract<OfpMessage, { type: T }>) => boolean = () => true, timeoutMs = 5000): Promise<Extract<OfpMessage, { type: T }>> {
+    type M = Extract<OfpMessage, { type: T }>;
+    const found = await waitFor(() => this.received.find((m) => m.type === type && pred(m as M)), { timeoutMs, what: `${type} from controller` });
+    return found as M;
+  }
+
+  get closed(): boolean {
+    return this.sock.destroyed || this.sock.readableEnded;
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
