@@ -7,6 +7,10 @@ import { SwitchRegistry } from './switch-registry';
 import { Store } from './store';
 import { buildApi } from '../northbound/api/app';
 import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import { Topology } from './topology';
+import { AppRunner } from './app-runner';
+import { createApps, DEFAULT_APPS, AppOptions } from './apps';
 
 export interface ControllerConfig {
   ofPort: number;
@@ -16,6 +20,9 @@ export interface ControllerConfig {
   db: string;
   tls?: TlsPaths;
   logLevel: string;
+  /** App profile or comma-separated app names (see controller/apps.ts). */
+  apps: string;
+  appOptions?: AppOptions;
   connection?: ConnectionOptions;
 }
 
@@ -26,6 +33,7 @@ export const DEFAULTS: ControllerConfig = {
   apiHost: '127.0.0.1',
   db: 'weft.db',
   logLevel: 'info',
+  apps: DEFAULT_APPS,
 };
 
 export class Controller {
@@ -34,6 +42,10 @@ export class Controller {
   readonly registry: SwitchRegistry;
   readonly store: Store;
   readonly of: OfServer;
+  readonly topology: Topology;
+  readonly apps: AppRunner;
+  /** Random per process: LLDP probes carry it so foreign probes are ignored. */
+  readonly id = randomBytes(6).toString('hex');
   api?: FastifyInstance;
   ofPort = 0;
   apiPort = 0;
@@ -45,17 +57,21 @@ export class Controller {
     this.of = new OfServer({ port: cfg.ofPort, host: cfg.ofHost, tls: cfg.tls, ...cfg.connection }, this.log.child({ component: 'openflow' }));
     this.of.on('connection', (c) => this.registry.adopt(c));
     this.bus.on('switch.connected', (e) => this.store.switchSeen(e.dpid, e.remote));
+    this.topology = new Topology(this.bus);
+    this.apps = new AppRunner(createApps(cfg.apps, cfg.appOptions), this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id);
   }
 
   async start(): Promise<void> {
+    this.apps.start();
     this.ofPort = await this.of.listen();
-    this.api = await buildApi({ registry: this.registry, store: this.store, bus: this.bus, log: this.log.child({ component: 'api' }) });
+    this.api = await buildApi({ registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, log: this.log.child({ component: 'api' }) });
     await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
     this.apiPort = (this.api.server.address() as { port: number }).port;
-    this.log.info({ ofPort: this.ofPort, api: `http://${this.cfg.apiHost}:${this.apiPort}` }, 'weft controller started');
+    this.log.info({ ofPort: this.ofPort, api: `http://${this.cfg.apiHost}:${this.apiPort}`, apps: this.apps.apps.map((a) => a.name) }, 'weft controller started');
   }
 
   async stop(): Promise<void> {
+    this.apps.stop();
     await this.api?.close();
     await this.of.close();
     this.store.close();

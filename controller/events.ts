@@ -13,10 +13,30 @@ export interface PortView {
   curr_speed: number;
 }
 
+/** A directed link: probes sent out of src.port arrive at dst.port. */
+export interface LinkView {
+  src: { dpid: string; port: number };
+  dst: { dpid: string; port: number };
+}
+
+export interface HostView {
+  mac: string;
+  ips: string[];
+  dpid: string;
+  port: number;
+  first_seen: string;
+  last_seen: string;
+}
+
 export type WeftEvent =
   | { type: 'switch.connected'; dpid: string; remote: string; ports: PortView[] }
   | { type: 'switch.disconnected'; dpid: string; reason: string }
-  | { type: 'port.added' | 'port.modified' | 'port.removed'; dpid: string; port: PortView };
+  | { type: 'port.added' | 'port.modified' | 'port.removed'; dpid: string; port: PortView }
+  | { type: 'link.added'; link: LinkView }
+  | { type: 'link.removed'; link: LinkView; reason: string }
+  | { type: 'host.added'; host: HostView }
+  | { type: 'host.moved'; host: HostView; from: { dpid: string; port: number } }
+  | { type: 'host.removed'; host: HostView; reason: string };
 
 export type Stamped<E extends WeftEvent = WeftEvent> = E & { ts: string };
 

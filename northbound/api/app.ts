@@ -6,14 +6,18 @@ import type { Logger } from 'pino';
 import type { SwitchRegistry } from '../../controller/switch-registry';
 import type { Store } from '../../controller/store';
 import type { EventBus } from '../../controller/events';
+import type { Topology } from '../../controller/topology';
+import { topologyRoutes } from './routes/topology';
+import { attachEventStream } from './events-ws';
 import { installErrorHandler } from './errors';
-import { ErrorBody, PortSchema, SwitchSchema, FlowSchema } from './schemas';
+import { ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema } from './schemas';
 import { switchRoutes } from './routes/switches';
 
 export interface ApiDeps {
   registry: SwitchRegistry;
   store: Store;
   bus: EventBus;
+  topology: Topology;
   log: Logger;
 }
 
@@ -29,10 +33,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string) ?? `def-${i}` },
   });
-  for (const s of [ErrorBody, PortSchema, SwitchSchema, FlowSchema]) app.addSchema(s);
+  for (const s of [ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema]) app.addSchema(s);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
   await app.register(switchRoutes(deps), { prefix: '/v1' });
+  await app.register(topologyRoutes(deps), { prefix: '/v1' });
+  attachEventStream(app, deps);
   await app.ready();
   return app;
 }

@@ -48,6 +48,21 @@ export const FlowsQuery = Type.Object({
   cookie: Type.Optional(Type.String({ pattern: '^(0x)?[0-9a-fA-F]{1,16}(/(0x)?[0-9a-fA-F]{1,16})?$', description: 'cookie or cookie/mask, hex' })),
 });
 
+const End = Type.Object({ dpid: Dpid, port: Type.Integer() });
+export const LinkSchema = Type.Object({
+  src: End,
+  dst: End,
+}, { $id: 'Link', description: 'a directed link: LLDP probes sent out of src arrive at dst' });
+
+export const HostSchema = Type.Object({
+  mac: Type.String(),
+  ips: Type.Array(Type.String()),
+  dpid: Dpid,
+  port: Type.Integer(),
+  first_seen: Type.String({ format: 'date-time' }),
+  last_seen: Type.String({ format: 'date-time' }),
+}, { $id: 'Host' });
+
 export const Health = Type.Object({
   status: Type.Literal('ok'),
   version: Type.String(),

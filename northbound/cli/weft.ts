@@ -2,6 +2,7 @@
 // The `weft` command line. `weft controller` runs the controller.
 import { parseArgs } from 'node:util';
 import { Controller, ControllerConfig, DEFAULTS } from '../../controller/controller';
+import { PROFILES, resolveApps, AppSelectionError } from '../../controller/apps';
 
 export const USAGE = `Usage: weft <command> [options]
 
@@ -20,6 +21,8 @@ Options for "controller":
                     the OpenFlow listener speaks TLS (OVS "ssl:" targets)
   --tls-cert PATH   controller certificate (PEM)
   --tls-ca PATH     CA certificate that switch certificates must chain to (PEM)
+  --apps SPEC       app profile or comma-separated apps (default ${DEFAULTS.apps})
+                    profiles: ${Object.entries(PROFILES).map(([k, v]) => `${k} = [${v.join(', ')}]`).join('; ')}
   --log-level LVL   trace|debug|info|warn|error (default ${DEFAULTS.logLevel})
 `;
 
@@ -38,7 +41,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     options: {
       'of-port': { type: 'string' }, 'of-host': { type: 'string' }, 'api-port': { type: 'string' },
       'api-host': { type: 'string' }, db: { type: 'string' }, 'tls-key': { type: 'string' },
-      'tls-cert': { type: 'string' }, 'tls-ca': { type: 'string' }, 'log-level': { type: 'string' },
+      'tls-cert': { type: 'string' }, 'tls-ca': { type: 'string' }, 'log-level': { type: 'string' }, apps: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -49,7 +52,15 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
   }
   const level = values['log-level'] ?? DEFAULTS.logLevel;
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new UsageError(`--log-level: unknown level "${level}"`);
+  const apps = values.apps ?? DEFAULTS.apps;
+  try {
+    resolveApps(apps);
+  } catch (e) {
+    if (e instanceof AppSelectionError) throw new UsageError(`--apps: ${e.message}`);
+    throw e;
+  }
   return {
+    apps,
     ofPort: port(values['of-port'], 'of-port', DEFAULTS.ofPort),
     ofHost: values['of-host'] ?? DEFAULTS.ofHost,
     apiPort: port(values['api-port'], 'api-port', DEFAULTS.apiPort),

@@ -93,10 +93,18 @@ export class Connection extends EventEmitter {
     this.send({ type: 'hello', elements: [{ type: 'versionbitmap', bitmaps: [1 << OFP_VERSION] }] });
   }
 
-  /** Queue a message; returns its xid. Writes are batched per tick. */
+  /**
+   * Queue a message; returns its xid. A message without an xid (or with xid 0,
+   * as built by helpers such as flowMod()) gets a fresh one, so errors and
+   * replies map back to it. Writes are batched per tick.
+   */
   send(m: Outgoing): number {
+    return this.write(m, m.xid ? m.xid : this.allocXid());
+  }
+
+  /** Queue a message with exactly this xid (replies to the switch keep its xid, 0 included). */
+  private write(m: Outgoing, xid: number): number {
     if (this.state === 'closed') throw new ConnectionClosed('connection closed');
-    const xid = m.xid ?? this.allocXid();
     const msg = { ...m, xid } as OfpMessage;
     if (!this.out) this.out = new Writer(4096);
     encodeInto(this.out, msg);
@@ -218,9 +226,9 @@ export class Connection extends EventEmitter {
     }
   }
 
-  private sendError(errType: number, code: number, data: Buffer): void {
+  private sendError(errType: number, code: number, data: Buffer, xid = 0): void {
     try {
-      this.send({ type: 'error', errType, code, data: Buffer.from(data) });
+      this.write({ type: 'error', errType, code, data: Buffer.from(data) }, xid);
     } catch { /* closed */ }
   }
 
@@ -238,9 +246,7 @@ export class Connection extends EventEmitter {
         this.sendHelloFailed(`bad hello: ${e.message}`);
         return;
       }
-      try {
-        this.send({ type: 'error', xid, errType: e.errType, code: e.errCode, data: Buffer.from(frame.subarray(0, 64)) });
-      } catch { /* closed */ }
+      this.sendError(e.errType, e.errCode, frame.subarray(0, 64), xid);
       return;
     }
     this.dispatch(m);
@@ -257,7 +263,7 @@ export class Connection extends EventEmitter {
         if (this.state === 'hello') this.onHello(m);
         return;
       case 'echo_request':
-        this.send({ type: 'echo_reply', xid: m.xid, data: m.data });
+        this.write({ type: 'echo_reply', data: m.data }, m.xid);
         return;
       case 'echo_reply':
         if (!this.pending.has(m.xid)) return;

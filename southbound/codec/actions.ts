@@ -91,7 +91,9 @@ export type Action =
   | { type: 'reg_load2'; field: Oxm }
   | { type: 'note'; note: Buffer }
   | { type: 'output_reg'; src: string; ofs: number; n_bits: number; max_len: number }
-  | { type: 'exit' } | { type: 'dec_ttl' }
+  | { type: 'exit' }
+  /** NXAST_DEC_TTL: OpenFlow 1.0/1.1 only; OVS rejects it in 1.3 (use dec_nw_ttl, which OVS prints as dec_ttl). */
+  | { type: 'dec_ttl' }
   | { type: 'dec_ttl_cnt_ids'; ids: number[] }
   | { type: 'fin_timeout'; fin_idle_timeout: number; fin_hard_timeout: number }
   | { type: 'controller'; max_len: number; controller_id: number; reason: number }

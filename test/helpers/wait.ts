@@ -21,7 +21,7 @@ export interface WaitOptions {
  * that value. A throw/rejection counts as "not yet" and is remembered. On
  * timeout, throws an Error naming `what` and the last error or value seen.
  */
-export async function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions = {}): Promise<T> {
+export async function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions = {}): Promise<NonNullable<T>> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const intervalMs = opts.intervalMs ?? 50;
   const what = opts.what ?? 'condition';
@@ -32,7 +32,7 @@ export async function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions = {
     attempts++;
     try {
       const value = await fn();
-      if (value) return value;
+      if (value) return value as NonNullable<T>;
       last = { value };
     } catch (error) {
       last = { error };

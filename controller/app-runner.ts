@@ -1,0 +1,82 @@
+// Runs the chosen apps: feeds them bus events, packet-ins and ticks, and
+// sends the effects they return through the switch's connection.
+import type { Logger } from 'pino';
+import { App, AppContext, Effect, SwitchInfo } from './app';
+import { EventBus } from './events';
+import { portView } from './switch-registry';
+import { Topology } from './topology';
+import { parseFrame } from '../southbound/packet/ethernet';
+import type { OfpMessage, Outgoing, Port } from '../southbound/codec';
+
+/** What the runner needs of the switch registry (a fake network implements it in unit tests). */
+export interface SwitchDirectory {
+  get(dpid: string): { dpid: string; state: string; ports: Port[]; send(m: Outgoing): number; log: Logger } | undefined;
+  list(): { dpid: string }[];
+  onSwitchMessage(h: (c: { dpid: string }, m: OfpMessage) => void): void;
+}
+
+export class AppRunner {
+  private readonly timers: NodeJS.Timeout[] = [];
+  readonly ctx: AppContext;
+  private readonly unsub: (() => void)[] = [];
+
+  constructor(readonly apps: App[], readonly registry: SwitchDirectory, readonly bus: EventBus, readonly topology: Topology, readonly log: Logger, controllerId: string) {
+    const info = (dpid: string): SwitchInfo | undefined => {
+      const c = registry.get(dpid);
+      if (!c) return undefined;
+      return { dpid, ports: c.ports.map((p) => { const v = portView(p); return { port_no: v.port_no, hw_addr: v.hw_addr, status: v.status }; }) };
+    };
+    this.ctx = {
+      log, topology, controllerId,
+      switches: () => registry.list().map((c) => info(c.dpid)!).filter(Boolean),
+      switchInfo: info,
+    };
+  }
+
+  start(): void {
+    for (const a of this.apps) a.init?.({ ...this.ctx, log: this.log.child({ app: a.name }) });
+    this.unsub.push(this.bus.on('*', (e) => {
+      for (const a of this.apps) if (a.onEvent) this.run(a, () => a.onEvent!(e));
+    }));
+    this.registry.onSwitchMessage((c, m: OfpMessage) => {
+      if (m.type !== 'packet_in') return;
+      const frame = parseFrame(m.data);
+      for (const a of this.apps) if (a.onPacketIn) this.run(a, () => a.onPacketIn!(c.dpid, m, frame));
+    });
+    for (const a of this.apps) {
+      if (a.onTick && a.tickMs) {
+        const t = setInterval(() => this.run(a, () => a.onTick!(Date.now())), a.tickMs);
+        t.unref();
+        this.timers.push(t);
+      }
+    }
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    for (const u of this.unsub) u();
+  }
+
+  private run(a: App, fn: () => Effect[] | void): void {
+    let effects: Effect[] | void;
+    try {
+      effects = fn();
+    } catch (e) {
+      this.log.error({ app: a.name, err: (e as Error).stack }, 'app failed');
+      return;
+    }
+    if (effects && effects.length) this.send(effects);
+  }
+
+  send(effects: Effect[]): void {
+    for (const e of effects) {
+      const c = this.registry.get(e.dpid);
+      if (!c || c.state !== 'ready') continue;
+      try {
+        c.send(e.msg);
+      } catch (err) {
+        c.log.warn({ err: (err as Error).message, type: e.msg.type }, 'could not send');
+      }
+    }
+  }
+}
