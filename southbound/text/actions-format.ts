@@ -180,7 +180,8 @@ export function formatInstructions(insts: readonly Instruction[]): string {
       case 'meter': parts.push(`meter:${i.meter_id}`); break;
       case 'apply_actions': parts.push(...i.actions.map(actionText)); break;
       case 'clear_actions': parts.push('clear_actions'); break;
-      case 'write_actions': parts.push(`write_actions(${formatActions(i.actions)})`); break;
+      // OVS drops an empty write_actions instruction; the dump does not show it.
+      case 'write_actions': if (i.actions.length) parts.push(`write_actions(${formatActions(i.actions)})`); break;
       case 'write_metadata': parts.push(writeMetadataText(i.metadata, i.metadata_mask)); break;
       case 'goto_table': parts.push(`goto_table:${i.table_id}`); break;
       case 'experimenter': parts.push(`experimenter_instruction(${hex(i.experimenter)},0x${i.data.toString('hex')})`); break;

@@ -304,7 +304,7 @@ function parseAction(tok: string, ctx: ActionContext): Action[] {
       return [r];
     }
     case 'note': {
-      const hex = need(arg).replace(/\./g, '');
+      const hex = (arg ?? '').replace(/\./g, '');
       if (!/^([0-9a-f]{2})*$/i.test(hex)) throw syntaxError('note: expected hex bytes like 01.02.ab', tok);
       // Padded as on the wire, so the parsed action equals the one decoded back.
       const note = Buffer.from(hex, 'hex');
