@@ -183,7 +183,12 @@ def main():
             CLI(net)
         if args.keep:
             log('lab running; controller API at %s; Ctrl-C to stop' % api.base)
-            signal.sigwait([signal.SIGINT, signal.SIGTERM])
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                log('stopping')
     except Exception as e:
         report['error'] = str(e)
         log('error: %s' % e)

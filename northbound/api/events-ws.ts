@@ -46,6 +46,20 @@ export function attachEventStream(app: FastifyInstance, deps: ApiDeps): void {
       ws.on('error', off);
     });
   });
+  // Documents the stream in the OpenAPI document; a plain GET is told to upgrade.
+  app.get(EVENTS_PATH, {
+    schema: {
+      summary: 'Event stream (WebSocket): one JSON message {type, ts, ...} per event',
+      description: 'Open with a WebSocket upgrade. Query: snapshot=1 sends {type:"snapshot", switches, links, hosts} first; '
+        + 'types=link.,host. keeps only events whose type starts with one of the prefixes. Sending {"type":"snapshot"} asks for a snapshot at any time. '
+        + 'Event types: switch.connected, switch.disconnected, port.added, port.modified, port.removed, link.added, link.removed, host.added, host.moved, host.removed.',
+      querystring: {
+        type: 'object',
+        properties: { snapshot: { type: 'string', enum: ['1', 'true', '0', 'false'] }, types: { type: 'string' } },
+      },
+      response: { 426: { $ref: 'Error#' } },
+    },
+  }, async (_req, reply) => reply.status(426).header('upgrade', 'websocket').send({ error: 'upgrade_required', message: 'open /v1/events as a WebSocket' }));
   app.addHook('onClose', async () => {
     for (const c of wss.clients) c.terminate();
     wss.close();

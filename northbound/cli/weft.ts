@@ -3,11 +3,13 @@
 import { parseArgs } from 'node:util';
 import { Controller, ControllerConfig, DEFAULTS } from '../../controller/controller';
 import { PROFILES, resolveApps, AppSelectionError } from '../../controller/apps';
+import { buildApi } from '../api/app';
 
 export const USAGE = `Usage: weft <command> [options]
 
 Commands:
   controller        run the controller (OpenFlow listener + REST API)
+  openapi           print the REST API's OpenAPI 3 document (JSON)
   version           print the version
   help              print this help
 
@@ -71,6 +73,16 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
   };
 }
 
+/** The OpenAPI document, built without listening on anything. */
+export async function openapiDocument(): Promise<unknown> {
+  const ctl = new Controller({ ...DEFAULTS, db: ':memory:', logLevel: 'silent' });
+  const app = await buildApi({ registry: ctl.registry, store: ctl.store, bus: ctl.bus, topology: ctl.topology, log: ctl.log });
+  const doc = app.swagger();
+  await app.close();
+  ctl.store.close();
+  return doc;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
@@ -89,6 +101,10 @@ async function main(argv: string[]): Promise<number> {
       process.on('SIGINT', () => void stop('SIGINT'));
       process.on('SIGTERM', () => void stop('SIGTERM'));
       return -1; // keep running
+    }
+    case 'openapi': {
+      process.stdout.write(JSON.stringify(await openapiDocument(), null, 2) + '\n');
+      return 0;
     }
     case 'version': case '--version':
       process.stdout.write(`weft ${require('../../../package.json').version}\n`);

@@ -198,7 +198,7 @@ function natRange(a: NatAction, text: string, tok: string): void {
   }
 }
 
-function ct(args: string | undefined, tok: string, ctx: ActionContext): CtAction {
+function ct(args: string | undefined, ctx: ActionContext): CtAction {
   const a: CtAction = { type: 'ct', flags: 0, zone: 0, recirc_table: 255, alg: 0, actions: [] };
   const nested: Action[] = [];
   for (const part of splitTopLevel(args ?? '')) {
@@ -223,7 +223,7 @@ function ct(args: string | undefined, tok: string, ctx: ActionContext): CtAction
   return a;
 }
 
-function controller(args: string, tok: string): Action {
+function controller(args: string): Action {
   let reason = 1;
   let maxLen = 0xffff;
   let id = 0;
@@ -272,7 +272,7 @@ function parseAction(tok: string, ctx: ActionContext): Action[] {
       }
       return [output(parsePort(arg!, 'output'))];
     case 'CONTROLLER': case 'controller':
-      if (paren !== undefined) return [controller(paren, tok)];
+      if (paren !== undefined) return [controller(paren)];
       return [{ type: 'output', port: OFPP_CONTROLLER, max_len: arg === undefined ? 0xffff : parseSmall(arg, 16, 'max_len') }];
     case 'group': return [{ type: 'group', group_id: parseSmall(need(arg), 32, 'group') }];
     case 'set_queue': return [{ type: 'set_queue', queue_id: parseSmall(need(arg), 32, 'queue') }];
@@ -328,7 +328,7 @@ function parseAction(tok: string, ctx: ActionContext): Action[] {
       }
       return [a];
     }
-    case 'ct': return [ct(paren, tok, ctx)];
+    case 'ct': return [ct(paren, ctx)];
     case 'nat': return [nat(paren, tok)];
     case 'nx': case 'experimenter': {
       const m = /^(0x[0-9a-f]+|\d+),0x((?:[0-9a-f]{2})*)$/i.exec(need(paren));

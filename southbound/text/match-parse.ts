@@ -68,6 +68,8 @@ export class MatchParser {
     const h = HANDLERS[key];
     if (h) return h(this, value, tok);
     if (key.startsWith('oxm:')) return this.addRaw(key, value, tok);
+    const xreg = /^xreg([0-7])$/.exec(key);
+    if (xreg) return this.addXreg(Number(xreg[1]), value, tok);
     if (OXM_BY_NAME.has(key)) return this.addParsed(key, value, tok);
     const f = ovsFieldByName(key);
     if (f?.oxm) return this.addParsed(f.oxm, value, tok);
@@ -138,6 +140,15 @@ export class MatchParser {
     const o: Oxm = { field: name, value: fromBits(d.kind, v) };
     if (m !== undefined) o.mask = fromBits(d.kind, m);
     this.push(o, tok);
+  }
+
+  /** OVS sends an xreg as its two 32-bit registers on OpenFlow 1.3 (reg2N is the high half). */
+  private addXreg(n: number, text: string, tok: string): void {
+    const [v, m] = text.split('/');
+    const value = parseUint(v, 64, `xreg${n}`);
+    const mask = m === undefined ? ones(64) : parseUint(m, 64, `xreg${n}`);
+    this.addBits(`reg${2 * n}`, (value >> 32n) & mask >> 32n, mask >> 32n, tok);
+    this.addBits(`reg${2 * n + 1}`, value & mask & 0xffffffffn, mask & 0xffffffffn, tok);
   }
 
   /** An OVS field with no OXM in our table (nw_ttl, xxreg0, ...): an unknown OXM with OVS's NXM header. */
