@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { EmuSwitch, Recorder, PI_LEN } from './cbench/switch';
 import { Histogram, LatencySummary } from './cbench/histogram';
-import { ControllerProcess, ControllerSpec, killAll, pinSelf } from './cbench/controllers';
+import { ControllerProcess, ControllerSpec, killAll, pinSelf, machineCpuSeconds } from './cbench/controllers';
 
 interface Config {
   switches: number;
@@ -48,6 +48,8 @@ interface Row {
   lat: LatencySummary;
   genCpu: number;
   ctlCpu: number;
+  /** everything else on the machine (other processes, kernel, steal), % of one core */
+  otherCpu: number;
   /** slowest and fastest switch, answered/s */
   perSwitch: [number, number];
   mismatches: number;
@@ -146,6 +148,7 @@ interface Snap {
   t: number;
   cpu: NodeJS.CpuUsage;
   ctl: number;
+  machine: number;
   answered: number[];
   flowMods: number;
   packetOuts: number;
@@ -157,7 +160,7 @@ interface Snap {
 function snap(sw: EmuSwitch[], ctl: ControllerProcess): Snap {
   const sum = (f: (s: EmuSwitch) => number) => sw.reduce((a, s) => a + f(s), 0);
   return {
-    t: performance.now(), cpu: process.cpuUsage(), ctl: ctl.cpuSeconds(), answered: sw.map((s) => s.answered),
+    t: performance.now(), cpu: process.cpuUsage(), ctl: ctl.cpuSeconds(), machine: machineCpuSeconds().busy, answered: sw.map((s) => s.answered),
     flowMods: sum((s) => s.flowMods), packetOuts: sum((s) => s.packetOuts), mismatches: sum((s) => s.mismatches),
     lost: sum((s) => s.lost), errors: sum((s) => s.errors),
   };
@@ -189,6 +192,7 @@ async function measure(name: string, mode: 'throughput' | 'latency', cfg: Config
     controller: name, mode, window, answeredPerSec: answered,
     flowModsPerSec: (b.flowMods - a.flowMods) / dt, packetOutsPerSec: (b.packetOuts - a.packetOuts) / dt,
     lat: rec.hist.summary(), genCpu: (cpuUs / 1e6 / dt) * 100, ctlCpu: ((b.ctl - a.ctl) / dt) * 100,
+    otherCpu: Math.max(0, ((b.machine - a.machine) - (b.ctl - a.ctl) - cpuUs / 1e6) / dt) * 100,
     perSwitch: [Math.min(...perSwitch), Math.max(...perSwitch)],
     mismatches: b.mismatches - a.mismatches, lost: b.lost - a.lost, errors: b.errors - a.errors,
     undrained: drained ? 0 : sw.reduce((x, s) => x + s.outstanding, 0),
@@ -235,11 +239,11 @@ const fmtInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString
 const fmtUs = (n: number) => (Number.isFinite(n) ? (n >= 1000 ? `${(n / 1000).toFixed(1)}ms` : `${Math.round(n)}µs`) : '-');
 
 function table(rows: Row[]): string {
-  const head = ['controller', 'mode', 'window', 'answered/s', 'p50', 'p99', 'mean', 'flow-mods/s', 'pkt-outs/s', 'switch min..max/s', 'gen CPU', 'ctl CPU', 'mismatch', 'lost'];
+  const head = ['controller', 'mode', 'window', 'answered/s', 'p50', 'p99', 'mean', 'flow-mods/s', 'pkt-outs/s', 'switch min..max/s', 'gen CPU', 'ctl CPU', 'other CPU', 'mismatch', 'lost'];
   const body = rows.map((r) => [
     r.controller, r.mode, String(r.window), fmtInt(r.answeredPerSec), fmtUs(r.lat.p50Us), fmtUs(r.lat.p99Us), fmtUs(r.lat.meanUs),
     fmtInt(r.flowModsPerSec), fmtInt(r.packetOutsPerSec), `${fmtInt(r.perSwitch[0])}..${fmtInt(r.perSwitch[1])}`,
-    `${r.genCpu.toFixed(0)}%`, `${r.ctlCpu.toFixed(0)}%`, String(r.mismatches), String(r.lost + r.undrained),
+    `${r.genCpu.toFixed(0)}%`, `${r.ctlCpu.toFixed(0)}%`, `${r.otherCpu.toFixed(0)}%`, String(r.mismatches), String(r.lost + r.undrained),
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (c: string[]) => c.map((x, i) => (i < 2 ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  ');
@@ -284,11 +288,12 @@ async function main(): Promise<number> {
     } else if (r.mode === 'throughput' && r.ctlCpu < 85) {
       console.log(`note: ${r.controller} throughput run used ${r.ctlCpu.toFixed(0)}% of its core: not saturated (try a larger --window)`);
     }
+    if (r.otherCpu >= 25) console.log(`note: other processes used ${r.otherCpu.toFixed(0)}% of a core during ${r.controller} ${r.mode}: figures may be noisy`);
     if (r.mismatches) console.log(`WARNING: ${r.controller} ${r.mode}: ${r.mismatches} packet-outs did not output to the destination's port`);
     if (r.lost || r.undrained) console.log(`WARNING: ${r.controller} ${r.mode}: ${r.lost} packet-ins unanswered after ${LOST_AFTER_MS} ms, ${r.undrained} still in flight at the end`);
     if (r.errors) console.log(`WARNING: ${r.controller} ${r.mode}: ${r.errors} OFPT_ERROR messages received`);
   }
-  console.log(`(answers checked: every PACKET_OUT's first action against the destination MAC's port; generator CPU = its own process, % of one core)`);
+  console.log(`(answers checked: every PACKET_OUT's first action against the destination MAC's port; CPU = % of one core over the measured seconds: gen = this process, ctl = the controller's /proc/<pid>/stat, other = rest of the machine)`);
   return rows.length === specs.length * cfg.modes.length ? 0 : 1;
 }
 

@@ -36,6 +36,14 @@ export function procCpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 utime, 15 stime
 }
 
+/** Busy CPU seconds of the whole machine so far (all cores), and the hypervisor's steal among them. */
+export function machineCpuSeconds(): { busy: number; steal: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0);
+  return { busy: busy / CLK_TCK, steal: (f[7] ?? 0) / CLK_TCK };
+}
+
 /** Pin this process (every thread) to one core; false when taskset is missing or refuses. */
 export function pinSelf(core: number): boolean {
   try {

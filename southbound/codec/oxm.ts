@@ -22,7 +22,11 @@ export interface OxmFieldDef {
   kind: OxmKind;
   /** experimenter id for OFPXMC_EXPERIMENTER fields. */
   experimenter?: number;
-  /** ONF experimenter OXMs carry a 16-bit exp_type after the experimenter id. */
+  /**
+   * EXT-256 style ONF experimenter OXMs (field code 0, as os-ken encodes
+   * pbb_uca) carry a 16-bit exp_type after the experimenter id; OVS's ONF
+   * OXMs (tcp_flags, field 42) do not.
+   */
   expType?: number;
   /** name in the ovs-ofctl text form when it differs (e.g. tun_src). */
   ofctl?: string;
@@ -82,6 +86,9 @@ export const OXM_FIELDS: OxmFieldDef[] = [
   { name: 'tun_ipv4_src', oxmClass: NX, field: 31, kind: 'ipv4', ofctl: 'tun_src' },
   { name: 'tun_ipv4_dst', oxmClass: NX, field: 32, kind: 'ipv4', ofctl: 'tun_dst' },
   { name: 'pkt_mark', oxmClass: NX, field: 33, kind: 'u32' },
+  // OVS sends tcp_flags as an ONF experimenter OXM in OF1.3 dumps; we decode
+  // both and encode the NXM form (listed last, so encoding by name picks it).
+  { name: 'tcp_flags', oxmClass: OFPXMC_EXPERIMENTER, field: 42, kind: 'u16', experimenter: ONF_EXPERIMENTER_ID },
   { name: 'tcp_flags', oxmClass: NX, field: 34, kind: 'u16' },
   { name: 'dp_hash', oxmClass: NX, field: 35, kind: 'u32' },
   { name: 'recirc_id', oxmClass: NX, field: 36, kind: 'u32' },
@@ -181,7 +188,7 @@ export function decodeOxm(r: Reader): Oxm {
   let expType = 0;
   if (cls === OFPXMC_EXPERIMENTER) {
     exp = body.u32();
-    if (exp === ONF_EXPERIMENTER_ID) expType = body.u16();
+    if (exp === ONF_EXPERIMENTER_ID && code === 0) expType = body.u16();
   }
   const def = OXM_BY_CODE.get(key(cls, code, exp, expType));
   const vlen = hasMask ? body.remaining / 2 : body.remaining;
@@ -201,7 +208,7 @@ export function decodeOxm(r: Reader): Oxm {
     value: body.bytes(vlen).toString('hex'),
   };
   if (cls === OFPXMC_EXPERIMENTER) u.experimenter = exp;
-  if (exp === ONF_EXPERIMENTER_ID) u.expType = expType;
+  if (exp === ONF_EXPERIMENTER_ID && code === 0) u.expType = expType;
   if (hasMask) u.mask = body.bytes(vlen).toString('hex');
   return u;
 }
@@ -250,11 +257,29 @@ export function fieldHeaderLen(name: string): number {
   return oxmDef(name).experimenter !== undefined ? 8 : 4;
 }
 
+/**
+ * Value lengths of NXM headers that load/move/output_reg name but that have
+ * no OXM equivalent in OXM_FIELDS (nicira-ext.h / ovs-fields(7)): class 0
+ * NXM_OF_* and the class 1 fields OVS prefers over their OXM twins.
+ */
+const NXM_HEADER_LEN: Record<string, number> = {
+  // NXM_OF_: in_port, eth_dst, eth_src, eth_type, vlan_tci, ip_tos, ip_proto, ip_src, ip_dst,
+  // tcp_src, tcp_dst, udp_src, udp_dst, icmp_type, icmp_code, arp_op, arp_spa, arp_tpa
+  ...Object.fromEntries([2, 6, 6, 2, 2, 1, 1, 4, 4, 2, 2, 2, 2, 1, 1, 2, 4, 4].map((len, code) => [`0:${code}`, len])),
+  // NXM_NX_: tun_id, arp_sha, arp_tha, ipv6_src, ipv6_dst, icmpv6_type, icmpv6_code, nd_target, nd_sll, nd_tll,
+  // ip_frag, ipv6_label, ip_ecn, ip_ttl, mpls_ttl
+  '1:16': 8, '1:17': 6, '1:18': 6, '1:19': 16, '1:20': 16, '1:21': 1, '1:22': 1, '1:23': 16, '1:24': 6, '1:25': 6,
+  '1:26': 1, '1:27': 4, '1:28': 1, '1:29': 1, '1:30': 1,
+};
+
 export function writeFieldHeader(w: Writer, name: string): void {
   if (name.startsWith('field:')) {
     const [, c, f, e] = name.split(':');
     const cls = parseInt(c, 16);
-    w.u16(cls).u8(parseInt(f, 16) << 1).u8(e ? 4 : 0);
+    const code = parseInt(f, 16);
+    const len = NXM_HEADER_LEN[`${cls}:${code}`];
+    if (!e && len === undefined) throw new OfEncodeError(`unknown field header ${name}: its length is not known`);
+    w.u16(cls).u8(code << 1).u8(e ? 4 : len);
     if (e) w.u32(parseInt(e, 16));
     return;
   }

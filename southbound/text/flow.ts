@@ -6,11 +6,10 @@ import { Oxm } from '../codec/oxm';
 import { Instruction } from '../codec/instructions';
 import { syntaxError } from './fields';
 import { hex, parseUint, parseSmall } from './values';
-import { matchTokens } from './match-format';
+import { matchTokens, formatMatch } from './match-format';
 import { MatchParser, matchWords, parseMatch, wireOrder } from './match-parse';
 import { formatInstructions } from './actions-format';
 import { parseInstructions } from './actions-parse';
-import { formatMatch } from './match-format';
 
 /** A flow as text sees it; FlowMod and FlowStats from the codec fit this shape. */
 export interface FlowText {
@@ -104,7 +103,7 @@ export function normalizeFlowLine(line: string): string {
 export function normalizeDumpFlows(output: string): string[] {
   return output.split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && !/^(OFPST_FLOW|NXST_FLOW|OFPST_|NXST_)/.test(l))
+    .filter((l) => l && !/^(OFPST|NXST)_/.test(l))
     .map(normalizeFlowLine);
 }
 

@@ -128,6 +128,17 @@ export const SAMPLE_FLOWS: FlowMod[] = [
       { type: 'write_actions', actions: [{ type: 'output', port: 2 }] },
     ],
   }),
+  // load/move naming NXM-only headers (NXM_NX_TUN_ID, NXM_OF_ETH_SRC/DST), as ovs-ofctl writes them
+  flowMod({
+    table_id: 10, priority: 1100, match: [IP, TCP, { field: 'tcp_flags', value: 0x002, mask: 0x0fff }],
+    instructions: [{
+      type: 'apply_actions', actions: [
+        { type: 'reg_load', dst: 'field:1:10', ofs: 0, n_bits: 32, value: 5n },
+        { type: 'reg_move', src: 'field:0:2', src_ofs: 0, dst: 'field:0:1', dst_ofs: 0, n_bits: 48 },
+        { type: 'output', port: 1 },
+      ],
+    }],
+  }),
   // metadata match, ICMP, note, reg_load2-like set_field on xreg, output to controller with reason
   flowMod({
     table_id: 9, priority: 1000, match: [{ field: 'metadata', value: 0x42n, mask: 0xffn }, IP, { field: 'ip_proto', value: 1 }, { field: 'icmpv4_type', value: 8 }],
