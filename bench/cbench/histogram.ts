@@ -1,8 +1,13 @@
 // Round-trip-time histogram for the cbench-style benchmark: 1 µs buckets up
-// to 1 s plus an overflow count, so recording is O(1) and allocation-free in
-// the generator's hot loop and percentiles are exact to the microsecond.
+// to 100 ms, 100 µs buckets up to 10 s, then an overflow count, so recording
+// is O(1) and allocation-free in the generator's hot loop.
 
-const BUCKETS = 1_000_000;
+const FINE_US = 100_000;
+const COARSE_STEP_US = 100;
+const MAX_US = 10_000_000;
+const BUCKETS = FINE_US + (MAX_US - FINE_US) / COARSE_STEP_US;
+const bucketOf = (us: number) => (us < FINE_US ? Math.floor(us) : FINE_US + Math.floor((us - FINE_US) / COARSE_STEP_US));
+const bucketUs = (b: number) => (b < FINE_US ? b : FINE_US + (b - FINE_US) * COARSE_STEP_US);
 
 export interface LatencySummary {
   count: number;
@@ -21,7 +26,7 @@ export class Histogram {
 
   /** Record one round trip, in microseconds. */
   add(us: number): void {
-    const b = us < 0 ? 0 : Math.floor(us);
+    const b = us < 0 ? 0 : bucketOf(us);
     if (b >= BUCKETS) this.overflow++;
     else this.counts[b]++;
     this.n++;
@@ -37,16 +42,16 @@ export class Histogram {
     this.overflow = 0;
   }
 
-  /** Smallest bucket b such that at least q of the samples are <= b. */
+  /** Lower bound (µs) of the first bucket holding the q-quantile; Infinity when in the overflow. */
   private quantile(q: number): number {
     if (this.n === 0) return NaN;
     const target = Math.ceil(q * this.n);
     let acc = 0;
     for (let b = 0; b < BUCKETS; b++) {
       acc += this.counts[b];
-      if (acc >= target) return b;
+      if (acc >= target) return bucketUs(b);
     }
-    return BUCKETS; // in the overflow
+    return Infinity;
   }
 
   summary(): LatencySummary {

@@ -11,7 +11,10 @@ export async function startController(over: Partial<ControllerConfig> = {}): Pro
   const log = pino({ level: process.env.WEFT_TEST_LOG ?? cfg.logLevel });
   const c = new Controller(cfg, log) as Controller & { cleanup(): Promise<void> };
   await c.start();
+  let stopped = false;
   c.cleanup = async () => {
+    if (stopped) return;
+    stopped = true;
     await c.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   };

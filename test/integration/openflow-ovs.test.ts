@@ -95,8 +95,7 @@ test('real OVS: connect, ports, flows round-trip, groups, meters, restart, TLS',
   await t.test('the switch reconnects after a controller restart and keeps its flows', async () => {
     const before = (await br.dumpFlows()).length;
     const port = ctl.ofPort;
-    await ctl.stop();
-    cleanups.pop(); // ctl.cleanup would stop it again
+    await ctl.cleanup(); // its own entry in cleanups then finds it stopped
     await waitFor(async () => !(await br.isConnected()), { what: 'OVS noticed the controller went away', timeoutMs: 20000 });
     const ctl2 = await startController({ ofPort: port, apps: 'none' });
     cleanups.push(() => ctl2.cleanup());
