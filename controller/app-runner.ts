@@ -20,7 +20,9 @@ export class AppRunner {
   readonly ctx: AppContext;
   private readonly unsub: (() => void)[] = [];
 
-  constructor(readonly apps: App[], readonly registry: SwitchDirectory, readonly bus: EventBus, readonly topology: Topology, readonly log: Logger, controllerId: string) {
+  constructor(readonly apps: App[], readonly registry: SwitchDirectory, readonly bus: EventBus, readonly topology: Topology, readonly log: Logger, controllerId: string,
+    /** Datapaths owned by the container pipeline: lab apps never see them. */
+    readonly reserved: (dpid: string) => boolean = () => false) {
     const info = (dpid: string): SwitchInfo | undefined => {
       const c = registry.get(dpid);
       if (!c) return undefined;
@@ -28,7 +30,7 @@ export class AppRunner {
     };
     this.ctx = {
       log, topology, controllerId,
-      switches: () => registry.list().map((c) => info(c.dpid)!).filter(Boolean),
+      switches: () => registry.list().filter((c) => !this.reserved(c.dpid)).map((c) => info(c.dpid)!).filter(Boolean),
       switchInfo: info,
     };
   }
@@ -36,10 +38,11 @@ export class AppRunner {
   start(): void {
     for (const a of this.apps) a.init?.({ ...this.ctx, log: this.log.child({ app: a.name }) });
     this.unsub.push(this.bus.on('*', (e) => {
+      if ('dpid' in e && (e.type.startsWith('switch.') || e.type.startsWith('port.')) && this.reserved(e.dpid)) return;
       for (const a of this.apps) if (a.onEvent) this.run(a, () => a.onEvent!(e));
     }));
     this.registry.onSwitchMessage((c, m: OfpMessage) => {
-      if (m.type !== 'packet_in') return;
+      if (m.type !== 'packet_in' || this.reserved(c.dpid)) return;
       const frame = parseFrame(m.data);
       for (const a of this.apps) if (a.onPacketIn) this.run(a, () => a.onPacketIn!(c.dpid, m, frame));
     });

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { Topology } from './topology';
 import { AppRunner } from './app-runner';
 import { createApps, DEFAULT_APPS, AppOptions } from './apps';
+import { ContainerService } from './container-service';
 
 export interface ControllerConfig {
   ofPort: number;
@@ -44,6 +45,9 @@ export class Controller {
   readonly of: OfServer;
   readonly topology: Topology;
   readonly apps: AppRunner;
+  readonly containers: ContainerService;
+  /** Flow generation of this controller process (cookie bits 63..48). */
+  readonly round: number;
   /** Random per process: LLDP probes carry it so foreign probes are ignored. */
   readonly id = randomBytes(6).toString('hex');
   api?: FastifyInstance;
@@ -58,16 +62,27 @@ export class Controller {
     this.of.on('connection', (c) => this.registry.adopt(c));
     this.bus.on('switch.connected', (e) => this.store.switchSeen(e.dpid, e.remote));
     this.topology = new Topology(this.bus);
-    this.apps = new AppRunner(createApps(cfg.apps, cfg.appOptions), this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id);
+    this.round = this.nextRound();
+    this.containers = new ContainerService(this.store, (d) => this.registry.get(d), this.bus, this.log.child({ component: 'containers' }), this.round);
+    this.apps = new AppRunner(createApps(cfg.apps, cfg.appOptions), this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
+      (dpid) => this.containers.isHost(dpid));
+  }
+
+  /** Each start is a new round (1..65535, persisted), so stale flows of the last one can be told apart. */
+  private nextRound(): number {
+    const prev = Number(this.store.getMeta('round') ?? '0');
+    const r = (prev % 0xffff) + 1;
+    this.store.setMeta('round', String(r));
+    return r;
   }
 
   async start(): Promise<void> {
     this.apps.start();
     this.ofPort = await this.of.listen();
-    this.api = await buildApi({ registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, log: this.log.child({ component: 'api' }) });
+    this.api = await buildApi({ registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, containers: this.containers, log: this.log.child({ component: 'api' }) });
     await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
     this.apiPort = (this.api.server.address() as { port: number }).port;
-    this.log.info({ ofPort: this.ofPort, api: `http://${this.cfg.apiHost}:${this.apiPort}`, apps: this.apps.apps.map((a) => a.name) }, 'weft controller started');
+    this.log.info({ ofPort: this.ofPort, api: `http://${this.cfg.apiHost}:${this.apiPort}`, apps: this.apps.apps.map((a) => a.name), round: this.round }, 'weft controller started');
   }
 
   async stop(): Promise<void> {

@@ -36,9 +36,14 @@ export type WeftEvent =
   | { type: 'link.removed'; link: LinkView; reason: string }
   | { type: 'host.added'; host: HostView }
   | { type: 'host.moved'; host: HostView; from: { dpid: string; port: number } }
-  | { type: 'host.removed'; host: HostView; reason: string };
+  | { type: 'host.removed'; host: HostView; reason: string }
+  | { type: 'host.registered' | 'host.unregistered'; name: string; dpid: string; underlayIp: string }
+  | { type: 'network.created' | 'network.deleted'; network: { id: number; name: string; cidr: string; mode: string } }
+  | { type: 'endpoint.created' | 'endpoint.ready' | 'endpoint.deleted'; endpoint: { id: string; containerId: string; ifName: string; host: string; network: string; ip: string; mac: string; state: string } };
 
 export type Stamped<E extends WeftEvent = WeftEvent> = E & { ts: string };
+/** The event member(s) whose type includes T, narrowed to T. */
+export type EventOf<T extends WeftEvent['type']> = WeftEvent extends infer E ? E extends WeftEvent ? (T extends E['type'] ? E & { type: T } : never) : never : never;
 
 export class EventBus {
   private readonly ee = new EventEmitter();
@@ -50,7 +55,7 @@ export class EventBus {
     this.ee.emit(e.type, s);
     this.ee.emit('*', s);
   }
-  on<T extends WeftEvent['type']>(type: T | '*', fn: (e: Stamped<Extract<WeftEvent, { type: T }>>) => void): () => void {
+  on<T extends WeftEvent['type']>(type: T | '*', fn: (e: Stamped<EventOf<T>>) => void): () => void {
     this.ee.on(type, fn as (e: unknown) => void);
     return () => this.ee.off(type, fn as (e: unknown) => void);
   }

@@ -11,6 +11,52 @@ const MIGRATIONS: string[] = [
      last_seen TEXT NOT NULL,
      last_remote TEXT NOT NULL
    )`,
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE hosts (
+     name TEXT PRIMARY KEY,
+     dpid TEXT NOT NULL UNIQUE,
+     underlay_ip TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE networks (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     name TEXT NOT NULL UNIQUE,
+     cidr TEXT NOT NULL,
+     gateway TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     vni INTEGER NOT NULL UNIQUE,
+     block_size INTEGER NOT NULL,
+     vlan INTEGER,
+     mtu INTEGER NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE blocks (
+     network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+     base INTEGER NOT NULL,
+     len INTEGER NOT NULL,
+     host TEXT REFERENCES hosts(name),
+     PRIMARY KEY (network_id, base)
+   );
+   CREATE TABLE endpoints (
+     id TEXT PRIMARY KEY,
+     container_id TEXT NOT NULL,
+     if_name TEXT NOT NULL,
+     host TEXT NOT NULL REFERENCES hosts(name),
+     network_id INTEGER NOT NULL REFERENCES networks(id),
+     port_name TEXT NOT NULL,
+     mac TEXT NOT NULL,
+     ip TEXT NOT NULL,
+     ip_int INTEGER NOT NULL,
+     requested_ip TEXT,
+     netns TEXT,
+     state TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     ready_at TEXT,
+     UNIQUE (container_id, if_name),
+     UNIQUE (network_id, ip_int),
+     UNIQUE (host, port_name)
+   );
+   CREATE INDEX endpoints_host ON endpoints(host);`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }
@@ -45,6 +91,19 @@ export class Store {
 
   knownSwitches(): KnownSwitch[] {
     return this.db.prepare('SELECT dpid, first_seen, last_seen, last_remote FROM switches ORDER BY dpid').all() as KnownSwitch[];
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  /** Run fn in one transaction (IMMEDIATE: it takes the write lock first). */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
   }
 
   close(): void {

@@ -106,6 +106,12 @@ export class ControllerProcess {
     return this.tail.join('\n');
   }
 
+  /** Resident set size in MiB. */
+  rssMiB(): number {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  }
+
   cpuSeconds(): number {
     return procCpuSeconds(this.pid);
   }

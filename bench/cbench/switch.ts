@@ -129,7 +129,12 @@ export class EmuSwitch {
 
   connect(host: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ host, port });
+      // onread: reads land in one reused buffer and skip the stream machinery
+      // (the framer copies any partial frame it keeps, and so do the replies)
+      const s = net.connect({
+        host, port,
+        onread: { buffer: Buffer.allocUnsafe(256 * 1024), callback: (n: number, b: Uint8Array) => { this.onData(b as Buffer, n); return true; } },
+      });
       this.socket = s;
       s.setNoDelay(true);
       s.once('connect', () => {
@@ -139,7 +144,6 @@ export class EmuSwitch {
         resolve();
       });
       s.once('error', reject);
-      s.on('data', (chunk: Buffer) => this.onData(chunk));
       s.on('close', () => { this.closed = true; this.closeReason ||= 'closed by peer'; });
     });
   }
@@ -252,10 +256,10 @@ export class EmuSwitch {
 
   // ---- receiving ----------------------------------------------------------
 
-  private onData(chunk: Buffer): void {
+  private onData(buf: Buffer, n: number): void {
     this.now = performance.now();
     try {
-      this.framer.push(chunk, this.onFrameBound);
+      this.framer.push(n === buf.length ? buf : buf.subarray(0, n), this.onFrameBound);
     } catch (e) {
       this.closeReason = `framing: ${(e as Error).message}`;
       this.close();

@@ -7,6 +7,9 @@ import type { SwitchRegistry } from '../../controller/switch-registry';
 import type { Store } from '../../controller/store';
 import type { EventBus } from '../../controller/events';
 import type { Topology } from '../../controller/topology';
+import type { ContainerService } from '../../controller/container-service';
+import { containerRoutes } from './routes/containers';
+import { HostRegSchema, NetworkSchema, EndpointSchema } from './schemas-containers';
 import { topologyRoutes } from './routes/topology';
 import { attachEventStream } from './events-ws';
 import { installErrorHandler } from './errors';
@@ -18,6 +21,7 @@ export interface ApiDeps {
   store: Store;
   bus: EventBus;
   topology: Topology;
+  containers: ContainerService;
   log: Logger;
 }
 
@@ -33,11 +37,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string) ?? `def-${i}` },
   });
-  for (const s of [ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema]) app.addSchema(s);
+  for (const s of [ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema, HostRegSchema, NetworkSchema, EndpointSchema]) app.addSchema(s);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
   await app.register(switchRoutes(deps), { prefix: '/v1' });
   await app.register(topologyRoutes(deps), { prefix: '/v1' });
+  await app.register(containerRoutes(deps), { prefix: '/v1' });
   attachEventStream(app, deps);
   await app.ready();
   return app;

@@ -1,19 +1,13 @@
 // One error catalogue and one error handler for the northbound API.
 import type { FastifyError, FastifyInstance } from 'fastify';
 
-export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly field?: string) {
-    super(message);
-  }
-}
+import { WeftError } from '../../controller/errors';
 
-export const notFound = (what: string, id: string) => new ApiError(404, 'not_found', `${what} ${id} not found`);
-export const badRequest = (message: string, field?: string) => new ApiError(400, 'bad_request', message, field);
-export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
+export { WeftError as ApiError, notFound, badRequest, conflict, unavailable } from '../../controller/errors';
 
 export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
-    if (err instanceof ApiError) {
+  app.setErrorHandler((err: FastifyError | WeftError, req, reply) => {
+    if (err instanceof WeftError) {
       return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) });
     }
     const fe = err as FastifyError;

@@ -55,6 +55,7 @@ export const LinkSchema = Type.Object({
 }, { $id: 'Link', description: 'a directed link: LLDP probes sent out of src arrive at dst' });
 
 export const HostSchema = Type.Object({
+  kind: Type.Literal('learned'),
   mac: Type.String(),
   ips: Type.Array(Type.String()),
   dpid: Dpid,

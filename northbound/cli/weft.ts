@@ -76,7 +76,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
 /** The OpenAPI document, built without listening on anything. */
 export async function openapiDocument(): Promise<unknown> {
   const ctl = new Controller({ ...DEFAULTS, db: ':memory:', logLevel: 'silent' });
-  const app = await buildApi({ registry: ctl.registry, store: ctl.store, bus: ctl.bus, topology: ctl.topology, log: ctl.log });
+  const app = await buildApi({ registry: ctl.registry, store: ctl.store, bus: ctl.bus, topology: ctl.topology, containers: ctl.containers, log: ctl.log });
   const doc = app.swagger();
   await app.close();
   ctl.store.close();

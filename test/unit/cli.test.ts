@@ -42,7 +42,7 @@ test('docs/openapi.json is the document the API serves (run `npm run openapi` af
   const file = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'docs/openapi.json'), 'utf8'));
   assert.deepEqual(file, JSON.parse(JSON.stringify(doc)));
   const paths = Object.keys((doc as { paths: object }).paths);
-  for (const p of ['/v1/health', '/v1/switches', '/v1/switches/{dpid}', '/v1/switches/{dpid}/flows', '/v1/links', '/v1/hosts', '/v1/topology', '/v1/events']) {
+  for (const p of ['/v1/health', '/v1/switches', '/v1/switches/{dpid}', '/v1/switches/{dpid}/flows', '/v1/links', '/v1/hosts', '/v1/topology', '/v1/events', '/v1/hosts/{name}', '/v1/networks', '/v1/networks/{id}', '/v1/endpoints', '/v1/endpoints/{id}']) {
     assert.ok(paths.includes(p), `${p} documented`);
   }
 });

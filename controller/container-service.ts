@@ -1,0 +1,253 @@
+// Container networking on hosts: registers hosts, networks and endpoints,
+// allocates addresses, keeps each host's br-int flows reconciled, and
+// marks an endpoint ready once the switch has confirmed its flows with a
+// barrier. Every input is validated here (the REST schema checks shapes,
+// this checks meaning); a rejected request changes nothing.
+import { randomUUID, createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Store } from './store';
+import { Resources, HostRec, NetworkRec, EndpointRec, NetworkMode, NETWORK_MODES } from './resources';
+import { Ipam, IpamError } from './ipam';
+import { Reconciler } from './reconciler';
+import { EventBus } from './events';
+import { WeftError, badRequest, conflict, notFound } from './errors';
+import { parseCidr, ipToInt, intToIp, cidrContains, isIp } from './ipv4';
+import { containerFlows, objectId } from '../apps/container-network';
+import { CATEGORY } from './pipeline';
+import type { Connection } from '../southbound/channel';
+
+export interface HostInput { name: string; dpid: string; underlayIp: string }
+export interface NetworkInput { name: string; cidr: string; gateway?: string; mode?: string; blockSize?: number; vlan?: number; mtu?: number }
+export interface EndpointInput { containerId: string; ifName: string; host: string; network: string; netns?: string; ip?: string; mac?: string; portName?: string }
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const IFNAME_RE = /^[^\s/:]{1,15}$/;
+const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
+
+export class ContainerService {
+  readonly resources: Resources;
+  readonly ipam: Ipam;
+  readonly reconciler: Reconciler;
+  private readonly hostDpids = new Set<string>();
+  private readonly synced = new Set<string>();
+
+  constructor(readonly store: Store, readonly connOf: (dpid: string) => Connection | undefined, readonly bus: EventBus, readonly log: Logger, readonly round: number) {
+    this.resources = new Resources(store);
+    this.ipam = new Ipam(store);
+    this.reconciler = new Reconciler(connOf, { desiredFlows: (dpid) => this.desiredFlows(dpid) }, round, log.child({ component: 'reconciler' }));
+    for (const h of this.resources.hosts()) this.hostDpids.add(h.dpid);
+    bus.on('switch.connected', (e) => { if (this.isHost(e.dpid)) void this.onConnect(e.dpid); });
+    bus.on('switch.disconnected', (e) => { this.synced.delete(e.dpid); this.reconciler.forget(e.dpid); });
+    for (const t of ['port.added', 'port.modified', 'port.removed'] as const) {
+      bus.on(t, (e) => { if (this.isHost(e.dpid)) void this.resync(e.dpid); });
+    }
+  }
+
+  /** True if the datapath is a registered container host's br-int (lab apps leave it alone). */
+  isHost(dpid: string): boolean {
+    return this.hostDpids.has(dpid);
+  }
+
+  desiredFlows(dpid: string) {
+    const host = this.resources.hostByDpid(dpid);
+    if (!host) return [];
+    const c = this.connOf(dpid);
+    const ports = new Map((c?.ports ?? []).map((p) => [p.name, p.port_no]));
+    return containerFlows({
+      networks: new Map(this.resources.networks().map((n) => [n.id, n])),
+      endpoints: this.resources.endpoints({ host: host.name }),
+      ofport: (name) => ports.get(name),
+    });
+  }
+
+  private async onConnect(dpid: string): Promise<void> {
+    try {
+      await this.reconciler.fullSync(dpid);
+      this.synced.add(dpid);
+      this.markReady(dpid);
+    } catch (e) {
+      this.log.warn({ dpid, err: (e as Error).message }, 'full sync failed');
+    }
+  }
+
+  /** Reconcile a host's flows, then mark endpoints whose flows are confirmed ready. */
+  async resync(dpid: string): Promise<void> {
+    if (!this.synced.has(dpid)) return;
+    try {
+      await this.reconciler.sync(dpid);
+      this.markReady(dpid);
+    } catch (e) {
+      this.log.warn({ dpid, err: (e as Error).message }, 'sync failed');
+    }
+  }
+
+  private markReady(dpid: string): void {
+    const host = this.resources.hostByDpid(dpid);
+    if (!host) return;
+    const installed = new Set(this.reconciler.installedFlows(dpid)
+      .filter((f) => Number((f.cookie >> 40n) & 0xffn) === CATEGORY.endpoint).map((f) => Number(f.cookie & 0xffffffffn)));
+    for (const e of this.resources.endpoints({ host: host.name })) {
+      if (e.state !== 'pending' || !installed.has(objectId(e.id))) continue;
+      const at = new Date().toISOString();
+      this.resources.setEndpointState(e.id, 'ready', at);
+      this.bus.emit({ type: 'endpoint.ready', endpoint: this.eventView({ ...e, state: 'ready' }) });
+    }
+  }
+
+  private eventView(e: EndpointRec) {
+    return { id: e.id, containerId: e.containerId, ifName: e.ifName, host: e.host, network: e.network, ip: e.ip, mac: e.mac, state: e.state };
+  }
+
+  // ---- hosts ---------------------------------------------------------------
+
+  createHost(inp: HostInput): HostRec {
+    if (!NAME_RE.test(inp.name)) throw badRequest('name must be 1-63 letters, digits, _ . or -, starting with a letter or digit', 'name');
+    const dpid = inp.dpid.toLowerCase();
+    if (!/^[0-9a-f]{16}$/.test(dpid)) throw badRequest('dpid must be 16 hex digits', 'dpid');
+    if (!isIp(inp.underlayIp)) throw badRequest(`underlayIp "${inp.underlayIp}" is not an IPv4 address`, 'underlayIp');
+    if (this.resources.host(inp.name)) throw conflict(`host ${inp.name} already exists`, 'name');
+    if (this.resources.hostByDpid(dpid)) throw conflict(`datapath ${dpid} already belongs to host ${this.resources.hostByDpid(dpid)!.name}`, 'dpid');
+    const h: HostRec = { name: inp.name, dpid, underlayIp: inp.underlayIp, createdAt: new Date().toISOString() };
+    this.resources.insertHost(h);
+    this.hostDpids.add(dpid);
+    this.bus.emit({ type: 'host.registered', name: h.name, dpid: h.dpid, underlayIp: h.underlayIp });
+    if (this.connOf(dpid)) void this.onConnect(dpid);
+    return h;
+  }
+
+  host(name: string): HostRec {
+    const h = this.resources.host(name);
+    if (!h) throw notFound('host', name);
+    return h;
+  }
+
+  deleteHost(name: string): void {
+    const h = this.host(name);
+    const n = this.resources.countEndpoints({ host: name });
+    if (n) throw conflict(`host ${name} still has ${n} endpoint(s); delete them first`);
+    this.resources.deleteHost(name);
+    this.hostDpids.delete(h.dpid);
+    this.synced.delete(h.dpid);
+    this.reconciler.forget(h.dpid);
+    this.bus.emit({ type: 'host.unregistered', name: h.name, dpid: h.dpid, underlayIp: h.underlayIp });
+  }
+
+  // ---- networks ------------------------------------------------------------
+
+  createNetwork(inp: NetworkInput): NetworkRec {
+    if (!NAME_RE.test(inp.name)) throw badRequest('name must be 1-63 letters, digits, _ . or -, starting with a letter or digit', 'name');
+    let c;
+    try { c = parseCidr(inp.cidr); } catch (e) { throw badRequest((e as Error).message, 'cidr'); }
+    if (c.len > 30 || c.len < 8) throw badRequest(`cidr ${inp.cidr}: prefix length must be 8..30`, 'cidr');
+    const mode = (inp.mode ?? 'local') as NetworkMode;
+    if (!NETWORK_MODES.includes(mode)) throw badRequest(`mode must be one of ${NETWORK_MODES.join(', ')}`, 'mode');
+    const gw = inp.gateway ?? intToIp(c.base + 1);
+    if (!isIp(gw)) throw badRequest(`gateway "${gw}" is not an IPv4 address`, 'gateway');
+    const g = ipToInt(gw);
+    if (!cidrContains(c, g) || g === c.base || g === c.base + c.size - 1) throw badRequest(`gateway ${gw} must be a host address in ${c.text}`, 'gateway');
+    const blockSize = inp.blockSize ?? 26;
+    if (!Number.isInteger(blockSize) || blockSize < 16 || blockSize > 30) throw badRequest('blockSize must be a prefix length 16..30', 'blockSize');
+    if (inp.vlan !== undefined && (!Number.isInteger(inp.vlan) || inp.vlan < 1 || inp.vlan > 4094)) throw badRequest('vlan must be 1..4094', 'vlan');
+    const mtu = inp.mtu ?? 1500;
+    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) throw badRequest('mtu must be 576..9000', 'mtu');
+    if (this.resources.network(inp.name)) throw conflict(`network ${inp.name} already exists`, 'name');
+    const n = this.store.tx(() => this.resources.insertNetwork({
+      name: inp.name, cidr: c.text, gateway: gw, mode, vni: this.resources.nextVni(), blockSize, vlan: inp.vlan ?? null, mtu,
+      createdAt: new Date().toISOString(),
+    }));
+    this.bus.emit({ type: 'network.created', network: { id: n.id, name: n.name, cidr: n.cidr, mode: n.mode } });
+    return n;
+  }
+
+  network(nameOrId: string): NetworkRec {
+    const n = this.resources.network(nameOrId);
+    if (!n) throw notFound('network', nameOrId);
+    return n;
+  }
+
+  deleteNetwork(nameOrId: string): void {
+    const n = this.network(nameOrId);
+    const count = this.resources.countEndpoints({ networkId: n.id });
+    if (count) throw conflict(`network ${n.name} still has ${count} endpoint(s); delete them first`);
+    this.store.tx(() => this.resources.deleteNetwork(n.id));
+    this.bus.emit({ type: 'network.deleted', network: { id: n.id, name: n.name, cidr: n.cidr, mode: n.mode } });
+  }
+
+  // ---- endpoints -----------------------------------------------------------
+
+  /** Create an endpoint (or return the identical one that exists: CNI retries are safe). */
+  createEndpoint(inp: EndpointInput): { endpoint: EndpointRec; created: boolean } {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,255}$/.test(inp.containerId)) throw badRequest('containerId must be letters, digits, _ . or - (CNI_CONTAINERID)', 'containerId');
+    if (!IFNAME_RE.test(inp.ifName) || inp.ifName === '.' || inp.ifName === '..') throw badRequest('ifName must be a valid interface name (1-15 chars, no /, : or space)', 'ifName');
+    const host = this.resources.host(inp.host);
+    if (!host) throw new WeftError(404, 'not_found', `host ${inp.host} not found (register it with POST /v1/hosts)`, 'host');
+    const net = this.resources.network(inp.network);
+    if (!net) throw new WeftError(404, 'not_found', `network ${inp.network} not found`, 'network');
+    const mac = inp.mac?.toLowerCase();
+    if (mac !== undefined && (!MAC_RE.test(mac) || parseInt(mac.slice(0, 2), 16) & 1)) throw badRequest(`mac "${inp.mac}" is not a unicast MAC address`, 'mac');
+    if (inp.portName !== undefined && !IFNAME_RE.test(inp.portName)) throw badRequest('portName must be a valid interface name (1-15 chars)', 'portName');
+    const existing = this.resources.endpoints({ containerId: inp.containerId, ifName: inp.ifName })[0];
+    if (existing) {
+      if (existing.host === host.name && existing.networkId === net.id && (inp.ip === undefined || inp.ip === existing.ip)) return { endpoint: existing, created: false };
+      throw conflict(`container ${inp.containerId} already has interface ${inp.ifName} (on ${existing.host}, network ${existing.network})`, 'ifName');
+    }
+    const portName = inp.portName ?? 'wf' + createHash('sha1').update(`${inp.containerId}/${inp.ifName}`).digest('hex').slice(0, 11);
+    const e = this.store.tx(() => {
+      let a;
+      try {
+        a = this.ipam.allocate(net, host.name, inp.ip);
+      } catch (err) {
+        if (err instanceof IpamError) throw new WeftError(err.code === 'bad_request' ? 400 : 409, err.code, err.message, err.field);
+        throw err;
+      }
+      const b = a.ip.split('.').map(Number);
+      const ep: EndpointRec = {
+        id: randomUUID(), containerId: inp.containerId, ifName: inp.ifName, host: host.name, network: net.name, networkId: net.id,
+        portName, mac: mac ?? ['0a', (net.id & 0xff).toString(16).padStart(2, '0'), ...b.map((x) => x.toString(16).padStart(2, '0'))].join(':'),
+        ip: a.ip, requestedIp: inp.ip ?? null, netns: inp.netns ?? null, state: 'pending', createdAt: new Date().toISOString(), readyAt: null,
+      };
+      try {
+        this.resources.insertEndpoint(ep, a.ipInt);
+      } catch (err) {
+        if (/UNIQUE constraint failed: endpoints.host, endpoints.port_name/.test((err as Error).message)) throw conflict(`port name ${portName} is already used on ${host.name}`, 'portName');
+        throw err;
+      }
+      return ep;
+    });
+    this.bus.emit({ type: 'endpoint.created', endpoint: this.eventView(e) });
+    void this.resync(host.dpid);
+    return { endpoint: e, created: true };
+  }
+
+  endpoint(id: string): EndpointRec {
+    const e = this.resources.endpoint(id);
+    if (!e) throw notFound('endpoint', id);
+    return e;
+  }
+
+  /** Resolve when the endpoint is ready (or gone), or after timeoutMs with its current state. */
+  async waitReady(id: string, timeoutMs: number): Promise<EndpointRec> {
+    const e = this.endpoint(id);
+    if (e.state === 'ready') return e;
+    await new Promise<void>((res) => {
+      const t = setTimeout(done, timeoutMs);
+      const offR = this.bus.on('endpoint.ready', (ev) => { if (ev.endpoint.id === id) done(); });
+      const offD = this.bus.on('endpoint.deleted', (ev) => { if (ev.endpoint.id === id) done(); });
+      function done() { clearTimeout(t); offR(); offD(); res(); }
+    });
+    return this.resources.endpoint(id) ?? { ...e, state: 'removed' };
+  }
+
+  /** Remove an endpoint: its flows go, its address is released. */
+  async deleteEndpoint(id: string): Promise<void> {
+    const e = this.endpoint(id);
+    const net = this.resources.network(e.networkId)!;
+    this.store.tx(() => {
+      this.resources.deleteEndpoint(id);
+      this.ipam.releaseIfEmpty(net, ipToInt(e.ip));
+    });
+    this.bus.emit({ type: 'endpoint.deleted', endpoint: this.eventView({ ...e, state: 'removed' }) });
+    const host = this.resources.host(e.host);
+    if (host) await this.resync(host.dpid);
+  }
+}

@@ -1,0 +1,100 @@
+// IPAM with block affinity (the Calico model): a network's CIDR is carved
+// into blocks (default /26) that hosts claim on demand. A host allocates
+// from its own blocks first, claims a free block next, and borrows a free
+// address from another host's block last, so addresses stay unique
+// network-wide while each host's endpoints aggregate under few prefixes.
+// Every allocation runs inside the caller's transaction; the UNIQUE
+// (network_id, ip_int) constraint is the final guard against duplicates.
+import type { Store } from './store';
+import type { NetworkRec } from './resources';
+import { Cidr, parseCidr, intToIp, ipToInt, cidrContains } from './ipv4';
+
+export class IpamError extends Error {
+  constructor(readonly code: 'exhausted' | 'conflict' | 'bad_request', message: string, readonly field?: string) {
+    super(message);
+  }
+}
+
+export interface Allocation { ip: string; ipInt: number; block: string }
+
+export class Ipam {
+  constructor(readonly store: Store) {}
+
+  /** Network and broadcast addresses and the gateway are never handed out. */
+  private reserved(net: NetworkRec, c: Cidr): Set<number> {
+    const r = new Set([ipToInt(net.gateway)]);
+    if (c.len <= 30) { r.add(c.base); r.add(c.base + c.size - 1); }
+    return r;
+  }
+
+  private blockLen(net: NetworkRec, c: Cidr): number {
+    return Math.max(net.blockSize, c.len);
+  }
+
+  private used(networkId: number, base: number, size: number): Set<number> {
+    const rows = this.store.db.prepare('SELECT ip_int FROM endpoints WHERE network_id = ? AND ip_int >= ? AND ip_int < ?').all(networkId, base, base + size) as { ip_int: number }[];
+    return new Set(rows.map((r) => r.ip_int));
+  }
+
+  private firstFree(net: NetworkRec, c: Cidr, base: number, size: number): number | undefined {
+    const used = this.used(net.id, base, size);
+    const reserved = this.reserved(net, c);
+    for (let ip = base; ip < base + size; ip++) if (!used.has(ip) && !reserved.has(ip)) return ip;
+    return undefined;
+  }
+
+  private claim(net: NetworkRec, base: number, len: number, host: string): void {
+    this.store.db.prepare('INSERT INTO blocks (network_id, base, len, host) VALUES (?, ?, ?, ?)').run(net.id, base, len, host);
+  }
+
+  /** Blocks of a network with their owner, e.g. for GET /v1/networks/{n}/blocks. */
+  blocks(networkId: number): { cidr: string; host: string | null; used: number }[] {
+    const rows = this.store.db.prepare('SELECT base, len, host FROM blocks WHERE network_id = ? ORDER BY base').all(networkId) as { base: number; len: number; host: string | null }[];
+    return rows.map((b) => ({ cidr: `${intToIp(b.base)}/${b.len}`, host: b.host, used: this.used(networkId, b.base, 2 ** (32 - b.len)).size }));
+  }
+
+  allocate(net: NetworkRec, host: string, requested?: string): Allocation {
+    const c = parseCidr(net.cidr);
+    const len = this.blockLen(net, c);
+    const size = 2 ** (32 - len);
+    const blockOf = (ip: number) => (ip - ((ip - c.base) % size)) >>> 0;
+    const mine = this.store.db.prepare('SELECT base FROM blocks WHERE network_id = ? AND host = ? ORDER BY base').all(net.id, host) as { base: number }[];
+    if (requested !== undefined) {
+      let ip: number;
+      try { ip = ipToInt(requested); } catch { throw new IpamError('bad_request', `"${requested}" is not an IPv4 address`, 'ip'); }
+      if (!cidrContains(c, ip)) throw new IpamError('bad_request', `${requested} is not in ${net.cidr}`, 'ip');
+      if (this.reserved(net, c).has(ip)) throw new IpamError('bad_request', `${requested} is reserved (network, broadcast or gateway address)`, 'ip');
+      if (this.used(net.id, ip, 1).size) throw new IpamError('conflict', `${requested} is already in use in network ${net.name}`, 'ip');
+      const b = blockOf(ip);
+      const exists = this.store.db.prepare('SELECT 1 FROM blocks WHERE network_id = ? AND base = ?').get(net.id, b);
+      if (!exists) this.claim(net, b, len, host);
+      return { ip: requested, ipInt: ip, block: `${intToIp(b)}/${len}` };
+    }
+    for (const { base } of mine) {
+      const ip = this.firstFree(net, c, base, size);
+      if (ip !== undefined) return { ip: intToIp(ip), ipInt: ip, block: `${intToIp(base)}/${len}` };
+    }
+    const taken = new Set((this.store.db.prepare('SELECT base FROM blocks WHERE network_id = ?').all(net.id) as { base: number }[]).map((r) => r.base));
+    for (let base = c.base; base < c.base + c.size; base += size) {
+      if (taken.has(base)) continue;
+      const ip = this.firstFree(net, c, base, size);
+      if (ip === undefined) continue;
+      this.claim(net, base, len, host);
+      return { ip: intToIp(ip), ipInt: ip, block: `${intToIp(base)}/${len}` };
+    }
+    // borrow from any block with room (another host's, or one whose owner was deleted)
+    for (const base of [...taken].sort((a, b) => a - b)) {
+      const ip = this.firstFree(net, c, base, size);
+      if (ip !== undefined) return { ip: intToIp(ip), ipInt: ip, block: `${intToIp(base)}/${len}` };
+    }
+    throw new IpamError('exhausted', `network ${net.name} (${net.cidr}) has no free address`);
+  }
+
+  /** After an endpoint is deleted: give an empty block back so any host can claim it. */
+  releaseIfEmpty(net: NetworkRec, ipInt: number): void {
+    const c = parseCidr(net.cidr);
+    const size = 2 ** (32 - this.blockLen(net, c));
+    const base = (ipInt - ((ipInt - c.base) % size)) >>> 0;
+    if (this.used(net.id, base, size).size === 0) this.store.db.prepare('DELETE FROM blocks WHERE network_id = ? AND base = ?').run(net.id, base);
+  }
+}

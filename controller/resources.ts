@@ -1,0 +1,97 @@
+// Container-network resources in the store: hosts, networks, endpoints.
+// Rows map to the API's camelCase objects here and nowhere else.
+import type { Store } from './store';
+
+export type NetworkMode = 'local' | 'overlay' | 'routed' | 'underlay';
+export const NETWORK_MODES: NetworkMode[] = ['local', 'overlay', 'routed', 'underlay'];
+export type EndpointState = 'pending' | 'ready' | 'removed';
+
+export interface HostRec { name: string; dpid: string; underlayIp: string; createdAt: string }
+export interface NetworkRec {
+  id: number; name: string; cidr: string; gateway: string; mode: NetworkMode; vni: number;
+  blockSize: number; vlan: number | null; mtu: number; createdAt: string;
+}
+export interface EndpointRec {
+  id: string; containerId: string; ifName: string; host: string; network: string; networkId: number;
+  portName: string; mac: string; ip: string; requestedIp: string | null; netns: string | null;
+  state: EndpointState; createdAt: string; readyAt: string | null;
+}
+
+interface HostRow { name: string; dpid: string; underlay_ip: string; created_at: string }
+interface NetRow { id: number; name: string; cidr: string; gateway: string; mode: string; vni: number; block_size: number; vlan: number | null; mtu: number; created_at: string }
+interface EpRow {
+  id: string; container_id: string; if_name: string; host: string; network_id: number; network: string; port_name: string;
+  mac: string; ip: string; requested_ip: string | null; netns: string | null; state: string; created_at: string; ready_at: string | null;
+}
+
+const host = (r: HostRow): HostRec => ({ name: r.name, dpid: r.dpid, underlayIp: r.underlay_ip, createdAt: r.created_at });
+const net = (r: NetRow): NetworkRec => ({
+  id: r.id, name: r.name, cidr: r.cidr, gateway: r.gateway, mode: r.mode as NetworkMode, vni: r.vni, blockSize: r.block_size,
+  vlan: r.vlan, mtu: r.mtu, createdAt: r.created_at,
+});
+const ep = (r: EpRow): EndpointRec => ({
+  id: r.id, containerId: r.container_id, ifName: r.if_name, host: r.host, network: r.network, networkId: r.network_id,
+  portName: r.port_name, mac: r.mac, ip: r.ip, requestedIp: r.requested_ip, netns: r.netns, state: r.state as EndpointState,
+  createdAt: r.created_at, readyAt: r.ready_at,
+});
+const EP_SELECT = 'SELECT e.*, n.name AS network FROM endpoints e JOIN networks n ON n.id = e.network_id';
+
+export class Resources {
+  constructor(readonly store: Store) {}
+  private get db() { return this.store.db; }
+
+  // hosts
+  hosts(): HostRec[] { return (this.db.prepare('SELECT * FROM hosts ORDER BY name').all() as HostRow[]).map(host); }
+  host(name: string): HostRec | undefined { const r = this.db.prepare('SELECT * FROM hosts WHERE name = ?').get(name) as HostRow | undefined; return r && host(r); }
+  hostByDpid(dpid: string): HostRec | undefined { const r = this.db.prepare('SELECT * FROM hosts WHERE dpid = ?').get(dpid) as HostRow | undefined; return r && host(r); }
+  insertHost(h: HostRec): void { this.db.prepare('INSERT INTO hosts (name, dpid, underlay_ip, created_at) VALUES (?, ?, ?, ?)').run(h.name, h.dpid, h.underlayIp, h.createdAt); }
+  deleteHost(name: string): void {
+    this.db.prepare('UPDATE blocks SET host = NULL WHERE host = ?').run(name);
+    this.db.prepare('DELETE FROM hosts WHERE name = ?').run(name);
+  }
+
+  // networks
+  networks(): NetworkRec[] { return (this.db.prepare('SELECT * FROM networks ORDER BY id').all() as NetRow[]).map(net); }
+  network(nameOrId: string | number): NetworkRec | undefined {
+    const r = (typeof nameOrId === 'number' || /^\d+$/.test(nameOrId)
+      ? this.db.prepare('SELECT * FROM networks WHERE id = ? OR name = ?').get(Number(nameOrId), String(nameOrId))
+      : this.db.prepare('SELECT * FROM networks WHERE name = ?').get(nameOrId)) as NetRow | undefined;
+    return r && net(r);
+  }
+  insertNetwork(n: Omit<NetworkRec, 'id'>): NetworkRec {
+    const info = this.db.prepare('INSERT INTO networks (name, cidr, gateway, mode, vni, block_size, vlan, mtu, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(n.name, n.cidr, n.gateway, n.mode, n.vni, n.blockSize, n.vlan, n.mtu, n.createdAt);
+    return { ...n, id: Number(info.lastInsertRowid) };
+  }
+  deleteNetwork(id: number): void { this.db.prepare('DELETE FROM networks WHERE id = ?').run(id); }
+  nextVni(): number {
+    const r = this.db.prepare('SELECT MAX(vni) AS m FROM networks').get() as { m: number | null };
+    return Math.max(5000, (r.m ?? 4999) + 1);
+  }
+
+  // endpoints
+  endpoints(f: { host?: string; networkId?: number; containerId?: string; ifName?: string } = {}): EndpointRec[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.host !== undefined) { where.push('e.host = ?'); args.push(f.host); }
+    if (f.networkId !== undefined) { where.push('e.network_id = ?'); args.push(f.networkId); }
+    if (f.containerId !== undefined) { where.push('e.container_id = ?'); args.push(f.containerId); }
+    if (f.ifName !== undefined) { where.push('e.if_name = ?'); args.push(f.ifName); }
+    const sql = `${EP_SELECT}${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY e.created_at, e.id`;
+    return (this.db.prepare(sql).all(...args) as EpRow[]).map(ep);
+  }
+  endpoint(id: string): EndpointRec | undefined { const r = this.db.prepare(`${EP_SELECT} WHERE e.id = ?`).get(id) as EpRow | undefined; return r && ep(r); }
+  countEndpoints(f: { host?: string; networkId?: number }): number {
+    if (f.host !== undefined) return (this.db.prepare('SELECT COUNT(*) AS c FROM endpoints WHERE host = ?').get(f.host) as { c: number }).c;
+    return (this.db.prepare('SELECT COUNT(*) AS c FROM endpoints WHERE network_id = ?').get(f.networkId) as { c: number }).c;
+  }
+  insertEndpoint(e: EndpointRec, ipInt: number): void {
+    this.db.prepare(`INSERT INTO endpoints (id, container_id, if_name, host, network_id, port_name, mac, ip, ip_int, requested_ip, netns, state, created_at, ready_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.id, e.containerId, e.ifName, e.host, e.networkId, e.portName, e.mac, e.ip, ipInt,
+      e.requestedIp, e.netns, e.state, e.createdAt, e.readyAt);
+  }
+  setEndpointState(id: string, state: EndpointState, readyAt: string | null): void {
+    this.db.prepare('UPDATE endpoints SET state = ?, ready_at = ? WHERE id = ?').run(state, readyAt, id);
+  }
+  deleteEndpoint(id: string): void { this.db.prepare('DELETE FROM endpoints WHERE id = ?').run(id); }
+}

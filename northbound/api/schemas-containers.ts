@@ -1,0 +1,90 @@
+// TypeBox schemas for hosts, networks and endpoints (container networking).
+import { Type, Static } from '@sinclair/typebox';
+
+export const HostRegBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 63, description: 'the host\'s name, used by the CNI plugin\'s "host" key' }),
+  dpid: Type.String({ pattern: '^[0-9a-fA-F]{16}$', description: 'datapath id of the host\'s br-int, 16 hex digits' }),
+  underlayIp: Type.String({ minLength: 7, maxLength: 15, description: 'the host\'s IPv4 address on the underlay' }),
+}, { additionalProperties: false });
+
+export const HostRegSchema = Type.Object({
+  kind: Type.Literal('registered'),
+  name: Type.String(),
+  dpid: Type.String(),
+  underlayIp: Type.String(),
+  connected: Type.Boolean({ description: 'its br-int is connected to this controller' }),
+  endpoints: Type.Integer(),
+  createdAt: Type.String({ format: 'date-time' }),
+}, { $id: 'RegisteredHost', description: 'a container host registered with POST /v1/hosts' });
+
+export const NetworkBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 63 }),
+  cidr: Type.String({ description: 'IPv4 CIDR, e.g. 10.1.0.0/16 (prefix 8..30)' }),
+  gateway: Type.Optional(Type.String({ description: 'default: the first host address of the CIDR' })),
+  mode: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('overlay'), Type.Literal('routed'), Type.Literal('underlay')], { description: 'default local (one host)' })),
+  blockSize: Type.Optional(Type.Integer({ minimum: 16, maximum: 30, description: 'prefix length of the per-host IPAM blocks (default 26)' })),
+  vlan: Type.Optional(Type.Integer({ minimum: 1, maximum: 4094, description: 'VLAN tag (underlay mode)' })),
+  mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9000, description: 'interface MTU handed to containers (default 1500)' })),
+}, { additionalProperties: false });
+
+export const NetworkSchema = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  cidr: Type.String(),
+  gateway: Type.String(),
+  mode: Type.String(),
+  vni: Type.Integer({ description: 'VXLAN network identifier allocated to the network' }),
+  blockSize: Type.Integer(),
+  vlan: Type.Union([Type.Integer(), Type.Null()]),
+  mtu: Type.Integer(),
+  endpoints: Type.Integer(),
+  blocks: Type.Array(Type.Object({ cidr: Type.String(), host: Type.Union([Type.String(), Type.Null()]), used: Type.Integer() }), { description: 'IPAM blocks and the host each is affine to' }),
+  createdAt: Type.String({ format: 'date-time' }),
+}, { $id: 'Network' });
+
+export const EndpointBody = Type.Object({
+  containerId: Type.String({ minLength: 1, maxLength: 256, description: 'CNI_CONTAINERID' }),
+  ifName: Type.String({ minLength: 1, maxLength: 15, description: 'CNI_IFNAME: the interface name inside the container' }),
+  host: Type.String({ minLength: 1, description: 'registered host name' }),
+  network: Type.String({ minLength: 1, description: 'network name or id' }),
+  netns: Type.Optional(Type.String({ maxLength: 4096, description: 'CNI_NETNS, recorded for operators' })),
+  ip: Type.Optional(Type.String({ description: 'a static IPv4 address to claim' })),
+  mac: Type.Optional(Type.String({ description: 'a unicast MAC address to use instead of the derived one' })),
+  portName: Type.Optional(Type.String({ minLength: 1, maxLength: 15, description: 'host-side port name on br-int (default derived from containerId+ifName)' })),
+}, { additionalProperties: false });
+
+export const EndpointSchema = Type.Object({
+  id: Type.String(),
+  containerId: Type.String(),
+  ifName: Type.String(),
+  host: Type.String(),
+  network: Type.String(),
+  portName: Type.String(),
+  ofport: Type.Union([Type.Integer(), Type.Null()], { description: 'OpenFlow port of portName on the host\'s br-int, once it exists' }),
+  mac: Type.String(),
+  ip: Type.String(),
+  prefixLength: Type.Integer(),
+  gateway: Type.String(),
+  mtu: Type.Integer(),
+  requestedIp: Type.Union([Type.String(), Type.Null()]),
+  netns: Type.Union([Type.String(), Type.Null()]),
+  state: Type.Union([Type.Literal('pending'), Type.Literal('ready'), Type.Literal('removed')], { description: 'ready once the host switch has confirmed every flow of the endpoint' }),
+  createdAt: Type.String({ format: 'date-time' }),
+  readyAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+}, { $id: 'Endpoint' });
+
+export const EndpointQuery = Type.Object({
+  host: Type.Optional(Type.String()),
+  network: Type.Optional(Type.String()),
+  containerId: Type.Optional(Type.String()),
+  ifName: Type.Optional(Type.String()),
+});
+export const WaitQuery = Type.Object({
+  wait: Type.Optional(Type.Literal('ready', { description: 'long-poll until the endpoint is ready' })),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000, default: 10000 })),
+});
+
+export type HostRegBodyT = Static<typeof HostRegBody>;
+export type NetworkBodyT = Static<typeof NetworkBody>;
+export type EndpointBodyT = Static<typeof EndpointBody>;
+export type EndpointT = Static<typeof EndpointSchema>;

@@ -1,0 +1,148 @@
+// CNI ADD: register the endpoint with Weft, plumb a veth pair from the
+// container into the host's OVS bridge, wait until Weft reports the endpoint
+// ready (its flows are installed), and return the result. A failure after
+// the endpoint was registered rolls back everything this call made.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { WeftApi, Endpoint } from './api-client';
+import { addressRequest, CniEnv, DEFAULTS, isIPv4, NetConf, validIfName } from './config';
+import { CniCode, CniError, asCniError } from './errors';
+import { ExecError } from './exec';
+import * as netlink from './netlink';
+import { Ovs, EXTERNAL_IDS } from './ovs';
+import { buildResult, CniResult } from './result';
+
+/** What a command needs besides env and conf; tests may pass their own. */
+export interface Deps {
+  api: WeftApi;
+  ovs: Ovs;
+}
+
+export function depsFor(conf: NetConf): Deps {
+  return { api: new WeftApi(conf.api), ovs: new Ovs(conf.ovsdb, conf.bridge) };
+}
+
+/** Pause between polls when the API answers a long-poll early while still pending. */
+const MIN_POLL_INTERVAL_MS = 200;
+
+/** The external_ids a container port carries (read by the controller over OVSDB, and by DEL/GC/CHECK). */
+export function portExternalIds(ep: Endpoint, env: CniEnv, conf: NetConf): Record<string, string> {
+  return {
+    [EXTERNAL_IDS.endpoint]: ep.id,
+    [EXTERNAL_IDS.containerId]: env.containerId,
+    [EXTERNAL_IDS.iface]: env.ifName,
+    [EXTERNAL_IDS.network]: conf.network,
+  };
+}
+
+/** Wraps a failed host command with what the plugin was doing. */
+function step<T>(what: string, p: Promise<T>): Promise<T> {
+  return p.catch((e: unknown) => {
+    if (e instanceof CniError) throw e;
+    const msg = e instanceof ExecError ? e.message : (e as Error).message ?? String(e);
+    throw new CniError(CniCode.GENERIC, `${what}: ${msg}`);
+  });
+}
+
+function checkEndpoint(ep: Endpoint): void {
+  const bad = (why: string) => new CniError(CniCode.GENERIC, `Weft API returned an unusable endpoint ${ep.id}: ${why}`);
+  if (!validIfName(ep.portName)) throw bad(`portName "${ep.portName}" is not a valid interface name`);
+  if (!isIPv4(ep.ip)) throw bad(`ip "${ep.ip}" is not IPv4`);
+  if (!Number.isInteger(ep.prefixLength) || ep.prefixLength < 1 || ep.prefixLength > 32) throw bad(`prefixLength ${ep.prefixLength}`);
+  if (ep.gateway !== null && !isIPv4(ep.gateway)) throw bad(`gateway "${ep.gateway}" is not IPv4`);
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(ep.mac)) throw bad(`mac "${ep.mac}"`);
+}
+
+/** Long-polls until the endpoint is ready; code 11 if it is still pending after `timeoutMs`. */
+export async function waitReady(api: WeftApi, id: string, timeoutMs: number): Promise<Endpoint> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = deadline - Date.now();
+    const started = Date.now();
+    const ep = await api.waitEndpoint(id, Math.max(0, left));
+    if (ep.state === 'ready') return ep;
+    if (ep.state === 'removed') throw new CniError(CniCode.GENERIC, `endpoint ${id} was removed while waiting for it to become ready`);
+    const now = Date.now();
+    if (now >= deadline) {
+      throw new CniError(CniCode.TRY_AGAIN_LATER, `endpoint ${id} is not ready after ${timeoutMs} ms (state ${ep.state}): ` +
+        'the controller has not installed its flows yet; is the bridge connected to Weft?');
+    }
+    if (now - started < MIN_POLL_INTERVAL_MS) await new Promise((r) => setTimeout(r, Math.min(MIN_POLL_INTERVAL_MS, deadline - now)));
+  }
+}
+
+export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(conf)): Promise<CniResult> {
+  const { api, ovs } = deps;
+  const want = addressRequest(env, conf);
+  if (!fs.existsSync(env.netns)) throw new CniError(CniCode.UNKNOWN_CONTAINER, `CNI_NETNS ${env.netns} does not exist`);
+
+  const { endpoint: ep, created } = await api.createEndpoint({
+    containerId: env.containerId,
+    ifName: env.ifName,
+    host: conf.host,
+    network: conf.network,
+    netns: env.netns,
+    ...(want.ip ? { ip: want.ip } : {}),
+    ...(want.mac ? { mac: want.mac } : {}),
+  });
+  const done = { veth: false, port: false };
+  try {
+    checkEndpoint(ep);
+    if (want.ip && ep.ip !== want.ip) throw new CniError(CniCode.GENERIC, `asked for IP ${want.ip} but the endpoint has ${ep.ip}`);
+    const mtu = conf.mtu ?? (typeof ep.mtu === 'number' && ep.mtu > 0 ? ep.mtu : DEFAULTS.mtu);
+    const hostName = ep.portName;
+    const existing = await step('reading host links', netlink.getLink(hostName));
+    if (existing !== null) {
+      // 200 = the same (container, ifName, network) was added before and not
+      // deleted (a runtime retrying after a crash): replace its plumbing.
+      if (created) throw new CniError(CniCode.GENERIC, `host interface ${hostName} chosen by Weft already exists on this host`);
+      await step(`removing stale port ${hostName}`, ovs.delPort(hostName));
+      await step(`removing stale interface ${hostName}`, netlink.deleteLink(hostName));
+    }
+    const tmpName = `weft${randomBytes(4).toString('hex')}`;
+    await step('creating the veth pair', netlink.createVeth(hostName, tmpName, mtu));
+    done.veth = true;
+    await step(`moving the container end into ${env.netns}`, netlink.moveToNetns(tmpName, env.netns));
+    const address = `${ep.ip}/${ep.prefixLength}`;
+    await step(`configuring ${env.ifName} in ${env.netns}`, netlink.configureContainerIf(env.netns, {
+      tmpName, ifName: env.ifName, mac: ep.mac, mtu, address, gateway: ep.gateway,
+    }));
+    await step(`bringing up ${hostName}`, netlink.setUp(hostName));
+    done.port = true;
+    await step(`adding ${hostName} to OVS bridge ${conf.bridge}`, ovs.addPort(hostName, portExternalIds(ep, env, conf)));
+    const hostLink = await step(`reading ${hostName}`, netlink.getLink(hostName));
+    if (hostLink === null) throw new CniError(CniCode.GENERIC, `host interface ${hostName} vanished`);
+    if (conf.readyTimeoutMs > 0) await waitReady(api, ep.id, conf.readyTimeoutMs);
+    return buildResult({
+      cniVersion: conf.cniVersion,
+      hostIf: { name: hostName, mac: hostLink.mac },
+      containerIf: { name: env.ifName, mac: ep.mac.toLowerCase(), sandbox: env.netns },
+      mtu,
+      address,
+      gateway: ep.gateway,
+      dns: conf.dns,
+    });
+  } catch (e) {
+    const err = asCniError(e);
+    const problems = await rollback(deps, ep, done);
+    if (problems.length === 0) throw err;
+    throw new CniError(err.code, err.message, [err.details, `rollback incomplete: ${problems.join('; ')}`].filter(Boolean).join('; '));
+  }
+}
+
+/** Undoes a partial ADD; returns what could not be undone. */
+async function rollback(deps: Deps, ep: Endpoint, done: { veth: boolean; port: boolean }): Promise<string[]> {
+  const problems: string[] = [];
+  const attempt = async (what: string, f: () => Promise<unknown>) => {
+    try {
+      await f();
+    } catch (e) {
+      problems.push(`${what}: ${(e as Error).message}`);
+    }
+  };
+  if (done.port) await attempt(`deleting OVS port ${ep.portName}`, () => deps.ovs.delPort(ep.portName));
+  // Deleting one end of a veth deletes its peer, wherever that is.
+  if (done.veth) await attempt(`deleting ${ep.portName}`, () => netlink.deleteLink(ep.portName));
+  await attempt(`deleting endpoint ${ep.id}`, () => deps.api.deleteEndpoint(ep.id));
+  return problems;
+}

@@ -1,0 +1,185 @@
+// A small client for the Weft REST API endpoints the CNI plugin needs,
+// on node's fetch, every request with a timeout. Failures come back as
+// CniErrors with the code a runtime should see: an unreachable or busy API
+// is "try again later" (11).
+import { CniCode, CniError } from './errors';
+
+/** An endpoint as the Weft API returns it. */
+export interface Endpoint {
+  id: string;
+  containerId: string;
+  ifName: string;
+  host: string;
+  network: string;
+  /** Host-side veth name (at most 15 chars). */
+  portName: string;
+  mac: string;
+  ip: string;
+  prefixLength: number;
+  gateway: string | null;
+  state: 'pending' | 'ready' | 'removed';
+  ofport: number | null;
+  mtu?: number | null;
+  createdAt?: string;
+  readyAt?: string | null;
+}
+
+/** Body of POST /v1/endpoints. */
+export interface CreateEndpointRequest {
+  containerId: string;
+  ifName: string;
+  host: string;
+  network: string;
+  netns?: string;
+  ip?: string;
+  mac?: string;
+  portName?: string;
+}
+
+/** An HTTP error answer from the API, `{"error", "message", "field"?}`. */
+export class ApiHttpError extends CniError {
+  constructor(
+    readonly status: number,
+    readonly apiCode: string,
+    readonly apiMessage: string,
+    readonly field: string | undefined,
+    what: string,
+  ) {
+    super(codeFor(status), `${what}: ${apiMessage}${field ? ` (field ${field})` : ''}`,
+      `HTTP ${status} ${apiCode}`);
+  }
+}
+
+/**
+ * 400 and 404 (unknown host / network) mean the configuration does not match
+ * what Weft knows (7); 502-504 are transient (11); the rest (409 conflict /
+ * exhausted, 500) are 999.
+ */
+function codeFor(status: number): number {
+  if (status === 400 || status === 404 || status === 422) return CniCode.INVALID_CONFIG;
+  if (status === 502 || status === 503 || status === 504 || status === 429) return CniCode.TRY_AGAIN_LATER;
+  return CniCode.GENERIC;
+}
+
+/** Default timeout of one request that is not a long-poll. */
+export const REQUEST_TIMEOUT_MS = 5000;
+/** Extra time allowed on top of a long-poll's own timeout. */
+const LONG_POLL_SLACK_MS = 5000;
+
+export class WeftApi {
+  constructor(
+    /** Base URL without a trailing slash, e.g. http://192.168.150.1:8080. */
+    readonly base: string,
+    private readonly requestTimeoutMs = REQUEST_TIMEOUT_MS,
+  ) {}
+
+  /** POST /v1/endpoints. `created` is false when the API answered 200 (it already existed). */
+  async createEndpoint(body: CreateEndpointRequest): Promise<{ endpoint: Endpoint; created: boolean }> {
+    const { status, json } = await this.request('POST', '/v1/endpoints', 'creating the endpoint', body);
+    return { endpoint: asEndpoint(json, 'POST /v1/endpoints'), created: status === 201 };
+  }
+
+  /** GET /v1/endpoints?query. */
+  async findEndpoints(query: Record<string, string>): Promise<Endpoint[]> {
+    const qs = new URLSearchParams(query).toString();
+    const { json } = await this.request('GET', `/v1/endpoints?${qs}`, 'listing endpoints');
+    if (!Array.isArray(json)) throw badAnswer('GET /v1/endpoints', 'expected an array');
+    return json.map((e) => asEndpoint(e, 'GET /v1/endpoints'));
+  }
+
+  /** GET /v1/endpoints/{id}. */
+  async getEndpoint(id: string): Promise<Endpoint> {
+    const { json } = await this.request('GET', `/v1/endpoints/${encodeURIComponent(id)}`, `reading endpoint ${id}`);
+    return asEndpoint(json, 'GET /v1/endpoints/{id}');
+  }
+
+  /** One long-poll: GET /v1/endpoints/{id}?wait=ready&timeoutMs=N; the answer may still be pending. */
+  async waitEndpoint(id: string, timeoutMs: number): Promise<Endpoint> {
+    const path = `/v1/endpoints/${encodeURIComponent(id)}?wait=ready&timeoutMs=${Math.max(0, Math.round(timeoutMs))}`;
+    const { json } = await this.request('GET', path, `waiting for endpoint ${id}`, undefined, timeoutMs + LONG_POLL_SLACK_MS);
+    return asEndpoint(json, 'GET /v1/endpoints/{id}?wait=ready');
+  }
+
+  /** DELETE /v1/endpoints/{id}: true if deleted, false if it was already gone (404). */
+  async deleteEndpoint(id: string): Promise<boolean> {
+    try {
+      await this.request('DELETE', `/v1/endpoints/${encodeURIComponent(id)}`, `deleting endpoint ${id}`);
+      return true;
+    } catch (e) {
+      if (e instanceof ApiHttpError && e.status === 404) return false;
+      throw e;
+    }
+  }
+
+  /** GET /v1/health: the body when it answers 200. */
+  async health(timeoutMs?: number): Promise<Record<string, unknown>> {
+    const { json } = await this.request('GET', '/v1/health', 'checking health', undefined, timeoutMs);
+    return typeof json === 'object' && json !== null ? (json as Record<string, unknown>) : {};
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    what: string,
+    body?: unknown,
+    timeoutMs = this.requestTimeoutMs,
+  ): Promise<{ status: number; json: unknown }> {
+    const url = `${this.base}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (e) {
+      throw new CniError(CniCode.TRY_AGAIN_LATER, `Weft API at ${this.base} is unreachable (${what}): ${describeFetchError(e, timeoutMs)}`,
+        `${method} ${url}`);
+    }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      throw new CniError(CniCode.TRY_AGAIN_LATER, `Weft API at ${this.base}: reading the answer failed (${what}): ${describeFetchError(e, timeoutMs)}`);
+    }
+    let json: unknown = undefined;
+    if (text !== '') {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        if (res.ok) throw badAnswer(`${method} ${path}`, 'not JSON');
+      }
+    }
+    if (!res.ok) {
+      const err = typeof json === 'object' && json !== null ? (json as Record<string, unknown>) : {};
+      const apiCode = typeof err.error === 'string' ? err.error : `http_${res.status}`;
+      const apiMessage = typeof err.message === 'string' ? err.message : text.slice(0, 200) || res.statusText;
+      const field = typeof err.field === 'string' ? err.field : undefined;
+      throw new ApiHttpError(res.status, apiCode, apiMessage, field, `Weft API ${what}`);
+    }
+    return { status: res.status, json };
+  }
+}
+
+function describeFetchError(e: unknown, timeoutMs: number): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  if (err.name === 'TimeoutError' || err.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
+  return err.cause?.code ?? err.cause?.message ?? err.message ?? String(e);
+}
+
+function badAnswer(what: string, why: string): CniError {
+  return new CniError(CniCode.GENERIC, `Weft API answered ${what} with an unexpected body: ${why}`);
+}
+
+/** Checks the fields the plugin relies on. */
+function asEndpoint(x: unknown, what: string): Endpoint {
+  if (typeof x !== 'object' || x === null) throw badAnswer(what, 'expected an endpoint object');
+  const e = x as Record<string, unknown>;
+  for (const k of ['id', 'containerId', 'ifName', 'network', 'portName', 'mac', 'ip', 'state'] as const) {
+    if (typeof e[k] !== 'string' || e[k] === '') throw badAnswer(what, `endpoint field "${k}" missing`);
+  }
+  if (typeof e.prefixLength !== 'number') throw badAnswer(what, 'endpoint field "prefixLength" missing');
+  if (e.gateway !== null && e.gateway !== undefined && typeof e.gateway !== 'string') throw badAnswer(what, 'endpoint field "gateway" is not a string');
+  return { ...(e as unknown as Endpoint), gateway: typeof e.gateway === 'string' && e.gateway !== '' ? e.gateway : null };
+}

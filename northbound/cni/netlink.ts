@@ -1,0 +1,116 @@
+// Kernel network operations through iproute2 and ethtool. Commands for the
+// container run inside its namespace through `nsenter --net=PATH`, which
+// takes /run/netns/NAME and /proc/PID/ns/net alike (as does
+// `ip link set dev X netns PATH`, with iproute2 5.x and later).
+import { run, ExecError } from './exec';
+
+export interface LinkInfo {
+  name: string;
+  ifindex: number;
+  mac: string;
+  mtu: number;
+  up: boolean;
+}
+
+/** Argument vector that runs `cmd args` in the network namespace at `netns` (or here if undefined). */
+function inNs(netns: string | undefined, cmd: string, args: string[]): [string, string[]] {
+  return netns === undefined ? [cmd, args] : ['nsenter', [`--net=${netns}`, '--', cmd, ...args]];
+}
+
+function ns(netns: string | undefined, cmd: string, args: string[]): Promise<string> {
+  const [c, a] = inNs(netns, cmd, args);
+  return run(c, a);
+}
+
+/** True if the error says the device does not exist. */
+function isNoDevice(e: unknown): boolean {
+  return e instanceof ExecError && /Cannot find device|does not exist|No such device/i.test(e.stderr);
+}
+
+/** The link `name` (in `netns`, default here), or null if there is none. */
+export async function getLink(name: string, netns?: string): Promise<LinkInfo | null> {
+  let out: string;
+  try {
+    out = await ns(netns, 'ip', ['-j', 'link', 'show', 'dev', name]);
+  } catch (e) {
+    if (isNoDevice(e)) return null;
+    throw e;
+  }
+  const list = JSON.parse(out) as Array<{ ifname: string; ifindex: number; address: string; mtu: number; flags?: string[] }>;
+  const l = list[0];
+  if (!l) return null;
+  return { name: l.ifname, ifindex: l.ifindex, mac: l.address, mtu: l.mtu, up: (l.flags ?? []).includes('UP') };
+}
+
+/** IPv4 addresses ("a.b.c.d/p") on `name` in `netns`. */
+export async function getIPv4Addresses(name: string, netns?: string): Promise<string[]> {
+  const out = await ns(netns, 'ip', ['-j', '-4', 'addr', 'show', 'dev', name]);
+  const list = JSON.parse(out) as Array<{ addr_info?: Array<{ family: string; local: string; prefixlen: number }> }>;
+  return (list[0]?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+}
+
+/** Creates a veth pair in this namespace: `hostName` and its peer `peerName`, both with `mtu`. */
+export async function createVeth(hostName: string, peerName: string, mtu: number): Promise<void> {
+  await run('ip', ['link', 'add', 'name', hostName, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peerName, 'mtu', String(mtu)]);
+}
+
+/** Moves link `name` from here into the namespace at path `netns`. */
+export async function moveToNetns(name: string, netns: string): Promise<void> {
+  await run('ip', ['link', 'set', 'dev', name, 'netns', netns]);
+}
+
+export interface ContainerIfConfig {
+  /** Current (temporary) name of the link inside the namespace. */
+  tmpName: string;
+  /** Final name (CNI_IFNAME). */
+  ifName: string;
+  mac: string;
+  mtu: number;
+  /** "a.b.c.d/p" */
+  address: string;
+  gateway: string | null;
+}
+
+/**
+ * Configures the container end inside `netns`: name, MAC, MTU, address, up,
+ * default route via the gateway, and TX checksum offload off (TCP through
+ * the OVS userspace datapath fails without that; see LAB.md).
+ */
+export async function configureContainerIf(netns: string, c: ContainerIfConfig): Promise<void> {
+  await ns(netns, 'ip', ['link', 'set', 'dev', c.tmpName, 'name', c.ifName, 'address', c.mac, 'mtu', String(c.mtu)]);
+  await ns(netns, 'ip', ['addr', 'add', c.address, 'dev', c.ifName]);
+  await ns(netns, 'ip', ['link', 'set', 'dev', c.ifName, 'up']);
+  if (c.gateway !== null) await ns(netns, 'ip', ['route', 'replace', 'default', 'via', c.gateway, 'dev', c.ifName]);
+  await ns(netns, 'ethtool', ['-K', c.ifName, 'tx', 'off']);
+}
+
+/** Brings link `name` up here. */
+export async function setUp(name: string): Promise<void> {
+  await run('ip', ['link', 'set', 'dev', name, 'up']);
+}
+
+/** Deletes link `name` (in `netns`, default here); false if it did not exist. */
+export async function deleteLink(name: string, netns?: string): Promise<boolean> {
+  try {
+    await ns(netns, 'ip', ['link', 'del', 'dev', name]);
+    return true;
+  } catch (e) {
+    if (isNoDevice(e)) return false;
+    throw e;
+  }
+}
+
+/** Parses `ethtool -k` output into feature -> on/off. */
+export function parseEthtoolFeatures(out: string): Record<string, boolean> {
+  const features: Record<string, boolean> = {};
+  for (const line of out.split('\n')) {
+    const m = /^\s*([a-z0-9-]+):\s+(on|off)\b/.exec(line);
+    if (m) features[m[1]!] = m[2] === 'on';
+  }
+  return features;
+}
+
+/** Offload features of `name` in `netns` (`ethtool -k`). */
+export async function getFeatures(name: string, netns?: string): Promise<Record<string, boolean>> {
+  return parseEthtoolFeatures(await ns(netns, 'ethtool', ['-k', name]));
+}
