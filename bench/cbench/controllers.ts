@@ -119,9 +119,10 @@ export class ControllerProcess {
   /** Spawn the controller and wait until its OpenFlow port accepts connections. */
   static async start(spec: ControllerSpec, pinCore: number | undefined, timeoutMs = 30000): Promise<ControllerProcess> {
     const port = await freePort();
-    const [cmd, args] = pinCore === undefined
-      ? [spec.command, spec.args(port)]
-      : ['taskset', ['-c', String(pinCore), spec.command, ...spec.args(port)]]; // taskset execs: same pid
+    let argv = [spec.command, ...spec.args(port)];
+    // taskset execs the command: the pid stays the controller's
+    if (pinCore !== undefined) argv = ['taskset', '-c', String(pinCore), ...argv];
+    const [cmd, ...args] = argv;
     const child = spawn(cmd, args, { cwd: spec.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     const cp = new ControllerProcess(spec, child, port);
     const spawnErr = new Promise<Error>((res) => child.once('error', res));

@@ -258,7 +258,8 @@ export class EmuHost extends NetnsNode implements Destroyable {
     if (this.opts.ipv6 !== true) {
       await this.exec(['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     }
-    await sh('ip', ['link', 'add', this.rootLink, 'type', 'veth', 'peer', 'name', UPLINK, 'netns', this.netns]);
+    const mtu = String(this.underlay.mtu);
+    await sh('ip', ['link', 'add', this.rootLink, 'mtu', mtu, 'type', 'veth', 'peer', 'name', UPLINK, 'mtu', mtu, 'netns', this.netns]);
     if (this.opts.ipv6 !== true) await runStatus('sysctl', ['-qw', `net.ipv6.conf.${this.rootLink}.disable_ipv6=1`]);
     await sh('ip', ['link', 'set', this.rootLink, 'master', this.underlay.name, 'up']);
     await run('ethtool', ['-K', this.rootLink, 'tx', 'off']);
@@ -311,6 +312,7 @@ export class EmuHost extends NetnsNode implements Destroyable {
       'datapath_type=netdev', 'fail_mode=standalone',
       `other_config:hwaddr=${macFromIp(this.ip)}`, 'other_config:disable-in-band=true',
       '--', 'add-port', BR_PHY, UPLINK,
+      '--', 'set', 'interface', BR_PHY, `mtu_request=${this.underlay.mtu}`,
       '--', 'add-br', BR_INT, '--', 'set', 'bridge', BR_INT,
       'datapath_type=netdev', 'fail_mode=secure', 'protocols=OpenFlow13',
       'other_config:disable-in-band=true', `other_config:datapath-id=${this.dpid}`,

@@ -27,6 +27,13 @@ export interface UnderlayOptions {
   id?: string;
   /** Default 172.31.250.0/24; the bridge gets .1, host index i gets .(i+1). */
   subnet?: string;
+  /**
+   * MTU of the underlay bridge and of every host's uplink (veth pair and
+   * br-phy). Default 1500: then VXLAN (+50 bytes) only carries container
+   * packets up to 1450, so a container MTU of 1500 drops full-size TCP
+   * segments silently. Use e.g. 1600 to let containers keep 1500.
+   */
+  mtu?: number;
 }
 
 export class Underlay implements Destroyable {
@@ -38,6 +45,7 @@ export class Underlay implements Destroyable {
   readonly ip: string;
   /** e.g. '172.31.250.1/24' */
   readonly cidr: string;
+  readonly mtu: number;
   private created = false;
 
   constructor(opts: UnderlayOptions = {}) {
@@ -46,6 +54,8 @@ export class Underlay implements Destroyable {
     this.subnet = parseSubnet(opts.subnet ?? DEFAULT_UNDERLAY_SUBNET);
     this.ip = intToIp(this.subnet.network + 1);
     this.cidr = `${this.ip}/${this.subnet.prefixLen}`;
+    this.mtu = opts.mtu ?? 1500;
+    if (!Number.isInteger(this.mtu) || this.mtu < 1280 || this.mtu > 9000) throw new Error(`underlay mtu ${this.mtu}: want 1280..9000`);
   }
 
   get label(): string {
@@ -79,6 +89,7 @@ export class Underlay implements Destroyable {
         throw new Error(`subnet ${this.subnet.cidr} is already routed (${routes.join('; ').trim()}): another underlay is up? Pick another subnet.`);
       }
       await sh('ip', ['link', 'add', this.name, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+      await sh('ip', ['link', 'set', this.name, 'mtu', String(this.mtu)]);
       this.created = true;
       await runStatus('sysctl', ['-qw', `net.ipv6.conf.${this.name}.disable_ipv6=1`]);
       await sh('ip', ['addr', 'add', this.cidr, 'dev', this.name]);

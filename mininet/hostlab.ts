@@ -1,0 +1,281 @@
+/**
+ * hostlab: bring up N emulated container hosts (test/helpers/emu-host.ts)
+ * on one underlay bridge, for trying the controller by hand.
+ *
+ *   mininet/hostlab up 3 --controller tcp:172.31.250.1:6653   # prints JSON
+ *   mininet/hostlab status
+ *   mininet/hostlab down
+ *   mininet/hostlab cleanup            # (or --cleanup) remove every wf* leftover
+ *
+ * Hosts h1..hN live in netns wf-h1..wf-hN, each with its own ovsdb-server
+ * and ovs-vswitchd (files in /tmp/weft-emu/hN), on the bridge `wfulab`
+ * (default 172.31.250.1/24; host i is .i+1). The daemons run detached: `up`
+ * returns and they keep running until `down`. State: /tmp/weft-emu/hostlab.json.
+ * Needs root and `npm run build`.
+ */
+import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  cleanupAll,
+  DEFAULT_BASE_DIR,
+  DEFAULT_HOST_PREFIX,
+  destroyHostArtifacts,
+  EmuHost,
+  EmuHostInfo,
+  netnsExists,
+  pidAlive,
+  pidRssKb,
+  sweepLeftovers,
+  SweepReport,
+  Underlay,
+  DEFAULT_UNDERLAY_SUBNET,
+} from '../test/helpers/emu-host';
+import { sh } from '../test/helpers/ovs';
+
+const UNDERLAY_ID = 'lab';
+const STATE_FILE = 'hostlab.json';
+const PARALLEL = 4;
+
+const USAGE = `usage: mininet/hostlab <command> [options]
+
+commands:
+  up N        start hosts h1..hN (replaces a running lab); prints a JSON description
+  down        stop the lab (state file + wf-* names under the lab's prefix)
+  status      JSON: which daemons run, memory, controller / manager connected
+  cleanup     remove every leftover: netns wf*-*, links wfu* / wf*-*, daemons
+              under /tmp/weft-emu*  (same as --cleanup)
+
+options for up:
+  --controller T   OpenFlow target for every br-int, e.g. tcp:172.31.250.1:6653
+                   (the controller must listen on the underlay address or 0.0.0.0)
+  --manager T      OVSDB manager target, e.g. tcp:172.31.250.1:6640
+  --subnet CIDR    underlay subnet (default ${DEFAULT_UNDERLAY_SUBNET}; bridge .1, host i .i+1)
+  --mtu N          underlay MTU (default 1500; 1600 lets 1500-byte container
+                   packets through VXLAN)
+  --max-backoff MS controller reconnect backoff (default 1000)
+  --no-tunnel      no vxlan0 on br-int
+  --no-patch       no patch ports between br-int and br-phy
+common:
+  --base-dir DIR   default ${DEFAULT_BASE_DIR}
+  --prefix P       host netns prefix (default ${DEFAULT_HOST_PREFIX})
+`;
+
+interface LabState {
+  version: 1;
+  createdAt: string;
+  baseDir: string;
+  prefix: string;
+  underlay: { name: string; subnet: string; ip: string; cidr: string; mtu: number };
+  controller: string | null;
+  manager: string | null;
+  startupMs: { total: number; perHost: Record<string, number> };
+  hosts: EmuHostInfo[];
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[hostlab] ${msg}\n`);
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+async function readState(baseDir: string): Promise<LabState | null> {
+  try {
+    return JSON.parse(await readFile(path.join(baseDir, STATE_FILE), 'utf8')) as LabState;
+  } catch {
+    return null;
+  }
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time; rejects with the first error after all settled. */
+async function pool<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  const errors: unknown[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (errors.length > 0) throw errors[0];
+  return results;
+}
+
+async function down(baseDir: string, prefix: string): Promise<SweepReport & { hosts: string[]; underlay: string | null }> {
+  const state = await readState(baseDir);
+  const hosts: string[] = [];
+  if (state) {
+    for (const h of state.hosts) {
+      log(`stopping ${h.name} (${h.netns})`);
+      const pids = [h.pids.ovsVswitchd, h.pids.ovsdbServer].filter((p): p is number => p !== null);
+      await destroyHostArtifacts({ netns: h.netns, rootLink: h.rootLink, dir: h.dir, pids });
+      hosts.push(h.name);
+    }
+  }
+  const underlayName = state?.underlay.name ?? `wfu${UNDERLAY_ID}`;
+  const p = escapeRe(state?.prefix ?? prefix);
+  const report = await sweepLeftovers({
+    baseDirs: [baseDir],
+    netnsRe: new RegExp(`^${p}`),
+    linkRe: new RegExp(`^(${p}|${escapeRe(underlayName)}$)`),
+  });
+  await rm(baseDir, { recursive: true, force: true });
+  return { hosts, underlay: underlayName, ...report };
+}
+
+async function up(n: number, v: Record<string, string | boolean | undefined>, baseDir: string, prefix: string): Promise<void> {
+  if (!Number.isInteger(n) || n < 1 || n > 200) throw new Error(`up: N must be 1..200, got ${String(n)}`);
+  if ((await readState(baseDir)) !== null || netnsExists(`${prefix}h1`)) {
+    log('a lab is already up: taking it down first');
+    await down(baseDir, prefix);
+  }
+  const t0 = performance.now();
+  await mkdir(baseDir, { recursive: true });
+  const underlay = new Underlay({
+    id: UNDERLAY_ID,
+    subnet: (v.subnet as string | undefined) ?? DEFAULT_UNDERLAY_SUBNET,
+    mtu: v.mtu !== undefined ? Number(v.mtu) : undefined,
+  });
+  const controller = (v.controller as string | undefined) ?? null;
+  const manager = (v.manager as string | undefined) ?? null;
+  try {
+    log(`underlay ${underlay.name} ${underlay.cidr} mtu ${underlay.mtu}`);
+    await underlay.create();
+    const names = Array.from({ length: n }, (_, i) => `h${i + 1}`);
+    const hosts = await pool(names, PARALLEL, async (name) => {
+      const h = await EmuHost.create({
+        name,
+        underlay,
+        index: Number(name.slice(1)),
+        prefix,
+        baseDir,
+        controller: controller ?? undefined,
+        manager: manager ?? undefined,
+        maxBackoffMs: v['max-backoff'] !== undefined ? Number(v['max-backoff']) : undefined,
+        tunnel: v['no-tunnel'] !== true,
+        patch: v['no-patch'] !== true,
+      });
+      const rss = h.rss();
+      log(`${h.name}: ${h.netns} ${h.ip} dpid ${h.dpid}, up in ${h.startupMs} ms, RSS ${(rss.totalKb / 1024).toFixed(1)} MiB`);
+      return h;
+    });
+    const state: LabState = {
+      version: 1,
+      createdAt: new Date().toISOString(),
+      baseDir,
+      prefix,
+      underlay: { name: underlay.name, subnet: underlay.subnet.cidr, ip: underlay.ip, cidr: underlay.cidr, mtu: underlay.mtu },
+      controller,
+      manager,
+      startupMs: { total: Math.round(performance.now() - t0), perHost: Object.fromEntries(hosts.map((h) => [h.name, h.startupMs])) },
+      hosts: hosts.map((h) => h.info()),
+    };
+    await writeFile(path.join(baseDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+    process.stdout.write(JSON.stringify(state, null, 2) + '\n');
+  } catch (e) {
+    log(`up failed, removing what was made: ${(e as Error).message}`);
+    await cleanupAll().catch((e2: unknown) => log(`cleanup: ${(e2 as Error).message}`));
+    throw e;
+  }
+}
+
+async function connected(dbSocket: string, table: 'controller' | 'manager'): Promise<boolean | null> {
+  try {
+    const out = await sh('ovs-vsctl', [`--db=unix:${dbSocket}`, '--timeout=2', '--bare', '--columns=is_connected', 'list', table]);
+    const vals = out.split('\n').map((l) => l.trim()).filter(Boolean);
+    return vals.length === 0 ? null : vals.includes('true');
+  } catch {
+    return null;
+  }
+}
+
+async function status(baseDir: string): Promise<number> {
+  const state = await readState(baseDir);
+  if (!state) {
+    process.stdout.write(JSON.stringify({ up: false, baseDir }, null, 2) + '\n');
+    return 3;
+  }
+  let healthy = true;
+  const hosts = [];
+  for (const h of state.hosts) {
+    const dbAlive = h.pids.ovsdbServer !== null && pidAlive(h.pids.ovsdbServer);
+    const vsAlive = h.pids.ovsVswitchd !== null && pidAlive(h.pids.ovsVswitchd);
+    const ns = netnsExists(h.netns);
+    if (!dbAlive || !vsAlive || !ns) healthy = false;
+    hosts.push({
+      name: h.name,
+      netns: h.netns,
+      netnsExists: ns,
+      ip: h.ip,
+      dpid: h.dpid,
+      ovsdbServer: { pid: h.pids.ovsdbServer, alive: dbAlive, rssKb: dbAlive ? pidRssKb(h.pids.ovsdbServer!) : 0 },
+      ovsVswitchd: { pid: h.pids.ovsVswitchd, alive: vsAlive, rssKb: vsAlive ? pidRssKb(h.pids.ovsVswitchd!) : 0 },
+      controller: h.controller,
+      controllerConnected: dbAlive ? await connected(h.dbSocket, 'controller') : null,
+      manager: h.manager,
+      managerConnected: dbAlive ? await connected(h.dbSocket, 'manager') : null,
+    });
+  }
+  process.stdout.write(JSON.stringify({ up: true, healthy, underlay: state.underlay, createdAt: state.createdAt, hosts }, null, 2) + '\n');
+  return healthy ? 0 : 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      controller: { type: 'string' },
+      manager: { type: 'string' },
+      subnet: { type: 'string' },
+      mtu: { type: 'string' },
+      'max-backoff': { type: 'string' },
+      'no-tunnel': { type: 'boolean' },
+      'no-patch': { type: 'boolean' },
+      'base-dir': { type: 'string' },
+      prefix: { type: 'string' },
+      cleanup: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const baseDir = path.resolve(v['base-dir'] ?? DEFAULT_BASE_DIR);
+  const prefix = v.prefix ?? DEFAULT_HOST_PREFIX;
+  const cmd = v.cleanup ? 'cleanup' : positionals[0];
+  if (v.help || cmd === undefined || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return v.help || cmd === 'help' ? 0 : 2;
+  }
+  if (process.getuid?.() !== 0) throw new Error('hostlab needs root (network namespaces, links)');
+  switch (cmd) {
+    case 'up':
+      await up(Number(positionals[1] ?? '2'), v, baseDir, prefix);
+      return 0;
+    case 'down':
+      process.stdout.write(JSON.stringify(await down(baseDir, prefix), null, 2) + '\n');
+      return 0;
+    case 'status':
+      return status(baseDir);
+    case 'cleanup':
+      process.stdout.write(JSON.stringify(await sweepLeftovers(), null, 2) + '\n');
+      return 0;
+    default:
+      process.stderr.write(`hostlab: unknown command ${cmd}\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`hostlab: ${(e as Error).message}\n`);
+    process.exit(1);
+  },
+);
