@@ -13,7 +13,7 @@
  * Unix sockets are not network-namespaced, so ovs-vsctl / ovs-ofctl /
  * ovs-appctl run from the root namespace against those paths.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { sh } from '../ovs';
@@ -137,6 +137,7 @@ export async function destroyHostArtifacts(a: { netns: string; rootLink: string;
   await deleteNetns(a.netns);
   await deleteLink(a.rootLink);
   await rm(a.dir, { recursive: true, force: true });
+  await rmdir(path.dirname(a.dir)).catch(() => undefined); // the base dir, once empty
 }
 
 export class EmuHost extends NetnsNode implements Destroyable {

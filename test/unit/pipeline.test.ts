@@ -1,0 +1,90 @@
+// The pipeline declaration: the builder enforces it, docs match it, and the
+// reconciler installs a new round then removes older ones (fake switch).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import { PIPELINE, TABLE_ID, flow, PipelineError, cookie, roundOf, missFlows } from '../../controller/pipeline';
+import { Reconciler } from '../../controller/reconciler';
+import { containerFlows } from '../../apps/container-network';
+import { repoRoot } from '../helpers/paths';
+import { FakeTable } from '../helpers/fake-table';
+import type { EndpointRec, NetworkRec } from '../../controller/resources';
+import { OfpMessage, Outgoing, FlowMod } from '../../southbound/codec';
+import type { Connection } from '../../southbound/channel';
+
+test('the builder refuses fields and gotos a table does not declare', () => {
+  assert.throws(() => flow('classifier', { category: 'pipeline', id: 0 }).match('ipv4_dst', '1.2.3.4'), PipelineError);
+  assert.throws(() => flow('l2Forwarding', { category: 'pipeline', id: 0 }).goto('classifier'), /may not go to/);
+  assert.equal(missFlows().length, PIPELINE.length);
+  assert.equal(roundOf(cookie(7, 'endpoint', 0xdeadbeef)), 7);
+});
+
+test('docs/pipeline.md lists every table with its id, matches and miss behaviour', () => {
+  const doc = fs.readFileSync(path.join(repoRoot(), 'docs/pipeline.md'), 'utf8');
+  for (const t of PIPELINE) {
+    const row = doc.split('\n').find((l) => l.startsWith(`| ${TABLE_ID[t.name]} | ${t.name} |`));
+    assert.ok(row, `row for ${t.name}`);
+    assert.ok(row!.includes(t.matches.join(', ')), `${t.name} matches in docs`);
+    assert.ok(row!.includes(t.miss === 'drop' ? 'drop' : `goto ${t.miss.goto}`), `${t.name} miss in docs`);
+  }
+});
+
+/** A switch that applies flow-mods to a FakeTable and answers flow stats and barriers. */
+function fakeConn(table: FakeTable, sent: OfpMessage[]): Connection {
+  return {
+    send(m: Outgoing) { sent.push(m as OfpMessage); if (m.type === 'flow_mod') table.apply({ ...m, xid: 0 } as FlowMod); return 1; },
+    async barrier() { /* applied synchronously */ },
+    async multipart() {
+      return [{ kind: 'flow', stats: table.flows.map((f) => ({ ...f, duration_sec: 0, duration_nsec: 0, idle_timeout: 0, hard_timeout: 0, flags: 0, packet_count: 0n, byte_count: 0n })) }];
+    },
+  } as unknown as Connection;
+}
+
+const net: NetworkRec = { id: 1, name: 'blue', cidr: '10.1.0.0/24', gateway: '10.1.0.1', mode: 'local', vni: 5000, blockSize: 26, vlan: null, mtu: 1500, createdAt: '' };
+const ep = (id: string, ip: string, port: string): EndpointRec => ({
+  id, containerId: id, ifName: 'eth0', host: 'h', network: 'blue', networkId: 1, portName: port, mac: `0a:01:0a:01:00:${ip.split('.')[3].padStart(2, '0')}`,
+  ip, requestedIp: null, netns: null, state: 'pending', createdAt: '', readyAt: null,
+});
+
+test('reconciler: full sync installs the round and deletes older rounds; then minimal diffs', async () => {
+  const table = new FakeTable();
+  let endpoints = [ep('a', '10.1.0.2', 'pa'), ep('b', '10.1.0.3', 'pb')];
+  const ports = new Map([['pa', 1], ['pb', 2], ['pc', 3]]);
+  const source = { desiredFlows: () => containerFlows({ networks: new Map([[1, net]]), endpoints, ofport: (n: string) => ports.get(n) }) };
+  const sent1: OfpMessage[] = [];
+  const r1 = new Reconciler(() => fakeConn(table, sent1), source, 1, pino({ level: 'silent' }));
+  await r1.fullSync('d');
+  const n1 = table.flows.length;
+  assert.equal(n1, 5 + 1 + 2 * 6);
+  assert.ok(table.flows.every((f) => roundOf(f.cookie) === 1));
+  // a restarted controller (round 2) with one endpoint gone while it was down
+  endpoints = [endpoints[0]];
+  const sent2: OfpMessage[] = [];
+  const r2 = new Reconciler(() => fakeConn(table, sent2), source, 2, pino({ level: 'silent' }));
+  const st = await r2.fullSync('d');
+  assert.deepEqual(st.staleRounds, [1]);
+  assert.equal(table.flows.length, 5 + 1 + 6);
+  assert.ok(table.flows.every((f) => roundOf(f.cookie) === 2));
+  // the round-2 adds came before the round-1 delete
+  const firstDelete = sent2.findIndex((m) => m.type === 'flow_mod' && m.command === 3);
+  assert.ok(firstDelete > sent2.filter((m) => m.type === 'flow_mod' && m.command === 0).length - 1);
+  // steady state: adding one endpoint sends exactly its six flows and nothing else
+  endpoints = [...endpoints, ep('c', '10.1.0.4', 'pc')];
+  sent2.length = 0;
+  const d = await r2.sync('d');
+  assert.deepEqual([d.added, d.deleted], [6, 0]);
+  assert.equal(sent2.filter((m) => m.type === 'flow_mod').length, 6);
+  // and removing it sends six strict deletes
+  endpoints = endpoints.slice(0, 1);
+  sent2.length = 0;
+  const e = await r2.sync('d');
+  assert.deepEqual([e.added, e.deleted], [0, 6]);
+  assert.ok(sent2.every((m) => m.type === 'flow_mod' && m.command === 4));
+  assert.equal(table.flows.length, 5 + 1 + 6);
+  // nothing changed: nothing sent
+  sent2.length = 0;
+  await r2.sync('d');
+  assert.equal(sent2.length, 0);
+});
