@@ -15,7 +15,7 @@
 //
 //   node dist/bench/cbench.js [--switches 16] [--seconds 2] [--rounds 5] [--warmup 2]
 //     [--window 128] [--macs 100] [--ports 4] [--only weft|osken]
-//     [--mode both|throughput|latency] [--no-pin] [--profile DIR]
+//     [--mode both|throughput|latency] [--no-pin] [--verbose] [--profile DIR]
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -36,6 +36,7 @@ interface Config {
   only?: 'weft' | 'osken';
   modes: ('throughput' | 'latency')[];
   pin: boolean;
+  verbose: boolean;
   profileDir?: string;
 }
 
@@ -67,15 +68,21 @@ const GEN_CORE = 0;
 const CTL_CORE = 1;
 const LOST_AFTER_MS = 3000;
 const GEN_CPU_WARN = 85;
-/** A round is "quiet" when the rest of the machine used less than this (% of one core). */
-const QUIET_OTHER_CPU = 25;
-const QUIET_WANTED = 2;
+/**
+ * A round is clean when the controller had its core (>= CLEAN_CTL_CPU %: it
+ * was the bottleneck) or the rest of the machine stayed below
+ * CLEAN_OTHER_CPU % of a core; others are marked disturbed.
+ */
+const CLEAN_CTL_CPU = 95;
+const CLEAN_OTHER_CPU = 25;
+const CLEAN_WANTED = 2;
+const isClean = (r: Row) => r.ctlCpu >= CLEAN_CTL_CPU || r.otherCpu < CLEAN_OTHER_CPU;
 /** From the issue: Weft should answer this many times as many packet-ins/s as os-ken. */
 const TARGET = { throughput: 25, latency: 10 } as const;
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`cbench: ${msg}\n`);
-  process.stderr.write('usage: node dist/bench/cbench.js [--switches N] [--seconds S] [--rounds R] [--warmup S] [--window W] [--macs M] [--ports P] [--only weft|osken] [--mode both|throughput|latency] [--no-pin] [--profile DIR]\n');
+  process.stderr.write('usage: node dist/bench/cbench.js [--switches N] [--seconds S] [--rounds R] [--warmup S] [--window W] [--macs M] [--ports P] [--only weft|osken] [--mode both|throughput|latency] [--no-pin] [--verbose] [--profile DIR]\n');
   process.exit(2);
 }
 
@@ -87,7 +94,7 @@ function parseConfig(argv: string[]): Config {
       options: {
         switches: { type: 'string' }, seconds: { type: 'string' }, rounds: { type: 'string' }, warmup: { type: 'string' }, window: { type: 'string' },
         macs: { type: 'string' }, ports: { type: 'string' }, only: { type: 'string' }, mode: { type: 'string' },
-        'no-pin': { type: 'boolean' }, profile: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        'no-pin': { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' }, profile: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (e) {
@@ -116,6 +123,7 @@ function parseConfig(argv: string[]): Config {
     only,
     modes: mode === 'both' ? ['throughput', 'latency'] : [mode as 'throughput' | 'latency'],
     pin: !values['no-pin'],
+    verbose: !!values.verbose,
     profileDir: values.profile ? path.resolve(values.profile) : undefined,
   };
 }
@@ -199,10 +207,10 @@ function windowRow(name: string, mode: Row['mode'], window: number, a: Snap, b: 
 /**
  * Warm up, then measure back-to-back windows of `seconds` and keep the best
  * one. On a shared machine a round that other processes disturbed can only be
- * slower, never faster, so rounds where they used more than QUIET_OTHER_CPU %
- * of a core do not count when a quiet one exists, and up to 3 x `rounds`
- * rounds are run to get at least QUIET_WANTED quiet ones. Every round is
- * listed; correctness counters cover all of them.
+ * slower, never faster, so disturbed rounds (see isClean) do not count when a
+ * clean one exists, and up to 3 x `rounds` rounds are run to get at least
+ * CLEAN_WANTED clean ones. Every round is listed; correctness counters cover
+ * all of them.
  */
 async function measure(name: string, mode: Row['mode'], cfg: Config, sw: EmuSwitch[], ctl: ControllerProcess, rec: Recorder): Promise<Row> {
   const window = mode === 'latency' ? 1 : cfg.window;
@@ -210,9 +218,9 @@ async function measure(name: string, mode: Row['mode'], cfg: Config, sw: EmuSwit
   await sleep(cfg.warmup * 1000);
   const first = snap(sw, ctl);
   const rows: Row[] = [];
-  const quiet = () => rows.filter((r) => r.otherCpu < QUIET_OTHER_CPU);
+  const clean = () => rows.filter(isClean);
   let a = first;
-  while (rows.length < cfg.rounds || (quiet().length < Math.min(QUIET_WANTED, cfg.rounds) && rows.length < 3 * cfg.rounds)) {
+  while (rows.length < cfg.rounds || (clean().length < Math.min(CLEAN_WANTED, cfg.rounds) && rows.length < 3 * cfg.rounds)) {
     rec.hist.reset();
     rec.on = true;
     await sleep(cfg.seconds * 1000);
@@ -221,7 +229,7 @@ async function measure(name: string, mode: Row['mode'], cfg: Config, sw: EmuSwit
     const r = windowRow(name, mode, window, a, b, rec.hist.summary());
     rows.push(r);
     process.stdout.write(`#   ${name} ${mode} round ${rows.length}: ${fmtInt(r.answeredPerSec)} answered/s, p50 ${fmtUs(r.lat.p50Us)}, ` +
-      `CPU gen ${r.genCpu.toFixed(0)}% ctl ${r.ctlCpu.toFixed(0)}% other ${r.otherCpu.toFixed(0)}%${r.otherCpu < QUIET_OTHER_CPU ? '' : ' (disturbed)'}, ` +
+      `CPU gen ${r.genCpu.toFixed(0)}% ctl ${r.ctlCpu.toFixed(0)}% other ${r.otherCpu.toFixed(0)}%${isClean(r) ? '' : ' (disturbed)'}, ` +
       `ctl RSS ${ctl.rssMiB().toFixed(0)} MiB\n`);
     a = snap(sw, ctl);
   }
@@ -229,7 +237,7 @@ async function measure(name: string, mode: Row['mode'], cfg: Config, sw: EmuSwit
   const drained = await waitFor(() => sw.every((s) => s.outstanding === 0 || s.closed), 2 * LOST_AFTER_MS + 1000, 20);
   if (sw.some((s) => s.closed) || !ctl.running) fail(ctl, sw, `connection lost during the ${mode} run`);
   const last = snap(sw, ctl);
-  const pool = quiet().length ? quiet() : rows;
+  const pool = clean().length ? clean() : rows;
   const best = pool.reduce((x, y) => (y.answeredPerSec > x.answeredPerSec ? y : x));
   best.rounds = rows.map((r) => r.answeredPerSec);
   best.mismatches = last.mismatches - first.mismatches;
@@ -263,6 +271,10 @@ async function benchOne(spec: ControllerSpec, cfg: Config): Promise<Row[]> {
       const r = await measure(spec.name, mode, cfg, sw, ctl, rec);
       rows.push(r);
     }
+    if (cfg.verbose) {
+      process.stdout.write(`# ${spec.name}: per switch (whole run, learning included): dpid sent answered flow-mods packet-outs mismatches lost\n`);
+      for (const s of sw) process.stdout.write(`#   ${s.dpid} ${s.sent} ${s.answered} ${s.flowMods} ${s.packetOuts} ${s.mismatches} ${s.lost}\n`);
+    }
     const errs = [...new Set(sw.flatMap((s) => s.errorSamples))];
     if (errs.length) process.stdout.write(`# ${spec.name}: OFPT_ERROR received: ${errs.join(', ')}\n`);
     return rows;
@@ -279,10 +291,10 @@ const fmtK = (n: number) => (n >= 10000 ? `${Math.round(n / 1000)}k` : n >= 1000
 const fmtUs = (n: number) => (n === Infinity ? '>10s' : Number.isFinite(n) ? (n >= 1000 ? `${(n / 1000).toFixed(1)}ms` : `${Math.round(n)}µs`) : '-');
 
 function table(rows: Row[]): string {
-  const head = ['controller', 'mode', 'window', 'answered/s', 'p50', 'p99', 'mean', 'flow-mods/s', 'pkt-outs/s', 'rounds', 'switch min..max/s', 'gen CPU', 'ctl CPU', 'other CPU', 'mismatch', 'lost'];
+  const head = ['controller', 'mode', 'window', 'answered/s', 'p50', 'p99', 'mean', 'flow-mods/s', 'pkt-outs/s', 'rounds: min..max/s', 'switch min..max/s', 'gen CPU', 'ctl CPU', 'other CPU', 'mismatch', 'lost'];
   const body = rows.map((r) => [
     r.controller, r.mode, String(r.window), fmtInt(r.answeredPerSec), fmtUs(r.lat.p50Us), fmtUs(r.lat.p99Us), fmtUs(r.lat.meanUs),
-    fmtInt(r.flowModsPerSec), fmtInt(r.packetOutsPerSec), r.rounds.map(fmtK).join('/'), `${fmtInt(r.perSwitch[0])}..${fmtInt(r.perSwitch[1])}`,
+    fmtInt(r.flowModsPerSec), fmtInt(r.packetOutsPerSec), `${r.rounds.length}: ${fmtK(Math.min(...r.rounds))}..${fmtK(Math.max(...r.rounds))}`, `${fmtInt(r.perSwitch[0])}..${fmtInt(r.perSwitch[1])}`,
     `${r.genCpu.toFixed(0)}%`, `${r.ctlCpu.toFixed(0)}%`, `${r.otherCpu.toFixed(0)}%`, String(r.mismatches), String(r.lost + r.undrained),
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -304,7 +316,7 @@ async function main(): Promise<number> {
   console.log(`# ${os.cpus()[0]?.model ?? 'cpu'} x${cores}, node ${process.version}; ` +
     (pinned ? `generator pinned to core ${GEN_CORE}, controller to core ${CTL_CORE}` : 'no CPU pinning'));
   console.log(`# ${cfg.switches} switches x ${cfg.macs} MACs on ${cfg.ports} ports; packet-in ${PI_LEN} bytes (NO_BUFFER, ` +
-    `60-byte frame); per mode ${cfg.warmup} s warm-up, then the best of >= ${cfg.rounds} x ${cfg.seconds} s rounds (quiet ones first); throughput window ${cfg.window}/switch, latency window 1/switch`);
+    `60-byte frame); per mode ${cfg.warmup} s warm-up, then the best of >= ${cfg.rounds} x ${cfg.seconds} s rounds (clean ones first); throughput window ${cfg.window}/switch, latency window 1/switch`);
   const rows: Row[] = [];
   const specs = controllers(cfg);
   for (const spec of specs) {
@@ -331,7 +343,7 @@ async function main(): Promise<number> {
     } else if (r.mode === 'throughput' && r.ctlCpu < 85) {
       console.log(`note: ${r.controller} throughput run used ${r.ctlCpu.toFixed(0)}% of its core: not saturated (try a larger --window)`);
     }
-    if (r.otherCpu >= QUIET_OTHER_CPU) console.log(`note: no quiet round for ${r.controller} ${r.mode}: other processes used ${r.otherCpu.toFixed(0)}% of a core in the best one; figures may be low`);
+    if (!isClean(r)) console.log(`note: no clean round for ${r.controller} ${r.mode}: other processes used ${r.otherCpu.toFixed(0)}% of a core, the controller ${r.ctlCpu.toFixed(0)}%; figures may be low`);
     if (r.mismatches) console.log(`WARNING: ${r.controller} ${r.mode}: ${r.mismatches} packet-outs did not output to the destination's port`);
     if (r.lost || r.undrained) console.log(`WARNING: ${r.controller} ${r.mode}: ${r.lost} packet-ins unanswered after ${LOST_AFTER_MS} ms, ${r.undrained} still in flight at the end`);
     if (r.errors) console.log(`WARNING: ${r.controller} ${r.mode}: ${r.errors} OFPT_ERROR messages received`);

@@ -18,7 +18,7 @@ log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 PACKAGES=(openvswitch-switch mininet iputils-ping iperf3 ethtool tcpdump iproute2
-          python3-os-ken openssl)
+          python3-os-ken openssl containernetworking-plugins)
 
 # Prints the packages from PACKAGES that are not fully installed.
 missing_packages() {

@@ -4,7 +4,7 @@
 // the endpoint was registered rolls back everything this call made.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { WeftApi, Endpoint } from './api-client';
+import { ApiHttpError, WeftApi, Endpoint } from './api-client';
 import { addressRequest, CniEnv, DEFAULTS, isIPv4, NetConf, validIfName } from './config';
 import { CniCode, CniError, asCniError } from './errors';
 import { ExecError } from './exec';
@@ -59,7 +59,10 @@ export async function waitReady(api: WeftApi, id: string, timeoutMs: number): Pr
   for (;;) {
     const left = deadline - Date.now();
     const started = Date.now();
-    const ep = await api.waitEndpoint(id, Math.max(0, left));
+    const ep = await api.waitEndpoint(id, Math.max(0, left)).catch((e: unknown) => {
+      if (e instanceof ApiHttpError && e.status === 404) throw new CniError(CniCode.GENERIC, `endpoint ${id} disappeared while waiting for it to become ready`);
+      throw e;
+    });
     if (ep.state === 'ready') return ep;
     if (ep.state === 'removed') throw new CniError(CniCode.GENERIC, `endpoint ${id} was removed while waiting for it to become ready`);
     const now = Date.now();
@@ -104,7 +107,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     done.veth = true;
     await step(`moving the container end into ${env.netns}`, netlink.moveToNetns(tmpName, env.netns));
     const address = `${ep.ip}/${ep.prefixLength}`;
-    await step(`configuring ${env.ifName} in ${env.netns}`, netlink.configureContainerIf(env.netns, {
+    const { defaultRoute } = await step(`configuring ${env.ifName} in ${env.netns}`, netlink.configureContainerIf(env.netns, {
       tmpName, ifName: env.ifName, mac: ep.mac, mtu, address, gateway: ep.gateway,
     }));
     await step(`bringing up ${hostName}`, netlink.setUp(hostName));
@@ -120,6 +123,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
       mtu,
       address,
       gateway: ep.gateway,
+      defaultRoute,
       dns: conf.dns,
     });
   } catch (e) {

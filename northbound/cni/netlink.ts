@@ -74,14 +74,25 @@ export interface ContainerIfConfig {
 /**
  * Configures the container end inside `netns`: name, MAC, MTU, address, up,
  * default route via the gateway, and TX checksum offload off (TCP through
- * the OVS userspace datapath fails without that; see LAB.md).
+ * the OVS userspace datapath fails without that; see LAB.md). A default
+ * route the container already has (from its first network) is kept; the
+ * answer says whether this interface got the default route.
  */
-export async function configureContainerIf(netns: string, c: ContainerIfConfig): Promise<void> {
+export async function configureContainerIf(netns: string, c: ContainerIfConfig): Promise<{ defaultRoute: boolean }> {
   await ns(netns, 'ip', ['link', 'set', 'dev', c.tmpName, 'name', c.ifName, 'address', c.mac, 'mtu', String(c.mtu)]);
   await ns(netns, 'ip', ['addr', 'add', c.address, 'dev', c.ifName]);
   await ns(netns, 'ip', ['link', 'set', 'dev', c.ifName, 'up']);
-  if (c.gateway !== null) await ns(netns, 'ip', ['route', 'replace', 'default', 'via', c.gateway, 'dev', c.ifName]);
+  let defaultRoute = false;
+  if (c.gateway !== null) {
+    try {
+      await ns(netns, 'ip', ['route', 'add', 'default', 'via', c.gateway, 'dev', c.ifName]);
+      defaultRoute = true;
+    } catch (e) {
+      if (!(e instanceof ExecError && /File exists/.test(e.stderr))) throw e;
+    }
+  }
   await ns(netns, 'ethtool', ['-K', c.ifName, 'tx', 'off']);
+  return { defaultRoute };
 }
 
 /** Brings link `name` up here. */

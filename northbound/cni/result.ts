@@ -41,6 +41,8 @@ export interface ResultInput {
   /** "a.b.c.d/p" */
   address: string;
   gateway: string | null;
+  /** False when the container kept the default route of an earlier network (default true). */
+  defaultRoute?: boolean;
   dns?: Record<string, unknown>;
 }
 
@@ -62,7 +64,7 @@ export function buildResult(r: ResultInput): CniResult {
       withMtu({ name: r.containerIf.name, mac: r.containerIf.mac, sandbox: r.containerIf.sandbox }),
     ],
     ips: [ip],
-    routes: r.gateway !== null ? [{ dst: '0.0.0.0/0', gw: r.gateway }] : [],
+    routes: r.gateway !== null && r.defaultRoute !== false ? [{ dst: '0.0.0.0/0', gw: r.gateway }] : [],
     dns: r.dns ?? {},
   };
 }

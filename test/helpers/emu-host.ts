@@ -17,6 +17,18 @@
  * and the root end of each host's uplink veth is named like its netns), and
  * host files live in /tmp/weft-emu/<name>, so sweepLeftovers() (and
  * `mininet/hostlab cleanup`) can remove what a crashed run left.
+ *
+ * Things to know:
+ * - VXLAN adds 50 bytes: with the default underlay MTU 1500, containers need
+ *   MTU 1450 or full-size TCP segments vanish (ping still works). Or create
+ *   the underlay with `mtu: 1600`.
+ * - The first packet to a new remote host is dropped while OVS resolves
+ *   the tunnel neighbour: use waitPing() before counting.
+ * - Container veths need `ethtool -K <if> tx off` on the container side,
+ *   or TCP fails through the userspace datapath (LAB.md).
+ * - OVS 3.1 updates Controller.is_connected only every ~5 s, so
+ *   isConnected() lags the real connection; and it reconnects after 1, 2,
+ *   4, 8 s whatever max_backoff says: kickController() dials at once.
  */
 export {
   cleanupAll,

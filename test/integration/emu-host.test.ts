@@ -156,6 +156,8 @@ test('emulated container hosts: private OVS per netns on an underlay', async (t)
       const s2 = await h2.serveTcp(0, { banner: 'h2:' });
       try {
         assert.equal(await h1.tcpConnect(h2.ip, s2.port, 'ping'), 'h2:ping');
+        assert.equal(await h1.tcpCheck(h2.ip, s2.port), true);
+        assert.equal(await h1.tcpCheck(h2.ip, s2.port + 1 === 65536 ? 1 : s2.port + 1, 1000), false);
         assert.equal(await rootTcpConnect(h2.ip, s2.port, 'x'.repeat(100_000)), `h2:${'x'.repeat(100_000)}`);
       } finally {
         await s2.stop();

@@ -59,6 +59,8 @@ export interface RecordedRequest {
 
 export class FakeWeftApi {
   readonly endpoints = new Map<string, FakeEndpoint>();
+  /** Every endpoint ever created, deleted ones included (for cleanup by port name). */
+  readonly created: FakeEndpoint[] = [];
   readonly requests: RecordedRequest[] = [];
   healthStatus: number;
   private constructor(
@@ -184,6 +186,7 @@ export class FakeWeftApi {
         return error(409, 'exhausted', `network ${netName} has no free address`);
       }
       this.endpoints.set(ep.id, ep);
+      this.created.push(ep);
       return send(201, ep);
     }
     if (req.method === 'GET' && url.pathname === '/v1/endpoints') {

@@ -48,9 +48,10 @@ function runPlugin(env: Record<string, string>, stdin: string, argv0: string[] =
   });
 }
 
+/** Host links the plugin could have made: the fake's port names (wv*) and temporary peers (weft*). */
 function links(): string[] {
   const out = execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' });
-  return (JSON.parse(out) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
+  return (JSON.parse(out) as Array<{ ifname: string }>).map((l) => l.ifname).filter((n) => /^(wv|weft)/.test(n)).sort();
 }
 
 let api: FakeWeftApi;

@@ -80,7 +80,7 @@ export async function sweepLeftovers(opts: SweepOptions = {}): Promise<SweepRepo
     for (const d of subdirs) {
       for (const f of ['ovs-vswitchd.pid', 'ovsdb-server.pid']) {
         const p = await readPidfile(path.join(d, f));
-        if (p !== null && pidCmdline(p).includes(d)) pids.add(p);
+        if (p !== null && pidCmdline(p).includes(`${d}/`)) pids.add(p);
       }
     }
     for (const p of await ovsPidsUnder(base)) pids.add(p);

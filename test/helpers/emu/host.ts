@@ -128,9 +128,10 @@ export async function destroyHostArtifacts(a: { netns: string; rootLink: string;
     if (p !== null) pids.push(p);
   }
   // vswitchd before ovsdb-server, so it does not spin reconnecting.
-  for (const pid of pids) await killPid(pid, { mustMatch: a.dir });
+  const mine = `${a.dir}/`; // h1's daemons name /tmp/weft-emu/h1/..., not h10's
+  for (const pid of pids) await killPid(pid, { mustMatch: mine });
   for (const pid of pids) {
-    if (pidAlive(pid) && pidCmdline(pid).includes(a.dir)) {
+    if (pidAlive(pid) && pidCmdline(pid).includes(mine)) {
       throw new Error(`pid ${pid} (${a.dir}) still alive`);
     }
   }
@@ -402,6 +403,19 @@ export class EmuHost extends NetnsNode implements Destroyable {
       await this.vsctl('set-controller', BR_INT, target, '--', 'set', 'controller', BR_INT, `max_backoff=${maxBackoffMs}`);
     }
     this.controllerTarget = target;
+  }
+
+  /**
+   * Makes br-int dial its controller now instead of after its reconnect
+   * backoff (1, 2, 4, 8 s on OVS 3.1, whatever max_backoff says): removes
+   * and re-adds the controller record.
+   */
+  async kickController(): Promise<void> {
+    if (this.controllerTarget === null) throw new Error(`${this.name}: no controller set`);
+    const target = this.controllerTarget;
+    const backoff = (await this.vsctl('get', 'controller', BR_INT, 'max_backoff')).trim();
+    await this.vsctl('del-controller', BR_INT);
+    await this.setController(target, /^\d+$/.test(backoff) ? Number(backoff) : undefined);
   }
 
   /** Sets (or with null removes) the OVSDB manager: ovsdb-server dials out to it. */

@@ -6,6 +6,7 @@
  * the child's pid is node's).
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { killPid, netnsPath, run, runIn, runStatus, RunOptions } from './common';
 import { waitFor } from '../wait';
 
@@ -161,6 +162,19 @@ export abstract class NetnsNode {
       ['netns', 'exec', this.netns, process.execPath, '-e', TCP_CLIENT, ip, String(port), String(timeoutMs)],
       { timeoutMs: timeoutMs + 5000, input: payload },
     );
+  }
+
+  /**
+   * True if a TCP echo round trip to ip:port works from this namespace
+   * (the reply, after any banner, ends with what was sent).
+   */
+  async tcpCheck(ip: string, port: number, timeoutMs = 3000): Promise<boolean> {
+    const token = `weft-${randomBytes(6).toString('hex')}`;
+    try {
+      return (await this.tcpConnect(ip, port, token, timeoutMs)).endsWith(token);
+    } catch {
+      return false;
+    }
   }
 
   /** Stops the TCP servers started by serveTcp(). */

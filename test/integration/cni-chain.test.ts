@@ -1,0 +1,416 @@
+/**
+ * weft-cni with real namespaces, the system Open vSwitch (netdev bridge,
+ * fail_mode=secure) and the stock CNI plugins, chained the way libcni does
+ * it: weft-cni -> tuning -> bandwidth. The Weft API is a fake that reports an
+ * endpoint ready once OVS has given its port an ofport. Also STATUS, GC,
+ * rollback when an endpoint never becomes ready, DEL after the netns is gone,
+ * and (when Go and Debian's libcni are installed) the same chain through
+ * libcni itself.
+ *
+ * Skips without OVS unless CI is set (then it fails).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ovsAvailable, sh, TestBridge, vsctl } from '../helpers/ovs';
+import { repoRoot } from '../helpers/paths';
+import { waitFor } from '../helpers/wait';
+import { FakeWeftApi, FakeEndpoint } from '../unit/cni-fake-api';
+import { ConfList, PluginError, RuntimeConf, TestRuntime } from '../unit/cni-runtime';
+import * as netlink from '../../northbound/cni/netlink';
+
+const execFileP = promisify(execFile);
+const STOCK = '/usr/lib/cni';
+const GW = '10.92.0.1';
+const hex = (n: number) => randomBytes(n).toString('hex');
+
+let skip: string | undefined;
+let br: TestBridge;
+let api: FakeWeftApi;
+let tmp: string;
+let runtime: TestRuntime;
+const netnses = new Set<string>();
+const ports = new Set<string>();
+let linksAtStart = new Set<string>();
+
+/** ofport of the OVS interface carrying external_ids:weft-endpoint=id, or null. */
+async function ofportOf(id: string): Promise<number | null> {
+  const out = await vsctl('--bare', '--columns=ofport', 'find', 'Interface', `external_ids:weft-endpoint=${JSON.stringify(id)}`);
+  const n = Number(out.trim());
+  return Number.isInteger(n) && n > 0 ? n : null;
+}
+
+async function hostLinks(): Promise<string[]> {
+  return (JSON.parse(await sh('ip', ['-j', 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname);
+}
+
+before(async () => {
+  if (!(await ovsAvailable())) {
+    assert.ok(!process.env.CI, 'Open vSwitch is not running (CI must not skip; see mininet/scripts/ensure-ovs.sh)');
+    skip = 'Open vSwitch is not running (start it with mininet/scripts/ensure-ovs.sh)';
+    return;
+  }
+  for (const p of ['tuning', 'bandwidth']) {
+    if (!fs.existsSync(path.join(STOCK, p))) {
+      assert.ok(!process.env.CI, `${STOCK}/${p} missing: install containernetworking-plugins`);
+      skip = `${STOCK}/${p} missing (apt-get install containernetworking-plugins)`;
+      return;
+    }
+  }
+  linksAtStart = new Set(await hostLinks());
+  br = await TestBridge.create();
+  api = await FakeWeftApi.start({
+    hosts: ['host1'],
+    networks: [{ name: 'blue', base: '10.92.0', gateway: GW }],
+    ready: (ep) => ofportOf(ep.id),
+  });
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-cni-chain-'));
+  const bin = path.join(tmp, 'bin');
+  fs.mkdirSync(bin);
+  // Runtimes exec the plugin by name from CNI_PATH: the built file must be executable.
+  const plugin = path.join(repoRoot(), 'dist/northbound/cni/weft-cni.js');
+  fs.chmodSync(plugin, 0o755);
+  fs.symlinkSync(plugin, path.join(bin, 'weft-cni'));
+  runtime = new TestRuntime([bin, STOCK]);
+});
+
+after(async () => {
+  if (skip !== undefined) return;
+  for (const ep of api.created) ports.add(ep.portName);
+  for (const ns of netnses) await sh('ip', ['netns', 'del', ns]).catch(() => undefined);
+  for (const p of ports) {
+    await vsctl('--if-exists', 'del-port', p).catch(() => undefined);
+    await sh('ip', ['link', 'del', p]).catch(() => undefined);
+  }
+  // Leftovers of a failed run: bandwidth's ifb devices (bwp*) made since the start.
+  for (const l of await hostLinks()) {
+    if (!linksAtStart.has(l) && /^bwp/.test(l)) await sh('ip', ['link', 'del', l]).catch(() => undefined);
+  }
+  await br.destroy();
+  await api.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function newNetns(): Promise<string> {
+  const name = `wtc${hex(5)}`;
+  await sh('ip', ['netns', 'add', name]);
+  netnses.add(name);
+  return `/run/netns/${name}`;
+}
+
+function weftConf(extra: Record<string, unknown> = {}): ConfList['plugins'][number] {
+  return { type: 'weft-cni', api: api.url, host: 'host1', network: 'blue', bridge: br.name, mtu: 1400, readyTimeoutMs: 5000, ...extra };
+}
+
+function chain(): ConfList {
+  return {
+    cniVersion: '1.0.0',
+    name: 'weftnet',
+    plugins: [
+      weftConf(),
+      { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.arp_notify': '1' } },
+      { type: 'bandwidth', capabilities: { bandwidth: true } },
+    ],
+  };
+}
+
+const BANDWIDTH = { bandwidth: { ingressRate: 50_000_000, ingressBurst: 4_000_000, egressRate: 50_000_000, egressBurst: 4_000_000 } };
+
+function endpointOf(rt: RuntimeConf): FakeEndpoint {
+  const ep = [...api.endpoints.values()].find((e) => e.containerId === rt.containerId && e.ifName === rt.ifName);
+  assert.ok(ep, `endpoint of ${rt.containerId}`);
+  ports.add(ep.portName);
+  return ep;
+}
+
+function inNs(netns: string, cmd: string, args: string[]): Promise<string> {
+  return sh('nsenter', [`--net=${netns}`, '--', cmd, ...args]);
+}
+
+/** The container end is configured as the endpoint says, TX checksum offload off. */
+async function assertContainer(netns: string, ep: FakeEndpoint, mtu: number): Promise<void> {
+  const link = await netlink.getLink('eth0', netns);
+  assert.ok(link, `eth0 in ${netns}`);
+  assert.deepEqual([link.mac, link.mtu, link.up], [ep.mac, mtu, true]);
+  assert.deepEqual(await netlink.getIPv4Addresses('eth0', netns), [`${ep.ip}/24`]);
+  const routes = JSON.parse(await inNs(netns, 'ip', ['-j', 'route', 'show', 'default'])) as Array<{ gateway?: string; dev: string }>;
+  assert.deepEqual(routes.map((r) => [r.gateway, r.dev]), [[GW, 'eth0']]);
+  const features = await netlink.getFeatures('eth0', netns);
+  assert.equal(features['tx-checksumming'], false, 'TX checksum offload is off inside the container');
+}
+
+/** The OVS port for `ep` on the test bridge, with its external_ids, and the host veth up. */
+async function assertPort(ep: FakeEndpoint, rt: RuntimeConf, mtu: number): Promise<void> {
+  assert.equal((await vsctl('port-to-br', ep.portName)).trim(), br.name);
+  const id = async (k: string) => (await vsctl('get', 'Interface', ep.portName, `external_ids:${k}`)).trim().replace(/^"(.*)"$/, '$1');
+  assert.deepEqual(
+    [await id('weft-endpoint'), await id('container-id'), await id('iface'), await id('weft-network')],
+    [ep.id, rt.containerId, rt.ifName, 'blue'],
+  );
+  const host = await netlink.getLink(ep.portName);
+  assert.ok(host?.up, `host end ${ep.portName} up`);
+  assert.equal(host.mtu, mtu);
+}
+
+/** Nothing of the attachment is left: container interface, host veth, OVS port, endpoint. */
+async function assertGone(netns: string | null, ep: FakeEndpoint): Promise<void> {
+  if (netns !== null) assert.equal(await netlink.getLink('eth0', netns), null, 'eth0 is gone from the container');
+  assert.equal(await netlink.getLink(ep.portName), null, `host veth ${ep.portName} is gone`);
+  assert.equal(await ofportOf(ep.id), null, 'OVS port is gone');
+  assert.equal((await vsctl('list-ports', br.name)).split('\n').includes(ep.portName), false);
+  assert.equal(api.endpoints.has(ep.id), false, 'endpoint deleted');
+}
+
+/** A TCP exchange of `bytes` from `fromNs` to `ip:port` in `toNs` (one connection, echoes the byte count). */
+async function tcpTransfer(fromNs: string, toNs: string, ip: string, bytes: number): Promise<number> {
+  const server = spawn('nsenter', [`--net=${toNs}`, '--', process.execPath, '-e', `
+    const srv = require('net').createServer((s) => { let n = 0; s.on('data', (d) => (n += d.length)); s.on('end', () => { s.end(String(n)); srv.close(); }); });
+    srv.listen(7777, ${JSON.stringify(ip)}, () => console.log('listening'));`]);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stdout.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+      server.on('exit', (c) => reject(new Error(`server exited ${c}`)));
+    });
+    const { stdout } = await execFileP('nsenter', [`--net=${fromNs}`, '--', process.execPath, '-e', `
+      const s = require('net').connect(7777, ${JSON.stringify(ip)}, () => s.end(Buffer.alloc(${bytes}, 7)));
+      let r = ''; s.on('data', (d) => (r += d)); s.on('end', () => console.log(r));
+      setTimeout(() => { console.error('timeout'); process.exit(1); }, 8000).unref();`], { timeout: 10_000 });
+    return Number(stdout.trim());
+  } finally {
+    server.kill();
+  }
+}
+
+test('chain weft-cni -> tuning -> bandwidth: ADD, CHECK, TCP between two containers, DEL in reverse, twice', async (t) => {
+  if (skip) return t.skip(skip);
+  const L = chain();
+  const rtA: RuntimeConf = { containerId: `ctra${hex(6)}`, netns: await newNetns(), ifName: 'eth0', capabilityArgs: BANDWIDTH };
+  const rtB: RuntimeConf = {
+    containerId: `ctrb${hex(6)}`, netns: await newNetns(), ifName: 'eth0', capabilityArgs: BANDWIDTH,
+    args: [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'b'], ['IP', '10.92.0.50'], ['MAC', '02:42:0a:5c:00:32']],
+  };
+  const resA = await runtime.add(L, rtA);
+  const epA = endpointOf(rtA);
+  const resB = await runtime.add(L, rtB);
+  const epB = endpointOf(rtB);
+
+  // The result, as it went through the chain.
+  const weftOut = JSON.parse(runtime.calls.find((c) => c.type === 'weft-cni' && c.command === 'ADD')!.stdout) as Record<string, unknown>;
+  assert.deepEqual(weftOut, {
+    cniVersion: '1.0.0',
+    interfaces: [{ name: epA.portName, mac: (await netlink.getLink(epA.portName))!.mac }, { name: 'eth0', mac: epA.mac, sandbox: rtA.netns }],
+    ips: [{ address: `${epA.ip}/24`, gateway: GW, interface: 1 }],
+    routes: [{ dst: '0.0.0.0/0', gw: GW }],
+    dns: {},
+  });
+  const tuningIn = runtime.calls.find((c) => c.type === 'tuning' && c.command === 'ADD')!.stdin;
+  assert.deepEqual(tuningIn.prevResult, weftOut, 'tuning got weft-cni\'s result as prevResult');
+  assert.deepEqual((resA.interfaces as unknown[]).slice(0, 2), weftOut.interfaces);
+  assert.deepEqual(resA.ips, weftOut.ips);
+  assert.equal(epA.state, 'ready');
+  assert.ok((epA.ofport ?? 0) > 0);
+  assert.deepEqual([epB.ip, epB.mac], ['10.92.0.50', '02:42:0a:5c:00:32'], 'CNI_ARGS IP and MAC were honoured');
+  assert.deepEqual((resB.ips as Array<{ address: string }>)[0]!.address, '10.92.0.50/24');
+
+  for (const [rt, ep] of [[rtA, epA], [rtB, epB]] as const) {
+    await assertContainer(rt.netns, ep, 1400);
+    await assertPort(ep, rt, 1400);
+    assert.equal((await inNs(rt.netns, 'cat', ['/proc/sys/net/ipv4/conf/eth0/arp_notify'])).trim(), '1', 'tuning set its sysctl');
+    assert.match(await sh('tc', ['qdisc', 'show', 'dev', ep.portName]), /qdisc tbf/, 'bandwidth shaped the host end');
+  }
+
+  await runtime.check(L, rtA);
+  await runtime.check(L, rtB);
+
+  // The bridge is fail_mode=secure with no controller: let it switch, then
+  // ping and TCP (which needs TX checksum offload off with the userspace datapath).
+  await br.ofctl('add-flow', br.name, 'priority=0,actions=NORMAL');
+  await inNs(rtA.netns, 'ping', ['-c', '2', '-W', '2', epB.ip]);
+  assert.equal(await tcpTransfer(rtA.netns, rtB.netns, epB.ip, 300_000), 300_000);
+
+  await runtime.del(L, rtA);
+  await assertGone(rtA.netns, epA);
+  await runtime.del(L, rtA); // again, now without a cached result
+  assert.equal(runtime.calls.filter((c) => c.command === 'DEL' && c.stdin.prevResult === undefined).length, 3);
+  await runtime.del(L, rtB);
+  await assertGone(rtB.netns, epB);
+  assert.equal(api.endpoints.size, 0);
+});
+
+test('STATUS and GC (1.1.0): GC removes attachments missing from valid-attachments, and orphan ports', async (t) => {
+  if (skip) return t.skip(skip);
+  const L: ConfList = { cniVersion: '1.1.0', name: 'weftnet', plugins: [weftConf({ mtu: undefined })] };
+  const rtC: RuntimeConf = { containerId: `ctrc${hex(6)}`, netns: await newNetns(), ifName: 'eth0' };
+  // A second attachment of the same container: kept apart from eth0 by its ifName.
+  const rtD: RuntimeConf = { containerId: rtC.containerId, netns: rtC.netns, ifName: 'net1' };
+  const conf = runtime.pluginConf(L, L.plugins[0]!, rtC) as Record<string, unknown> & { type: string };
+  assert.equal(await runtime.exec('STATUS', { containerId: '', netns: '', ifName: '' }, conf), undefined);
+
+  const resC = await runtime.add(L, rtC);
+  const resD = await runtime.add(L, rtD);
+  const epC = endpointOf(rtC);
+  const epD = endpointOf(rtD);
+  assert.deepEqual((resC.interfaces as Array<{ mtu?: number }>).map((i) => i.mtu), [1500, 1500], '1.1.0 results carry the MTU');
+  assert.deepEqual(resD.routes, [], 'the second interface leaves the default route to the first');
+  await assertContainer(rtC.netns, epC, 1500);
+  assert.deepEqual(await netlink.getIPv4Addresses('net1', rtC.netns), [`${epD.ip}/24`]);
+
+  // An orphan: a port this plugin would have made, whose endpoint Weft no longer has.
+  const orphan = `wv${hex(5)}`;
+  ports.add(orphan);
+  await sh('ip', ['link', 'add', orphan, 'type', 'veth', 'peer', 'name', `weft${hex(4)}`]);
+  await vsctl('add-port', br.name, orphan, '--', 'set', 'Interface', orphan,
+    'external_ids:weft-network=blue', 'external_ids:container-id=ghost', 'external_ids:iface=eth0');
+  // Not ours: another network's port and a plain port must survive.
+  const other = `wv${hex(5)}`;
+  ports.add(other);
+  await vsctl('add-port', br.name, other, '--', 'set', 'Interface', other, 'type=internal', 'external_ids:weft-network=red',
+    'external_ids:container-id=ghost', 'external_ids:iface=eth0');
+
+  await runtime.exec('GC', { containerId: '', netns: '', ifName: '' }, {
+    ...conf, 'cni.dev/valid-attachments': [{ containerID: rtC.containerId, ifname: 'eth0' }],
+  });
+  await assertGone(null, epD);
+  assert.equal(await netlink.getLink('net1', rtC.netns), null);
+  await assertContainer(rtC.netns, epC, 1500);
+  assert.equal(await netlink.getLink(orphan), null, 'orphan veth deleted');
+  const left = (await vsctl('list-ports', br.name)).split('\n');
+  assert.ok(!left.includes(orphan), 'orphan port deleted');
+  assert.ok(left.includes(other), 'another network\'s port is kept');
+  assert.ok(left.includes(epC.portName), 'the valid attachment is kept');
+  assert.ok(api.endpoints.has(epC.id));
+  await runtime.check(L, rtC);
+
+  await runtime.del(L, rtC);
+  await assertGone(rtC.netns, epC);
+});
+
+test('an endpoint that never becomes ready fails ADD with code 11 and leaves nothing behind', async (t) => {
+  if (skip) return t.skip(skip);
+  const stuck = await FakeWeftApi.start({ hosts: ['host1'], networks: [{ name: 'blue', base: '10.93.0', gateway: '10.93.0.1' }], ready: 'never' });
+  try {
+    const L: ConfList = { cniVersion: '1.0.0', name: 'weftnet', plugins: [weftConf({ api: stuck.url, readyTimeoutMs: 600 })] };
+    const rt: RuntimeConf = { containerId: `ctre${hex(6)}`, netns: await newNetns(), ifName: 'eth0' };
+    const err = await runtime.add(L, rt).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof PluginError, String(err));
+    assert.equal(err.cniError?.code, 11, JSON.stringify(err.cniError));
+    assert.match(String(err.cniError?.msg), /not ready after 600 ms/);
+    assert.equal(stuck.endpoints.size, 0, 'endpoint deleted');
+    assert.equal(stuck.calls('DELETE', '/v1/endpoints/').length, 1);
+    assert.equal(await netlink.getLink('eth0', rt.netns), null);
+    const left = (await hostLinks()).filter((l) => /^(wv|weft)/.test(l) && !linksAtStart.has(l) && !ports.has(l));
+    assert.deepEqual(left, [], 'no veth left on the host');
+    assert.equal((await vsctl('list-ports', br.name)).split('\n').filter((p) => /^wv/.test(p) && !ports.has(p)).length, 0, 'no OVS port left');
+  } finally {
+    for (const ep of stuck.created) ports.add(ep.portName);
+    await stuck.close();
+  }
+});
+
+test('DEL after the container\'s netns is gone still removes the OVS port and the endpoint', async (t) => {
+  if (skip) return t.skip(skip);
+  const L: ConfList = { cniVersion: '1.0.0', name: 'weftnet', plugins: [weftConf()] };
+  const rt: RuntimeConf = { containerId: `ctrf${hex(6)}`, netns: await newNetns(), ifName: 'eth0' };
+  await runtime.add(L, rt);
+  const ep = endpointOf(rt);
+  await sh('ip', ['netns', 'del', path.basename(rt.netns)]);
+  netnses.delete(path.basename(rt.netns));
+  await waitFor(async () => (await netlink.getLink(ep.portName)) === null, { what: 'the veth pair to die with its netns', timeoutMs: 5000 });
+  await runtime.del(L, rt);
+  await assertGone(null, ep);
+  await runtime.del(L, rt);
+});
+
+/** Builds a tiny libcni client (cnitool) with Go and Debian's golang-github-appc-cni-dev, or null if they are missing. */
+async function buildLibcniTool(): Promise<string | null> {
+  const src = '/usr/share/gocode/src/github.com/containernetworking/cni/libcni';
+  const go = await sh('which', ['go']).catch(() => '');
+  if (!go.trim() || !fs.existsSync(src)) return null;
+  const dir = path.join(tmp, 'cnitool');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'main.go'), `package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/containernetworking/cni/libcni"
+)
+
+// usage: cnitool add|check|del CONFLIST NETNS CONTAINERID IFNAME; CAP_ARGS (JSON) and CNI_CACHE_DIR from the environment.
+func main() {
+	list, err := libcni.ConfListFromFile(os.Args[2])
+	if err != nil {
+		fail(err)
+	}
+	caps := map[string]interface{}{}
+	if s := os.Getenv("CAP_ARGS"); s != "" {
+		if err := json.Unmarshal([]byte(s), &caps); err != nil {
+			fail(err)
+		}
+	}
+	cn := libcni.NewCNIConfigWithCacheDir(filepath.SplitList(os.Getenv("CNI_PATH")), os.Getenv("CNI_CACHE_DIR"), nil)
+	rt := &libcni.RuntimeConf{ContainerID: os.Args[4], NetNS: os.Args[3], IfName: os.Args[5],
+		Args: [][2]string{{"IgnoreUnknown", "1"}}, CapabilityArgs: caps}
+	ctx := context.Background()
+	switch os.Args[1] {
+	case "add":
+		res, err := cn.AddNetworkList(ctx, list, rt)
+		if err != nil {
+			fail(err)
+		}
+		_ = res.Print()
+	case "check":
+		err = cn.CheckNetworkList(ctx, list, rt)
+	case "del":
+		err = cn.DelNetworkList(ctx, list, rt)
+	}
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
+}
+`);
+  const out = path.join(dir, 'cnitool');
+  await execFileP('go', ['build', '-o', out, 'main.go'], {
+    cwd: dir, timeout: 300_000,
+    env: { ...process.env, GO111MODULE: 'off', GOPATH: `${path.join(tmp, 'gp')}:/usr/share/gocode`, GOFLAGS: '' },
+  });
+  return out;
+}
+
+test('the same chain through libcni itself (skipped without Go and golang-github-appc-cni-dev)', async (t) => {
+  if (skip) return t.skip(skip);
+  const tool = await buildLibcniTool();
+  if (tool === null) return t.skip('go or /usr/share/gocode/.../libcni missing (apt-get install golang-go golang-github-appc-cni-dev)');
+  const listFile = path.join(tmp, 'weftnet.conflist');
+  fs.writeFileSync(listFile, JSON.stringify(chain()));
+  const netns = await newNetns();
+  const cid = `ctrg${hex(6)}`;
+  const env = { ...process.env, CNI_PATH: runtime.cniPath.join(':'), CNI_CACHE_DIR: path.join(tmp, 'cache'), CAP_ARGS: JSON.stringify(BANDWIDTH) };
+  const cni = (cmd: string) => execFileP(tool, [cmd, listFile, netns, cid, 'eth0'], { env, timeout: 60_000 });
+  const { stdout } = await cni('add');
+  const res = JSON.parse(stdout) as { cniVersion: string; interfaces: Array<{ name: string; sandbox?: string }>; ips: Array<{ address: string; interface: number }> };
+  const ep = endpointOf({ containerId: cid, netns, ifName: 'eth0' });
+  assert.equal(res.cniVersion, '1.0.0');
+  // bandwidth appends its ifb device (egress shaping) to the interfaces.
+  assert.deepEqual(res.interfaces.slice(0, 2).map((i) => [i.name, i.sandbox ?? '']), [[ep.portName, ''], ['eth0', netns]]);
+  assert.deepEqual(res.ips.map((i) => [i.address, i.interface]), [[`${ep.ip}/24`, 1]]);
+  await assertContainer(netns, ep, 1400);
+  await cni('check');
+  await cni('del');
+  await assertGone(netns, ep);
+  await cni('del');
+});
