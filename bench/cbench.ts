@@ -74,7 +74,7 @@ const GEN_CPU_WARN = 85;
  * CLEAN_OTHER_CPU % of a core; others are marked disturbed.
  */
 const CLEAN_CTL_CPU = 95;
-const CLEAN_OTHER_CPU = 25;
+const CLEAN_OTHER_CPU = 10;
 const CLEAN_WANTED = 2;
 const isClean = (r: Row) => r.ctlCpu >= CLEAN_CTL_CPU || r.otherCpu < CLEAN_OTHER_CPU;
 /** From the issue: Weft should answer this many times as many packet-ins/s as os-ken. */

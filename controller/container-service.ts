@@ -13,7 +13,7 @@ import { EventBus } from './events';
 import { WeftError, badRequest, conflict, notFound } from './errors';
 import { parseCidr, ipToInt, intToIp, cidrContains, isIp } from './ipv4';
 import { containerFlows, objectId } from '../apps/container-network';
-import { CATEGORY } from './pipeline';
+import { CATEGORY, derivedMac, TUNNEL_PORT } from './pipeline';
 import type { Connection } from '../southbound/channel';
 
 export interface HostInput { name: string; dpid: string; underlayIp: string }
@@ -54,9 +54,13 @@ export class ContainerService {
     const c = this.connOf(dpid);
     const ports = new Map((c?.ports ?? []).map((p) => [p.name, p.port_no]));
     return containerFlows({
+      host: host.name,
+      hosts: new Map(this.resources.hosts().map((h) => [h.name, h])),
       networks: new Map(this.resources.networks().map((n) => [n.id, n])),
-      endpoints: this.resources.endpoints({ host: host.name }),
+      endpoints: this.resources.endpoints(),
+      blocks: this.ipam.allBlocks(),
       ofport: (name) => ports.get(name),
+      tunnelPort: ports.get(TUNNEL_PORT),
     });
   }
 
@@ -79,6 +83,18 @@ export class ContainerService {
     } catch (e) {
       this.log.warn({ dpid, err: (e as Error).message }, 'sync failed');
     }
+  }
+
+  /**
+   * Reconcile every connected host (a change on one host can change the
+   * block flows of the others), then mark ready the endpoints whose flows
+   * are confirmed — after all hosts answered, so a new endpoint is
+   * reachable cluster-wide when it is reported ready.
+   */
+  async resyncAll(): Promise<void> {
+    const dpids = [...this.synced];
+    await Promise.all(dpids.map((d) => this.reconciler.sync(d).catch((e: Error) => this.log.warn({ dpid: d, err: e.message }, 'sync failed'))));
+    for (const d of dpids) this.markReady(d);
   }
 
   private markReady(dpid: string): void {
@@ -112,6 +128,7 @@ export class ContainerService {
     this.hostDpids.add(dpid);
     this.bus.emit({ type: 'host.registered', name: h.name, dpid: h.dpid, underlayIp: h.underlayIp });
     if (this.connOf(dpid)) void this.onConnect(dpid);
+    void this.resyncAll();
     return h;
   }
 
@@ -130,6 +147,7 @@ export class ContainerService {
     this.synced.delete(h.dpid);
     this.reconciler.forget(h.dpid);
     this.bus.emit({ type: 'host.unregistered', name: h.name, dpid: h.dpid, underlayIp: h.underlayIp });
+    void this.resyncAll();
   }
 
   // ---- networks ------------------------------------------------------------
@@ -200,10 +218,9 @@ export class ContainerService {
         if (err instanceof IpamError) throw new WeftError(err.code === 'bad_request' ? 400 : 409, err.code, err.message, err.field);
         throw err;
       }
-      const b = a.ip.split('.').map(Number);
       const ep: EndpointRec = {
         id: randomUUID(), containerId: inp.containerId, ifName: inp.ifName, host: host.name, network: net.name, networkId: net.id,
-        portName, mac: mac ?? ['0a', (net.id & 0xff).toString(16).padStart(2, '0'), ...b.map((x) => x.toString(16).padStart(2, '0'))].join(':'),
+        portName, mac: mac ?? derivedMac(net.id, a.ip),
         ip: a.ip, requestedIp: inp.ip ?? null, netns: inp.netns ?? null, state: 'pending', createdAt: new Date().toISOString(), readyAt: null,
       };
       try {
@@ -215,7 +232,7 @@ export class ContainerService {
       return ep;
     });
     this.bus.emit({ type: 'endpoint.created', endpoint: this.eventView(e) });
-    void this.resync(host.dpid);
+    void this.resyncAll();
     return { endpoint: e, created: true };
   }
 
@@ -247,7 +264,6 @@ export class ContainerService {
       this.ipam.releaseIfEmpty(net, ipToInt(e.ip));
     });
     this.bus.emit({ type: 'endpoint.deleted', endpoint: this.eventView({ ...e, state: 'removed' }) });
-    const host = this.resources.host(e.host);
-    if (host) await this.resync(host.dpid);
+    await this.resyncAll();
   }
 }

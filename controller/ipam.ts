@@ -53,6 +53,12 @@ export class Ipam {
     return rows.map((b) => ({ cidr: `${intToIp(b.base)}/${b.len}`, host: b.host, used: this.used(networkId, b.base, 2 ** (32 - b.len)).size }));
   }
 
+  /** Every claimed block of every network. */
+  allBlocks(): { networkId: number; base: number; len: number; host: string | null }[] {
+    return (this.store.db.prepare('SELECT network_id, base, len, host FROM blocks ORDER BY network_id, base').all() as { network_id: number; base: number; len: number; host: string | null }[])
+      .map((b) => ({ networkId: b.network_id, base: b.base, len: b.len, host: b.host }));
+  }
+
   allocate(net: NetworkRec, host: string, requested?: string): Allocation {
     const c = parseCidr(net.cidr);
     const len = this.blockLen(net, c);

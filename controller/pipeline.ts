@@ -20,8 +20,8 @@ export interface TableDecl {
 
 export const PIPELINE: readonly TableDecl[] = [
   {
-    name: 'classifier', purpose: 'which endpoint a packet came from: in_port -> network id in reg6',
-    matches: ['in_port'], next: ['spoofGuard'], miss: 'drop',
+    name: 'classifier', purpose: 'where a packet came from: an endpoint port (in_port -> network id in reg6) or the tunnel (VNI -> network id)',
+    matches: ['in_port', 'tunnel_id'], next: ['spoofGuard', 'l2Forwarding'], miss: 'drop',
   },
   {
     name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); anything else is dropped',
@@ -32,11 +32,11 @@ export const PIPELINE: readonly TableDecl[] = [
     matches: ['reg6', 'eth_type', 'arp_op', 'arp_tpa'], next: [], miss: 'drop',
   },
   {
-    name: 'l3Forwarding', purpose: 'distributed gateway: IPv4 to the gateway MAC is routed to the destination endpoint (TTL-1, MACs rewritten)',
-    matches: ['eth_type', 'eth_dst', 'ipv4_dst'], next: ['l2Forwarding'], miss: { goto: 'l2Forwarding' },
+    name: 'l3Forwarding', purpose: 'distributed gateway: IPv4 to the gateway MAC is routed to the destination endpoint, local or (by host block) remote (TTL-1, MACs rewritten)',
+    matches: ['reg6', 'eth_type', 'eth_dst', 'ipv4_dst'], next: ['l2Forwarding'], miss: { goto: 'l2Forwarding' },
   },
   {
-    name: 'l2Forwarding', purpose: 'local delivery within a network by destination MAC',
+    name: 'l2Forwarding', purpose: 'delivery within a network by destination MAC: to a local port, or through the tunnel to the host that owns the address block',
     matches: ['reg6', 'eth_dst'], next: [], miss: 'drop',
   },
 ];
@@ -53,7 +53,26 @@ export const REG = {
 export const GATEWAY_MAC = '0e:00:00:00:00:01';
 
 /** Priority bands. */
-export const PRIO = { miss: 0, default: 100, specific: 200 } as const;
+export const PRIO = { miss: 0, default: 100, block: 150, specific: 200 } as const;
+
+/** Name of the VXLAN port (remote_ip=flow, key=flow) on every host's br-int. */
+export const TUNNEL_PORT = 'vxlan0';
+
+/**
+ * Endpoint MACs are derived from the network id and the address:
+ * 0a:<id>:<IPv4 bytes>. A host block of addresses is then also a MAC prefix,
+ * so one flow per remote block (not per remote endpoint) delivers, answers
+ * ARP and routes: flows grow with hosts, not with the cluster's endpoints.
+ */
+export function derivedMac(networkId: number, ip: string): string {
+  return ['0a', (networkId & 0xff).toString(16).padStart(2, '0'), ...ip.split('.').map((x) => Number(x).toString(16).padStart(2, '0'))].join(':');
+}
+/** The MAC prefix/mask of an address block under derivedMac. */
+export function blockMac(networkId: number, baseIp: string, len: number): { value: string; mask: string } {
+  const maskInt = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  const m = [24, 16, 8, 0].map((sh) => ((maskInt >>> sh) & 255).toString(16).padStart(2, '0'));
+  return { value: derivedMac(networkId, baseIp), mask: ['ff', 'ff', ...m].join(':') };
+}
 
 // Cookies: | round (16) | category (8) | reserved (8) | object id (32) |.
 // One delete with mask ROUND_MASK removes a stale generation after a restart.

@@ -52,7 +52,7 @@ test('reconciler: full sync installs the round and deletes older rounds; then mi
   const table = new FakeTable();
   let endpoints = [ep('a', '10.1.0.2', 'pa'), ep('b', '10.1.0.3', 'pb')];
   const ports = new Map([['pa', 1], ['pb', 2], ['pc', 3]]);
-  const source = { desiredFlows: () => containerFlows({ networks: new Map([[1, net]]), endpoints, ofport: (n: string) => ports.get(n) }) };
+  const source = { desiredFlows: () => containerFlows({ host: 'h', hosts: new Map(), networks: new Map([[1, net]]), endpoints, blocks: [], ofport: (n: string) => ports.get(n) }) };
   const sent1: OfpMessage[] = [];
   const r1 = new Reconciler(() => fakeConn(table, sent1), source, 1, pino({ level: 'silent' }));
   await r1.fullSync('d');
