@@ -62,7 +62,7 @@ function codeFor(status: number): number {
 }
 
 /** Default timeout of one request that is not a long-poll. */
-export const REQUEST_TIMEOUT_MS = 5000;
+export const REQUEST_TIMEOUT_MS = 30_000;
 /** Extra time allowed on top of a long-poll's own timeout. */
 const LONG_POLL_SLACK_MS = 5000;
 

@@ -15,7 +15,7 @@ export const DEFAULTS = {
   ovsdb: 'unix:/var/run/openvswitch/db.sock',
   bridge: 'br-int',
   mtu: 1500,
-  readyTimeoutMs: 10_000,
+  readyTimeoutMs: 30_000,
 } as const;
 
 /** The CNI_* environment, validated for one command. */

@@ -20,8 +20,8 @@ import { promisify } from 'node:util';
 import { ovsAvailable, sh, TestBridge, vsctl } from '../helpers/ovs';
 import { repoRoot } from '../helpers/paths';
 import { waitFor } from '../helpers/wait';
-import { FakeWeftApi, FakeEndpoint } from '../unit/cni-fake-api';
-import { ConfList, PluginError, RuntimeConf, TestRuntime } from '../unit/cni-runtime';
+import { FakeWeftApi, FakeEndpoint } from '../helpers/cni-fake-api';
+import { ConfList, PluginError, RuntimeConf, TestRuntime } from '../helpers/cni-runtime';
 import * as netlink from '../../northbound/cni/netlink';
 
 const execFileP = promisify(execFile);

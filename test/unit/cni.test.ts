@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { repoRoot } from '../helpers/paths';
-import { FakeWeftApi } from './cni-fake-api';
+import { FakeWeftApi } from '../helpers/cni-fake-api';
 import { parseCniArgs, parseEnv, addressRequest, parseConf, compareVersions } from '../../northbound/cni/config';
 import { buildResult, hostInterfaceNames, containerInterface, addressesOn } from '../../northbound/cni/result';
 import { parseEthtoolFeatures } from '../../northbound/cni/netlink';
@@ -254,7 +254,7 @@ test('config and CNI_ARGS parsing', () => {
   });
   const env = parseEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'a', CNI_NETNS: '/n', CNI_IFNAME: 'eth0', CNI_ARGS: 'IP=10.1.0.9/24;MAC=02-00-00-00-00-AB' });
   const c = parseConf({ cniVersion: '1.1.0', name: 'net1', type: 'weft-cni', api: 'http://h:8080/', host: 'h1' }, 'ADD');
-  assert.deepEqual([c.api, c.network, c.bridge, c.ovsdb, c.mtu, c.readyTimeoutMs], ['http://h:8080', 'net1', 'br-int', 'unix:/var/run/openvswitch/db.sock', undefined, 10000]);
+  assert.deepEqual([c.api, c.network, c.bridge, c.ovsdb, c.mtu, c.readyTimeoutMs], ['http://h:8080', 'net1', 'br-int', 'unix:/var/run/openvswitch/db.sock', undefined, 30000]);
   assert.deepEqual(addressRequest(env, c), { ip: '10.1.0.9', mac: '02:00:00:00:00:ab' });
   const rc = parseConf({ cniVersion: '1.1.0', name: 'n', api: 'http://h', host: 'h', runtimeConfig: { ips: ['10.1.0.7/24'], mac: '02:00:00:00:00:07' } }, 'ADD');
   assert.deepEqual(addressRequest(env, rc), { ip: '10.1.0.7', mac: '02:00:00:00:00:07' }, 'runtimeConfig wins over CNI_ARGS');

@@ -22,6 +22,8 @@ export interface PingOptions {
   timeoutS?: number;
   /** Seconds between requests (ping -i, default 0.2). */
   intervalS?: number;
+  /** Source address (ping -I). */
+  source?: string;
 }
 
 export interface TcpServer {
@@ -91,7 +93,7 @@ export abstract class NetnsNode {
     // No -w: with a deadline, ping -c counts replies, not requests.
     const r = await runStatus(
       'ip',
-      ['netns', 'exec', this.netns, 'ping', '-n', '-c', String(count), '-W', String(timeoutS), '-i', String(intervalS), ip],
+      ['netns', 'exec', this.netns, 'ping', '-n', '-c', String(count), '-W', String(timeoutS), '-i', String(intervalS), ...(opts.source ? ['-I', opts.source] : []), ip],
       { timeoutMs: Math.ceil((count * intervalS + timeoutS) * 1000) + 5000 },
     );
     const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(r.stdout);

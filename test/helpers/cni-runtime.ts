@@ -50,6 +50,8 @@ export class TestRuntime {
   constructor(
     /** Folders searched for plugin executables, as CNI_PATH. */
     readonly cniPath: string[],
+    /** Run plugins inside this network namespace (an emulated host), as a runtime on that host would. */
+    readonly hostNetns?: string,
   ) {}
 
   private findPlugin(type: string): string {
@@ -91,7 +93,7 @@ export class TestRuntime {
       CNI_PATH: this.cniPath.join(':'),
     };
     const call = await new Promise<PluginCall>((resolve, reject) => {
-      const child = spawn(bin, [], { env });
+      const child = this.hostNetns ? spawn('ip', ['netns', 'exec', this.hostNetns, bin], { env }) : spawn(bin, [], { env });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
