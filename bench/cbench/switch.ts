@@ -23,7 +23,7 @@ const SEQ_OFF = 42;
 /** Per-switch ring of in-flight packet-ins; far larger than any sensible window. */
 const RING = 1 << 16;
 const MASK = RING - 1;
-/** Port an answer must output to that we do not check (the learning phase floods). */
+/** ofp_packet_in reason (§7.4.1): no matching flow, as from a table-miss. */
 const OFPR_NO_MATCH = 0;
 
 function frameTemplate(): Buffer {

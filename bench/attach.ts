@@ -1,0 +1,629 @@
+// Attach latency benchmark: containers on one emulated host, attached by the
+// real weft-cni plugin (run in the host's netns the way a runtime runs it)
+// against a real Weft controller child process. Prints figures; asserts
+// nothing.
+//
+//   npm run build && node dist/bench/attach.js
+//   BENCH_N=100          containers per scenario (default 100)
+//   BENCH_TRACE_N=20     containers in the traced breakdown pass (0 = skip it)
+//
+// Per container:  t0 = just before the plugin process is spawned (ADD start)
+//                 t1 = the ADD returned (weft-cni waits until Weft reports
+//                      the endpoint ready, i.e. its flows are confirmed)
+//                 t2 = the first ping reply, probe container -> new
+//                      container, `ping -c 1 -w 5 -i 0.01` (one echo request
+//                      every 10 ms until one is answered), started at t1
+//
+// Scenarios:
+//   (a) sequential: one ADD at a time (ADD, then ping, then the next ADD)
+//   (b) concurrent: all N ADDs spawned at once, each pinged as soon as it returns
+//   (c) traced:     BENCH_TRACE_N sequential ADDs through a wrapper that
+//                   preloads a tracer into the plugin (timestamps of every
+//                   command and API call), for the breakdown of the ADD time
+// The containers of (a) and (c) are deleted (CNI DEL) before the next
+// scenario, so each one starts with only the probe attached; those of (b)
+// stay until the end, when the flow count is read.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Underlay, EmuHost, Container, cleanupAll, emuAvailable, pidRssKb } from '../test/helpers/emu-host';
+import { runStatus } from '../test/helpers/emu/common';
+import { TestRuntime, ConfList } from '../test/helpers/cni-runtime';
+import { WeftProcess } from '../test/helpers/weft-process';
+import { repoRoot } from '../test/helpers/paths';
+import { waitFor } from '../test/helpers/wait';
+
+function intEnv(name: string, dflt: number, min: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`${name}=${v}: want an integer >= ${min}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const N = intEnv('BENCH_N', 100, 1);
+const TRACE_N = intEnv('BENCH_TRACE_N', 20, 0);
+const BASELINE_RUNS = 20;
+const UNDERLAY_SUBNET = '172.31.242.0/24';
+const NETWORK = 'bench';
+const HOST = 'h1';
+const CONTAINER_PREFIX = 'wfbc-';
+const PING_DEADLINE_S = 5;
+
+// ---------------------------------------------------------------------------
+// small helpers
+
+/** Wall clock in ms with sub-ms resolution, comparable across processes (epoch based). */
+const now = (): number => performance.timeOrigin + performance.now();
+
+function pct(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+const median = (xs: number[]): number => pct(xs, 50);
+const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+function ms(x: number): string {
+  if (!Number.isFinite(x)) return '-';
+  if (Math.abs(x) >= 10_000) return `${(x / 1000).toFixed(1)} s`;
+  if (Math.abs(x) >= 100) return `${x.toFixed(0)} ms`;
+  return `${x.toFixed(1)} ms`;
+}
+
+function table(head: string[], rows: string[][], align: ('l' | 'r')[] = []): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => ((align[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const CLK_TCK = 100; // USER_HZ; getconf CLK_TCK is 100 on Linux
+
+/** utime + stime of a process in seconds (0 if it is gone). */
+function cpuSeconds(pid: number | null | undefined): number {
+  if (!pid) return 0;
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** This process's CPU plus that of its reaped children (plugins, ping, ip, ...), in seconds. */
+function selfAndChildrenCpu(): number {
+  const s = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
+}
+
+/** Busy and total jiffies of the whole machine (/proc/stat). */
+function machineJiffies(): { busy: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** Runs `fn` with at most `limit` calls in flight. */
+async function pool<T, R>(items: T[], limit: number, fn: (x: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  }));
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// the environment
+
+let tmp = '';
+let underlay: Underlay | undefined;
+let weft: WeftProcess | undefined;
+let host: EmuHost;
+let rt: TestRuntime;
+let rtTraced: TestRuntime;
+let traceDir = '';
+
+const conf = (): ConfList => ({
+  cniVersion: '1.0.0', name: NETWORK,
+  plugins: [{ type: 'weft-cni', api: weft!.api, host: HOST, network: NETWORK, ovsdb: host.ovsdb, bridge: 'br-int' }],
+});
+
+interface CniResult { ips: { address: string }[] }
+const ipOf = (r: Record<string, unknown>): string => (r as unknown as CniResult).ips[0]!.address.split('/')[0]!;
+
+/**
+ * A tracer preloaded into the plugin (`node --require`) for the breakdown
+ * pass: it timestamps every execFile (ip, nsenter, ethtool, ovs-vsctl) and
+ * every fetch (the Weft API), and writes them to <traceDir>/<CNI_CONTAINERID>.json
+ * when the plugin exits.
+ */
+function tracerSource(dir: string): string {
+  return `'use strict';
+const { performance } = require('perf_hooks');
+const fs = require('fs');
+const cp = require('child_process');
+const now = () => performance.timeOrigin + performance.now();
+const ev = [];
+const preload = now();
+const label = (file, args) => {
+  let a = [...args];
+  let f = file;
+  let pre = '';
+  if (f === 'nsenter') { const i = a.indexOf('--'); pre = 'in ctr: '; f = a[i + 1]; a = a.slice(i + 2); }
+  a = a.filter((x) => !x.startsWith('-') || x === '-K');
+  let l = f + ' ' + a.slice(0, 2).join(' ');
+  if (f === 'ip' && a[1] === 'set') {
+    if (a.includes('netns')) l += ' netns';
+    else if (a.includes('name')) l += ' name+mac+mtu';
+    else if (a[a.length - 1] === 'up') l += ' up';
+  }
+  if (f === 'ip' && a[0] === 'route') l += ' ' + a[2];
+  if (f === 'ethtool') l += ' tx off';
+  return pre + l;
+};
+const execFile = cp.execFile;
+cp.execFile = function (file, args, opts, cb) {
+  if (typeof cb !== 'function' || !Array.isArray(args)) return execFile.apply(this, arguments);
+  const s = now();
+  const l = label(file, args);
+  return execFile.call(this, file, args, opts, function () { ev.push([l, s, now()]); return cb.apply(this, arguments); });
+};
+const f0 = globalThis.fetch;
+globalThis.fetch = async function (url, init) {
+  const s = now();
+  const u = new URL(String(url));
+  const l = 'API ' + ((init && init.method) || 'GET') + ' ' + u.pathname.replace(/[0-9a-f-]{36}/, '{id}') + (u.searchParams.get('wait') ? '?wait=' + u.searchParams.get('wait') : '');
+  try { return await f0(url, init); } finally { ev.push([l, s, now()]); }
+};
+process.on('exit', () => {
+  try {
+    fs.writeFileSync(${JSON.stringify(dir)} + '/' + process.env.CNI_COMMAND + '-' + process.env.CNI_CONTAINERID + '.json',
+      JSON.stringify({ origin: performance.timeOrigin, preload, ev, exit: now() }));
+  } catch {}
+});
+`;
+}
+
+async function setup(): Promise<Container> {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-bench-attach-'));
+  underlay = await Underlay.create({ id: 'ba', subnet: UNDERLAY_SUBNET });
+  weft = await WeftProcess.start({ host: underlay.ip });
+  host = await EmuHost.create({
+    name: HOST, underlay, index: 1, controller: weft.ofTarget, tunnel: false, patch: false, prefix: 'wfb-', baseDir: path.join(tmp, 'emu'),
+  });
+  const plugin = path.join(repoRoot(), 'dist/northbound/cni/weft-cni.js');
+  if (!fs.existsSync(plugin)) throw new Error(`${plugin} missing: run npm run build first`);
+  const bin = path.join(tmp, 'bin');
+  fs.mkdirSync(bin);
+  fs.symlinkSync(plugin, path.join(bin, 'weft-cni'));
+  rt = new TestRuntime([bin], host.netns);
+
+  traceDir = path.join(tmp, 'trace');
+  fs.mkdirSync(traceDir);
+  const tracer = path.join(tmp, 'tracer.js');
+  fs.writeFileSync(tracer, tracerSource(traceDir));
+  const tbin = path.join(tmp, 'bin-traced');
+  fs.mkdirSync(tbin);
+  fs.writeFileSync(path.join(tbin, 'weft-cni'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} --require ${JSON.stringify(tracer)} ${JSON.stringify(plugin)}\n`, { mode: 0o755 });
+  rtTraced = new TestRuntime([tbin], host.netns);
+
+  const reg = await weft.call('POST', '/v1/hosts', { name: HOST, dpid: host.dpid, underlayIp: host.ip });
+  if (reg.status !== 201) throw new Error(`registering the host: ${reg.status} ${JSON.stringify(reg.body)}`);
+  await waitFor(() => weft!.call<{ connected: boolean }>('GET', `/v1/hosts/${HOST}`).then((r) => r.body.connected), { what: 'br-int connected', timeoutMs: 20_000 });
+  // Room for the probe and every scenario's containers (DEL releases addresses, but IPAM may not reuse them at once).
+  const need = 1 + 2 * N + TRACE_N + 16;
+  let len = 22;
+  while (2 ** (32 - len) < need && len > 8) len--;
+  const net = await weft.call('POST', '/v1/networks', { name: NETWORK, cidr: `10.42.0.0/${len}` });
+  if (net.status !== 201) throw new Error(`creating the network: ${net.status} ${JSON.stringify(net.body)}`);
+
+  const probe = await Container.create(host, 'probe', { prefix: CONTAINER_PREFIX });
+  await rt.add(conf(), { containerId: 'probe', netns: probe.netnsPath, ifName: 'eth0' });
+  return probe;
+}
+
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    try {
+      await cleanupAll();
+    } catch (e) {
+      console.error(`cleanup: ${(e as Error).message}`);
+    }
+    await weft?.stop().catch(() => undefined);
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+// ---------------------------------------------------------------------------
+// measurements
+
+/** Spawn-to-exit time of a command, `runs` times, one after the other. */
+async function spawnTimes(cmd: string, args: string[], runs: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const r = await new Promise<number | null>((resolve, reject) => {
+      const c = spawn(cmd, args, { stdio: 'ignore' });
+      c.on('error', reject);
+      c.on('close', resolve);
+    });
+    if (r !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r}`);
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+interface PingOutcome {
+  ok: boolean;
+  /** icmp_seq of the first answered echo request (1 = the first one sent). */
+  seq: number | null;
+  /** Time the ping process ended. */
+  tEnd: number;
+}
+
+/** Pings `ip` from `from` until one echo is answered (one request every 10 ms, for up to 5 s). */
+async function pingUntilReply(from: Container, ip: string): Promise<PingOutcome> {
+  const r = await runStatus('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-c', '1', '-w', String(PING_DEADLINE_S), '-i', '0.01', ip], {
+    timeoutMs: PING_DEADLINE_S * 1000 + 5000,
+  });
+  const tEnd = now();
+  const m = /icmp_seq=(\d+)/.exec(r.stdout);
+  return { ok: r.code === 0, seq: m ? Number(m[1]) : null, tEnd };
+}
+
+interface Sample {
+  containerId: string;
+  t0: number;
+  /** ADD returned (NaN if it failed). */
+  t1: number;
+  /** First ping reply (NaN if none). */
+  t2: number;
+  ip: string;
+  seq: number | null;
+  error?: string;
+}
+
+async function attachOne(runtime: TestRuntime, c: Container, containerId: string, probe: Container): Promise<Sample> {
+  const t0 = now();
+  let r: Record<string, unknown>;
+  try {
+    r = await runtime.add(conf(), { containerId, netns: c.netnsPath, ifName: 'eth0' });
+  } catch (e) {
+    return { containerId, t0, t1: NaN, t2: NaN, ip: '', seq: null, error: (e as Error).message };
+  }
+  const t1 = now();
+  const ip = ipOf(r);
+  const p = await pingUntilReply(probe, ip);
+  return { containerId, t0, t1, t2: p.ok ? p.tEnd : NaN, ip, seq: p.seq, ...(p.ok ? {} : { error: `no ping reply from ${ip} within ${PING_DEADLINE_S} s` }) };
+}
+
+interface Usage {
+  weftCpu: number;
+  vswitchdCpu: number;
+  ovsdbCpu: number;
+  /** the bench itself and every child it reaped: the plugins and what they ran, pings */
+  benchCpu: number;
+  machineBusy: number;
+  machineTotal: number;
+  wall: number;
+}
+
+function usageNow(): Usage {
+  const m = machineJiffies();
+  return {
+    weftCpu: cpuSeconds(weft?.proc?.pid),
+    vswitchdCpu: cpuSeconds(host.pids.ovsVswitchd),
+    ovsdbCpu: cpuSeconds(host.pids.ovsdbServer),
+    benchCpu: selfAndChildrenCpu(),
+    machineBusy: m.busy,
+    machineTotal: m.total,
+    wall: performance.now(),
+  };
+}
+
+function usageDelta(a: Usage, b: Usage): Usage {
+  return {
+    weftCpu: b.weftCpu - a.weftCpu,
+    vswitchdCpu: b.vswitchdCpu - a.vswitchdCpu,
+    ovsdbCpu: b.ovsdbCpu - a.ovsdbCpu,
+    benchCpu: b.benchCpu - a.benchCpu,
+    machineBusy: b.machineBusy - a.machineBusy,
+    machineTotal: b.machineTotal - a.machineTotal,
+    wall: b.wall - a.wall,
+  };
+}
+
+interface Scenario {
+  name: string;
+  samples: Sample[];
+  usage: Usage;
+  /** first t0 .. last t1 / last t2 */
+  wallReady: number;
+  wallReply: number;
+  rssKb: number;
+}
+
+function summarize(name: string, samples: Sample[], usage: Usage): Scenario {
+  const ok = samples.filter((s) => Number.isFinite(s.t1));
+  const t0 = Math.min(...samples.map((s) => s.t0));
+  return {
+    name, samples, usage,
+    wallReady: Math.max(...ok.map((s) => s.t1)) - t0,
+    wallReply: Math.max(...ok.filter((s) => Number.isFinite(s.t2)).map((s) => s.t2)) - t0,
+    rssKb: pidRssKb(weft!.proc!.pid!),
+  };
+}
+
+async function makeContainers(tag: string, n: number): Promise<Container[]> {
+  return pool(Array.from({ length: n }, (_, i) => i), 8, (i) => Container.create(host, `${tag}${i}`, { prefix: CONTAINER_PREFIX }));
+}
+
+async function sequential(name: string, runtime: TestRuntime, tag: string, n: number, probe: Container): Promise<{ sc: Scenario; cs: Container[] }> {
+  const cs = await makeContainers(tag, n);
+  const u0 = usageNow();
+  const samples: Sample[] = [];
+  for (let i = 0; i < n; i++) samples.push(await attachOne(runtime, cs[i]!, `${tag}-${i}`, probe));
+  return { sc: summarize(name, samples, usageDelta(u0, usageNow())), cs };
+}
+
+async function concurrent(name: string, tag: string, n: number, probe: Container): Promise<{ sc: Scenario; cs: Container[] }> {
+  const cs = await makeContainers(tag, n);
+  const u0 = usageNow();
+  const samples = await Promise.all(cs.map((c, i) => attachOne(rt, c, `${tag}-${i}`, probe)));
+  return { sc: summarize(name, samples, usageDelta(u0, usageNow())), cs };
+}
+
+/** CNI DEL of every container, one after the other; returns each DEL's time and destroys the netns. */
+async function detachAll(runtime: TestRuntime, cs: Container[], tag: string): Promise<number[]> {
+  const times: number[] = [];
+  for (const [i, c] of cs.entries()) {
+    const t0 = now();
+    await runtime.del(conf(), { containerId: `${tag}-${i}`, netns: c.netnsPath, ifName: 'eth0' });
+    times.push(now() - t0);
+  }
+  await pool(cs, 8, (c) => c.destroy());
+  return times;
+}
+
+// ---------------------------------------------------------------------------
+// the breakdown of the traced pass
+
+interface Trace {
+  origin: number;
+  preload: number;
+  ev: [string, number, number][];
+  exit: number;
+}
+
+interface EndpointView { containerId: string; createdAt: string; readyAt: string | null }
+
+function breakdown(samples: Sample[], eps: Map<string, EndpointView>): string {
+  const steps = new Map<string, number[]>();
+  const order: string[] = [];
+  const add = (k: string, v: number) => {
+    if (!steps.has(k)) { steps.set(k, []); order.push(k); }
+    steps.get(k)!.push(v);
+  };
+  const totals: number[] = [];
+  for (const s of samples) {
+    if (!Number.isFinite(s.t1)) continue;
+    const file = path.join(traceDir, `ADD-${s.containerId}.json`);
+    if (!fs.existsSync(file)) continue;
+    const t = JSON.parse(fs.readFileSync(file, 'utf8')) as Trace;
+    const ev = [...t.ev].sort((a, b) => a[1] - b[1]);
+    totals.push(s.t1 - s.t0);
+    add('spawn: ip netns exec + sh wrapper + exec node', t.origin - s.t0);
+    add('node bootstrap (to the preload)', t.preload - t.origin);
+    add('plugin modules, stdin, config (to the 1st call)', (ev[0]?.[1] ?? t.exit) - t.preload);
+    const seen = new Map<string, number>();
+    let prevEnd = ev[0]?.[1] ?? t.preload;
+    let gaps = 0;
+    let addPortEnd = NaN;
+    let waitStart = NaN;
+    let waitEnd = NaN;
+    for (const [label, a, b] of ev) {
+      const k = (seen.get(label) ?? 0) + 1;
+      seen.set(label, k);
+      add(k > 1 ? `${label} (#${k})` : label, b - a);
+      gaps += Math.max(0, a - prevEnd);
+      prevEnd = Math.max(prevEnd, b);
+      if (label.startsWith('ovs-vsctl add-port')) addPortEnd = b;
+      if (label.includes('?wait=ready')) { waitStart = a; waitEnd = b; }
+    }
+    add('JS between the steps above', gaps);
+    add('result printed -> process exit', t.exit - prevEnd);
+    add('process exit -> runtime sees it (t1)', s.t1 - t.exit);
+    const e = eps.get(s.containerId);
+    if (e?.readyAt && Number.isFinite(addPortEnd)) {
+      const ready = Date.parse(e.readyAt);
+      add('  [ready wait] add-port returned -> controller marks ready', ready - addPortEnd);
+      add('  [ready wait] long-poll sent -> controller marks ready', ready - waitStart);
+      add('  [ready wait] marked ready -> long-poll answer received', waitEnd - ready);
+    }
+  }
+  const tot = median(totals);
+  const rows = order.map((k) => {
+    const v = steps.get(k)!;
+    const sub = k.startsWith('  [');
+    return [k, ms(median(v)), ms(pct(v, 90)), sub ? '' : `${((100 * median(v)) / tot).toFixed(0)}%`];
+  });
+  rows.push(['total ADD (t0 -> t1), traced', ms(tot), ms(pct(totals, 90)), '']);
+  return table(['step (in order)', 'p50', 'p90', 'of p50 total'], rows);
+}
+
+// ---------------------------------------------------------------------------
+
+function scenarioRows(scs: Scenario[]): string {
+  const rows = scs.map((sc) => {
+    const ok = sc.samples.filter((s) => Number.isFinite(s.t1));
+    const replied = ok.filter((s) => Number.isFinite(s.t2));
+    const ready = ok.map((s) => s.t1 - s.t0);
+    const reply = replied.map((s) => s.t2 - s.t0);
+    const after = replied.map((s) => s.t2 - s.t1);
+    const seq = sc.name.startsWith('(a)');
+    // sequential: ADDs back to back (ping time excluded); concurrent: N over the wall time to the last ready
+    const perSec = seq ? (1000 * ok.length) / ready.reduce((a, b) => a + b, 0) : (1000 * ok.length) / sc.wallReady;
+    return [
+      sc.name, `${ok.length}/${sc.samples.length}`, `${replied.length}`,
+      ms(median(ready)), ms(pct(ready, 99)), ms(median(reply)), ms(pct(reply, 99)), ms(median(after)),
+      `${replied.filter((s) => s.seq === 1).length}/${replied.length}`,
+      ms(sc.wallReady), ms(sc.wallReply), perSec.toFixed(1),
+    ];
+  });
+  return table(
+    ['scenario', 'ADD ok', 'replied', 'ready p50', 'ready p99', 'reply p50', 'reply p99', 'ready->reply p50', '1st echo answered', 'wall to last ready', 'wall to last reply', 'attaches/s'],
+    rows,
+  );
+}
+
+function usageRows(scs: Scenario[]): string {
+  const cores = os.cpus().length;
+  const rows = scs.map((sc) => {
+    const u = sc.usage;
+    const pctOf = (s: number) => `${s.toFixed(2)} s (${((100 * s * 1000) / u.wall).toFixed(0)}%)`;
+    // machine-wide busy time in core-seconds (jiffies are summed over all cores)
+    const busyS = u.machineBusy / CLK_TCK;
+    const ours = u.weftCpu + u.vswitchdCpu + u.ovsdbCpu + u.benchCpu;
+    return [
+      sc.name, ms(u.wall), pctOf(u.weftCpu), `${(sc.rssKb / 1024).toFixed(0)} MiB`, pctOf(u.vswitchdCpu), pctOf(u.ovsdbCpu), pctOf(u.benchCpu),
+      `${((100 * busyS * 1000) / u.wall / cores).toFixed(0)}%`, pctOf(Math.max(0, busyS - ours)),
+    ];
+  });
+  return table(['scenario', 'wall', 'controller CPU', 'controller RSS', 'ovs-vswitchd CPU', 'ovsdb-server CPU', 'bench+plugins+ping CPU', `machine busy (${cores} cores)`, 'rest of machine'], rows);
+}
+
+async function main(): Promise<void> {
+  if (!(await emuAvailable())) {
+    console.error('attach bench: needs root and the OVS binaries (ovsdb-server, ovs-vswitchd, ovs-vsctl, ovs-ofctl, ethtool)');
+    process.exitCode = 1;
+    return;
+  }
+  const ovsVersion = (await runStatus('ovs-vswitchd', ['--version'])).stdout.split('\n')[0]?.replace(/^ovs-vswitchd \(Open vSwitch\) /, '') ?? '?';
+  const cpuModel = os.cpus()[0]?.model ?? '?';
+  console.log(`Weft attach latency: ${N} containers on one emulated host (own OVS ${ovsVersion}, netdev datapath), weft-cni run in the host netns`);
+  const load = () => os.loadavg().map((x) => x.toFixed(1)).join(' ');
+  console.log(`machine: ${os.cpus().length} x ${cpuModel}, node ${process.version}, ${new Date().toISOString().slice(0, 19)}Z, load average ${load()}`);
+  const tSetup = performance.now();
+  const probe = await setup();
+  console.log(`setup (underlay, controller, host, probe attached): ${ms(performance.now() - tSetup)}`);
+  console.log('latency: t0 = plugin spawn (ADD start), ready = ADD returned (the plugin waits for the endpoint to be ready),');
+  console.log(`         reply = first ping reply, probe container -> new container (ping -c1 -w${PING_DEADLINE_S} -i0.01, started when ADD returned)`);
+  console.log('');
+
+  // Baselines: fixed costs inside every ADD and every ping measurement.
+  const hostNs = ['netns', 'exec', host.netns];
+  const bTrue = await spawnTimes('ip', [...hostNs, 'true'], BASELINE_RUNS);
+  const bNode = await spawnTimes('ip', [...hostNs, process.execPath, '-e', '0'], BASELINE_RUNS);
+  const bVersion: number[] = [];
+  for (let i = 0; i < BASELINE_RUNS; i++) {
+    const t0 = now();
+    await rt.exec('VERSION', { containerId: 'v', netns: '', ifName: 'eth0' }, { type: 'weft-cni', cniVersion: '1.0.0', name: NETWORK });
+    bVersion.push(now() - t0);
+  }
+  const bNsenter = await spawnTimes('ip', [...hostNs, 'nsenter', `--net=${probe.netnsPath}`, '--', 'ip', 'link', 'show', 'lo'], BASELINE_RUNS);
+  const bIp = await spawnTimes('ip', [...hostNs, 'ip', 'link', 'show', 'lo'], BASELINE_RUNS);
+  const bVsctl = await spawnTimes('ovs-vsctl', [`--db=${host.ovsdb}`, 'list-br'], BASELINE_RUNS);
+
+  // (a) sequential
+  const a = await sequential('(a) sequential', rt, 's', N, probe);
+  // ping method's own cost: ping a container that is already reachable
+  const bPing: number[] = [];
+  for (let i = 0; i < BASELINE_RUNS; i++) {
+    const s = a.sc.samples[i % a.sc.samples.length]!;
+    if (!s.ip) continue;
+    const t0 = now();
+    const p = await pingUntilReply(probe, s.ip);
+    if (p.ok) bPing.push(p.tEnd - t0);
+  }
+  const delA = await detachAll(rt, a.cs, 's');
+
+  // (c) traced sequential pass for the breakdown
+  let traced: Scenario | undefined;
+  let tracedEps = new Map<string, EndpointView>();
+  if (TRACE_N > 0) {
+    const c = await sequential('(c) sequential, traced', rtTraced, 't', TRACE_N, probe);
+    traced = c.sc;
+    const eps = (await weft!.call<EndpointView[]>('GET', `/v1/endpoints?network=${NETWORK}`)).body;
+    tracedEps = new Map(eps.map((e) => [e.containerId, e]));
+    await detachAll(rt, c.cs, 't');
+  }
+
+  // (b) concurrent
+  const b = await concurrent(`(b) concurrent (${N} at once)`, 'c', N, probe);
+
+  // state at the end: probe + N concurrent containers attached
+  const flowsCtl = (await weft!.call<unknown[]>('GET', `/v1/switches/${host.dpid}/flows`)).body.length;
+  const flowsOvs = (await host.dumpFlows()).length;
+  const eps = (await weft!.call<{ state: string }[]>('GET', `/v1/endpoints?network=${NETWORK}`)).body;
+  const weftPid = weft!.proc!.pid!;
+
+  console.log(`baselines (each run ${BASELINE_RUNS} times, one after the other; spawn to exit)`);
+  console.log(table(['fixed cost', 'p50', 'p99'], [
+    ['ip netns exec <host> true', ms(median(bTrue)), ms(pct(bTrue, 99))],
+    ['ip netns exec <host> node -e 0  (bare Node startup)', ms(median(bNode)), ms(pct(bNode, 99))],
+    ['weft-cni VERSION via the runtime (node + plugin modules, no I/O)', ms(median(bVersion)), ms(pct(bVersion, 99))],
+    ['one `ip link show` in the host netns', ms(median(bIp)), ms(pct(bIp, 99))],
+    ['one `nsenter --net=<ctr> -- ip link show` in the host netns', ms(median(bNsenter)), ms(pct(bNsenter, 99))],
+    ['one `ovs-vsctl list-br` against the host OVSDB', ms(median(bVsctl)), ms(pct(bVsctl, 99))],
+    ['ping an already-reachable container (the reply probe itself)', ms(median(bPing)), ms(pct(bPing, 99))],
+  ]));
+  console.log('');
+  const scs = [a.sc, b.sc, ...(traced ? [traced] : [])];
+  console.log('attach latency (ready = ADD start -> ADD returned; reply = ADD start -> first ping reply)');
+  console.log(scenarioRows(scs));
+  console.log('attaches/s: sequential = ADDs back to back (N / sum of ADD times, pings excluded); concurrent = N / wall time to the last ready');
+  for (const sc of scs) {
+    const errs = sc.samples.filter((s) => s.error);
+    if (errs.length) console.log(`${sc.name}: ${errs.length} failure(s), first: ${errs[0]!.containerId}: ${errs[0]!.error}`);
+  }
+  console.log(`DEL, sequential (the ${N} containers of (a)): p50 ${ms(median(delA))}, p99 ${ms(pct(delA, 99))}`);
+  console.log('');
+  console.log('resources per scenario (CPU = utime+stime from /proc/<pid>/stat over the scenario, % of one core;');
+  console.log(`"rest of machine" = machine busy time not used by the processes to its left: other work, kernel softirqs; load average now ${load()})`);
+  console.log(usageRows(scs));
+  console.log('');
+  console.log(`at the end (probe + ${N} containers of (b) attached):`);
+  console.log(`  flows on br-int: ${flowsCtl} (controller flow-stats, GET /v1/switches/${host.dpid}/flows), ${flowsOvs} (ovs-ofctl dump-flows)`);
+  console.log(`  endpoints: ${eps.length}, ready ${eps.filter((e) => e.state === 'ready').length}`);
+  console.log(`  controller pid ${weftPid}: CPU ${cpuSeconds(weftPid).toFixed(2)} s total since start, RSS ${(pidRssKb(weftPid) / 1024).toFixed(0)} MiB`);
+  if (traced) {
+    console.log('');
+    console.log(`ADD breakdown (traced pass, ${TRACE_N} sequential ADDs; the plugin runs under a sh wrapper with a preloaded tracer)`);
+    console.log(breakdown(traced.samples, tracedEps));
+  }
+}
+
+let exiting = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (exiting) return;
+    exiting = true;
+    console.error(`\n${sig}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+main()
+  .catch((e: unknown) => {
+    if (!exiting) {
+      console.error(`attach bench failed: ${(e as Error).stack ?? String(e)}`);
+      process.exitCode = 1;
+    }
+  })
+  .finally(() => {
+    if (!exiting) void cleanup();
+  });
