@@ -9,8 +9,8 @@
 // and routes through the VXLAN tunnel to the block's host. Only remote
 // endpoints that break that rule (a requested MAC, or an address borrowed
 // from another host's block) get exact flows of their own.
-import { Action, FlowMod, OFPP_IN_PORT } from '../southbound/codec';
-import { flow, missFlows, GATEWAY_MAC, PRIO, REG, derivedMac, blockMac } from '../controller/pipeline';
+import { Action, FlowMod, OFPP_IN_PORT, OFPP_NORMAL, flowMod } from '../southbound/codec';
+import { flow, missFlows, GATEWAY_MAC, PRIO, REG, derivedMac, blockMac, UNDERLAY_NET, cookie } from '../controller/pipeline';
 import type { EndpointRec, NetworkRec, HostRec } from '../controller/resources';
 import { parseCidr, intToIp, ipToInt, Cidr } from '../controller/ipv4';
 
@@ -67,6 +67,60 @@ export interface HostState {
   /** OpenFlow port number of a br-int port by name, if it exists yet */
   ofport(name: string): number | undefined;
   tunnelPort?: number;
+  /** br-int's patch port to br-phy (routed mode) */
+  patchPort?: number;
+  /** MAC of a host's br-phy, while it is connected (routed mode) */
+  phyMac?(host: string): string | undefined;
+}
+
+/** ARP reply with one MAC for whatever address was asked (proxy ARP: the gateway answers for the routed CIDR). */
+export function proxyArpReply(mac: string): Action[] {
+  return [
+    { type: 'reg_move', src: 'eth_src', src_ofs: 0, dst: 'eth_dst', dst_ofs: 0, n_bits: 48 },
+    { type: 'set_field', field: { field: 'eth_src', value: mac } },
+    { type: 'set_field', field: { field: 'arp_op', value: 2 } },
+    { type: 'reg_move', src: 'arp_sha', src_ofs: 0, dst: 'arp_tha', dst_ofs: 0, n_bits: 48 },
+    { type: 'set_field', field: { field: 'arp_sha', value: mac } },
+    { type: 'reg_move', src: 'arp_tpa', src_ofs: 0, dst: 'reg0', dst_ofs: 0, n_bits: 32 },
+    { type: 'reg_move', src: 'arp_spa', src_ofs: 0, dst: 'arp_tpa', dst_ofs: 0, n_bits: 32 },
+    { type: 'reg_move', src: 'reg0', src_ofs: 0, dst: 'arp_spa', dst_ofs: 0, n_bits: 32 },
+    { type: 'output', port: OFPP_IN_PORT },
+  ];
+}
+
+const maskOf = (len: number) => intToIp(len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
+
+/**
+ * br-phy of a host (routed mode): addresses of this host's blocks of routed
+ * networks (and any routed endpoint living here on a borrowed address) go
+ * into br-int; everything else is the host's own traffic: NORMAL.
+ */
+export function phyFlows(s: HostState): FlowMod[] {
+  const out: FlowMod[] = [flowMod({ priority: 0, cookie: cookie(0, 'pipeline', 0xff), instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: OFPP_NORMAL }] }] })];
+  if (s.patchPort === undefined) return out;
+  const toInt: Action[] = [{ type: 'output', port: s.patchPort }];
+  for (const b of s.blocks) {
+    const n = s.networks.get(b.networkId);
+    if (!n || n.mode !== 'routed' || b.host !== s.host) continue;
+    out.push(flowMod({
+      priority: PRIO.specific, cookie: cookie(0, 'network', objectId(`${n.id}/${b.base}`)),
+      match: [{ field: 'eth_type', value: ETH_IP }, { field: 'ipv4_dst', value: intToIp(b.base), mask: maskOf(b.len) }],
+      instructions: [{ type: 'apply_actions', actions: toInt }],
+    }));
+  }
+  for (const e of s.endpoints) {
+    const n = s.networks.get(e.networkId);
+    if (e.host !== s.host || !n || n.mode !== 'routed') continue;
+    const ip = ipToInt(e.ip);
+    const blk = s.blocks.find((b) => b.networkId === n.id && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+    if (blk?.host === s.host) continue;
+    out.push(flowMod({
+      priority: PRIO.specific + 10, cookie: cookie(0, 'endpoint', objectId(e.id)),
+      match: [{ field: 'eth_type', value: ETH_IP }, { field: 'ipv4_dst', value: e.ip }],
+      instructions: [{ type: 'apply_actions', actions: toInt }],
+    }));
+  }
+  return out;
 }
 
 const overlaps = (a: Cidr, b: Cidr) => {
@@ -81,8 +135,17 @@ export function containerFlows(s: HostState): FlowMod[] {
   const localNets = [...new Set(local.map((e) => e.networkId))].map((id) => s.networks.get(id)).filter((n): n is NetworkRec => !!n);
   const cidr = new Map(localNets.map((n) => [n.id, parseCidr(n.cidr)]));
   for (const n of s.networks.values()) if (!cidr.has(n.id)) cidr.set(n.id, parseCidr(n.cidr));
-  /** Source networks on this host that may route to network n: itself, and any whose CIDR does not overlap. */
-  const routableFrom = (n: NetworkRec) => localNets.filter((src) => src.id === n.id || !overlaps(cidr.get(src.id)!, cidr.get(n.id)!));
+  const underlaySrc = { id: UNDERLAY_NET } as NetworkRec;
+  const routed = localNets.some((n) => n.mode === 'routed') && s.patchPort !== undefined;
+  /**
+   * Source networks on this host that may route to network n: itself, any
+   * whose CIDR does not overlap, and for a routed network the underlay.
+   */
+  const routableFrom = (n: NetworkRec) => [
+    ...localNets.filter((src) => src.id === n.id || !overlaps(cidr.get(src.id)!, cidr.get(n.id)!)),
+    ...(n.mode === 'routed' && routed ? [underlaySrc] : []),
+  ];
+  const myPhyMac = s.phyMac?.(s.host);
   const tun = s.tunnelPort;
   const tunnelTo = (n: NetworkRec, hostIp: string): Action[] => [
     { type: 'set_field', field: { field: 'tunnel_id', value: BigInt(n.vni) } },
@@ -98,11 +161,28 @@ export function containerFlows(s: HostState): FlowMod[] {
     return b.actions({ type: 'dec_nw_ttl' }, { type: 'set_field', field: { field: 'eth_src', value: GATEWAY_MAC } }, ...setMac, ...to).build();
   };
 
+  if (routed) {
+    // from the underlay through br-phy: addressed to a local routed endpoint, so hand it to the gateway
+    out.push(flow('classifier', { category: 'network', id: UNDERLAY_NET }).match('in_port', s.patchPort!)
+      .actions({ type: 'set_field', field: { field: REG.network, value: UNDERLAY_NET } }, { type: 'set_field', field: { field: 'eth_dst', value: GATEWAY_MAC } })
+      .goto('l3Forwarding').build());
+  }
   for (const n of localNets) {
     const owner = { category: 'network' as const, id: n.id };
     out.push(flow('arpResponder', owner).priority(PRIO.specific)
       .match(REG.network, n.id).match('eth_type', ETH_ARP).match('arp_op', 1).match('arp_tpa', n.gateway)
       .actions(...arpReply(GATEWAY_MAC, n.gateway)).build());
+    if (n.mode === 'routed' && routed && myPhyMac) {
+      const c = cidr.get(n.id)!;
+      // every other address of the CIDR is reached through the gateway (the container's on-link ARP gets the gateway MAC)
+      out.push(flow('arpResponder', owner).priority(PRIO.block)
+        .match(REG.network, n.id).match('eth_type', ETH_ARP).match('arp_op', 1).match('arp_tpa', intToIp(c.base), maskOf(c.len))
+        .actions(...proxyArpReply(GATEWAY_MAC)).build());
+      // anything else leaves through the host: br-phy hands it to the host's own IP stack, which routes it on the underlay
+      out.push(flow('l3Forwarding', owner).priority(PRIO.fallback).match(REG.network, n.id).match('eth_type', ETH_IP).match('eth_dst', GATEWAY_MAC)
+        .actions({ type: 'dec_nw_ttl' }, { type: 'set_field', field: { field: 'eth_src', value: GATEWAY_MAC } },
+          { type: 'set_field', field: { field: 'eth_dst', value: myPhyMac } }, { type: 'output', port: s.patchPort! }).build());
+    }
     if (n.mode !== 'overlay' || tun === undefined) continue;
     const c = cidr.get(n.id)!;
     // from the tunnel: the VNI names the network; the sending host already did its spoof guard and routing
@@ -112,6 +192,24 @@ export function containerFlows(s: HostState): FlowMod[] {
     out.push(flow('arpResponder', owner).priority(PRIO.block)
       .match(REG.network, n.id).match('eth_type', ETH_ARP).match('arp_op', 1).match('arp_tpa', intToIp(c.base), intToIp((0xffffffff << (32 - c.len)) >>> 0))
       .actions(...derivedArpReply(n.id)).build());
+  }
+
+  // Routed frames leave with the gateway MAC as source, never br-phy's own:
+  // br-phy's NORMAL learning must not see its own MAC behind the patch port,
+  // or the host's own traffic (its controller connection included) would follow it into br-int.
+  const viaUnderlay = (toHost: string): Action[] | undefined => {
+    const peer = s.phyMac?.(toHost);
+    if (!routed || !myPhyMac || !peer) return undefined;
+    return [{ type: 'set_field', field: { field: 'eth_dst', value: peer } }, { type: 'output', port: s.patchPort! }];
+  };
+  // remote blocks of routed networks: no encapsulation, straight to the owning host's br-phy over the underlay
+  for (const b of s.blocks) {
+    const n = s.networks.get(b.networkId);
+    if (!n || n.mode !== 'routed' || !b.host || b.host === s.host) continue;
+    const to = viaUnderlay(b.host);
+    if (!to) continue;
+    const id = { category: 'network' as const, id: objectId(`${n.id}/${b.base}`) };
+    for (const src of routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(route(src, n, id, intToIp(b.base), b.len, to, s.phyMac!(b.host)));
   }
 
   // remote blocks of overlay networks: deliver and route by block to the owning host
@@ -136,9 +234,14 @@ export function containerFlows(s: HostState): FlowMod[] {
     if (e.host === s.host || e.state === 'removed') continue;
     const n = s.networks.get(e.networkId);
     const h = s.hosts.get(e.host);
-    if (!n || n.mode !== 'overlay' || tun === undefined || !h) continue;
     const ip = ipToInt(e.ip);
-    const blk = s.blocks.find((b) => b.networkId === n.id && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+    const blk = n && s.blocks.find((b) => b.networkId === n.id && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+    if (n?.mode === 'routed' && blk?.host !== e.host) {
+      const to = viaUnderlay(e.host);
+      if (to) for (const src of routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(route(src, n, { category: 'endpoint', id: objectId(e.id) }, e.ip, 32, to, s.phyMac!(e.host)));
+      continue;
+    }
+    if (!n || n.mode !== 'overlay' || tun === undefined || !h) continue;
     if (e.mac === derivedMac(n.id, e.ip) && blk?.host === e.host) continue;
     const owner = { category: 'endpoint' as const, id: objectId(e.id) };
     if (localNetIds.has(n.id)) {

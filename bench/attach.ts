@@ -82,6 +82,9 @@ function table(head: string[], rows: string[][], align: ('l' | 'r')[] = []): str
   return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** A scenario is flagged when other work took at least this share of one core during it. */
+const DISTURBED = 0.25;
+
 const CLK_TCK = 100; // USER_HZ; getconf CLK_TCK is 100 on Linux
 
 /** utime + stime of a process in seconds (0 if it is gone). */
@@ -189,8 +192,11 @@ globalThis.fetch = async function (url, init) {
 };
 process.on('exit', () => {
   try {
+    // utime, stime, cutime, cstime (clock ticks): this node process, and the commands it ran and reaped
+    const st = fs.readFileSync('/proc/self/stat', 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ').slice(11, 15).map(Number);
     fs.writeFileSync(${JSON.stringify(dir)} + '/' + process.env.CNI_COMMAND + '-' + process.env.CNI_CONTAINERID + '.json',
-      JSON.stringify({ origin: performance.timeOrigin, preload, ev, exit: now() }));
+      JSON.stringify({ origin: performance.timeOrigin, v8Start: performance.nodeTiming.v8Start, preload, ev, exit: now(), cpu: f }));
   } catch {}
 });
 `;
@@ -234,6 +240,12 @@ async function setup(): Promise<Container> {
   return probe;
 }
 
+/** Set on SIGINT/SIGTERM: start nothing new, clean up, exit. */
+let exiting = false;
+function checkStop(): void {
+  if (exiting) throw new Error('interrupted');
+}
+
 let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
@@ -251,18 +263,35 @@ function cleanup(): Promise<void> {
 // ---------------------------------------------------------------------------
 // measurements
 
+/**
+ * The environment the runtime gives the plugin (TestRuntime passes PATH and
+ * the CNI_* variables only). Baselines use it too: variables such as
+ * NODE_EXTRA_CA_CERTS make every Node start much slower (the CA bundle is
+ * parsed at startup), and the plugin does not get them.
+ */
+const PLUGIN_ENV = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
+
+/** Runs a command with PLUGIN_ENV; spawn-to-close time and stdout. */
+function timedRun(cmd: string, args: string[]): Promise<{ ms: number; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'], env: PLUGIN_ENV });
+    let stdout = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    c.on('error', reject);
+    c.on('close', (code) => {
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`));
+      else resolve({ ms: performance.now() - t0, stdout });
+    });
+  });
+}
+
 /** Spawn-to-exit time of a command, `runs` times, one after the other. */
 async function spawnTimes(cmd: string, args: string[], runs: number): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const r = await new Promise<number | null>((resolve, reject) => {
-      const c = spawn(cmd, args, { stdio: 'ignore' });
-      c.on('error', reject);
-      c.on('close', resolve);
-    });
-    if (r !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r}`);
-    out.push(performance.now() - t0);
+    checkStop();
+    out.push((await timedRun(cmd, args)).ms);
   }
   return out;
 }
@@ -277,6 +306,7 @@ interface PingOutcome {
 
 /** Pings `ip` from `from` until one echo is answered (one request every 10 ms, for up to 5 s). */
 async function pingUntilReply(from: Container, ip: string): Promise<PingOutcome> {
+  checkStop();
   const r = await runStatus('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-c', '1', '-w', String(PING_DEADLINE_S), '-i', '0.01', ip], {
     timeoutMs: PING_DEADLINE_S * 1000 + 5000,
   });
@@ -298,6 +328,7 @@ interface Sample {
 }
 
 async function attachOne(runtime: TestRuntime, c: Container, containerId: string, probe: Container): Promise<Sample> {
+  checkStop();
   const t0 = now();
   let r: Record<string, unknown>;
   try {
@@ -355,6 +386,8 @@ interface Scenario {
   wallReady: number;
   wallReply: number;
   rssKb: number;
+  /** sequential only: controller CPU (ms) during each attach, including its ping */
+  ctlCpuPerAttach?: number[];
 }
 
 function summarize(name: string, samples: Sample[], usage: Usage): Scenario {
@@ -369,15 +402,25 @@ function summarize(name: string, samples: Sample[], usage: Usage): Scenario {
 }
 
 async function makeContainers(tag: string, n: number): Promise<Container[]> {
-  return pool(Array.from({ length: n }, (_, i) => i), 8, (i) => Container.create(host, `${tag}${i}`, { prefix: CONTAINER_PREFIX }));
+  return pool(Array.from({ length: n }, (_, i) => i), 8, (i) => {
+    checkStop();
+    return Container.create(host, `${tag}${i}`, { prefix: CONTAINER_PREFIX });
+  });
 }
 
 async function sequential(name: string, runtime: TestRuntime, tag: string, n: number, probe: Container): Promise<{ sc: Scenario; cs: Container[] }> {
   const cs = await makeContainers(tag, n);
   const u0 = usageNow();
   const samples: Sample[] = [];
-  for (let i = 0; i < n; i++) samples.push(await attachOne(runtime, cs[i]!, `${tag}-${i}`, probe));
-  return { sc: summarize(name, samples, usageDelta(u0, usageNow())), cs };
+  const ctlCpu: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const c0 = cpuSeconds(weft!.proc!.pid);
+    samples.push(await attachOne(runtime, cs[i]!, `${tag}-${i}`, probe));
+    ctlCpu.push((cpuSeconds(weft!.proc!.pid) - c0) * 1000);
+  }
+  const sc = summarize(name, samples, usageDelta(u0, usageNow()));
+  sc.ctlCpuPerAttach = ctlCpu;
+  return { sc, cs };
 }
 
 async function concurrent(name: string, tag: string, n: number, probe: Container): Promise<{ sc: Scenario; cs: Container[] }> {
@@ -391,6 +434,7 @@ async function concurrent(name: string, tag: string, n: number, probe: Container
 async function detachAll(runtime: TestRuntime, cs: Container[], tag: string): Promise<number[]> {
   const times: number[] = [];
   for (const [i, c] of cs.entries()) {
+    checkStop();
     const t0 = now();
     await runtime.del(conf(), { containerId: `${tag}-${i}`, netns: c.netnsPath, ifName: 'eth0' });
     times.push(now() - t0);
@@ -404,9 +448,13 @@ async function detachAll(runtime: TestRuntime, cs: Container[], tag: string): Pr
 
 interface Trace {
   origin: number;
+  /** ms after origin */
+  v8Start: number;
   preload: number;
   ev: [string, number, number][];
   exit: number;
+  /** clock ticks: utime, stime, cutime, cstime of the plugin process at exit */
+  cpu?: number[];
 }
 
 interface EndpointView { containerId: string; createdAt: string; readyAt: string | null }
@@ -419,6 +467,10 @@ function breakdown(samples: Sample[], eps: Map<string, EndpointView>): string {
     steps.get(k)!.push(v);
   };
   const totals: number[] = [];
+  const cpuSelf: number[] = [];
+  const cpuCmds: number[] = [];
+  let readyFirst = 0;
+  let withReady = 0;
   for (const s of samples) {
     if (!Number.isFinite(s.t1)) continue;
     const file = path.join(traceDir, `ADD-${s.containerId}.json`);
@@ -426,15 +478,19 @@ function breakdown(samples: Sample[], eps: Map<string, EndpointView>): string {
     const t = JSON.parse(fs.readFileSync(file, 'utf8')) as Trace;
     const ev = [...t.ev].sort((a, b) => a[1] - b[1]);
     totals.push(s.t1 - s.t0);
+    if (t.cpu?.length === 4) {
+      cpuSelf.push(((t.cpu[0]! + t.cpu[1]!) * 1000) / CLK_TCK);
+      cpuCmds.push(((t.cpu[2]! + t.cpu[3]!) * 1000) / CLK_TCK);
+    }
     add('spawn: ip netns exec + sh wrapper + exec node', t.origin - s.t0);
-    add('node bootstrap (to the preload)', t.preload - t.origin);
+    add('node: process start -> V8 initialised', t.v8Start);
+    add('node: V8 -> bootstrap done (the preload runs)', t.preload - t.origin - t.v8Start);
     add('plugin modules, stdin, config (to the 1st call)', (ev[0]?.[1] ?? t.exit) - t.preload);
     const seen = new Map<string, number>();
     let prevEnd = ev[0]?.[1] ?? t.preload;
     let gaps = 0;
     let addPortEnd = NaN;
     let waitStart = NaN;
-    let waitEnd = NaN;
     for (const [label, a, b] of ev) {
       const k = (seen.get(label) ?? 0) + 1;
       seen.set(label, k);
@@ -442,7 +498,7 @@ function breakdown(samples: Sample[], eps: Map<string, EndpointView>): string {
       gaps += Math.max(0, a - prevEnd);
       prevEnd = Math.max(prevEnd, b);
       if (label.startsWith('ovs-vsctl add-port')) addPortEnd = b;
-      if (label.includes('?wait=ready')) { waitStart = a; waitEnd = b; }
+      if (label.includes('?wait=ready')) waitStart = a;
     }
     add('JS between the steps above', gaps);
     add('result printed -> process exit', t.exit - prevEnd);
@@ -450,9 +506,9 @@ function breakdown(samples: Sample[], eps: Map<string, EndpointView>): string {
     const e = eps.get(s.containerId);
     if (e?.readyAt && Number.isFinite(addPortEnd)) {
       const ready = Date.parse(e.readyAt);
-      add('  [ready wait] add-port returned -> controller marks ready', ready - addPortEnd);
-      add('  [ready wait] long-poll sent -> controller marks ready', ready - waitStart);
-      add('  [ready wait] marked ready -> long-poll answer received', waitEnd - ready);
+      add('  [controller] add-port returned -> endpoint marked ready (readyAt)', ready - addPortEnd);
+      withReady++;
+      if (ready <= waitStart) readyFirst++;
     }
   }
   const tot = median(totals);
@@ -462,7 +518,12 @@ function breakdown(samples: Sample[], eps: Map<string, EndpointView>): string {
     return [k, ms(median(v)), ms(pct(v, 90)), sub ? '' : `${((100 * median(v)) / tot).toFixed(0)}%`];
   });
   rows.push(['total ADD (t0 -> t1), traced', ms(tot), ms(pct(totals, 90)), '']);
-  return table(['step (in order)', 'p50', 'p90', 'of p50 total'], rows);
+  const lines = [table(['step (in order)', 'p50', 'p90', 'of p50 total'], rows)];
+  lines.push(`endpoint already ready when the plugin sent its long-poll: ${readyFirst}/${withReady} (readyAt has 1 ms resolution)`);
+  if (cpuSelf.length) {
+    lines.push(`CPU per ADD (p50, 10 ms ticks): plugin node process ${ms(median(cpuSelf))}, the commands it ran ${ms(median(cpuCmds))}`);
+  }
+  return lines.join('\n');
 }
 
 // ---------------------------------------------------------------------------
@@ -499,7 +560,7 @@ function usageRows(scs: Scenario[]): string {
     const busyS = u.machineBusy / CLK_TCK;
     const ours = u.weftCpu + u.vswitchdCpu + u.ovsdbCpu + u.benchCpu;
     return [
-      sc.name, ms(u.wall), pctOf(u.weftCpu), `${(sc.rssKb / 1024).toFixed(0)} MiB`, pctOf(u.vswitchdCpu), pctOf(u.ovsdbCpu), pctOf(u.benchCpu),
+      sc.name + (busyS - ours > DISTURBED * (u.wall / 1000) ? ' *' : ''), ms(u.wall), pctOf(u.weftCpu), `${(sc.rssKb / 1024).toFixed(0)} MiB`, pctOf(u.vswitchdCpu), pctOf(u.ovsdbCpu), pctOf(u.benchCpu),
       `${((100 * busyS * 1000) / u.wall / cores).toFixed(0)}%`, pctOf(Math.max(0, busyS - ours)),
     ];
   });
@@ -530,6 +591,7 @@ async function main(): Promise<void> {
   const bNode = await spawnTimes('ip', [...hostNs, process.execPath, '-e', '0'], BASELINE_RUNS);
   const bVersion: number[] = [];
   for (let i = 0; i < BASELINE_RUNS; i++) {
+    checkStop();
     const t0 = now();
     await rt.exec('VERSION', { containerId: 'v', netns: '', ifName: 'eth0' }, { type: 'weft-cni', cniVersion: '1.0.0', name: NETWORK });
     bVersion.push(now() - t0);
@@ -537,6 +599,15 @@ async function main(): Promise<void> {
   const bNsenter = await spawnTimes('ip', [...hostNs, 'nsenter', `--net=${probe.netnsPath}`, '--', 'ip', 'link', 'show', 'lo'], BASELINE_RUNS);
   const bIp = await spawnTimes('ip', [...hostNs, 'ip', 'link', 'show', 'lo'], BASELINE_RUNS);
   const bVsctl = await spawnTimes('ovs-vsctl', [`--db=${host.ovsdb}`, 'list-br'], BASELINE_RUNS);
+  // The plugin talks to Weft with fetch(); a fresh Node process pays for loading it on the first call.
+  const fetchScript = `const {performance:p}=require('perf_hooks');const u=${JSON.stringify(`${weft!.api}/v1/health`)};` +
+    'const a=p.now();fetch(u).then(r=>r.text()).then(()=>{const b=p.now();return fetch(u).then(r=>r.text()).then(()=>{const c=p.now();' +
+    "const h=require('http');const d=p.now();h.get(u,(r)=>{r.resume();r.on('end',()=>{console.log(JSON.stringify([b-a,c-b,p.now()-d]));process.exit(0);});});});});";
+  const bFetch: number[][] = [[], [], []];
+  for (let i = 0; i < BASELINE_RUNS; i++) {
+    const out = JSON.parse((await timedRun('ip', [...hostNs, process.execPath, '-e', fetchScript])).stdout) as number[];
+    out.forEach((v, k) => bFetch[k]!.push(v));
+  }
 
   // (a) sequential
   const a = await sequential('(a) sequential', rt, 's', N, probe);
@@ -579,6 +650,9 @@ async function main(): Promise<void> {
     ['one `ip link show` in the host netns', ms(median(bIp)), ms(pct(bIp, 99))],
     ['one `nsenter --net=<ctr> -- ip link show` in the host netns', ms(median(bNsenter)), ms(pct(bNsenter, 99))],
     ['one `ovs-vsctl list-br` against the host OVSDB', ms(median(bVsctl)), ms(pct(bVsctl, 99))],
+    ['fresh node in the host netns: 1st fetch() GET /v1/health', ms(median(bFetch[0]!)), ms(pct(bFetch[0]!, 99))],
+    ['  the same process: 2nd fetch()', ms(median(bFetch[1]!)), ms(pct(bFetch[1]!, 99))],
+    ['  the same process: then http.get() (1st use of node:http)', ms(median(bFetch[2]!)), ms(pct(bFetch[2]!, 99))],
     ['ping an already-reachable container (the reply probe itself)', ms(median(bPing)), ms(pct(bPing, 99))],
   ]));
   console.log('');
@@ -591,10 +665,16 @@ async function main(): Promise<void> {
     if (errs.length) console.log(`${sc.name}: ${errs.length} failure(s), first: ${errs[0]!.containerId}: ${errs[0]!.error}`);
   }
   console.log(`DEL, sequential (the ${N} containers of (a)): p50 ${ms(median(delA))}, p99 ${ms(pct(delA, 99))}`);
+  const per = a.sc.ctlCpuPerAttach ?? [];
+  if (per.length >= 20) {
+    const k = Math.max(10, Math.floor(per.length / 10));
+    console.log(`controller CPU per sequential attach (10 ms ticks): first ${k} mean ${ms(mean(per.slice(0, k)))}, last ${k} mean ${ms(mean(per.slice(-k)))}`);
+  }
   console.log('');
   console.log('resources per scenario (CPU = utime+stime from /proc/<pid>/stat over the scenario, % of one core;');
   console.log(`"rest of machine" = machine busy time not used by the processes to its left: other work, kernel softirqs; load average now ${load()})`);
   console.log(usageRows(scs));
+  console.log(`* disturbed: other work used >= ${DISTURBED * 100}% of a core during the scenario; its figures are slower than on a quiet machine`);
   console.log('');
   console.log(`at the end (probe + ${N} containers of (b) attached):`);
   console.log(`  flows on br-int: ${flowsCtl} (controller flow-stats, GET /v1/switches/${host.dpid}/flows), ${flowsOvs} (ovs-ofctl dump-flows)`);
@@ -607,7 +687,6 @@ async function main(): Promise<void> {
   }
 }
 
-let exiting = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     if (exiting) return;
@@ -616,6 +695,15 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     void cleanup().finally(() => process.exit(130));
   });
 }
+
+// An interrupted plugin run can leave an unhandled EPIPE on its stdin (the
+// runtime helper does not listen for it): ignore such errors once stopping.
+process.on('uncaughtException', (e) => {
+  if (exiting) return;
+  exiting = true;
+  console.error(`attach bench crashed: ${e.stack ?? String(e)}`);
+  void cleanup().finally(() => process.exit(1));
+});
 
 main()
   .catch((e: unknown) => {

@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { EmuSwitch, Recorder, PI_LEN } from './cbench/switch';
+import { EmuSwitch, Recorder, PI_LEN, MAX_WINDOW } from './cbench/switch';
 import { Histogram, LatencySummary } from './cbench/histogram';
 import { ControllerProcess, ControllerSpec, killAll, pinSelf, machineCpuSeconds } from './cbench/controllers';
 
@@ -112,12 +112,14 @@ function parseConfig(argv: string[]): Config {
   if (only !== undefined && only !== 'weft' && only !== 'osken') usage(`--only: "${only}" is not weft or osken`);
   const mode = values.mode ?? 'both';
   if (!['both', 'throughput', 'latency'].includes(mode)) usage(`--mode: "${mode}" is not both, throughput or latency`);
+  const window = Math.floor(num('window', values.window, 'CBENCH_WINDOW', 128, 1));
+  if (window > MAX_WINDOW) usage(`--window: at most ${MAX_WINDOW} packet-ins in flight per switch`);
   return {
     switches: Math.floor(num('switches', values.switches, 'CBENCH_SWITCHES', 16, 1)),
     seconds: num('seconds', values.seconds, 'CBENCH_SECONDS', 2, 0.1),
     rounds: Math.floor(num('rounds', values.rounds, 'CBENCH_ROUNDS', 5, 1)),
     warmup: num('warmup', values.warmup, 'CBENCH_WARMUP', 2, 0),
-    window: Math.floor(num('window', values.window, 'CBENCH_WINDOW', 128, 1)),
+    window,
     macs: Math.floor(num('macs', values.macs, 'CBENCH_MACS', 100, 2)),
     ports: Math.floor(num('ports', values.ports, 'CBENCH_PORTS', 4, 2)),
     only,
@@ -132,6 +134,7 @@ function controllers(cfg: Config): ControllerSpec[] {
   const specs: ControllerSpec[] = [];
   if (cfg.only !== 'osken') {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cbench-weft-'));
+    scratch.push(tmp);
     const prof = cfg.profileDir ? ['--cpu-prof', '--cpu-prof-dir', cfg.profileDir] : [];
     specs.push({
       name: 'weft', command: process.execPath, cwd: ROOT, cleanup: [tmp],
@@ -352,7 +355,12 @@ async function main(): Promise<number> {
   return rows.length === specs.length * cfg.modes.length ? 0 : 1;
 }
 
-process.on('exit', killAll);
+/** Scratch directories (Weft's database); removed however the run ends. */
+const scratch: string[] = [];
+process.on('exit', () => {
+  killAll();
+  for (const d of scratch) fs.rmSync(d, { force: true, recursive: true });
+});
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAll(); process.exit(130); });
 
 main().then((code) => process.exit(code), (e: Error) => {

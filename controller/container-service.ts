@@ -12,11 +12,12 @@ import { Reconciler } from './reconciler';
 import { EventBus } from './events';
 import { WeftError, badRequest, conflict, notFound } from './errors';
 import { parseCidr, ipToInt, intToIp, cidrContains, isIp } from './ipv4';
-import { containerFlows, objectId } from '../apps/container-network';
-import { CATEGORY, derivedMac, TUNNEL_PORT } from './pipeline';
+import { containerFlows, phyFlows, objectId } from '../apps/container-network';
+import { CATEGORY, derivedMac, TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT } from './pipeline';
+import { OFPP_LOCAL } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
 
-export interface HostInput { name: string; dpid: string; underlayIp: string }
+export interface HostInput { name: string; dpid: string; underlayIp: string; phyDpid?: string }
 export interface NetworkInput { name: string; cidr: string; gateway?: string; mode?: string; blockSize?: number; vlan?: number; mtu?: number }
 export interface EndpointInput { containerId: string; ifName: string; host: string; network: string; netns?: string; ip?: string; mac?: string; portName?: string }
 
@@ -35,7 +36,7 @@ export class ContainerService {
     this.resources = new Resources(store);
     this.ipam = new Ipam(store);
     this.reconciler = new Reconciler(connOf, { desiredFlows: (dpid) => this.desiredFlows(dpid) }, round, log.child({ component: 'reconciler' }));
-    for (const h of this.resources.hosts()) this.hostDpids.add(h.dpid);
+    for (const h of this.resources.hosts()) { this.hostDpids.add(h.dpid); if (h.phyDpid) this.hostDpids.add(h.phyDpid); }
     bus.on('switch.connected', (e) => { if (this.isHost(e.dpid)) void this.onConnect(e.dpid); });
     bus.on('switch.disconnected', (e) => { this.synced.delete(e.dpid); this.reconciler.forget(e.dpid); });
     for (const t of ['port.added', 'port.modified', 'port.removed'] as const) {
@@ -48,20 +49,29 @@ export class ContainerService {
     return this.hostDpids.has(dpid);
   }
 
+  /** MAC of a host's br-phy (its LOCAL port), while that bridge is connected. */
+  private phyMac(h: HostRec): string | undefined {
+    return h.phyDpid ? this.connOf(h.phyDpid)?.ports.find((p) => p.port_no === OFPP_LOCAL)?.hw_addr : undefined;
+  }
+
   desiredFlows(dpid: string) {
-    const host = this.resources.hostByDpid(dpid);
+    const phyHost = this.resources.hostByPhyDpid(dpid);
+    const host = phyHost ?? this.resources.hostByDpid(dpid);
     if (!host) return [];
     const c = this.connOf(dpid);
     const ports = new Map((c?.ports ?? []).map((p) => [p.name, p.port_no]));
-    return containerFlows({
+    const state = {
       host: host.name,
       hosts: new Map(this.resources.hosts().map((h) => [h.name, h])),
       networks: new Map(this.resources.networks().map((n) => [n.id, n])),
       endpoints: this.resources.endpoints(),
       blocks: this.ipam.allBlocks(),
-      ofport: (name) => ports.get(name),
+      ofport: (name: string) => ports.get(name),
       tunnelPort: ports.get(TUNNEL_PORT),
-    });
+      patchPort: ports.get(PATCH_PORT),
+      phyMac: (name: string) => { const h = this.resources.host(name); return h ? this.phyMac(h) : undefined; },
+    };
+    return phyHost ? phyFlows({ ...state, patchPort: ports.get(PHY_PATCH_PORT) }) : containerFlows(state);
   }
 
   private async onConnect(dpid: string): Promise<void> {
@@ -69,6 +79,8 @@ export class ContainerService {
       await this.reconciler.fullSync(dpid);
       this.synced.add(dpid);
       this.markReady(dpid);
+      // other hosts' flows can depend on this switch (a br-phy's MAC in routed mode)
+      void this.resyncAll();
     } catch (e) {
       this.log.warn({ dpid, err: (e as Error).message }, 'full sync failed');
     }
@@ -122,10 +134,16 @@ export class ContainerService {
     if (!/^[0-9a-f]{16}$/.test(dpid)) throw badRequest('dpid must be 16 hex digits', 'dpid');
     if (!isIp(inp.underlayIp)) throw badRequest(`underlayIp "${inp.underlayIp}" is not an IPv4 address`, 'underlayIp');
     if (this.resources.host(inp.name)) throw conflict(`host ${inp.name} already exists`, 'name');
-    if (this.resources.hostByDpid(dpid)) throw conflict(`datapath ${dpid} already belongs to host ${this.resources.hostByDpid(dpid)!.name}`, 'dpid');
-    const h: HostRec = { name: inp.name, dpid, underlayIp: inp.underlayIp, createdAt: new Date().toISOString() };
+    if (this.resources.hostByDpid(dpid) || this.resources.hostByPhyDpid(dpid)) throw conflict(`datapath ${dpid} already belongs to another host`, 'dpid');
+    const phyDpid = inp.phyDpid?.toLowerCase();
+    if (phyDpid !== undefined) {
+      if (!/^[0-9a-f]{16}$/.test(phyDpid) || phyDpid === dpid) throw badRequest('phyDpid must be 16 hex digits, other than dpid', 'phyDpid');
+      if (this.resources.hostByDpid(phyDpid) || this.resources.hostByPhyDpid(phyDpid)) throw conflict(`datapath ${phyDpid} already belongs to another host`, 'phyDpid');
+    }
+    const h: HostRec = { name: inp.name, dpid, underlayIp: inp.underlayIp, phyDpid: phyDpid ?? null, createdAt: new Date().toISOString() };
     this.resources.insertHost(h);
     this.hostDpids.add(dpid);
+    if (phyDpid) { this.hostDpids.add(phyDpid); if (this.connOf(phyDpid)) void this.onConnect(phyDpid); }
     this.bus.emit({ type: 'host.registered', name: h.name, dpid: h.dpid, underlayIp: h.underlayIp });
     if (this.connOf(dpid)) void this.onConnect(dpid);
     void this.resyncAll();
@@ -143,9 +161,12 @@ export class ContainerService {
     const n = this.resources.countEndpoints({ host: name });
     if (n) throw conflict(`host ${name} still has ${n} endpoint(s); delete them first`);
     this.resources.deleteHost(name);
-    this.hostDpids.delete(h.dpid);
-    this.synced.delete(h.dpid);
-    this.reconciler.forget(h.dpid);
+    for (const d of [h.dpid, h.phyDpid]) {
+      if (!d) continue;
+      this.hostDpids.delete(d);
+      this.synced.delete(d);
+      this.reconciler.forget(d);
+    }
     this.bus.emit({ type: 'host.unregistered', name: h.name, dpid: h.dpid, underlayIp: h.underlayIp });
     void this.resyncAll();
   }

@@ -20,8 +20,8 @@ export interface TableDecl {
 
 export const PIPELINE: readonly TableDecl[] = [
   {
-    name: 'classifier', purpose: 'where a packet came from: an endpoint port (in_port -> network id in reg6) or the tunnel (VNI -> network id)',
-    matches: ['in_port', 'tunnel_id'], next: ['spoofGuard', 'l2Forwarding'], miss: 'drop',
+    name: 'classifier', purpose: 'where a packet came from: an endpoint port (in_port -> network id in reg6), the tunnel (VNI -> network id) or the underlay through br-phy (routed mode: to the gateway)',
+    matches: ['in_port', 'tunnel_id'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: 'drop',
   },
   {
     name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); anything else is dropped',
@@ -53,10 +53,15 @@ export const REG = {
 export const GATEWAY_MAC = '0e:00:00:00:00:01';
 
 /** Priority bands. */
-export const PRIO = { miss: 0, default: 100, block: 150, specific: 200 } as const;
+export const PRIO = { miss: 0, fallback: 50, default: 100, block: 150, specific: 200 } as const;
 
 /** Name of the VXLAN port (remote_ip=flow, key=flow) on every host's br-int. */
 export const TUNNEL_PORT = 'vxlan0';
+/** Patch port on br-int leading to br-phy, and its peer on br-phy. */
+export const PATCH_PORT = 'patch-phy';
+export const PHY_PATCH_PORT = 'patch-int';
+/** reg6 value of packets that came in from the underlay (routed mode). */
+export const UNDERLAY_NET = 0xfffe;
 
 /**
  * Endpoint MACs are derived from the network id and the address:

@@ -6,7 +6,7 @@ export type NetworkMode = 'local' | 'overlay' | 'routed' | 'underlay';
 export const NETWORK_MODES: NetworkMode[] = ['local', 'overlay', 'routed', 'underlay'];
 export type EndpointState = 'pending' | 'ready' | 'removed';
 
-export interface HostRec { name: string; dpid: string; underlayIp: string; createdAt: string }
+export interface HostRec { name: string; dpid: string; underlayIp: string; phyDpid: string | null; createdAt: string }
 export interface NetworkRec {
   id: number; name: string; cidr: string; gateway: string; mode: NetworkMode; vni: number;
   blockSize: number; vlan: number | null; mtu: number; createdAt: string;
@@ -17,14 +17,14 @@ export interface EndpointRec {
   state: EndpointState; createdAt: string; readyAt: string | null;
 }
 
-interface HostRow { name: string; dpid: string; underlay_ip: string; created_at: string }
+interface HostRow { name: string; dpid: string; underlay_ip: string; phy_dpid: string | null; created_at: string }
 interface NetRow { id: number; name: string; cidr: string; gateway: string; mode: string; vni: number; block_size: number; vlan: number | null; mtu: number; created_at: string }
 interface EpRow {
   id: string; container_id: string; if_name: string; host: string; network_id: number; network: string; port_name: string;
   mac: string; ip: string; requested_ip: string | null; netns: string | null; state: string; created_at: string; ready_at: string | null;
 }
 
-const host = (r: HostRow): HostRec => ({ name: r.name, dpid: r.dpid, underlayIp: r.underlay_ip, createdAt: r.created_at });
+const host = (r: HostRow): HostRec => ({ name: r.name, dpid: r.dpid, underlayIp: r.underlay_ip, phyDpid: r.phy_dpid, createdAt: r.created_at });
 const net = (r: NetRow): NetworkRec => ({
   id: r.id, name: r.name, cidr: r.cidr, gateway: r.gateway, mode: r.mode as NetworkMode, vni: r.vni, blockSize: r.block_size,
   vlan: r.vlan, mtu: r.mtu, createdAt: r.created_at,
@@ -44,7 +44,8 @@ export class Resources {
   hosts(): HostRec[] { return (this.db.prepare('SELECT * FROM hosts ORDER BY name').all() as HostRow[]).map(host); }
   host(name: string): HostRec | undefined { const r = this.db.prepare('SELECT * FROM hosts WHERE name = ?').get(name) as HostRow | undefined; return r && host(r); }
   hostByDpid(dpid: string): HostRec | undefined { const r = this.db.prepare('SELECT * FROM hosts WHERE dpid = ?').get(dpid) as HostRow | undefined; return r && host(r); }
-  insertHost(h: HostRec): void { this.db.prepare('INSERT INTO hosts (name, dpid, underlay_ip, created_at) VALUES (?, ?, ?, ?)').run(h.name, h.dpid, h.underlayIp, h.createdAt); }
+  hostByPhyDpid(dpid: string): HostRec | undefined { const r = this.db.prepare('SELECT * FROM hosts WHERE phy_dpid = ?').get(dpid) as HostRow | undefined; return r && host(r); }
+  insertHost(h: HostRec): void { this.db.prepare('INSERT INTO hosts (name, dpid, underlay_ip, phy_dpid, created_at) VALUES (?, ?, ?, ?, ?)').run(h.name, h.dpid, h.underlayIp, h.phyDpid, h.createdAt); }
   deleteHost(name: string): void {
     this.db.prepare('UPDATE blocks SET host = NULL WHERE host = ?').run(name);
     this.db.prepare('DELETE FROM hosts WHERE name = ?').run(name);

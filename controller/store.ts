@@ -57,6 +57,8 @@ const MIGRATIONS: string[] = [
      UNIQUE (host, port_name)
    );
    CREATE INDEX endpoints_host ON endpoints(host);`,
+  `ALTER TABLE hosts ADD COLUMN phy_dpid TEXT;
+   CREATE UNIQUE INDEX hosts_phy_dpid ON hosts(phy_dpid) WHERE phy_dpid IS NOT NULL;`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }

@@ -23,6 +23,8 @@ const SEQ_OFF = 42;
 /** Per-switch ring of in-flight packet-ins; far larger than any sensible window. */
 const RING = 1 << 16;
 const MASK = RING - 1;
+/** Largest window that cannot wrap the ring onto a packet-in still in flight. */
+export const MAX_WINDOW = RING / 4;
 /** ofp_packet_in reason (§7.4.1): no matching flow, as from a table-miss. */
 const OFPR_NO_MATCH = 0;
 

@@ -5,6 +5,7 @@ export const HostRegBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 63, description: 'the host\'s name, used by the CNI plugin\'s "host" key' }),
   dpid: Type.String({ pattern: '^[0-9a-fA-F]{16}$', description: 'datapath id of the host\'s br-int, 16 hex digits' }),
   underlayIp: Type.String({ minLength: 7, maxLength: 15, description: 'the host\'s IPv4 address on the underlay' }),
+  phyDpid: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{16}$', description: 'datapath id of the host\'s br-phy, when it is connected to Weft too (needed for routed networks)' })),
 }, { additionalProperties: false });
 
 export const HostRegSchema = Type.Object({
@@ -12,6 +13,7 @@ export const HostRegSchema = Type.Object({
   name: Type.String(),
   dpid: Type.String(),
   underlayIp: Type.String(),
+  phyDpid: Type.Union([Type.String(), Type.Null()]),
   connected: Type.Boolean({ description: 'its br-int is connected to this controller' }),
   endpoints: Type.Integer(),
   createdAt: Type.String({ format: 'date-time' }),

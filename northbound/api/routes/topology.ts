@@ -19,7 +19,7 @@ export function topologyRoutes(deps: ApiDeps) {
       },
     }, async (req) => {
       const reg = req.query.kind === 'learned' ? [] : deps.containers.resources.hosts().map((h) => ({
-        kind: 'registered' as const, name: h.name, dpid: h.dpid, underlayIp: h.underlayIp, connected: !!deps.registry.get(h.dpid),
+        kind: 'registered' as const, name: h.name, dpid: h.dpid, underlayIp: h.underlayIp, phyDpid: h.phyDpid, connected: !!deps.registry.get(h.dpid),
         endpoints: deps.containers.resources.countEndpoints({ host: h.name }), createdAt: h.createdAt,
       }));
       return [...reg, ...(req.query.kind === 'registered' ? [] : hosts())];
