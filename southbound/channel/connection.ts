@@ -105,9 +105,8 @@ export class Connection extends EventEmitter {
   /** Queue a message with exactly this xid (replies to the switch keep its xid, 0 included). */
   private write(m: Outgoing, xid: number): number {
     if (this.state === 'closed') throw new ConnectionClosed('connection closed');
-    const msg = { ...m, xid } as OfpMessage;
-    if (!this.out) this.out = new Writer(4096);
-    encodeInto(this.out, msg);
+    if (!this.out) this.out = new Writer(16384);
+    encodeInto(this.out, m, xid);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());

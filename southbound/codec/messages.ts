@@ -256,18 +256,21 @@ export function encodeMessage(m: OfpMessage): Buffer {
   return w.finish();
 }
 
-/** Encode a message at the writer's position; used to batch messages into one buffer. */
-export function encodeInto(w: Writer, m: OfpMessage): void {
+/**
+ * Encode a message at the writer's position; used to batch messages into one
+ * buffer. `xid` overrides the message's own (saves copying the message).
+ */
+export function encodeInto(w: Writer, m: Outgoing, xid: number = m.xid ?? 0): void {
   const start = w.pos;
   const version = m.type === 'hello' && m.version !== undefined ? m.version : OFP_VERSION;
-  w.u8(version).u8(TYPE_CODE[m.type]).u16(0).u32(m.xid);
+  w.u8(version).u8(TYPE_CODE[m.type]).u16(0).u32(xid);
   encodeBody(w, m);
   const len = w.pos - start;
   if (len > 0xffff) throw new OfEncodeError(`${m.type}: ${len} bytes exceeds the 64 KiB OpenFlow frame limit`);
   w.patchU16(start + 2, len);
 }
 
-function encodeBody(w: Writer, m: OfpMessage): void {
+function encodeBody(w: Writer, m: Outgoing): void {
   switch (m.type) {
     case 'hello':
       for (const e of m.elements) {

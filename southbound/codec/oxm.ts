@@ -159,7 +159,7 @@ export function writeValue(w: Writer, kind: OxmKind, v: OxmValue, what: string):
     }
     case 'u64': w.u64(toBig(v, 64, what)); return;
     case 'u128': { const b = toBig(v, 128, what); w.u64(b >> 64n).u64(b & 0xffffffffffffffffn); return; }
-    case 'mac': w.bytes(macToBytes(String(v))); return;
+    case 'mac': writeMac(w, String(v)); return;
     case 'ipv4': w.bytes(ipv4ToBytes(String(v))); return;
     case 'ipv6': w.bytes(ipv6ToBytes(String(v))); return;
   }
@@ -302,6 +302,24 @@ export function macToString(b: Uint8Array): string {
     s += (i ? ':' : '') + (x < 16 ? '0' : '') + x.toString(16);
   }
   return s;
+}
+
+const hexVal = (c: number): number => (c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1);
+
+/** Write a MAC: a fast path for the canonical aa:bb:cc:dd:ee:ff form, the parser for anything else. */
+export function writeMac(w: Writer, s: string): void {
+  if (s.length === 17) {
+    const out = [0, 0, 0, 0, 0, 0];
+    let ok = true;
+    for (let i = 0; i < 6 && ok; i++) {
+      const hi = hexVal(s.charCodeAt(i * 3));
+      const lo = hexVal(s.charCodeAt(i * 3 + 1));
+      if (hi < 0 || lo < 0 || (i < 5 && s.charCodeAt(i * 3 + 2) !== 58 && s.charCodeAt(i * 3 + 2) !== 45)) ok = false;
+      else out[i] = (hi << 4) | lo;
+    }
+    if (ok) { for (const b of out) w.u8(b); return; }
+  }
+  w.bytes(macToBytes(s));
 }
 
 const MAC_RE = /^([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})$/i;

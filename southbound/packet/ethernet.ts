@@ -45,7 +45,9 @@ export function parseFrame(b: Buffer): Frame | undefined {
 
 /** True for group (broadcast/multicast) MAC addresses. */
 export function isGroupMac(mac: string): boolean {
-  return (parseInt(mac.slice(0, 2), 16) & 1) === 1;
+  const d = mac.charCodeAt(1); // the low bit of the first byte is the low bit of its second hex digit
+  const v = d <= 57 ? d - 48 : (d | 32) - 87;
+  return (v & 1) === 1;
 }
 
 /** Bytes 0-5 / 6-11 as lowercase strings without allocating a Frame (hot path). */
