@@ -129,6 +129,30 @@ const overlaps = (a: Cidr, b: Cidr) => {
   return ((a.base & m) >>> 0) === ((b.base & m) >>> 0);
 };
 
+/**
+ * Underlay (flat L2, the macvlan model): the network is bridged onto the
+ * host's uplink through br-phy, tagged with the network's VLAN if it has one.
+ * Frames for local endpoints come in from the uplink and are delivered by
+ * MAC; broadcasts go to the local endpoints and out; anything else a
+ * container sends leaves for the business network, whose machines (and
+ * router) answer their own ARP.
+ */
+function underlayFlows(n: NetworkRec, ports: number[], patch: number): FlowMod[] {
+  const owner = { category: 'network' as const, id: n.id };
+  const tagged = n.vlan !== null;
+  const toUplink: Action[] = tagged
+    ? [{ type: 'push_vlan', ethertype: 0x8100 }, { type: 'set_field', field: { field: 'vlan_vid', value: 0x1000 | n.vlan! } }, { type: 'output', port: patch }]
+    : [{ type: 'output', port: patch }];
+  const cls = flow('classifier', owner).priority(PRIO.default + 10).match('in_port', patch).match('vlan_vid', tagged ? 0x1000 | n.vlan! : 0);
+  return [
+    cls.actions(...(tagged ? [{ type: 'pop_vlan' } as Action] : []), { type: 'set_field', field: { field: REG.network, value: n.id } }).goto('l2Forwarding').build(),
+    flow('arpResponder', owner).priority(PRIO.fallback).match(REG.network, n.id).goto('l2Forwarding').build(),
+    flow('l2Forwarding', owner).priority(PRIO.default).match(REG.network, n.id).match('eth_dst', 'ff:ff:ff:ff:ff:ff')
+      .actions(...ports.map((port) => ({ type: 'output' as const, port })), ...toUplink).build(),
+    flow('l2Forwarding', owner).priority(PRIO.fallback).match(REG.network, n.id).actions(...toUplink).build(),
+  ];
+}
+
 export function containerFlows(s: HostState): FlowMod[] {
   const out = missFlows();
   const local = s.endpoints.filter((e) => e.host === s.host && e.state !== 'removed' && s.ofport(e.portName) !== undefined);
@@ -169,6 +193,10 @@ export function containerFlows(s: HostState): FlowMod[] {
   }
   for (const n of localNets) {
     const owner = { category: 'network' as const, id: n.id };
+    if (n.mode === 'underlay') {
+      if (s.patchPort !== undefined) out.push(...underlayFlows(n, local.filter((e) => e.networkId === n.id).map((e) => s.ofport(e.portName)!), s.patchPort));
+      continue; // the business network's own router is the gateway: Weft answers no ARP for it and routes nothing
+    }
     out.push(flow('arpResponder', owner).priority(PRIO.specific)
       .match(REG.network, n.id).match('eth_type', ETH_ARP).match('arp_op', 1).match('arp_tpa', n.gateway)
       .actions(...arpReply(GATEWAY_MAC, n.gateway)).build());

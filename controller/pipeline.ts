@@ -21,15 +21,15 @@ export interface TableDecl {
 export const PIPELINE: readonly TableDecl[] = [
   {
     name: 'classifier', purpose: 'where a packet came from: an endpoint port (in_port -> network id in reg6), the tunnel (VNI -> network id) or the underlay through br-phy (routed mode: to the gateway)',
-    matches: ['in_port', 'tunnel_id'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: 'drop',
+    matches: ['in_port', 'tunnel_id', 'vlan_vid'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: 'drop',
   },
   {
     name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); anything else is dropped',
     matches: ['in_port', 'eth_src', 'eth_type', 'arp_spa', 'arp_sha', 'ipv4_src'], next: ['arpResponder', 'l3Forwarding'], miss: 'drop',
   },
   {
-    name: 'arpResponder', purpose: 'answers ARP requests for the gateway and for known endpoints of the same network from flows',
-    matches: ['reg6', 'eth_type', 'arp_op', 'arp_tpa'], next: [], miss: 'drop',
+    name: 'arpResponder', purpose: 'answers ARP requests for the gateway and for known endpoints of the same network from flows (underlay networks pass the rest on to the business network)',
+    matches: ['reg6', 'eth_type', 'arp_op', 'arp_tpa'], next: ['l2Forwarding'], miss: 'drop',
   },
   {
     name: 'l3Forwarding', purpose: 'distributed gateway: IPv4 to the gateway MAC is routed to the destination endpoint, local or (by host block) remote (TTL-1, MACs rewritten)',
