@@ -10,8 +10,8 @@
 // endpoints that break that rule (a requested MAC, or an address borrowed
 // from another host's block) get exact flows of their own.
 import { Action, FlowMod, OFPP_IN_PORT, OFPP_NORMAL, flowMod } from '../southbound/codec';
-import { flow, missFlows, GATEWAY_MAC, PRIO, REG, derivedMac, blockMac, UNDERLAY_NET, cookie } from '../controller/pipeline';
-import type { EndpointRec, NetworkRec, HostRec } from '../controller/resources';
+import { flow, missFlows, GATEWAY_MAC, PRIO, REG, derivedMac, blockMac, UNDERLAY_NET, NAT_ZONE, cookie } from '../controller/pipeline';
+import type { EndpointRec, NetworkRec, HostRec, PortMapping } from '../controller/resources';
 import { parseCidr, intToIp, ipToInt, Cidr } from '../controller/ipv4';
 
 const ETH_IP = 0x0800;
@@ -71,6 +71,8 @@ export interface HostState {
   patchPort?: number;
   /** MAC of a host's br-phy, while it is connected (routed mode) */
   phyMac?(host: string): string | undefined;
+  /** ports published on this host */
+  mappings?: PortMapping[];
 }
 
 /** ARP reply with one MAC for whatever address was asked (proxy ARP: the gateway answers for the routed CIDR). */
@@ -86,6 +88,63 @@ export function proxyArpReply(mac: string): Action[] {
     { type: 'reg_move', src: 'reg0', src_ofs: 0, dst: 'arp_spa', dst_ofs: 0, n_bits: 32 },
     { type: 'output', port: OFPP_IN_PORT },
   ];
+}
+
+/**
+ * Published ports on br-phy (the docker -p model, with conntrack instead of
+ * iptables): a connection to hostIP:hostPort is DNATed to the endpoint and
+ * handed to br-int addressed to the endpoint's MAC. The client's MAC and the
+ * port it came in on are kept in the connection's ct_label and ct_mark, so
+ * replies — un-NATed by ct(nat) when they come back from br-int — go
+ * straight back to the client without any neighbour lookup.
+ */
+function publishFlows(s: HostState, patch: number): FlowMod[] {
+  const out: FlowMod[] = [];
+  const me = s.hosts.get(s.host);
+  const maps = s.mappings ?? [];
+  const myMac = s.phyMac?.(s.host);
+  if (!me || !maps.length || !myMac) return out;
+  const byId = new Map(s.endpoints.map((e) => [e.id, e]));
+  for (const m of maps) {
+    const e = byId.get(m.endpointId);
+    if (!e) continue;
+    const proto = m.protocol === 'tcp' ? 6 : 17;
+    out.push(flowMod({
+      priority: 300, cookie: cookie(0, 'endpoint', objectId(`${e.id}/${m.protocol}/${m.hostPort}`)),
+      match: [{ field: 'eth_type', value: ETH_IP }, { field: 'ip_proto', value: proto }, { field: 'ipv4_dst', value: me.underlayIp },
+        { field: proto === 6 ? 'tcp_dst' : 'udp_dst', value: m.hostPort }],
+      instructions: [{
+        type: 'apply_actions', actions: [
+          {
+            type: 'ct', flags: 1, zone: NAT_ZONE, recirc_table: 255, alg: 0, actions: [
+              { type: 'nat', flags: 2, ipv4_min: e.ip, proto_min: m.containerPort },
+              { type: 'reg_move', src: 'eth_src', src_ofs: 0, dst: 'ct_label', dst_ofs: 0, n_bits: 48 },
+              { type: 'reg_move', src: 'field:0:0', src_ofs: 0, dst: 'ct_mark', dst_ofs: 0, n_bits: 16 },
+            ],
+          },
+          { type: 'set_field', field: { field: 'eth_dst', value: e.mac } },
+          { type: 'output', port: patch },
+        ],
+      }],
+    }));
+  }
+  // from br-int: let conntrack undo the DNAT of replies (table 1 decides)
+  out.push(flowMod({
+    priority: 250, cookie: cookie(0, 'pipeline', 0xfe), match: [{ field: 'in_port', value: patch }, { field: 'eth_type', value: ETH_IP }],
+    instructions: [{ type: 'apply_actions', actions: [{ type: 'ct', flags: 0, zone: NAT_ZONE, recirc_table: 1, alg: 0, actions: [{ type: 'nat', flags: 0 }] }] }],
+  }));
+  out.push(flowMod({
+    table_id: 1, priority: 200, cookie: cookie(0, 'pipeline', 0xfd), match: [{ field: 'ct_state', value: 0x28, mask: 0x28 }],
+    instructions: [{
+      type: 'apply_actions', actions: [
+        { type: 'reg_move', src: 'ct_label', src_ofs: 0, dst: 'eth_dst', dst_ofs: 0, n_bits: 48 },
+        { type: 'set_field', field: { field: 'eth_src', value: myMac } },
+        { type: 'output_reg', src: 'ct_mark', ofs: 0, n_bits: 16, max_len: 0 },
+      ],
+    }],
+  }));
+  out.push(flowMod({ table_id: 1, priority: 0, cookie: cookie(0, 'pipeline', 0xfc), instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: OFPP_NORMAL }] }] }));
+  return out;
 }
 
 const maskOf = (len: number) => intToIp(len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
@@ -108,6 +167,7 @@ export function phyFlows(s: HostState): FlowMod[] {
       instructions: [{ type: 'apply_actions', actions: toInt }],
     }));
   }
+  out.push(...publishFlows(s, s.patchPort));
   for (const e of s.endpoints) {
     const n = s.networks.get(e.networkId);
     if (e.host !== s.host || !n || n.mode !== 'routed') continue;
@@ -280,6 +340,24 @@ export function containerFlows(s: HostState): FlowMod[] {
         .actions(...tunnelTo(n, h.underlayIp)).build());
     }
     for (const src of routableFrom(n)) out.push(route(src, n, owner, e.ip, 32, tunnelTo(n, h.underlayIp), e.mac));
+  }
+
+  // published endpoints: DNATed connections arrive from br-phy addressed to the endpoint's MAC; replies go back to br-phy
+  const published = new Set((s.mappings ?? []).map((m) => m.endpointId));
+  if (s.patchPort !== undefined && myPhyMac && published.size) {
+    const replyNets = new Set<number>();
+    for (const e of local) {
+      if (!published.has(e.id)) continue;
+      out.push(flow('classifier', { category: 'endpoint', id: objectId(e.id) }).priority(PRIO.default + 15).match('in_port', s.patchPort).match('eth_dst', e.mac)
+        .actions({ type: 'set_field', field: { field: REG.network, value: e.networkId } }).goto('l2Forwarding').build());
+      replyNets.add(e.networkId);
+    }
+    for (const id of replyNets) {
+      const n = s.networks.get(id)!;
+      if (n.mode === 'routed' || n.mode === 'underlay') continue; // routed has its own way out; underlay uses its own router
+      out.push(flow('l3Forwarding', { category: 'network', id: n.id }).priority(PRIO.fallback - 10).match(REG.network, n.id).match('eth_type', ETH_IP).match('eth_dst', GATEWAY_MAC)
+        .actions({ type: 'set_field', field: { field: 'eth_src', value: GATEWAY_MAC } }, { type: 'set_field', field: { field: 'eth_dst', value: myPhyMac } }, { type: 'output', port: s.patchPort }).build());
+    }
   }
 
   for (const e of local) {

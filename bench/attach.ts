@@ -351,11 +351,37 @@ interface Usage {
   machineBusy: number;
   machineTotal: number;
   wall: number;
+  /** other processes: pid:starttime -> CPU; after usageDelta, comm -> CPU seconds in the scenario */
+  others: Map<string, { comm: string; cpu: number }>;
+}
+
+/**
+ * CPU (utime+stime, s) of every process other than the ones the scenario
+ * accounts for, keyed by pid and start time. Only a diagnostic for "rest of
+ * machine": processes that start and end within a scenario are missed.
+ */
+function otherProcesses(): Map<string, { comm: string; cpu: number }> {
+  const mine = new Set([process.pid, weft?.proc?.pid, host.pids.ovsVswitchd, host.pids.ovsdbServer]);
+  const out = new Map<string, { comm: string; cpu: number }>();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || mine.has(Number(e))) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[1]) === process.pid) continue; // our own children (plugins, pings in flight)
+      out.set(`${e}:${f[19]}`, { comm, cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK });
+    } catch {
+      // gone
+    }
+  }
+  return out;
 }
 
 function usageNow(): Usage {
   const m = machineJiffies();
   return {
+    others: otherProcesses(),
     weftCpu: cpuSeconds(weft?.proc?.pid),
     vswitchdCpu: cpuSeconds(host.pids.ovsVswitchd),
     ovsdbCpu: cpuSeconds(host.pids.ovsdbServer),
@@ -375,6 +401,18 @@ function usageDelta(a: Usage, b: Usage): Usage {
     machineBusy: b.machineBusy - a.machineBusy,
     machineTotal: b.machineTotal - a.machineTotal,
     wall: b.wall - a.wall,
+    others: (() => {
+      const byComm = new Map<string, { comm: string; cpu: number }>();
+      for (const [k, v] of b.others) {
+        const d = v.cpu - (a.others.get(k)?.cpu ?? 0);
+        if (d <= 0) continue;
+        const name = v.comm.replace(/\/\d+(:\d+)?$/, ''); // kworker/0:1 -> kworker
+        const cur = byComm.get(name) ?? { comm: name, cpu: 0 };
+        cur.cpu += d;
+        byComm.set(name, cur);
+      }
+      return byComm;
+    })(),
   };
 }
 
@@ -675,6 +713,10 @@ async function main(): Promise<void> {
   console.log(`"rest of machine" = machine busy time not used by the processes to its left: other work, kernel softirqs; load average now ${load()})`);
   console.log(usageRows(scs));
   console.log(`* disturbed: other work used >= ${DISTURBED * 100}% of a core during the scenario; its figures are slower than on a quiet machine`);
+  for (const sc of scs) {
+    const top = [...sc.usage.others.values()].sort((x, y) => y.cpu - x.cpu).slice(0, 4).filter((x) => x.cpu >= 0.1);
+    if (top.length) console.log(`  ${sc.name}: busiest other processes (alive at its end): ${top.map((x) => `${x.comm} ${x.cpu.toFixed(1)} s`).join(', ')}`);
+  }
   console.log('');
   console.log(`at the end (probe + ${N} containers of (b) attached):`);
   console.log(`  flows on br-int: ${flowsCtl} (controller flow-stats, GET /v1/switches/${host.dpid}/flows), ${flowsOvs} (ovs-ofctl dump-flows)`);

@@ -19,7 +19,12 @@ import type { Connection } from '../southbound/channel';
 
 export interface HostInput { name: string; dpid: string; underlayIp: string; phyDpid?: string }
 export interface NetworkInput { name: string; cidr: string; gateway?: string; mode?: string; blockSize?: number; vlan?: number; mtu?: number }
-export interface EndpointInput { containerId: string; ifName: string; host: string; network: string; netns?: string; ip?: string; mac?: string; portName?: string }
+export interface PortMappingInput { hostPort: number; containerPort: number; protocol?: string; hostIP?: string }
+export interface EndpointInput {
+  containerId: string; ifName: string; host: string; network: string; netns?: string; ip?: string; mac?: string; portName?: string;
+  /** Published ports (docker -p / CNI portMappings): hostIP:hostPort -> endpoint:containerPort. */
+  portMappings?: PortMappingInput[];
+}
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const IFNAME_RE = /^[^\s/:]{1,15}$/;
@@ -66,6 +71,7 @@ export class ContainerService {
       networks: new Map(this.resources.networks().map((n) => [n.id, n])),
       endpoints: this.resources.endpoints(),
       blocks: this.ipam.allBlocks(),
+      mappings: this.resources.portMappings({ host: host.name }),
       ofport: (name: string) => ports.get(name),
       tunnelPort: ports.get(TUNNEL_PORT),
       patchPort: ports.get(PATCH_PORT),
@@ -230,6 +236,25 @@ export class ContainerService {
       if (existing.host === host.name && existing.networkId === net.id && (inp.ip === undefined || inp.ip === existing.ip)) return { endpoint: existing, created: false };
       throw conflict(`container ${inp.containerId} already has interface ${inp.ifName} (on ${existing.host}, network ${existing.network})`, 'ifName');
     }
+    const mappings = (inp.portMappings ?? []).map((m, i) => {
+      const f = `portMappings.${i}`;
+      const protocol = (m.protocol ?? 'tcp').toLowerCase();
+      if (protocol !== 'tcp' && protocol !== 'udp') throw badRequest(`${f}.protocol must be tcp or udp`, `${f}.protocol`);
+      for (const k of ['hostPort', 'containerPort'] as const) {
+        if (!Number.isInteger(m[k]) || m[k] < 1 || m[k] > 65535) throw badRequest(`${f}.${k} must be 1..65535`, `${f}.${k}`);
+      }
+      // a port is published on the host's own underlay address (hostIP may name it, or be the wildcard)
+      if (m.hostIP !== undefined && m.hostIP !== '' && m.hostIP !== '0.0.0.0' && m.hostIP !== host.underlayIp) {
+        throw badRequest(`${f}.hostIP must be this host's address ${host.underlayIp} (or 0.0.0.0)`, `${f}.hostIP`);
+      }
+      return { host: host.name, protocol: protocol as 'tcp' | 'udp', hostIp: host.underlayIp, hostPort: m.hostPort, containerPort: m.containerPort };
+    });
+    const taken = new Set(this.resources.portMappings({ host: host.name }).map((m) => `${m.protocol}/${m.hostPort}`));
+    for (const [i, m] of mappings.entries()) {
+      const key = `${m.protocol}/${m.hostPort}`;
+      if (taken.has(key)) throw conflict(`${m.protocol} port ${m.hostPort} is already published on ${host.name}`, `portMappings.${i}.hostPort`);
+      taken.add(key);
+    }
     const portName = inp.portName ?? 'wf' + createHash('sha1').update(`${inp.containerId}/${inp.ifName}`).digest('hex').slice(0, 11);
     const e = this.store.tx(() => {
       let a;
@@ -246,6 +271,7 @@ export class ContainerService {
       };
       try {
         this.resources.insertEndpoint(ep, a.ipInt);
+        for (const m of mappings) this.resources.insertPortMapping({ ...m, endpointId: ep.id });
       } catch (err) {
         if (/UNIQUE constraint failed: endpoints.host, endpoints.port_name/.test((err as Error).message)) throw conflict(`port name ${portName} is already used on ${host.name}`, 'portName');
         throw err;

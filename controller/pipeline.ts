@@ -21,7 +21,7 @@ export interface TableDecl {
 export const PIPELINE: readonly TableDecl[] = [
   {
     name: 'classifier', purpose: 'where a packet came from: an endpoint port (in_port -> network id in reg6), the tunnel (VNI -> network id) or the underlay through br-phy (routed mode: to the gateway)',
-    matches: ['in_port', 'tunnel_id', 'vlan_vid'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: 'drop',
+    matches: ['in_port', 'tunnel_id', 'vlan_vid', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: 'drop',
   },
   {
     name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); anything else is dropped',
@@ -62,6 +62,8 @@ export const PATCH_PORT = 'patch-phy';
 export const PHY_PATCH_PORT = 'patch-int';
 /** reg6 value of packets that came in from the underlay (routed mode). */
 export const UNDERLAY_NET = 0xfffe;
+/** Conntrack zone of published ports (DNAT) on br-phy. */
+export const NAT_ZONE = 0xfe00;
 
 /**
  * Endpoint MACs are derived from the network id and the address:

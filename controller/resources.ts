@@ -11,6 +11,8 @@ export interface NetworkRec {
   id: number; name: string; cidr: string; gateway: string; mode: NetworkMode; vni: number;
   blockSize: number; vlan: number | null; mtu: number; createdAt: string;
 }
+export interface PortMapping { endpointId: string; host: string; protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }
+
 export interface EndpointRec {
   id: string; containerId: string; ifName: string; host: string; network: string; networkId: number;
   portName: string; mac: string; ip: string; requestedIp: string | null; netns: string | null;
@@ -94,5 +96,23 @@ export class Resources {
   setEndpointState(id: string, state: EndpointState, readyAt: string | null): void {
     this.db.prepare('UPDATE endpoints SET state = ?, ready_at = ? WHERE id = ?').run(state, readyAt, id);
   }
-  deleteEndpoint(id: string): void { this.db.prepare('DELETE FROM endpoints WHERE id = ?').run(id); }
+  deleteEndpoint(id: string): void {
+    this.db.prepare('DELETE FROM port_mappings WHERE endpoint_id = ?').run(id);
+    this.db.prepare('DELETE FROM endpoints WHERE id = ?').run(id);
+  }
+
+  // published ports
+  portMappings(f: { host?: string; endpointId?: string } = {}): PortMapping[] {
+    const rows = (f.endpointId !== undefined
+      ? this.db.prepare('SELECT * FROM port_mappings WHERE endpoint_id = ? ORDER BY protocol, host_port').all(f.endpointId)
+      : f.host !== undefined
+        ? this.db.prepare('SELECT * FROM port_mappings WHERE host = ? ORDER BY protocol, host_port').all(f.host)
+        : this.db.prepare('SELECT * FROM port_mappings ORDER BY host, protocol, host_port').all()) as
+      { endpoint_id: string; host: string; protocol: 'tcp' | 'udp'; host_ip: string; host_port: number; container_port: number }[];
+    return rows.map((r) => ({ endpointId: r.endpoint_id, host: r.host, protocol: r.protocol, hostIp: r.host_ip, hostPort: r.host_port, containerPort: r.container_port }));
+  }
+  insertPortMapping(m: PortMapping): void {
+    this.db.prepare('INSERT INTO port_mappings (endpoint_id, host, protocol, host_ip, host_port, container_port) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(m.endpointId, m.host, m.protocol, m.hostIp, m.hostPort, m.containerPort);
+  }
 }

@@ -59,6 +59,15 @@ const MIGRATIONS: string[] = [
    CREATE INDEX endpoints_host ON endpoints(host);`,
   `ALTER TABLE hosts ADD COLUMN phy_dpid TEXT;
    CREATE UNIQUE INDEX hosts_phy_dpid ON hosts(phy_dpid) WHERE phy_dpid IS NOT NULL;`,
+  `CREATE TABLE port_mappings (
+     endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+     host TEXT NOT NULL,
+     protocol TEXT NOT NULL,
+     host_ip TEXT NOT NULL,
+     host_port INTEGER NOT NULL,
+     container_port INTEGER NOT NULL,
+     PRIMARY KEY (host, protocol, host_port)
+   );`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }

@@ -44,6 +44,13 @@ export const NetworkSchema = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
 }, { $id: 'Network' });
 
+export const PortMappingBody = Type.Object({
+  hostPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  containerPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' })),
+  hostIP: Type.Optional(Type.String({ description: 'the host\'s underlay address, or 0.0.0.0 / omitted for it' })),
+}, { additionalProperties: false });
+
 export const EndpointBody = Type.Object({
   containerId: Type.String({ minLength: 1, maxLength: 256, description: 'CNI_CONTAINERID' }),
   ifName: Type.String({ minLength: 1, maxLength: 15, description: 'CNI_IFNAME: the interface name inside the container' }),
@@ -53,6 +60,7 @@ export const EndpointBody = Type.Object({
   ip: Type.Optional(Type.String({ description: 'a static IPv4 address to claim' })),
   mac: Type.Optional(Type.String({ description: 'a unicast MAC address to use instead of the derived one' })),
   portName: Type.Optional(Type.String({ minLength: 1, maxLength: 15, description: 'host-side port name on br-int (default derived from containerId+ifName)' })),
+  portMappings: Type.Optional(Type.Array(PortMappingBody, { maxItems: 64, description: 'published ports: hostIP:hostPort -> endpoint:containerPort (conntrack DNAT on the host\'s br-phy)' })),
 }, { additionalProperties: false });
 
 export const EndpointSchema = Type.Object({
@@ -73,6 +81,7 @@ export const EndpointSchema = Type.Object({
   state: Type.Union([Type.Literal('pending'), Type.Literal('ready'), Type.Literal('removed')], { description: 'ready once the host switch has confirmed every flow of the endpoint' }),
   createdAt: Type.String({ format: 'date-time' }),
   readyAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  portMappings: Type.Array(Type.Object({ protocol: Type.String(), hostIP: Type.String(), hostPort: Type.Integer(), containerPort: Type.Integer() })),
 }, { $id: 'Endpoint' });
 
 export const EndpointQuery = Type.Object({

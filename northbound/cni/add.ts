@@ -2,6 +2,7 @@
 // container into the host's OVS bridge, wait until Weft reports the endpoint
 // ready (its flows are installed), and return the result. A failure after
 // the endpoint was registered rolls back everything this call made.
+import type { CreateEndpointRequest } from './api-client';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { ApiHttpError, WeftApi, Endpoint } from './api-client';
@@ -74,6 +75,30 @@ export async function waitReady(api: WeftApi, id: string, timeoutMs: number): Pr
   }
 }
 
+/**
+ * The portMappings capability (CONVENTIONS.md): runtimeConfig.portMappings is
+ * [{hostPort, containerPort, protocol, hostIP}]; Weft publishes them with
+ * conntrack DNAT on the host. Malformed entries are a config error.
+ */
+export function portMappingsOf(conf: NetConf): { portMappings?: CreateEndpointRequest['portMappings'] } {
+  const pm = conf.runtimeConfig.portMappings;
+  if (pm === undefined) return {};
+  if (!Array.isArray(pm)) throw new CniError(CniCode.INVALID_CONFIG, 'runtimeConfig.portMappings must be an array');
+  return {
+    portMappings: pm.map((m, i) => {
+      const o = m as Record<string, unknown>;
+      if (typeof o !== 'object' || o === null || !Number.isInteger(o.hostPort) || !Number.isInteger(o.containerPort)) {
+        throw new CniError(CniCode.INVALID_CONFIG, `runtimeConfig.portMappings[${i}] needs integer hostPort and containerPort`);
+      }
+      return {
+        hostPort: o.hostPort as number, containerPort: o.containerPort as number,
+        ...(typeof o.protocol === 'string' ? { protocol: o.protocol } : {}),
+        ...(typeof o.hostIP === 'string' && o.hostIP ? { hostIP: o.hostIP } : {}),
+      };
+    }),
+  };
+}
+
 export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(conf)): Promise<CniResult> {
   const { api, ovs } = deps;
   const want = addressRequest(env, conf);
@@ -87,6 +112,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     netns: env.netns,
     ...(want.ip ? { ip: want.ip } : {}),
     ...(want.mac ? { mac: want.mac } : {}),
+    ...portMappingsOf(conf),
   });
   const done = { veth: false, port: false };
   try {

@@ -34,6 +34,8 @@ export interface CreateEndpointRequest {
   ip?: string;
   mac?: string;
   portName?: string;
+  /** From runtimeConfig.portMappings (the portMappings capability). */
+  portMappings?: { hostPort: number; containerPort: number; protocol?: string; hostIP?: string }[];
 }
 
 /** An HTTP error answer from the API, `{"error", "message", "field"?}`. */

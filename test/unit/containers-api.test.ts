@@ -121,6 +121,32 @@ test('endpoints: bad input and conflicts change nothing', async () => {
   assert.deepEqual(await counts(), before);
 });
 
+test('published ports: validated, unique per host and protocol, gone with the endpoint', async () => {
+  const ok = await req<{ id: string; portMappings: { hostPort: number; hostIP: string; protocol: string }[] }>('POST', '/v1/endpoints',
+    { containerId: 'web', ifName: 'eth0', host: 'node1', network: 'blue', portMappings: [{ hostPort: 8080, containerPort: 80 }, { hostPort: 8080, containerPort: 53, protocol: 'udp' }] });
+  assert.equal(ok.status, 201);
+  assert.deepEqual(ok.body.portMappings.map((m) => [m.protocol, m.hostPort, m.hostIP]), [['tcp', 8080, '172.31.250.2'], ['udp', 8080, '172.31.250.2']]);
+  const before = await counts();
+  for (const [pm, status, field] of [
+    [[{ hostPort: 8080, containerPort: 81 }], 409, 'portMappings.0.hostPort'],
+    [[{ hostPort: 9000, containerPort: 80 }, { hostPort: 9000, containerPort: 81 }], 409, 'portMappings.1.hostPort'],
+    [[{ hostPort: 9000, containerPort: 80, hostIP: '10.9.9.9' }], 400, 'portMappings.0.hostIP'],
+    [[{ hostPort: 0, containerPort: 80 }], 400, 'portMappings.0.hostPort'],
+    [[{ hostPort: 9000, containerPort: 80, protocol: 'sctp' }], 400, 'portMappings.0.protocol'],
+  ] as const) {
+    const r = await req<{ field?: string; message: string }>('POST', '/v1/endpoints', { containerId: 'web2', ifName: 'eth0', host: 'node1', network: 'blue', portMappings: pm });
+    assert.equal(r.status, status, `${JSON.stringify(pm)} ${r.body.message}`);
+    assert.equal(r.body.field, field, `${JSON.stringify(pm)} -> ${r.body.message}`);
+  }
+  assert.deepEqual(await counts(), before);
+  // published on another host: no clash
+  const other = await req('POST', '/v1/endpoints', { containerId: 'web3', ifName: 'eth0', host: 'node2', network: 'blue', portMappings: [{ hostPort: 8080, containerPort: 80 }] });
+  assert.equal(other.status, 201);
+  assert.equal((await req('DELETE', `/v1/endpoints/${ok.body.id}`)).status, 204);
+  const again = await req('POST', '/v1/endpoints', { containerId: 'web4', ifName: 'eth0', host: 'node1', network: 'blue', portMappings: [{ hostPort: 8080, containerPort: 80 }] });
+  assert.equal(again.status, 201, 'the port is free again after DELETE');
+});
+
 test('exhaustion gives a clear 409 and deleting releases the address', async () => {
   const ips: string[] = [];
   for (let i = 0; i < 5; i++) ips.push((await req<{ ip: string }>('POST', '/v1/endpoints', { containerId: `r${i}`, ifName: 'eth0', host: 'node1', network: 'red' })).body.ip);
