@@ -9,7 +9,7 @@
 // and routes through the VXLAN tunnel to the block's host. Only remote
 // endpoints that break that rule (a requested MAC, or an address borrowed
 // from another host's block) get exact flows of their own.
-import { Action, FlowMod, OFPP_IN_PORT, OFPP_NORMAL, flowMod } from '../southbound/codec';
+import { Action, FlowMod, OFPP_IN_PORT, OFPP_NORMAL, OFPP_CONTROLLER, flowMod } from '../southbound/codec';
 import { flow, missFlows, GATEWAY_MAC, PRIO, REG, derivedMac, blockMac, UNDERLAY_NET, NAT_ZONE, cookie } from '../controller/pipeline';
 import type { EndpointRec, NetworkRec, HostRec, PortMapping } from '../controller/resources';
 import { parseCidr, intToIp, ipToInt, Cidr } from '../controller/ipv4';
@@ -73,6 +73,10 @@ export interface HostState {
   phyMac?(host: string): string | undefined;
   /** ports published on this host */
   mappings?: PortMapping[];
+  /** br-phy's uplink port (SNAT output) */
+  uplinkPort?: number;
+  /** next-hop MACs resolved by the controller for SNAT, by IPv4 address */
+  neighbors?: Map<string, string>;
 }
 
 /** ARP reply with one MAC for whatever address was asked (proxy ARP: the gateway answers for the routed CIDR). */
@@ -91,28 +95,39 @@ export function proxyArpReply(mac: string): Action[] {
 }
 
 /**
- * Published ports on br-phy (the docker -p model, with conntrack instead of
- * iptables): a connection to hostIP:hostPort is DNATed to the endpoint and
- * handed to br-int addressed to the endpoint's MAC. The client's MAC and the
- * port it came in on are kept in the connection's ct_label and ct_mark, so
- * replies — un-NATed by ct(nat) when they come back from br-int — go
- * straight back to the client without any neighbour lookup.
+ * NAT on br-phy, with conntrack instead of iptables.
+ *
+ * Published ports (the docker -p model): a connection to hostIP:hostPort is
+ * DNATed to the endpoint and handed to br-int addressed to the endpoint's
+ * MAC. The client's MAC and the port it came in on are kept in the
+ * connection's ct_label and ct_mark, so replies — un-NATed by ct(nat) when
+ * they come back from br-int — go straight back to the client.
+ *
+ * Egress SNAT: new connections from local and overlay networks leaving the
+ * host are masqueraded behind the host's address; the container's MAC is
+ * kept in ct_label to hand replies back. The next hop's MAC comes from the
+ * controller, which ARPs for a destination the first time table 2 misses.
  */
-function publishFlows(s: HostState, patch: number): FlowMod[] {
+function natFlows(s: HostState, patch: number): FlowMod[] {
   const out: FlowMod[] = [];
   const me = s.hosts.get(s.host);
   const maps = s.mappings ?? [];
   const myMac = s.phyMac?.(s.host);
-  if (!me || !maps.length || !myMac) return out;
+  if (!me || !myMac) return out;
+  const snatNets = [...new Set(s.endpoints.filter((e) => e.host === s.host).map((e) => e.networkId))]
+    .map((id) => s.networks.get(id)).filter((n): n is NetworkRec => !!n && (n.mode === 'local' || n.mode === 'overlay'));
+  if (!maps.length && !snatNets.length) return out;
   const byId = new Map(s.endpoints.map((e) => [e.id, e]));
+  const ck = (id: number) => cookie(0, 'pipeline', id);
+  const IP = { field: 'eth_type', value: ETH_IP };
+  const ctNat = (table: number): Action => ({ type: 'ct', flags: 0, zone: NAT_ZONE, recirc_table: table, alg: 0, actions: [{ type: 'nat', flags: 0 }] });
   for (const m of maps) {
     const e = byId.get(m.endpointId);
     if (!e) continue;
     const proto = m.protocol === 'tcp' ? 6 : 17;
     out.push(flowMod({
       priority: 300, cookie: cookie(0, 'endpoint', objectId(`${e.id}/${m.protocol}/${m.hostPort}`)),
-      match: [{ field: 'eth_type', value: ETH_IP }, { field: 'ip_proto', value: proto }, { field: 'ipv4_dst', value: me.underlayIp },
-        { field: proto === 6 ? 'tcp_dst' : 'udp_dst', value: m.hostPort }],
+      match: [IP, { field: 'ip_proto', value: proto }, { field: 'ipv4_dst', value: me.underlayIp }, { field: proto === 6 ? 'tcp_dst' : 'udp_dst', value: m.hostPort }],
       instructions: [{
         type: 'apply_actions', actions: [
           {
@@ -128,22 +143,65 @@ function publishFlows(s: HostState, patch: number): FlowMod[] {
       }],
     }));
   }
-  // from br-int: let conntrack undo the DNAT of replies (table 1 decides)
+  const apply = (actions: Action[]) => [{ type: 'apply_actions' as const, actions }];
+  // everything from br-int, and everything for the host's address, passes conntrack's NAT zone (table 1 decides)
+  out.push(flowMod({ priority: 250, cookie: ck(0xfe), match: [{ field: 'in_port', value: patch }, IP], instructions: apply([ctNat(1)]) }));
+  if (snatNets.length) out.push(flowMod({ priority: 240, cookie: ck(0xfb), match: [IP, { field: 'ipv4_dst', value: me.underlayIp }], instructions: apply([ctNat(1)]) }));
+  // the controller resolves next hops with ARP probes (sender 0.0.0.0, from the gateway MAC, RFC 5227) so
+  // no neighbour cache learns anything; the replies come back to the gateway MAC and go to the controller
   out.push(flowMod({
-    priority: 250, cookie: cookie(0, 'pipeline', 0xfe), match: [{ field: 'in_port', value: patch }, { field: 'eth_type', value: ETH_IP }],
-    instructions: [{ type: 'apply_actions', actions: [{ type: 'ct', flags: 0, zone: NAT_ZONE, recirc_table: 1, alg: 0, actions: [{ type: 'nat', flags: 0 }] }] }],
+    priority: 260, cookie: ck(0xfa), match: [{ field: 'eth_dst', value: GATEWAY_MAC }, { field: 'eth_type', value: ETH_ARP }, { field: 'arp_op', value: 2 }],
+    instructions: apply([{ type: 'output', port: OFPP_CONTROLLER, max_len: 128 }]),
+  }));
+  const RPL = { field: 'ct_state', value: 0x28, mask: 0x28 };
+  out.push(flowMod({
+    table_id: 1, priority: 200, cookie: ck(0xfd), match: [{ field: 'in_port', value: patch }, RPL],
+    instructions: apply([
+      { type: 'reg_move', src: 'ct_label', src_ofs: 0, dst: 'eth_dst', dst_ofs: 0, n_bits: 48 },
+      { type: 'set_field', field: { field: 'eth_src', value: myMac } },
+      { type: 'output_reg', src: 'ct_mark', ofs: 0, n_bits: 16, max_len: 0 },
+    ]),
   }));
   out.push(flowMod({
-    table_id: 1, priority: 200, cookie: cookie(0, 'pipeline', 0xfd), match: [{ field: 'ct_state', value: 0x28, mask: 0x28 }],
-    instructions: [{
-      type: 'apply_actions', actions: [
-        { type: 'reg_move', src: 'ct_label', src_ofs: 0, dst: 'eth_dst', dst_ofs: 0, n_bits: 48 },
+    table_id: 1, priority: 190, cookie: ck(0xf9), match: [RPL],
+    instructions: apply([
+      { type: 'reg_move', src: 'ct_label', src_ofs: 0, dst: 'eth_dst', dst_ofs: 0, n_bits: 48 },
+      { type: 'set_field', field: { field: 'eth_src', value: GATEWAY_MAC } },
+      { type: 'output', port: patch },
+    ]),
+  }));
+  for (const n of snatNets) {
+    const c = parseCidr(n.cidr);
+    const src = { field: 'ipv4_src', value: intToIp(c.base), mask: maskOf(c.len) };
+    out.push(flowMod({
+      table_id: 1, priority: 150, cookie: cookie(0, 'network', n.id), match: [{ field: 'in_port', value: patch }, { field: 'ct_state', value: 0x21, mask: 0x21 }, IP, src],
+      instructions: apply([
+        { type: 'ct', flags: 1, zone: NAT_ZONE, recirc_table: 255, alg: 0, actions: [
+          { type: 'nat', flags: 1, ipv4_min: me.underlayIp },
+          { type: 'reg_move', src: 'eth_src', src_ofs: 0, dst: 'ct_label', dst_ofs: 0, n_bits: 48 },
+        ] },
         { type: 'set_field', field: { field: 'eth_src', value: myMac } },
-        { type: 'output_reg', src: 'ct_mark', ofs: 0, n_bits: 16, max_len: 0 },
-      ],
-    }],
-  }));
-  out.push(flowMod({ table_id: 1, priority: 0, cookie: cookie(0, 'pipeline', 0xfc), instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: OFPP_NORMAL }] }] }));
+        { type: 'resubmit', in_port: 0xfff8, table: 2 },
+      ]),
+    }));
+  }
+  if (snatNets.length) {
+    // a packet of an already-masqueraded connection (ct(nat) in table 0 rewrote its source already: +snat)
+    out.push(flowMod({
+      table_id: 1, priority: 160, cookie: ck(0xf7), match: [{ field: 'in_port', value: patch }, { field: 'ct_state', value: 0x60, mask: 0x68 }, IP],
+      instructions: apply([{ type: 'set_field', field: { field: 'eth_src', value: myMac } }, { type: 'resubmit', in_port: 0xfff8, table: 2 }]),
+    }));
+  }
+  out.push(flowMod({ table_id: 1, priority: 0, cookie: ck(0xfc), instructions: apply([{ type: 'output', port: OFPP_NORMAL }]) }));
+  if (snatNets.length && s.uplinkPort !== undefined) {
+    for (const [ip, mac] of s.neighbors ?? []) {
+      out.push(flowMod({
+        table_id: 2, priority: 100, cookie: ck(objectId(ip) & 0xffff), match: [IP, { field: 'ipv4_dst', value: ip }],
+        instructions: apply([{ type: 'set_field', field: { field: 'eth_dst', value: mac } }, { type: 'output', port: s.uplinkPort }]),
+      }));
+    }
+    out.push(flowMod({ table_id: 2, priority: 0, cookie: ck(0xf8), instructions: apply([{ type: 'output', port: OFPP_CONTROLLER, max_len: 128 }]) }));
+  }
   return out;
 }
 
@@ -167,7 +225,7 @@ export function phyFlows(s: HostState): FlowMod[] {
       instructions: [{ type: 'apply_actions', actions: toInt }],
     }));
   }
-  out.push(...publishFlows(s, s.patchPort));
+  out.push(...natFlows(s, s.patchPort));
   for (const e of s.endpoints) {
     const n = s.networks.get(e.networkId);
     if (e.host !== s.host || !n || n.mode !== 'routed') continue;
@@ -342,12 +400,13 @@ export function containerFlows(s: HostState): FlowMod[] {
     for (const src of routableFrom(n)) out.push(route(src, n, owner, e.ip, 32, tunnelTo(n, h.underlayIp), e.mac));
   }
 
-  // published endpoints: DNATed connections arrive from br-phy addressed to the endpoint's MAC; replies go back to br-phy
-  const published = new Set((s.mappings ?? []).map((m) => m.endpointId));
-  if (s.patchPort !== undefined && myPhyMac && published.size) {
+  // NAT through br-phy: DNATed connections (published ports) and SNAT replies come back addressed to the
+  // endpoint's MAC; anything a local or overlay endpoint sends off its networks leaves through br-phy
+  if (s.patchPort !== undefined && myPhyMac) {
     const replyNets = new Set<number>();
     for (const e of local) {
-      if (!published.has(e.id)) continue;
+      const n = s.networks.get(e.networkId);
+      if (!n || (n.mode !== 'local' && n.mode !== 'overlay')) continue;
       out.push(flow('classifier', { category: 'endpoint', id: objectId(e.id) }).priority(PRIO.default + 15).match('in_port', s.patchPort).match('eth_dst', e.mac)
         .actions({ type: 'set_field', field: { field: REG.network, value: e.networkId } }).goto('l2Forwarding').build());
       replyNets.add(e.networkId);
@@ -355,8 +414,9 @@ export function containerFlows(s: HostState): FlowMod[] {
     for (const id of replyNets) {
       const n = s.networks.get(id)!;
       if (n.mode === 'routed' || n.mode === 'underlay') continue; // routed has its own way out; underlay uses its own router
+      // the source MAC stays the container's: br-phy keeps it in ct_label to return replies
       out.push(flow('l3Forwarding', { category: 'network', id: n.id }).priority(PRIO.fallback - 10).match(REG.network, n.id).match('eth_type', ETH_IP).match('eth_dst', GATEWAY_MAC)
-        .actions({ type: 'set_field', field: { field: 'eth_src', value: GATEWAY_MAC } }, { type: 'set_field', field: { field: 'eth_dst', value: myPhyMac } }, { type: 'output', port: s.patchPort }).build());
+        .actions({ type: 'dec_nw_ttl' }, { type: 'set_field', field: { field: 'eth_dst', value: myPhyMac } }, { type: 'output', port: s.patchPort }).build());
     }
   }
 

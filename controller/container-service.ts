@@ -13,8 +13,14 @@ import { EventBus } from './events';
 import { WeftError, badRequest, conflict, notFound } from './errors';
 import { parseCidr, ipToInt, intToIp, cidrContains, isIp } from './ipv4';
 import { containerFlows, phyFlows, objectId } from '../apps/container-network';
-import { CATEGORY, derivedMac, TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT } from './pipeline';
-import { OFPP_LOCAL } from '../southbound/codec';
+import { CATEGORY, derivedMac, TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, GATEWAY_MAC } from './pipeline';
+import { OFPP_LOCAL, OFPP_CONTROLLER, OFP_NO_BUFFER, OFPP_MAX, PacketIn } from '../southbound/codec';
+import { parseFrame, buildArpRequest } from '../southbound/packet/ethernet';
+
+/** br-phy's uplink: its one port that is neither LOCAL nor the patch to br-int. */
+function uplinkOf(c: Connection): number | undefined {
+  return c.ports.find((p) => p.port_no <= OFPP_MAX && p.name !== PHY_PATCH_PORT)?.port_no;
+}
 import type { Connection } from '../southbound/channel';
 
 export interface HostInput { name: string; dpid: string; underlayIp: string; phyDpid?: string }
@@ -54,6 +60,39 @@ export class ContainerService {
     return this.hostDpids.has(dpid);
   }
 
+  /** Next hops resolved for SNAT, per host: IPv4 -> MAC (learned again after a restart, on demand). */
+  private readonly neighbors = new Map<string, Map<string, string>>();
+  private readonly arpAsked = new Map<string, number>();
+
+  /**
+   * Packet-ins from a br-phy: a SNAT next hop nobody has resolved yet (table
+   * 2 missed) makes the controller ARP for it from the host's address; the
+   * reply (copied to the controller) installs the next-hop flow.
+   */
+  onPacketIn(dpid: string, pi: PacketIn): void {
+    const host = this.resources.hostByPhyDpid(dpid);
+    if (!host) return;
+    const f = parseFrame(pi.data);
+    if (!f) return;
+    if (f.arp && f.arp.op === 2 && f.dst === GATEWAY_MAC) {
+      let t = this.neighbors.get(host.name);
+      if (!t) { t = new Map(); this.neighbors.set(host.name, t); }
+      if (t.get(f.arp.spa) === f.arp.sha) return;
+      t.set(f.arp.spa, f.arp.sha);
+      this.log.info({ host: host.name, ip: f.arp.spa, mac: f.arp.sha }, 'next hop resolved');
+      void this.resync(dpid);
+      return;
+    }
+    if (pi.table_id !== 2 || !f.ipv4) return;
+    const key = `${host.name}/${f.ipv4.dst}`;
+    if (this.neighbors.get(host.name)?.has(f.ipv4.dst) || Date.now() - (this.arpAsked.get(key) ?? 0) < 1000) return;
+    this.arpAsked.set(key, Date.now());
+    const c = this.connOf(dpid);
+    const uplink = c && uplinkOf(c);
+    if (!c || uplink === undefined) return;
+    c.send({ type: 'packet_out', buffer_id: OFP_NO_BUFFER, in_port: OFPP_CONTROLLER, actions: [{ type: 'output', port: uplink }], data: buildArpRequest(GATEWAY_MAC, '0.0.0.0', f.ipv4.dst) });
+  }
+
   /** MAC of a host's br-phy (its LOCAL port), while that bridge is connected. */
   private phyMac(h: HostRec): string | undefined {
     return h.phyDpid ? this.connOf(h.phyDpid)?.ports.find((p) => p.port_no === OFPP_LOCAL)?.hw_addr : undefined;
@@ -77,7 +116,9 @@ export class ContainerService {
       patchPort: ports.get(PATCH_PORT),
       phyMac: (name: string) => { const h = this.resources.host(name); return h ? this.phyMac(h) : undefined; },
     };
-    return phyHost ? phyFlows({ ...state, patchPort: ports.get(PHY_PATCH_PORT) }) : containerFlows(state);
+    return phyHost
+      ? phyFlows({ ...state, patchPort: ports.get(PHY_PATCH_PORT), uplinkPort: c && uplinkOf(c), neighbors: this.neighbors.get(host.name) })
+      : containerFlows(state);
   }
 
   private async onConnect(dpid: string): Promise<void> {

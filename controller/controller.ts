@@ -64,6 +64,7 @@ export class Controller {
     this.topology = new Topology(this.bus);
     this.round = this.nextRound();
     this.containers = new ContainerService(this.store, (d) => this.registry.get(d), this.bus, this.log.child({ component: 'containers' }), this.round);
+    this.registry.onSwitchMessage((c, m) => { if (m.type === 'packet_in') this.containers.onPacketIn(c.dpid, m); });
     this.apps = new AppRunner(createApps(cfg.apps, cfg.appOptions), this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
       (dpid) => this.containers.isHost(dpid));
   }

@@ -1,7 +1,7 @@
 // Just enough frame parsing for the controller's apps: Ethernet (with one
 // 802.1Q tag), ARP, IPv4 addresses and LLDP. Never throws on short or odd
 // frames: fields that are not there are undefined.
-import { macToString, ipv4ToString } from '../codec/oxm';
+import { macToString, ipv4ToString, macToBytes, ipv4ToBytes } from '../codec/oxm';
 
 export const ETH_TYPE_IPV4 = 0x0800;
 export const ETH_TYPE_ARP = 0x0806;
@@ -54,4 +54,17 @@ export function isGroupMac(mac: string): boolean {
 export function frameMacs(b: Buffer): [string, string] | undefined {
   if (b.length < 14) return undefined;
   return [macToString(b.subarray(0, 6)), macToString(b.subarray(6, 12))];
+}
+
+/** A broadcast ARP request (RFC 826) from (srcMac, srcIp) for targetIp. */
+export function buildArpRequest(srcMac: string, srcIp: string, targetIp: string): Buffer {
+  const b = Buffer.alloc(42);
+  b.fill(0xff, 0, 6);
+  macToBytes(srcMac).copy(b, 6);
+  b.writeUInt16BE(ETH_TYPE_ARP, 12);
+  b.writeUInt16BE(1, 14); b.writeUInt16BE(ETH_TYPE_IPV4, 16); b[18] = 6; b[19] = 4; b.writeUInt16BE(1, 20);
+  macToBytes(srcMac).copy(b, 22);
+  ipv4ToBytes(srcIp).copy(b, 28);
+  ipv4ToBytes(targetIp).copy(b, 38);
+  return b;
 }

@@ -1,7 +1,9 @@
-// Port publishing (the docker -p model) with conntrack DNAT in OVS: a
-// container's TCP and UDP ports published on its host's address through the
-// CNI portMappings capability, reached at hostIP:hostPort from a machine
-// outside the hosts; the published port goes away with the endpoint.
+// NAT in OVS conntrack on a host's br-phy. Port publishing (the docker -p
+// model): a container's TCP and UDP ports published on its host's address
+// through the CNI portMappings capability, reached at hostIP:hostPort from a
+// machine outside the hosts; the published port goes away with the
+// endpoint. Egress SNAT: the container reaches that outside machine
+// masqueraded behind its host's address.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -94,6 +96,19 @@ test('published TCP and UDP ports reach a container at hostIP:hostPort', async (
     const srv = await udpEcho(ct, 53);
     assert.equal(await udpAsk(client, host.ip, 5353, 'dns-ish'), 'dns-ish');
     await srv.stop();
+  });
+
+  await t.test('egress SNAT: the container reaches an outside address, seen as its host', async () => {
+    const srv = spawn('ip', ['netns', 'exec', client.netns, process.execPath, '-e',
+      `require('net').createServer(s=>{s.end(s.remoteAddress)}).listen(7777,()=>console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => srv.stdout!.once('data', r));
+      const seen = await waitFor(() => ct.tcpConnect(CLIENT_IP, 7777, 'who am i', 2000).catch(() => ''), { what: 'outside TCP through SNAT', timeoutMs: 15000 });
+      assert.equal(seen.replace('::ffff:', ''), host.ip, 'the outside machine sees the host address, not the container\'s');
+      assert.equal((await ct.ping(CLIENT_IP, { count: 3 })).received, 3);
+    } finally {
+      srv.kill();
+    }
   });
 
   await t.test('an unpublished port is not reachable, and DEL unpublishes', async () => {
