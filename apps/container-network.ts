@@ -24,35 +24,35 @@ export function objectId(id: string): number {
   return h >>> 0;
 }
 
-/** Turn an ARP request into the reply for (mac, ip), sent back out of its in_port. */
-export function arpReply(mac: string, ip: string): Action[] {
-  return [
-    { type: 'reg_move', src: 'eth_src', src_ofs: 0, dst: 'eth_dst', dst_ofs: 0, n_bits: 48 },
+const move = (src: string, dst: string, n_bits: number, dst_ofs = 0): Action => ({ type: 'reg_move', src, src_ofs: 0, dst, dst_ofs, n_bits });
+
+/**
+ * Turn an ARP request into its reply, sent back out of its in_port. The
+ * answering MAC is `mac`, or derived from the asked address when `mac` is
+ * the network's derived prefix and `deriveLow32` is set (the asked address
+ * becomes its low 32 bits). The answering address is `ip`, or — without
+ * one — the asked address itself (swapped through reg0).
+ */
+function arpAnswer(mac: string, ip?: string, deriveLow32 = false): Action[] {
+  const a: Action[] = [
+    move('eth_src', 'eth_dst', 48),
     { type: 'set_field', field: { field: 'eth_src', value: mac } },
-    { type: 'set_field', field: { field: 'arp_op', value: 2 } },
-    { type: 'reg_move', src: 'arp_sha', src_ofs: 0, dst: 'arp_tha', dst_ofs: 0, n_bits: 48 },
-    { type: 'set_field', field: { field: 'arp_sha', value: mac } },
-    { type: 'reg_move', src: 'arp_spa', src_ofs: 0, dst: 'arp_tpa', dst_ofs: 0, n_bits: 32 },
-    { type: 'set_field', field: { field: 'arp_spa', value: ip } },
-    { type: 'output', port: OFPP_IN_PORT },
   ];
+  if (deriveLow32) a.push(move('arp_tpa', 'eth_src', 32));
+  a.push({ type: 'set_field', field: { field: 'arp_op', value: 2 } }, move('arp_sha', 'arp_tha', 48));
+  a.push(deriveLow32 ? move('eth_src', 'arp_sha', 48) : { type: 'set_field', field: { field: 'arp_sha', value: mac } });
+  if (ip !== undefined) a.push(move('arp_spa', 'arp_tpa', 32), { type: 'set_field', field: { field: 'arp_spa', value: ip } });
+  else a.push(move('arp_tpa', 'reg0', 32), move('arp_spa', 'arp_tpa', 32), move('reg0', 'arp_spa', 32));
+  a.push({ type: 'output', port: OFPP_IN_PORT });
+  return a;
 }
 
-/** ARP reply for any address of a network, with the MAC derived from the asked address. */
-export function derivedArpReply(networkId: number): Action[] {
-  return [
-    { type: 'reg_move', src: 'eth_src', src_ofs: 0, dst: 'eth_dst', dst_ofs: 0, n_bits: 48 },
-    { type: 'set_field', field: { field: 'eth_src', value: derivedMac(networkId, '0.0.0.0') } },
-    { type: 'reg_move', src: 'arp_tpa', src_ofs: 0, dst: 'eth_src', dst_ofs: 0, n_bits: 32 },
-    { type: 'set_field', field: { field: 'arp_op', value: 2 } },
-    { type: 'reg_move', src: 'arp_sha', src_ofs: 0, dst: 'arp_tha', dst_ofs: 0, n_bits: 48 },
-    { type: 'reg_move', src: 'eth_src', src_ofs: 0, dst: 'arp_sha', dst_ofs: 0, n_bits: 48 },
-    { type: 'reg_move', src: 'arp_tpa', src_ofs: 0, dst: 'reg0', dst_ofs: 0, n_bits: 32 },
-    { type: 'reg_move', src: 'arp_spa', src_ofs: 0, dst: 'arp_tpa', dst_ofs: 0, n_bits: 32 },
-    { type: 'reg_move', src: 'reg0', src_ofs: 0, dst: 'arp_spa', dst_ofs: 0, n_bits: 32 },
-    { type: 'output', port: OFPP_IN_PORT },
-  ];
-}
+/** The reply for a known (mac, ip). */
+export const arpReply = (mac: string, ip: string): Action[] => arpAnswer(mac, ip);
+/** The reply for any address of a network, with the MAC derived from the asked address. */
+export const derivedArpReply = (networkId: number): Action[] => arpAnswer(derivedMac(networkId, '0.0.0.0'), undefined, true);
+/** Proxy ARP: one MAC for whatever address was asked (the gateway answers for a routed CIDR). */
+export const proxyArpReply = (mac: string): Action[] => arpAnswer(mac);
 
 export interface Block { networkId: number; base: number; len: number; host: string | null }
 
@@ -79,20 +79,6 @@ export interface HostState {
   neighbors?: Map<string, string>;
 }
 
-/** ARP reply with one MAC for whatever address was asked (proxy ARP: the gateway answers for the routed CIDR). */
-export function proxyArpReply(mac: string): Action[] {
-  return [
-    { type: 'reg_move', src: 'eth_src', src_ofs: 0, dst: 'eth_dst', dst_ofs: 0, n_bits: 48 },
-    { type: 'set_field', field: { field: 'eth_src', value: mac } },
-    { type: 'set_field', field: { field: 'arp_op', value: 2 } },
-    { type: 'reg_move', src: 'arp_sha', src_ofs: 0, dst: 'arp_tha', dst_ofs: 0, n_bits: 48 },
-    { type: 'set_field', field: { field: 'arp_sha', value: mac } },
-    { type: 'reg_move', src: 'arp_tpa', src_ofs: 0, dst: 'reg0', dst_ofs: 0, n_bits: 32 },
-    { type: 'reg_move', src: 'arp_spa', src_ofs: 0, dst: 'arp_tpa', dst_ofs: 0, n_bits: 32 },
-    { type: 'reg_move', src: 'reg0', src_ofs: 0, dst: 'arp_spa', dst_ofs: 0, n_bits: 32 },
-    { type: 'output', port: OFPP_IN_PORT },
-  ];
-}
 
 /**
  * NAT on br-phy, with conntrack instead of iptables.

@@ -701,6 +701,11 @@ async function main(): Promise<void> {
   for (const sc of scs) {
     const errs = sc.samples.filter((s) => s.error);
     if (errs.length) console.log(`${sc.name}: ${errs.length} failure(s), first: ${errs[0]!.containerId}: ${errs[0]!.error}`);
+    const late = sc.samples.filter((s) => s.seq !== null && s.seq > 1);
+    if (late.length) {
+      console.log(`${sc.name}: first echo request unanswered for ${late.length} (ADD had returned ready; 10 ms between requests): ` +
+        late.slice(0, 5).map((s) => `${s.containerId} answered #${s.seq}`).join(', '));
+    }
   }
   console.log(`DEL, sequential (the ${N} containers of (a)): p50 ${ms(median(delA))}, p99 ${ms(pct(delA, 99))}`);
   const per = a.sc.ctlCpuPerAttach ?? [];
