@@ -756,6 +756,10 @@ main()
   .catch((e: unknown) => {
     if (!exiting) {
       console.error(`attach bench failed: ${(e as Error).stack ?? String(e)}`);
+      if (host && !host.isDestroyed && !host.alive()) {
+        console.error(`note: the emulated host's OVS daemons are gone. Something else removed the ${host.netns} namespace or killed them; ` +
+          '`mininet/hostlab cleanup` (run at the end of .ci/run) sweeps every wf* namespace on the machine.');
+      }
       process.exitCode = 1;
     }
   })

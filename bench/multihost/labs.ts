@@ -1,0 +1,373 @@
+// The two sides of bench/multihost.ts. Each Lab builds a fresh underlay and
+// N emulated hosts (test/helpers/emu-host), runs its control plane, and
+// attaches a container the way that system's runtime integration would:
+//
+//   WeftLab: weft-cni ADD (CNI runtime helper, plugin run in the host netns),
+//            against a Weft controller child process; overlay (VXLAN) or
+//            routed network. ADD returns once Weft reports the endpoint ready
+//            (its flows confirmed by barriers on every host).
+//   OvnLab:  ovn-attach.js run in the host netns: NB lsp-add +
+//            lsp-set-addresses, the same veth plumbing code as weft-cni,
+//            ovs-vsctl add-port with iface-id, then wait for ovn-installed.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Underlay, EmuHost, Container } from '../../test/helpers/emu-host';
+import { TestRuntime, ConfList } from '../../test/helpers/cni-runtime';
+import { WeftProcess } from '../../test/helpers/weft-process';
+import { repoRoot } from '../../test/helpers/paths';
+import { waitFor } from '../../test/helpers/wait';
+import { pidRssKb, intToIp, ipToInt } from '../../test/helpers/emu/common';
+import { cpuSeconds, sleep } from './common';
+import { OVN_ATTACH_SH, OvnCentral, OvnChassis } from './ovn';
+import type { AttachArgs } from './ovn-attach';
+
+export const NETWORK = 'bench';
+export const CIDR = '10.90.0.0/16';
+export const GATEWAY = '10.90.0.1';
+const UNDERLAY_MTU = 1600; // room for VXLAN / Geneve around 1500-byte container frames
+const CONTAINER_MTU = 1500;
+
+export interface AttachResult {
+  ip: string;
+  /** When the attach call returned (epoch ms). */
+  tReturned: number;
+  /** Optional per-step times inside the call (ms from its own start). */
+  steps?: Record<string, number>;
+}
+
+export interface Lab {
+  readonly label: string;
+  readonly hosts: EmuHost[];
+  /** Prefix of container namespaces (<= 5 chars so names fit 15). */
+  readonly containerPrefix: string;
+  /** Attaches container `c` (on hosts[hostIdx]) as cluster endpoint number `n` (1-based). t0 is taken by the caller just before. */
+  attach(n: number, hostIdx: number, c: Container): Promise<AttachResult>;
+  /** Waits until the control plane has caught up everywhere (before counting flows). */
+  settle(): Promise<void>;
+  /** Control-plane processes (for CPU and RSS): name -> pids. */
+  controlPids(): Record<string, number[]>;
+  /** What the attach call includes, for the printout. */
+  describe(): string;
+  destroy(): Promise<void>;
+}
+
+/** OpenFlow flows on a host's br-int (ovs-ofctl -O OpenFlow13 --no-stats dump-flows, one line each). */
+export async function brIntFlows(h: EmuHost): Promise<number> {
+  return (await h.dumpFlows('br-int')).length;
+}
+
+/** Waits until br-int's flow count is the same on two reads `gapMs` apart. */
+export async function stableFlows(h: EmuHost, gapMs = 300, timeoutMs = 30_000): Promise<number> {
+  let last = -1;
+  return waitFor(async () => {
+    const n = await brIntFlows(h);
+    const same = n === last;
+    last = n;
+    if (!same) await sleep(gapMs);
+    return same ? n : 0;
+  }, { what: `stable flow count on ${h.name}`, timeoutMs, intervalMs: gapMs });
+}
+
+function hostName(i: number): string {
+  return `h${i + 1}`;
+}
+
+// ---------------------------------------------------------------------------
+
+export interface LabOptions {
+  hosts: number;
+  /** Folder for this lab's files (host folders, central, bin). */
+  dir: string;
+  log: (s: string) => void;
+}
+
+/**
+ * Preloaded into weft-cni (node --require) when tracing: records when Node
+ * started, each command (execFile) and each API call (fetch), and writes
+ * them to <dir>/<CNI_CONTAINERID>.json at exit.
+ */
+function tracerSource(dir: string): string {
+  return `'use strict';
+const { performance } = require('perf_hooks');
+const fs = require('fs');
+const cp = require('child_process');
+const now = () => performance.timeOrigin + performance.now();
+const ev = [['preload', now()]];
+const execFile = cp.execFile;
+cp.execFile = function (file, args, opts, cb) {
+  if (typeof cb !== 'function' || !Array.isArray(args)) return execFile.apply(this, arguments);
+  const a = file === 'nsenter' ? args.slice(args.indexOf('--') + 1) : [file, ...args];
+  const l = a[0] === 'ovs-vsctl' ? 'ovs-vsctl' : a[0] === 'ip' ? 'ip ' + a.filter((x) => !x.startsWith('-')).slice(1, 3).join(' ') : a[0];
+  return execFile.call(this, file, args, opts, function () { ev.push([(file === 'nsenter' ? 'ctr:' : '') + l, now()]); return cb.apply(this, arguments); });
+};
+const f0 = globalThis.fetch;
+globalThis.fetch = async function (url, init) {
+  const u = new URL(String(url));
+  try { return await f0(url, init); } finally { ev.push(['API ' + ((init && init.method) || 'GET') + (u.searchParams.get('wait') ? ' wait' : ''), now()]); }
+};
+process.on('exit', () => {
+  ev.push(['exit', now()]);
+  try { fs.writeFileSync(${JSON.stringify(dir)} + '/' + process.env.CNI_CONTAINERID + '.json', JSON.stringify({ origin: performance.timeOrigin, ev })); } catch {}
+});
+`;
+}
+
+export class WeftLab implements Lab {
+  readonly hosts: EmuHost[] = [];
+  readonly containerPrefix = 'wfwc-';
+  private readonly rts: TestRuntime[] = [];
+  private weft?: WeftProcess;
+  private underlay?: Underlay;
+  private traceDir = '';
+
+  constructor(readonly mode: 'overlay' | 'routed', private readonly opts: LabOptions & { trace?: boolean }) {}
+
+  get label(): string { return `weft ${this.mode}`; }
+
+  describe(): string {
+    return `${this.label}: attach = weft-cni ADD spawned in the host netns (Node start, POST /v1/endpoints, veth + container config, ` +
+      'ovs-vsctl add-port, wait until Weft reports the endpoint ready = flows confirmed by barrier on every host)';
+  }
+
+  async setup(): Promise<this> {
+    const { dir } = this.opts;
+    fs.mkdirSync(dir, { recursive: true });
+    this.underlay = await Underlay.create({ id: this.mode === 'overlay' ? 'mwo' : 'mwr', subnet: '172.31.230.0/24', mtu: UNDERLAY_MTU });
+    this.weft = await WeftProcess.start({ host: this.underlay.ip });
+    const plugin = path.join(repoRoot(), 'dist/northbound/cni/weft-cni.js');
+    if (!fs.existsSync(plugin)) throw new Error(`${plugin} missing: build first (npx tsc -p tsconfig.json)`);
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    if (this.opts.trace) {
+      this.traceDir = path.join(dir, 'trace');
+      fs.mkdirSync(this.traceDir);
+      const tracer = path.join(dir, 'tracer.js');
+      fs.writeFileSync(tracer, tracerSource(this.traceDir));
+      fs.writeFileSync(path.join(bin, 'weft-cni'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} --require ${JSON.stringify(tracer)} ${JSON.stringify(plugin)}\n`, { mode: 0o755 });
+    } else {
+      fs.symlinkSync(plugin, path.join(bin, 'weft-cni'));
+    }
+    const routed = this.mode === 'routed';
+    for (let i = 0; i < this.opts.hosts; i++) {
+      const h = await EmuHost.create({
+        name: hostName(i), underlay: this.underlay, index: i + 1, controller: this.weft.ofTarget, prefix: 'wfw-',
+        baseDir: path.join(dir, 'emu'), tunnel: !routed, patch: routed,
+      });
+      if (routed) {
+        // as in test/integration/multihost-routed.test.ts: Weft programs br-phy too, which keeps in-band control
+        await h.vsctl('set', 'bridge', 'br-phy', `other-config:datapath-id=${this.phyDpid(i)}`, 'protocols=OpenFlow13');
+        await h.vsctl('remove', 'bridge', 'br-phy', 'other-config', 'disable-in-band');
+        await h.vsctl('set-controller', 'br-phy', this.weft.ofTarget);
+        for (const k of ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.br-phy.rp_filter=0']) await h.exec(['sysctl', '-qw', k]);
+      }
+      this.hosts.push(h);
+      this.rts.push(new TestRuntime([bin], h.netns));
+    }
+    for (const [i, h] of this.hosts.entries()) {
+      const r = await this.weft.call('POST', '/v1/hosts', { name: hostName(i), dpid: h.dpid, underlayIp: h.ip, ...(routed ? { phyDpid: this.phyDpid(i) } : {}) });
+      if (r.status !== 201) throw new Error(`registering ${hostName(i)}: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    const n = this.hosts.length;
+    await waitFor(async () => (await this.weft!.call<{ connected: boolean }[]>('GET', '/v1/hosts?kind=registered')).body.filter((h) => h.connected).length === n,
+      { what: `${n} br-int connected`, timeoutMs: 60_000 });
+    if (routed) {
+      await waitFor(async () => (await this.weft!.call<{ dpid: string }[]>('GET', '/v1/switches')).body.filter((s) => s.dpid.startsWith('00000000000b')).length === n,
+        { what: `${n} br-phy connected`, timeoutMs: 60_000 });
+    }
+    const net = await this.weft.call('POST', '/v1/networks', { name: NETWORK, cidr: CIDR, gateway: GATEWAY, mode: this.mode, mtu: CONTAINER_MTU });
+    if (net.status !== 201) throw new Error(`creating the network: ${net.status} ${JSON.stringify(net.body)}`);
+    return this;
+  }
+
+  private phyDpid(i: number): string {
+    return `00000000000b${(i + 1).toString(16).padStart(2, '0')}00`;
+  }
+
+  private conf(i: number): ConfList {
+    return {
+      cniVersion: '1.0.0', name: NETWORK,
+      plugins: [{ type: 'weft-cni', api: this.weft!.api, host: hostName(i), network: NETWORK, ovsdb: this.hosts[i]!.ovsdb, bridge: 'br-int' }],
+    };
+  }
+
+  async attach(n: number, hostIdx: number, c: Container): Promise<AttachResult> {
+    const t0 = performance.timeOrigin + performance.now();
+    const r = await this.rts[hostIdx]!.add(this.conf(hostIdx), { containerId: `mh-${n}`, netns: c.netnsPath, ifName: 'eth0' });
+    const tReturned = performance.timeOrigin + performance.now();
+    const ip = (r as unknown as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
+    let steps: Record<string, number> | undefined;
+    if (this.traceDir) {
+      // time of each step from the previous one; 'node start' = spawn -> process origin, 'preload' = origin -> tracer loaded
+      try {
+        const t = JSON.parse(fs.readFileSync(path.join(this.traceDir, `mh-${n}.json`), 'utf8')) as { origin: number; ev: [string, number][] };
+        steps = { 'node start': Math.round((t.origin - t0) * 10) / 10 };
+        let prev = t.origin;
+        for (const [k, at] of t.ev) {
+          let key = k;
+          for (let i = 2; key in steps; i++) key = `${k} #${i}`;
+          steps[key] = Math.round((at - prev) * 10) / 10;
+          prev = at;
+        }
+      } catch {
+        steps = undefined;
+      }
+    }
+    return { ip, tReturned, steps };
+  }
+
+  async settle(): Promise<void> {
+    // ADD already waited for readiness on every host; let stragglers (e.g. a late resync) finish.
+    await waitFor(async () => (await this.weft!.call<{ state: string }[]>('GET', `/v1/endpoints?network=${NETWORK}`)).body.every((e) => e.state === 'ready'),
+      { what: 'all endpoints ready', timeoutMs: 30_000 });
+  }
+
+  controlPids(): Record<string, number[]> {
+    const p = this.weft?.proc?.pid;
+    return { weft: p ? [p] : [] };
+  }
+
+  /** Flows Weft itself believes it installed on a host (controller flow-stats), as a cross-check. */
+  async controllerFlows(h: EmuHost): Promise<number> {
+    return (await this.weft!.call<unknown[]>('GET', `/v1/switches/${h.dpid}/flows`)).body.length;
+  }
+
+  async destroy(): Promise<void> {
+    for (const h of [...this.hosts].reverse()) await h.destroy();
+    await this.underlay?.destroy();
+    await this.weft?.stop();
+  }
+
+  weftCpuRss(): { cpu: number; rssKb: number } {
+    const p = this.weft?.proc?.pid;
+    return { cpu: cpuSeconds(p), rssKb: p ? pidRssKb(p) : 0 };
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+export class OvnLab implements Lab {
+  readonly hosts: EmuHost[] = [];
+  readonly containerPrefix = 'wfoc-';
+  readonly label = 'ovn';
+  private underlay?: Underlay;
+  central?: OvnCentral;
+  private chassis: OvnChassis[] = [];
+  private readonly script = path.join(repoRoot(), 'dist/bench/multihost/ovn-attach.js');
+  private shScript = '';
+
+  constructor(private readonly opts: LabOptions & { waitInstalled: boolean; attach: 'sh' | 'node'; trace?: boolean }) {}
+
+  describe(): string {
+    const how = this.opts.attach === 'sh'
+      ? 'ovn-attach.sh spawned in the host netns (sh, no Node start; the same commands as weft-cni runs'
+      : 'ovn-attach.js spawned in the host netns (Node start; the same veth code as weft-cni';
+    return `ovn: attach = ${how}): ovn-nbctl lsp-add + lsp-set-addresses over TCP to the NB, veth + container config, ` +
+      'ovs-vsctl add-port with iface-id' +
+      (this.opts.waitInstalled ? ', wait until ovn-controller sets ovn-installed on the interface' : ', no wait');
+  }
+
+  async setup(): Promise<this> {
+    const { dir } = this.opts;
+    fs.mkdirSync(dir, { recursive: true });
+    if (this.opts.attach === 'node' && !fs.existsSync(this.script)) throw new Error(`${this.script} missing: build first (npx tsc -p tsconfig.json)`);
+    this.shScript = path.join(dir, 'ovn-attach.sh');
+    fs.writeFileSync(this.shScript, OVN_ATTACH_SH, { mode: 0o755 });
+    this.underlay = await Underlay.create({ id: 'mov', subnet: '172.31.231.0/24', mtu: UNDERLAY_MTU });
+    this.central = new OvnCentral(path.join(dir, 'emu', 'central'), this.underlay);
+    await this.central.start();
+    for (let i = 0; i < this.opts.hosts; i++) {
+      const h = await EmuHost.create({
+        name: hostName(i), underlay: this.underlay, index: i + 1, prefix: 'wfo-', baseDir: path.join(dir, 'emu'), tunnel: false, patch: false,
+      });
+      this.hosts.push(h);
+      const ch = new OvnChassis(h, this.central);
+      this.chassis.push(ch);
+      await ch.start();
+    }
+    for (const ch of this.chassis) await ch.waitReady(60_000);
+    await this.central.nbctl('ls-add', NETWORK);
+    await this.central.nbctl('--wait=hv', 'sync');
+    return this;
+  }
+
+  /** Address of cluster endpoint `n` (1-based): 10.90.0.10 + n - 1 (static, chosen by the "CMS"). */
+  static ipOf(n: number): string {
+    return intToIp(ipToInt('10.90.0.10') + n - 1);
+  }
+
+  static macOf(ip: string): string {
+    const n = ipToInt(ip);
+    return ['0a', '58', ...[24, 16, 8, 0].map((s) => (Math.floor(n / 2 ** s) % 256).toString(16).padStart(2, '0'))].join(':');
+  }
+
+  attach(n: number, hostIdx: number, c: Container): Promise<AttachResult> {
+    const h = this.hosts[hostIdx]!;
+    const t0 = performance.timeOrigin + performance.now();
+    const ip = OvnLab.ipOf(n);
+    const args: AttachArgs = {
+      nb: this.central!.nbRemote, ls: NETWORK, port: `ep${n}`, mac: OvnLab.macOf(ip), ip, prefixLength: 16, gateway: GATEWAY,
+      netns: c.netnsPath, ifName: 'eth0', hostIf: `ovnp${n}`, mtu: CONTAINER_MTU, ovsdb: h.ovsdb, bridge: 'br-int', waitInstalled: this.opts.waitInstalled,
+    };
+    return new Promise((resolve, reject) => {
+      // The same environment as the runtime helper gives weft-cni: PATH only.
+      const argv = this.opts.attach === 'sh'
+        ? [this.shScript, args.nb, args.ls, args.port, args.mac, args.ip, String(args.prefixLength), args.gateway ?? '', args.netns, args.ifName,
+          args.hostIf, String(args.mtu), args.ovsdb, args.bridge, args.waitInstalled ? '1' : '0']
+        : [process.execPath, this.script, JSON.stringify(args)];
+      const child = spawn('ip', ['netns', 'exec', h.netns, ...argv], {
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...(this.opts.trace ? { TRACE: '1' } : {}) }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        const tReturned = performance.timeOrigin + performance.now();
+        let res: { ok: boolean; error?: string; steps?: Record<string, number>; trace?: string } | undefined;
+        try {
+          res = JSON.parse(out.trim().split('\n').pop() ?? '') as typeof res;
+        } catch {
+          res = undefined;
+        }
+        if (code !== 0 || !res?.ok) reject(new Error(`ovn-attach ep${n} on ${h.name} failed (${code}): ${res?.error ?? (out + err).trim()}`));
+        else {
+          let steps = res.steps;
+          if (res.trace) {
+            // " start=<epoch ns> nb=<epoch ns> ...": time of each step, from the previous mark (start: from the spawn)
+            steps = {};
+            let prev = t0;
+            for (const [k, v] of res.trace.trim().split(/\s+/).map((x) => x.split('='))) {
+              const at = Number(v) / 1e6;
+              steps[k!] = Math.round((at - prev) * 10) / 10;
+              prev = at;
+            }
+          }
+          resolve({ ip, tReturned, steps });
+        }
+      });
+    });
+  }
+
+  async settle(): Promise<void> {
+    // every chassis has processed the NB's current configuration
+    await this.central!.nbctl('--wait=hv', 'sync');
+  }
+
+  controlPids(): Record<string, number[]> {
+    const c = this.central?.pids ?? {};
+    return {
+      'ovn-northd': c.northd ? [c.northd] : [],
+      'NB+SB ovsdb-server': [c.nb, c.sb].filter((p): p is number => p !== undefined),
+      'ovn-controller (all hosts)': this.chassis.map((ch) => ch.pid).filter((p): p is number => p !== null),
+    };
+  }
+
+  async destroy(): Promise<void> {
+    for (const ch of this.chassis) await ch.stop().catch(() => undefined);
+    for (const h of [...this.hosts].reverse()) await h.destroy();
+    await this.central?.stop();
+    await this.underlay?.destroy();
+  }
+}
