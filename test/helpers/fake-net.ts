@@ -79,6 +79,25 @@ export class FakeNet implements SwitchDirectory {
     this.drain();
   }
 
+  /** A shared segment (a hub or a non-OpenFlow bridge): a frame out of any member port reaches all the others. */
+  private readonly hubs = new Map<string, string[]>();
+  hub(...ends: [string, number][]): void {
+    const keys = ends.map(([d, p]) => `${d}:${p}`);
+    for (const k of keys) this.hubs.set(k, keys.filter((x) => x !== k));
+  }
+
+  /** Remove a cable without any port going down (a silent failure: only probes can tell). */
+  unplug(a: string, ap: number, b: string, bp: number): void {
+    this.wires.delete(`${a}:${ap}`);
+    this.wires.delete(`${b}:${bp}`);
+  }
+
+  /** Move a host to another switch port. */
+  moveHost(mac: string, dpid: string, port: number): void {
+    for (const [k, e] of this.wires) if (e.kind === 'host' && e.mac === mac) this.wires.delete(k);
+    this.wires.set(`${dpid}:${port}`, { kind: 'host', mac });
+  }
+
   wire(a: string, ap: number, b: string, bp: number): void {
     this.wires.set(`${a}:${ap}`, { kind: 'switch', dpid: b, port: bp });
     this.wires.set(`${b}:${bp}`, { kind: 'switch', dpid: a, port: ap });
@@ -165,6 +184,10 @@ export class FakeNet implements SwitchDirectory {
         if (p > OFPP_MAX || (p === inPort && a.port !== OFPP_IN_PORT)) continue;
         const port = sw.ports.find((x) => x.port_no === p);
         if (!port || port.state & 1) continue;
+        for (const k of this.hubs.get(`${dpid}:${p}`) ?? []) {
+          const [hd, hp] = k.split(':');
+          this.enqueue(() => this.receive(hd, Number(hp), frame));
+        }
         const peer = this.wires.get(`${dpid}:${p}`);
         if (!peer) continue;
         if (peer.kind === 'host') { this.deliveries++; if (frame.readUInt16BE(12) !== 0x88cc) this.inbox.get(peer.mac)!.push(frame); }

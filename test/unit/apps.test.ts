@@ -91,6 +91,38 @@ test('forwarding: a cut link reroutes and stale flows go; all pairs still reach 
   assert.equal((f.instructions[0] as { actions: { port: number }[] }).actions[0].port, 2);
 });
 
+test('topology: probes through a shared segment (hub) make no link; a silent cable cut ages out', async () => {
+  const net = new FakeNet([new TopologyDiscovery({ probeIntervalMs: 40 }), new ShortestPathForwarding({ settleMs: 0 })]);
+  for (let i = 1; i <= 3; i++) net.addSwitch(dp(i), 3);
+  net.wire(dp(1), 1, dp(2), 1); // a real cable
+  net.hub([dp(1), 2], [dp(2), 2], [dp(3), 2]); // one broadcast domain joining three switches
+  for (let i = 1; i <= 3; i++) net.connect(dp(i));
+  net.tick();
+  const links = net.topology.links().map((l) => `${l.src.dpid.slice(-1)}:${l.src.port}->${l.dst.dpid.slice(-1)}:${l.dst.port}`).sort();
+  assert.deepEqual(links, ['1:1->2:1', '2:1->1:1'], 'only the point-to-point cable is a link');
+  net.unplug(dp(1), 1, dp(2), 1);
+  const { waitFor } = await import('../helpers/wait');
+  await waitFor(() => { net.tick(); return net.topology.links().length === 0; }, { what: 'links aged out', timeoutMs: 3000, intervalMs: 30 });
+});
+
+test('topology: a host that moves is seen at its new port and forwarding follows it', () => {
+  const net = ring(4);
+  net.hostSend(mac(1), arpRequest(mac(1), '10.0.0.1', '10.0.0.9'));
+  assert.equal(net.topology.hosts.get(mac(1))!.dpid, dp(1));
+  const moved: string[] = [];
+  net.bus.on('host.moved', (e) => moved.push(`${e.from.dpid.slice(-1)}->${e.host.dpid.slice(-1)}`));
+  net.moveHost(mac(1), dp(3), 3);
+  net.attachHost(mac(3), dp(3), 1); // keep h3 somewhere else
+  net.hostSend(mac(1), arpRequest(mac(1), '10.0.0.1', '10.0.0.9'));
+  assert.deepEqual(moved, ['1->3']);
+  assert.equal(net.topology.hosts.get(mac(1))!.port, 3);
+  for (const i of [2, 4]) net.inbox.set(mac(i), []);
+  net.inbox.set(mac(1), []);
+  net.hostSend(mac(2), arpRequest(mac(2), '10.0.0.2', '10.0.0.9'));
+  net.hostSend(mac(2), ethFrame(mac(1), mac(2), 0x0800));
+  assert.equal(net.inbox.get(mac(1))!.filter((f) => f.readUInt16BE(12) === 0x0800).length, 1, 'unicast reaches h1 at its new place');
+});
+
 test('app selection: profiles, lists and conflicts', () => {
   assert.deepEqual(resolveApps('forwarding'), ['topology', 'forwarding']);
   assert.deepEqual(resolveApps('learning'), ['learning']);
