@@ -234,7 +234,8 @@ export class ContainerService {
     const blockSize = inp.blockSize ?? 26;
     if (!Number.isInteger(blockSize) || blockSize < 16 || blockSize > 30) throw badRequest('blockSize must be a prefix length 16..30', 'blockSize');
     if (inp.vlan !== undefined && (!Number.isInteger(inp.vlan) || inp.vlan < 1 || inp.vlan > 4094)) throw badRequest('vlan must be 1..4094', 'vlan');
-    const mtu = inp.mtu ?? 1500;
+    // VXLAN adds 50 bytes on the underlay: an overlay network defaults to 1450 so a 1500-byte underlay carries it
+    const mtu = inp.mtu ?? (mode === 'overlay' ? 1450 : 1500);
     if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) throw badRequest('mtu must be 576..9000', 'mtu');
     if (this.resources.network(inp.name)) throw conflict(`network ${inp.name} already exists`, 'name');
     const n = this.store.tx(() => this.resources.insertNetwork({

@@ -26,7 +26,7 @@ export const NetworkBody = Type.Object({
   mode: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('overlay'), Type.Literal('routed'), Type.Literal('underlay')], { description: 'default local (one host)' })),
   blockSize: Type.Optional(Type.Integer({ minimum: 16, maximum: 30, description: 'prefix length of the per-host IPAM blocks (default 26)' })),
   vlan: Type.Optional(Type.Integer({ minimum: 1, maximum: 4094, description: 'VLAN tag (underlay mode)' })),
-  mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9000, description: 'interface MTU handed to containers (default 1500)' })),
+  mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9000, description: 'interface MTU handed to containers (default 1500; 1450 for overlay networks, leaving room for VXLAN)' })),
 }, { additionalProperties: false });
 
 export const NetworkSchema = Type.Object({
