@@ -23,6 +23,13 @@
 // The containers of (a) and (c) are deleted (CNI DEL) before the next
 // scenario, so each one starts with only the probe attached; those of (b)
 // stay until the end, when the flow count is read.
+//
+// Also printed: fixed-cost baselines measured in the host netns with the
+// plugin's environment (Node startup, one ip / nsenter / ovs-vsctl call, a
+// fresh process's first fetch(), the ping itself), and per scenario the CPU
+// of the controller, the host's OVS daemons and the bench with everything it
+// spawned, against machine-wide busy time (scenarios disturbed by other work
+// on the machine are flagged). See docs/bench.md.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -704,7 +711,7 @@ async function main(): Promise<void> {
     const late = sc.samples.filter((s) => s.seq !== null && s.seq > 1);
     if (late.length) {
       console.log(`${sc.name}: first echo request unanswered for ${late.length} (ADD had returned ready; 10 ms between requests): ` +
-        late.slice(0, 5).map((s) => `${s.containerId} answered #${s.seq}`).join(', '));
+        late.slice(0, 5).map((s) => `${s.containerId} answered #${s.seq}, ${ms(s.t2 - s.t1)} after ready`).join(', '));
     }
   }
   console.log(`DEL, sequential (the ${N} containers of (a)): p50 ${ms(median(delA))}, p99 ${ms(pct(delA, 99))}`);

@@ -159,7 +159,7 @@ export class ContainerService {
   private markReady(dpid: string): void {
     const host = this.resources.hostByDpid(dpid);
     if (!host) return;
-    const installed = new Set(this.reconciler.installedFlows(dpid)
+    const installed = new Set(this.reconciler.confirmedFlows(dpid)
       .filter((f) => Number((f.cookie >> 40n) & 0xffn) === CATEGORY.endpoint).map((f) => Number(f.cookie & 0xffffffffn)));
     for (const e of this.resources.endpoints({ host: host.name })) {
       if (e.state !== 'pending' || !installed.has(objectId(e.id))) continue;

@@ -27,8 +27,10 @@ const body = (f: FlowMod) => JSON.stringify([f.instructions, f.idle_timeout, f.h
 export interface SyncStats { added: number; deleted: number; staleRounds: number[] }
 
 export class Reconciler {
-  /** dpid -> key -> installed flow */
+  /** dpid -> key -> installed flow (sent; the last barrier may still be outstanding) */
   private readonly installed = new Map<string, Map<string, FlowMod>>();
+  /** dpid -> flows the switch has confirmed with a barrier (what readiness is judged on) */
+  private readonly confirmed = new Map<string, FlowMod[]>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly pendingSync = new Map<string, Promise<SyncStats>>();
 
@@ -53,6 +55,7 @@ export class Reconciler {
   /** Forget a switch (it disconnected): the next connect does a full sync. */
   forget(dpid: string): void {
     this.installed.delete(dpid);
+    this.confirmed.delete(dpid);
   }
 
   /** Full sync on (re)connect: install this round, barrier, delete older rounds. */
@@ -72,6 +75,7 @@ export class Reconciler {
       }
       if (stale.length) await c.barrier();
       this.installed.set(dpid, want);
+      this.confirmed.set(dpid, [...want.values()]);
       this.log.info({ dpid, flows: want.size, staleRounds: stale, round: this.round }, 'switch flows reconciled');
       return { added: want.size, deleted: 0, staleRounds: stale };
     });
@@ -106,6 +110,8 @@ export class Reconciler {
         added++;
       }
       await c.barrier();
+      // jobs are serialised per switch, so `have` holds exactly what this barrier confirmed
+      this.confirmed.set(dpid, [...have.values()]);
       if (added || deleted) this.log.debug({ dpid, added, deleted }, 'flows updated');
       return { added, deleted, staleRounds: [] };
     });
@@ -113,7 +119,8 @@ export class Reconciler {
     return p;
   }
 
-  installedFlows(dpid: string): FlowMod[] {
-    return [...(this.installed.get(dpid)?.values() ?? [])];
+  /** Flows the switch confirmed with its last barrier: a later sync's unconfirmed flows are not among them. */
+  confirmedFlows(dpid: string): FlowMod[] {
+    return this.confirmed.get(dpid) ?? [];
   }
 }

@@ -129,9 +129,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
       await step(`removing stale interface ${hostName}`, netlink.deleteLink(hostName));
     }
     const tmpName = `weft${randomBytes(4).toString('hex')}`;
-    await step('creating the veth pair', netlink.createVeth(hostName, tmpName, mtu));
+    await step(`creating the veth pair into ${env.netns}`, netlink.createVeth(hostName, tmpName, mtu, env.netns));
     done.veth = true;
-    await step(`moving the container end into ${env.netns}`, netlink.moveToNetns(tmpName, env.netns));
     const address = `${ep.ip}/${ep.prefixLength}`;
     const { defaultRoute } = await step(`configuring ${env.ifName} in ${env.netns}`, netlink.configureContainerIf(env.netns, {
       tmpName, ifName: env.ifName, mac: ep.mac, mtu, address, gateway: ep.gateway,

@@ -50,13 +50,11 @@ export async function getIPv4Addresses(name: string, netns?: string): Promise<st
 }
 
 /** Creates a veth pair in this namespace: `hostName` and its peer `peerName`, both with `mtu`. */
-export async function createVeth(hostName: string, peerName: string, mtu: number): Promise<void> {
-  await run('ip', ['link', 'add', 'name', hostName, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peerName, 'mtu', String(mtu)]);
-}
-
-/** Moves link `name` from here into the namespace at path `netns`. */
-export async function moveToNetns(name: string, netns: string): Promise<void> {
-  await run('ip', ['link', 'set', 'dev', name, 'netns', netns]);
+export async function createVeth(hostName: string, peerName: string, mtu: number, peerNetns?: string): Promise<void> {
+  // With peerNetns the peer is born inside the container's namespace: one
+  // command, and ~20 ms less than creating it here and moving it.
+  await run('ip', ['link', 'add', 'name', hostName, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peerName, 'mtu', String(mtu),
+    ...(peerNetns ? ['netns', peerNetns] : [])]);
 }
 
 export interface ContainerIfConfig {

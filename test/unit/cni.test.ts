@@ -235,13 +235,14 @@ test('GC without cni.dev/valid-attachments is code 7', async () => {
 
 test('a failure after the endpoint was registered rolls everything back', async (t) => {
   if (process.getuid?.() !== 0) return t.skip('needs root to create a veth pair');
-  // A regular file passes the existence check but is no namespace: the veth
-  // pair gets created, moving its peer fails, and everything is undone.
+  // A regular file passes the existence check but is no namespace: creating
+  // the veth pair into it fails after the endpoint was registered, and
+  // everything is undone.
   const notNs = path.join(tmp, 'not-a-netns');
   fs.writeFileSync(notNs, '');
   const linksBefore = links();
   const r = await runPlugin(addEnv({ CNI_NETNS: notNs, CNI_CONTAINERID: 'rollback1' }), conf());
-  assertCniError(r, 999, /moving the container end into/);
+  assertCniError(r, 999, /creating the veth pair into/);
   assert.equal(r.json?.details, undefined, `rollback complete: ${r.stdout}`);
   assert.deepEqual(links(), linksBefore, 'the veth pair is gone');
   assert.equal(api.endpoints.size, 0, 'the endpoint was deleted');
