@@ -73,6 +73,8 @@ export class AppRunner {
 
   send(effects: Effect[]): void {
     for (const e of effects) {
+      // a bridge registered as a container host after it connected belongs to the container pipeline now
+      if (this.reserved(e.dpid)) continue;
       const c = this.registry.get(e.dpid);
       if (!c || c.state !== 'ready') continue;
       try {
