@@ -57,6 +57,11 @@ export async function createVeth(hostName: string, peerName: string, mtu: number
     ...(peerNetns ? ['netns', peerNetns] : [])]);
 }
 
+/** Moves link `name` from here into the namespace at path `netns` (used by the multi-host benchmark's OVN side). */
+export async function moveToNetns(name: string, netns: string): Promise<void> {
+  await run('ip', ['link', 'set', 'dev', name, 'netns', netns]);
+}
+
 export interface ContainerIfConfig {
   /** Current (temporary) name of the link inside the namespace. */
   tmpName: string;
