@@ -4,7 +4,8 @@
 // other, spread round-robin over the hosts, and measures
 //
 //   attach latency: t0 = spawn of the attach call (weft-cni ADD for Weft,
-//     ovn-attach.js for OVN, both in the host's netns like a CNI runtime),
+//     ovn-attach.sh / ovn-attach.js for OVN, all in the host's netns like a
+//     CNI runtime runs a plugin),
 //     t = the first ping reply from the new container's address to a probe
 //     container on another host. The probes are endpoints #1 (host h1) and
 //     #2 (host h2); endpoint #n goes to host ((n-1) mod H)+1 and is pinged
@@ -12,7 +13,10 @@
 //     attach call returns: `ping -c1 -w10 -i0.01` (a request every 10 ms
 //     until the first reply).
 //   OpenFlow flows per host on br-int (ovs-ofctl dump-flows) when the
-//     cluster has 10 and 50 endpoints (and at the end).
+//     cluster has 10 and 50 endpoints (and at the end; also at 25 and 75
+//     for the fit flows = base + b*local + c*remote endpoints).
+//   The steps inside each attach call (traced), their CPU, and the control
+//   planes' CPU and memory.
 //
 // Prints figures and ratios; asserts nothing (docs/bench.md, "Multi-host:
 // Weft vs OVN").
@@ -20,29 +24,40 @@
 //   npx tsc -p tsconfig.json && node dist/bench/multihost.js
 //   BENCH_HOSTS=3,10          host counts (each >= 2)
 //   BENCH_ENDPOINTS=100       endpoints in the cluster at the end (>= 3)
-//   BENCH_SYSTEMS=weft-overlay,weft-routed,ovn
+//   BENCH_SYSTEMS=weft-overlay,weft-routed,ovn,ovn-node
+//       ovn: the OVN attach call is a bash script; ovn-node: a Node script
+//       running the same commands through execFile (what a Node plugin
+//       costs, as weft-cni is one)
 //   BENCH_OVN_WAIT_INSTALLED=1  OVN attach waits for ovn-installed (0: returns after add-port)
-//   BENCH_OVN_ATTACH=sh       OVN attach as a shell script (default) or `node` (a Node script, like weft-cni)
 //   BENCH_VERBOSE=1           print every attach
+//   BENCH_DUMP_FLOWS=DIR      write h1's br-int flows at each snapshot to DIR/<system>-<H>h-<n>ep.txt
+//   BENCH_TRACE=1             time the steps inside the attach calls (0: weft-cni runs without the tracer wrapper)
 //   BENCH_PING_DEADLINE_S=10
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Container, cleanupAll, emuAvailable, pidRssKb } from '../test/helpers/emu-host';
 import { runStatus } from '../test/helpers/emu/common';
+import { repoRoot } from '../test/helpers/paths';
 import { brIntFlows, Lab, OvnLab, stableFlows, WeftLab } from './multihost/labs';
 import { ensureOvn } from './multihost/ovn';
 import { cpuSeconds, intEnv, listEnv, machineJiffies, ms, now, pct, pingUntilReply, ratio, table } from './multihost/common';
 
 const HOSTS = listEnv('BENCH_HOSTS', '3,10').map(Number);
 const N = intEnv('BENCH_ENDPOINTS', 100, 3);
-const SYSTEMS = listEnv('BENCH_SYSTEMS', 'weft-overlay,weft-routed,ovn');
+const SYSTEM_NAMES = ['weft-overlay', 'weft-routed', 'ovn', 'ovn-node'];
+const SYSTEMS = listEnv('BENCH_SYSTEMS', SYSTEM_NAMES.join(','));
 const OVN_WAIT_INSTALLED = intEnv('BENCH_OVN_WAIT_INSTALLED', 1, 0) === 1;
-const OVN_ATTACH = (process.env.BENCH_OVN_ATTACH ?? 'sh') as 'sh' | 'node';
 const VERBOSE = process.env.BENCH_VERBOSE === '1';
+const TRACE = intEnv('BENCH_TRACE', 1, 0) === 1;
+const DUMP_DIR = process.env.BENCH_DUMP_FLOWS ?? '';
 const PING_DEADLINE_S = intEnv('BENCH_PING_DEADLINE_S', 10, 1);
+/** Flow counts shown (per host, cluster at 10 and 50 endpoints, and at the end). */
 const FLOW_POINTS = [10, 50].filter((x) => x < N).concat([N]);
+/** Flow counts taken: also at 25 and 75, where round-robin leaves hosts with different local counts (for the fit). */
+const SNAP_POINTS = [...new Set([...FLOW_POINTS, ...[25, 75].filter((x) => x < N)])].sort((a, b) => a - b);
 
 for (const h of HOSTS) {
   if (!Number.isInteger(h) || h < 2 || h > 200) {
@@ -50,13 +65,9 @@ for (const h of HOSTS) {
     process.exit(2);
   }
 }
-if (OVN_ATTACH !== 'sh' && OVN_ATTACH !== 'node') {
-  console.error(`BENCH_OVN_ATTACH=${OVN_ATTACH}: want sh or node`);
-  process.exit(2);
-}
 for (const s of SYSTEMS) {
-  if (!['weft-overlay', 'weft-routed', 'ovn'].includes(s)) {
-    console.error(`BENCH_SYSTEMS: ${s}: want weft-overlay, weft-routed, ovn`);
+  if (!SYSTEM_NAMES.includes(s)) {
+    console.error(`BENCH_SYSTEMS: ${s}: want some of ${SYSTEM_NAMES.join(', ')}`);
     process.exit(2);
   }
 }
@@ -74,7 +85,10 @@ interface Sample {
   /** first ping reply, ms after t0 (NaN if none) */
   reply: number;
   seq: number | null;
+  /** ms spent in each step (start, register, plumb, add-port, wait, exit, ping), when traced */
   steps?: Record<string, number>;
+  /** CPU ms of the attach call: its own process and the commands it ran */
+  cpu?: { self: number; children: number };
   error?: string;
 }
 
@@ -99,6 +113,20 @@ interface Run {
   benchCpu: number;
   machineBusyS: number;
   describe: string;
+  baselines?: Record<string, number[]>;
+  loadAvg: string;
+}
+
+/** Short hash of the .js files in a dist folder: which build of Weft a run measured. */
+function buildHash(dir: string): string {
+  const abs = path.join(repoRoot(), dir);
+  try {
+    const h = createHash('sha256');
+    for (const f of fs.readdirSync(abs).filter((x) => x.endsWith('.js')).sort()) h.update(f).update(fs.readFileSync(path.join(abs, f)));
+    return h.digest('hex').slice(0, 10);
+  } catch {
+    return '?';
+  }
 }
 
 /** This process plus its reaped children (plugins, ping, ip, ovs-vsctl ...), CPU seconds. */
@@ -117,8 +145,8 @@ function checkStop(): void {
 }
 
 function makeLab(system: string, hosts: number, dir: string): WeftLab | OvnLab {
-  if (system === 'ovn') return new OvnLab({ hosts, dir, log, waitInstalled: OVN_WAIT_INSTALLED, attach: OVN_ATTACH, trace: VERBOSE });
-  return new WeftLab(system === 'weft-routed' ? 'routed' : 'overlay', { hosts, dir, log, trace: VERBOSE });
+  if (system.startsWith('ovn')) return new OvnLab({ hosts, dir, waitInstalled: OVN_WAIT_INSTALLED, attach: system === 'ovn-node' ? 'node' : 'sh' });
+  return new WeftLab(system === 'weft-routed' ? 'routed' : 'overlay', { hosts, dir, trace: TRACE });
 }
 
 async function runOne(system: string, H: number): Promise<Run> {
@@ -129,13 +157,14 @@ async function runOne(system: string, H: number): Promise<Run> {
   await lab.setup();
   const setupMs = performance.now() - t;
   log(`  ${system}, ${H} hosts: lab up in ${ms(setupMs)}`);
+  const baselines = lab instanceof WeftLab && system === SYSTEMS.find((x) => x.startsWith('weft')) ? await lab.baselines(10) : undefined;
   const hostPids = lab.hosts.flatMap((h) => [h.pids.ovsVswitchd, h.pids.ovsdbServer]).filter((p): p is number => p !== null);
   const ctl0 = Object.fromEntries(Object.entries(lab.controlPids()).map(([k, ps]) => [k, ps.reduce((a, p) => a + cpuSeconds(p), 0)]));
   const host0 = hostPids.reduce((a, p) => a + cpuSeconds(p), 0);
   const bench0 = selfAndChildrenCpu();
   const m0 = machineJiffies();
   const tw = performance.now();
-
+  const loadAvg = os.loadavg().map((x) => x.toFixed(1)).join(' ');
   const samples: Sample[] = [];
   const flows: FlowPoint[] = [];
   const probes: Container[] = [];
@@ -148,34 +177,59 @@ async function runOne(system: string, H: number): Promise<Run> {
     let s: Sample;
     try {
       const r = await lab.attach(n, hi, c);
-      s = { n, host: hi, t0, call: r.tReturned - t0, reply: NaN, seq: null, steps: r.steps };
+      s = { n, host: hi, t0, call: r.tReturned - t0, reply: NaN, seq: null, cpu: r.cpu };
+      if (r.marks) {
+        s.steps = {};
+        let prev = t0;
+        for (const [k, at] of r.marks) {
+          s.steps[k] = at - prev;
+          prev = at;
+        }
+        s.steps.exit = r.tReturned - prev;
+      }
       local[hi]!++;
       if (n >= 2) {
         const pinger = probes[hi === 0 ? 1 : 0]!;
         const p = await pingUntilReply(pinger, r.ip, PING_DEADLINE_S);
         s.seq = p.seq;
-        if (p.ok) s.reply = p.tEnd - t0;
-        else s.error = `no ping reply from ${r.ip} (${lab.hosts[hi]!.name}) to ${pinger.name} within ${PING_DEADLINE_S} s`;
+        if (p.ok) {
+          s.reply = p.tEnd - t0;
+          if (s.steps) s.steps.ping = p.tEnd - r.tReturned;
+        } else {
+          s.error = `no ping reply from ${r.ip} (${lab.hosts[hi]!.name}) to ${pinger.name} within ${PING_DEADLINE_S} s`;
+          // what the control plane and the switches say now, then whether it is only slow
+          const pingerIdx = hi === 0 ? 1 : 0;
+          const file = path.join(os.tmpdir(), `weft-multihost-diag-${system}-${H}-${n}.txt`);
+          const text = await lab.diagnose(n, r.ip, hi, pingerIdx).catch((e: Error) => `diagnose failed: ${e.message}`);
+          const again = await pingUntilReply(pinger, r.ip, 5);
+          fs.writeFileSync(file, `${s.error}\nping again right after (5 s deadline): ${again.ok ? `reply, echo #${again.seq}` : 'no reply'}\n${text}\n`);
+          s.error += `; again 5 s later: ${again.ok ? `reply (echo #${again.seq})` : 'no reply'}; details in ${file}`;
+        }
       }
     } catch (e) {
       s = { n, host: hi, t0, call: NaN, reply: NaN, seq: null, error: (e as Error).message };
     }
     if (n <= 2) probes.push(c);
     if (s.error) log(`    #${n} on ${lab.hosts[hi]!.name}: ${s.error}`);
-    else if (VERBOSE) {
-      log(`    #${n} on ${lab.hosts[hi]!.name}: call ${ms(s.call)}, reply ${ms(s.reply)}, echo #${s.seq ?? '-'}` +
-        (s.steps ? ` (${Object.entries(s.steps).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''));
+    else if (VERBOSE || s.reply > 1000) {
+      log(`    #${n} on ${lab.hosts[hi]!.name}${s.reply > 1000 ? ' (slow)' : ''}: call ${ms(s.call)}, reply ${ms(s.reply)}, echo #${s.seq ?? '-'}` +
+        (s.steps ? ` (${Object.entries(s.steps).map(([k, v]) => `${k} ${ms(v)}`).join(', ')})` : '') +
+        (s.cpu ? ` CPU ${ms(s.cpu.self)} + commands ${ms(s.cpu.children)}` : ''));
     }
     samples.push(s);
-    if (FLOW_POINTS.includes(n)) {
+    if (SNAP_POINTS.includes(n)) {
       await lab.settle();
       const perHost: [number, number][] = [];
       for (const [i, h] of lab.hosts.entries()) perHost.push([i === 0 ? await stableFlows(h) : await brIntFlows(h), local[i]!]);
+      if (DUMP_DIR) {
+        fs.mkdirSync(DUMP_DIR, { recursive: true });
+        fs.writeFileSync(path.join(DUMP_DIR, `${system}-${H}h-${n}ep.txt`), (await lab.hosts[0]!.dumpFlows()).join('\n') + '\n');
+      }
       const fp: FlowPoint = { endpoints: n, perHost };
       if (lab instanceof WeftLab) fp.controllerH1 = await lab.controllerFlows(lab.hosts[0]!);
       flows.push(fp);
       const fl = perHost.map((x) => x[0]);
-      log(`    ${n} endpoints: flows on h1 ${perHost[0]![0]} (${perHost[0]![1]} local), all hosts ${Math.min(...fl)}..${Math.max(...fl)}`);
+      if (FLOW_POINTS.includes(n)) log(`    ${n} endpoints: flows on h1 ${perHost[0]![0]} (${perHost[0]![1]} local), all hosts ${Math.min(...fl)}..${Math.max(...fl)}`);
     }
   }
 
@@ -193,6 +247,7 @@ async function runOne(system: string, H: number): Promise<Run> {
     benchCpu: selfAndChildrenCpu() - bench0,
     machineBusyS: (m1.busy - m0.busy) / 100,
     describe: lab.describe(),
+    baselines, loadAvg,
   };
   await lab.destroy();
   current = undefined;
@@ -207,6 +262,16 @@ const okReplies = (xs: Sample[]): number[] => xs.filter((s) => Number.isFinite(s
 const FIRST = (s: Sample) => s.n >= 2 && s.n <= 10;
 const LATE_FROM = N >= 100 ? 50 : Math.max(3, Math.ceil(N / 2));
 const LATE = (s: Sample) => s.n >= LATE_FROM;
+
+/** add-port returned -> first ping reply, ms, for each traced attach that got a reply. */
+function afterAddPort(r: Run): number[] {
+  return r.samples.filter((x) => x.n >= 2 && x.steps && Number.isFinite(x.reply)).map((x) => x.steps!.wait! + x.steps!.exit! + x.steps!.ping!);
+}
+
+/** p50 of one traced step over the measured attaches. */
+function stepP50(r: Run, step: string): number {
+  return pct(r.samples.filter((x) => x.n >= 2 && x.steps?.[step] !== undefined).map((x) => x.steps![step]!), 50);
+}
 
 function latencyRows(runs: Run[]): string[][] {
   return runs.map((r) => {
@@ -277,6 +342,30 @@ function report(H: number, runs: Run[]): void {
   log('');
   log(`attach latency: attach call spawned -> first ping reply on another host (first = endpoints #2-#10, late = #${LATE_FROM}-#${N})`);
   log(table(['system', 'first p50', 'first p99', 'late p50', 'late p99', 'all p50', 'all p99', 'call returned p50', 'echo #1 lost', 'failed'], latencyRows(runs)));
+  for (const r of runs.filter((x) => x.baselines)) {
+    log('');
+    log(`fixed costs in a host netns (${r.system} lab, 10 runs each; what a Node plugin pays and a shell one does not)`);
+    log(table(['', 'p50', 'p99'], Object.entries(r.baselines!).map(([k, v]) => [k, ms(pct(v, 50)), ms(pct(v, 99))])));
+  }
+  const traced = runs.filter((r) => r.samples.some((x) => x.steps));
+  if (traced.length) {
+    log('');
+    log('where the time goes, p50 of each step over all attaches (ms; traced inside the call):');
+    log('  start = spawn -> plugin code runs (Node start for weft-cni, bash for ovn-attach.sh); register = POST /v1/endpoints | NB lsp-add;');
+    log('  plumb = veth + container config + host end up (the same commands on both); add-port = ovs-vsctl add-port;');
+    log('  wait = link check + until ready (Weft: flows confirmed on every host) | ovn-installed (this host); exit = plugin exit -> runtime sees it;');
+    log('  ping = call returned -> first reply; after add-port = add-port returned -> first reply (the control plane\'s own part)');
+    const steps = ['start', 'register', 'plumb', 'add-port', 'wait', 'exit', 'ping'];
+    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+    log(table(['system', ...steps, 'after add-port p50', 'after add-port p99', 'CPU/call: plugin', 'its commands'], traced.map((r) => {
+      const ss = r.samples.filter((x) => x.n >= 2 && x.steps && Number.isFinite(x.reply));
+      const after = afterAddPort(r);
+      const cs = r.samples.filter((x) => x.cpu);
+      return [r.system, ...steps.map((k) => ms(pct(ss.map((x) => x.steps![k]!).filter(Number.isFinite), 50))), ms(pct(after, 50)), ms(pct(after, 99)),
+        ms(mean(cs.map((x) => x.cpu!.self))), ms(mean(cs.map((x) => x.cpu!.children)))];
+    })));
+    log('  CPU/call = mean utime+stime of the attach process itself and of the commands it ran (ip, nsenter, ethtool, ovs-vsctl, ovn-nbctl), 10 ms ticks');
+  }
   log('');
   const d = decileRows(runs);
   log('reply latency p50 by endpoint number (flatness)');
@@ -291,27 +380,33 @@ function report(H: number, runs: Run[]): void {
   }
   log('');
   log('resources over the attach phase (CPU seconds; host daemons = every host\'s ovsdb-server + ovs-vswitchd)');
-  log(table(['system', 'wall', 'control plane CPU', 'control plane RSS', 'host daemons CPU', 'bench+plugins+ping CPU', 'machine busy'], runs.map((r) => [
-    r.system, ms(r.wallMs),
-    Object.entries(r.cpu).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', '),
+  log(table(['system', 'load avg before', 'wall', 'control plane CPU', 'control plane RSS', 'host daemons CPU', 'bench+plugins+ping CPU', 'machine busy'], runs.map((r) => [
+    r.system, r.loadAvg, ms(r.wallMs),
+    Object.entries(r.cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', '),
     Object.entries(r.rssKb).map(([k, v]) => `${k} ${(v / 1024).toFixed(0)} MiB`).join(', '),
-    r.hostDaemonsCpu.toFixed(1), r.benchCpu.toFixed(1), `${r.machineBusyS.toFixed(1)} (${((100 * r.machineBusyS * 1000) / r.wallMs / os.cpus().length).toFixed(0)}%)`,
+    r.hostDaemonsCpu.toFixed(2), r.benchCpu.toFixed(2), `${r.machineBusyS.toFixed(1)} (${((100 * r.machineBusyS * 1000) / r.wallMs / os.cpus().length).toFixed(0)}%)`,
   ])));
-  const ovn = runs.find((r) => r.system === 'ovn');
-  if (ovn && runs.some((r) => r.system !== 'ovn')) {
+  const weft = runs.filter((r) => r.system.startsWith('weft'));
+  const ovns = runs.filter((r) => r.system.startsWith('ovn'));
+  if (weft.length && ovns.length) {
     log('');
-    log('ratios OVN / Weft (latency: higher = Weft faster, target >= 3x; flows: higher = Weft leaner, target >= 3x; reported, not asserted)');
+    log('ratios OVN / Weft (latency: > 1 = Weft faster, target >= 3x; flows: > 1 = Weft has fewer, target >= 3x; reported, not asserted)');
     const rows: string[][] = [];
-    for (const w of runs.filter((r) => r.system !== 'ovn')) {
-      const lat = (r: Run, sel: (s: Sample) => boolean, p: number) => pct(okReplies(r.samples.filter(sel)), p);
-      rows.push([
-        w.system,
-        ratio(lat(ovn, FIRST, 50), lat(w, FIRST, 50)), ratio(lat(ovn, FIRST, 99), lat(w, FIRST, 99)),
-        ratio(lat(ovn, LATE, 50), lat(w, LATE, 50)), ratio(lat(ovn, LATE, 99), lat(w, LATE, 99)),
-        ...FLOW_POINTS.map((p) => ratio(meanFlows(ovn, p), meanFlows(w, p))),
-      ]);
+    const lat = (r: Run, sel: (s: Sample) => boolean, p: number) => pct(okReplies(r.samples.filter(sel)), p);
+    for (const o of ovns) {
+      for (const w of weft) {
+        rows.push([
+          `${o.system} / ${w.system}`,
+          ratio(lat(o, FIRST, 50), lat(w, FIRST, 50)), ratio(lat(o, FIRST, 99), lat(w, FIRST, 99)),
+          ratio(lat(o, LATE, 50), lat(w, LATE, 50)), ratio(lat(o, LATE, 99), lat(w, LATE, 99)),
+          ratio(pct(afterAddPort(o), 50), pct(afterAddPort(w), 50)),
+          ratio(stepP50(o, 'wait'), stepP50(w, 'wait')),
+          ...FLOW_POINTS.map((p) => ratio(meanFlows(o, p), meanFlows(w, p))),
+        ]);
+      }
     }
-    log(table(['vs', 'first p50', 'first p99', 'late p50', 'late p99', ...FLOW_POINTS.map((p) => `flows/host @${p}`)], rows));
+    log(table(['ratio', 'first p50', 'first p99', 'late p50', 'late p99', 'after add-port p50', 'wait p50', ...FLOW_POINTS.map((p) => `flows/host @${p}`)], rows));
+    log('  wait = add-port returned -> Weft reports the endpoint ready (flows confirmed on every host) | ovn-controller sets ovn-installed (its own host only)');
   }
 }
 
@@ -341,13 +436,14 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  if (SYSTEMS.includes('ovn')) await ensureOvn(log);
+  if (SYSTEMS.some((x) => x.startsWith('ovn'))) await ensureOvn(log);
   // /tmp/weft-emu* so that `mininet/hostlab cleanup` (sweepLeftovers) finds what a crashed run left
   tmpRoot = fs.mkdtempSync('/tmp/weft-emu-mhb-');
   const ver = async (cmd: string) => (await runStatus(cmd, ['--version'])).stdout.split('\n')[0]?.trim() ?? '?';
   log(`Multi-host attach latency and flows: ${SYSTEMS.join(', ')}; hosts ${HOSTS.join(', ')}; ${N} endpoints`);
-  log(`${await ver('ovs-vswitchd')} (userspace datapath)${SYSTEMS.includes('ovn') ? `, ${await ver('ovn-controller')}, ${await ver('ovn-northd')}` : ''}`);
+  log(`${await ver('ovs-vswitchd')} (userspace datapath)${SYSTEMS.some((x) => x.startsWith('ovn')) ? `, ${await ver('ovn-controller')}, ${await ver('ovn-northd')}` : ''}`);
   log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, node ${process.version}, ${new Date().toISOString().slice(0, 19)}Z, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  log(`weft build: weft-cni ${buildHash('dist/northbound/cni')}, controller ${buildHash('dist/controller')} (sha256 of the compiled files; other work changes them)`);
   log('each system gets a fresh lab (own underlay, hosts, control plane), one system at a time');
   const all: Run[] = [];
   for (const H of HOSTS) {
@@ -362,10 +458,10 @@ async function main(): Promise<void> {
   if (HOSTS.length > 1) {
     log('');
     log('=== summary ===');
-    log(table(['hosts', 'system', 'first p50', 'first p99', 'late p50', 'late p99', ...FLOW_POINTS.map((p) => `flows/host @${p}`)],
+    log(table(['hosts', 'system', 'first p50', 'first p99', 'late p50', 'late p99', 'after add-port p50', ...FLOW_POINTS.map((p) => `flows/host @${p}`)],
       all.map((r) => {
         const [, fp50, fp99, lp50, lp99] = latencyRows([r])[0]!;
-        return [String(r.hosts), r.system, fp50!, fp99!, lp50!, lp99!, ...FLOW_POINTS.map((p) => { const m = meanFlows(r, p); return Number.isFinite(m) ? m.toFixed(0) : '-'; })];
+        return [String(r.hosts), r.system, fp50!, fp99!, lp50!, lp99!, ms(pct(afterAddPort(r), 50)), ...FLOW_POINTS.map((p) => { const m = meanFlows(r, p); return Number.isFinite(m) ? m.toFixed(0) : '-'; })];
       })));
   }
   log(`load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);

@@ -6,8 +6,9 @@
 //            against a Weft controller child process; overlay (VXLAN) or
 //            routed network. ADD returns once Weft reports the endpoint ready
 //            (its flows confirmed by barriers on every host).
-//   OvnLab:  ovn-attach.js run in the host netns: NB lsp-add +
-//            lsp-set-addresses, the same veth plumbing code as weft-cni,
+//   OvnLab:  ovn-attach.sh (bash; system `ovn`) or ovn-attach.js (Node;
+//            system `ovn-node`) run in the host netns: NB lsp-add +
+//            lsp-set-addresses, the host-side commands weft-cni runs,
 //            ovs-vsctl add-port with iface-id, then wait for ovn-installed.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,8 +33,15 @@ export interface AttachResult {
   ip: string;
   /** When the attach call returned (epoch ms). */
   tReturned: number;
-  /** Optional per-step times inside the call (ms from its own start). */
-  steps?: Record<string, number>;
+  /**
+   * When each step of the call ended (epoch ms), in order: start (the
+   * plugin process runs), register (Weft API POST / NB lsp-add), plumb (veth
+   * and container configured, host end up), add-port (ovs-vsctl add-port
+   * returned), wait (ready / ovn-installed, after a link check).
+   */
+  marks?: [string, number][];
+  /** CPU ms of the plugin process itself and of the commands it ran (when traced). */
+  cpu?: { self: number; children: number };
 }
 
 export interface Lab {
@@ -49,6 +57,8 @@ export interface Lab {
   controlPids(): Record<string, number[]>;
   /** What the attach call includes, for the printout. */
   describe(): string;
+  /** State worth reading when endpoint `n` (address `ip`, on hosts[hostIdx]) got no ping reply. */
+  diagnose(n: number, ip: string, hostIdx: number, pingerIdx: number): Promise<string>;
   destroy(): Promise<void>;
 }
 
@@ -79,7 +89,6 @@ export interface LabOptions {
   hosts: number;
   /** Folder for this lab's files (host folders, central, bin). */
   dir: string;
-  log: (s: string) => void;
 }
 
 /**
@@ -108,7 +117,12 @@ globalThis.fetch = async function (url, init) {
 };
 process.on('exit', () => {
   ev.push(['exit', now()]);
-  try { fs.writeFileSync(${JSON.stringify(dir)} + '/' + process.env.CNI_CONTAINERID + '.json', JSON.stringify({ origin: performance.timeOrigin, ev })); } catch {}
+  try {
+    // utime, stime, cutime, cstime (10 ms ticks): this process, and the commands it ran and reaped
+    const st = fs.readFileSync('/proc/self/stat', 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ').slice(11, 15).map(Number);
+    fs.writeFileSync(${JSON.stringify(dir)} + '/' + process.env.CNI_CONTAINERID + '.json', JSON.stringify({ origin: performance.timeOrigin, ev, cpu: f }));
+  } catch {}
 });
 `;
 }
@@ -123,7 +137,7 @@ export class WeftLab implements Lab {
 
   constructor(readonly mode: 'overlay' | 'routed', private readonly opts: LabOptions & { trace?: boolean }) {}
 
-  get label(): string { return `weft ${this.mode}`; }
+  get label(): string { return `weft-${this.mode}`; }
 
   describe(): string {
     return `${this.label}: attach = weft-cni ADD spawned in the host netns (Node start, POST /v1/endpoints, veth + container config, ` +
@@ -192,28 +206,28 @@ export class WeftLab implements Lab {
   }
 
   async attach(n: number, hostIdx: number, c: Container): Promise<AttachResult> {
-    const t0 = performance.timeOrigin + performance.now();
     const r = await this.rts[hostIdx]!.add(this.conf(hostIdx), { containerId: `mh-${n}`, netns: c.netnsPath, ifName: 'eth0' });
     const tReturned = performance.timeOrigin + performance.now();
     const ip = (r as unknown as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
-    let steps: Record<string, number> | undefined;
+    let marks: [string, number][] | undefined;
+    let cpu: AttachResult['cpu'];
     if (this.traceDir) {
-      // time of each step from the previous one; 'node start' = spawn -> process origin, 'preload' = origin -> tracer loaded
       try {
-        const t = JSON.parse(fs.readFileSync(path.join(this.traceDir, `mh-${n}.json`), 'utf8')) as { origin: number; ev: [string, number][] };
-        steps = { 'node start': Math.round((t.origin - t0) * 10) / 10 };
-        let prev = t.origin;
-        for (const [k, at] of t.ev) {
-          let key = k;
-          for (let i = 2; key in steps; i++) key = `${k} #${i}`;
-          steps[key] = Math.round((at - prev) * 10) / 10;
-          prev = at;
-        }
+        const t = JSON.parse(fs.readFileSync(path.join(this.traceDir, `mh-${n}.json`), 'utf8')) as { origin: number; ev: [string, number][]; cpu: number[] };
+        cpu = { self: (t.cpu[0]! + t.cpu[1]!) * 10, children: (t.cpu[2]! + t.cpu[3]!) * 10 };
+        const at = (k: string) => t.ev.find((e) => e[0] === k)?.[1];
+        const iPort = t.ev.findIndex((e) => e[0] === 'ovs-vsctl');
+        const waits = t.ev.filter((e) => e[0] === 'API GET wait');
+        marks = [
+          ['start', at('preload')!], ['register', at('API POST')!], ['plumb', t.ev[iPort - 1]![1]], ['add-port', t.ev[iPort]![1]],
+          ['wait', waits[waits.length - 1]![1]],
+        ];
+        if (marks.some(([, v]) => !Number.isFinite(v))) marks = undefined;
       } catch {
-        steps = undefined;
+        marks = undefined;
       }
     }
-    return { ip, tReturned, steps };
+    return { ip, tReturned, marks, cpu };
   }
 
   async settle(): Promise<void> {
@@ -222,9 +236,63 @@ export class WeftLab implements Lab {
       { what: 'all endpoints ready', timeoutMs: 30_000 });
   }
 
+  async diagnose(n: number, ip: string, hostIdx: number, pingerIdx: number): Promise<string> {
+    const out: string[] = [];
+    const eps = (await this.weft!.call<Record<string, unknown>[]>('GET', `/v1/endpoints?containerId=mh-${n}`)).body;
+    out.push(`endpoint: ${JSON.stringify(eps)}`);
+    const mac = String(eps[0]?.mac ?? '---');
+    out.push(`hosts: ${JSON.stringify((await this.weft!.call('GET', '/v1/hosts?kind=registered')).body)}`);
+    out.push(`network: ${JSON.stringify((await this.weft!.call('GET', `/v1/networks/${NETWORK}`)).body)}`);
+    for (const i of [hostIdx, pingerIdx]) {
+      const h = this.hosts[i]!;
+      const f = await h.ofctl('dump-flows').catch((e: Error) => e.message);
+      out.push(`--- ${h.name} br-int (ovs-ofctl dump-flows, ${f.split('\n').length} lines):\n${f}`);
+      out.push(`--- ${h.name} ports: ${await h.ofctl('dump-ports-desc').catch((e: Error) => e.message)}`);
+      if (this.mode === 'routed') out.push(`--- ${h.name} br-phy:\n${await h.ofctlOn('br-phy', 'dump-flows').catch((e: Error) => e.message)}`);
+      out.push(`--- ${h.name} tnl/neigh/show: ${await h.appctl('tnl/neigh/show').catch((e: Error) => e.message)}`);
+    }
+    out.push(`(looked for ip ${ip}, mac ${mac})`);
+    return out.join('\n');
+  }
+
   controlPids(): Record<string, number[]> {
     const p = this.weft?.proc?.pid;
     return { weft: p ? [p] : [] };
+  }
+
+  /**
+   * Fixed costs inside every attach call, measured in host h1's netns
+   * (spawn to exit, `runs` times each): what a Node plugin pays that a
+   * shell one does not.
+   */
+  async baselines(runs: number): Promise<Record<string, number[]>> {
+    const ns = this.hosts[0]!.netns;
+    const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
+    const timed = (args: string[]): Promise<{ ms: number; out: string }> => new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const c = spawn('ip', ['netns', 'exec', ns, ...args], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      c.on('error', reject);
+      c.on('close', (code) => (code === 0 ? resolve({ ms: performance.now() - t0, out }) : reject(new Error(`${args.join(' ')} exited ${code}`))));
+    });
+    const u = `${this.weft!.api}/v1/health`;
+    const fetchScript = `const {performance:p}=require('perf_hooks');const u=${JSON.stringify(u)};const a=p.now();` +
+      'fetch(u).then(r=>r.text()).then(()=>{const b=p.now();fetch(u).then(r=>r.text()).then(()=>{console.log(JSON.stringify([b-a,p.now()-b]));process.exit(0);});});';
+    const httpScript = `const {performance:p}=require('perf_hooks');const a=p.now();require('http').get(${JSON.stringify(u)},(r)=>{r.resume();r.on('end',()=>{console.log(JSON.stringify([p.now()-a]));process.exit(0);});});`;
+    const out: Record<string, number[]> = {
+      'bash -c : (spawn to exit)': [], 'node -e 0 (spawn to exit)': [], 'node: 1st fetch() of /v1/health': [], 'node: 2nd fetch()': [],
+      'node: 1st http.get() of /v1/health': [],
+    };
+    for (let i = 0; i < runs; i++) {
+      out['bash -c : (spawn to exit)']!.push((await timed(['bash', '-c', ':'])).ms);
+      out['node -e 0 (spawn to exit)']!.push((await timed([process.execPath, '-e', '0'])).ms);
+      const f = JSON.parse((await timed([process.execPath, '-e', fetchScript])).out) as number[];
+      out['node: 1st fetch() of /v1/health']!.push(f[0]!);
+      out['node: 2nd fetch()']!.push(f[1]!);
+      out['node: 1st http.get() of /v1/health']!.push((JSON.parse((await timed([process.execPath, '-e', httpScript])).out) as number[])[0]!);
+    }
+    return out;
   }
 
   /** Flows Weft itself believes it installed on a host (controller flow-stats), as a cross-check. */
@@ -249,20 +317,21 @@ export class WeftLab implements Lab {
 export class OvnLab implements Lab {
   readonly hosts: EmuHost[] = [];
   readonly containerPrefix = 'wfoc-';
-  readonly label = 'ovn';
   private underlay?: Underlay;
   central?: OvnCentral;
   private chassis: OvnChassis[] = [];
   private readonly script = path.join(repoRoot(), 'dist/bench/multihost/ovn-attach.js');
   private shScript = '';
 
-  constructor(private readonly opts: LabOptions & { waitInstalled: boolean; attach: 'sh' | 'node'; trace?: boolean }) {}
+  constructor(private readonly opts: LabOptions & { waitInstalled: boolean; attach: 'sh' | 'node' }) {}
+
+  get label(): string { return this.opts.attach === 'sh' ? 'ovn' : 'ovn-node'; }
 
   describe(): string {
     const how = this.opts.attach === 'sh'
-      ? 'ovn-attach.sh spawned in the host netns (sh, no Node start; the same commands as weft-cni runs'
-      : 'ovn-attach.js spawned in the host netns (Node start; the same veth code as weft-cni';
-    return `ovn: attach = ${how}): ovn-nbctl lsp-add + lsp-set-addresses over TCP to the NB, veth + container config, ` +
+      ? 'ovn-attach.sh spawned in the host netns (bash, no Node start; the host-side commands weft-cni runs'
+      : 'ovn-attach.js spawned in the host netns (Node start; the same commands as ovn-attach.sh, through execFile like weft-cni';
+    return `${this.label}: attach = ${how}): ovn-nbctl lsp-add + lsp-set-addresses over TCP to the NB, veth + container config, ` +
       'ovs-vsctl add-port with iface-id' +
       (this.opts.waitInstalled ? ', wait until ovn-controller sets ovn-installed on the interface' : ', no wait');
   }
@@ -303,7 +372,6 @@ export class OvnLab implements Lab {
 
   attach(n: number, hostIdx: number, c: Container): Promise<AttachResult> {
     const h = this.hosts[hostIdx]!;
-    const t0 = performance.timeOrigin + performance.now();
     const ip = OvnLab.ipOf(n);
     const args: AttachArgs = {
       nb: this.central!.nbRemote, ls: NETWORK, port: `ep${n}`, mac: OvnLab.macOf(ip), ip, prefixLength: 16, gateway: GATEWAY,
@@ -316,7 +384,7 @@ export class OvnLab implements Lab {
           args.hostIf, String(args.mtu), args.ovsdb, args.bridge, args.waitInstalled ? '1' : '0']
         : [process.execPath, this.script, JSON.stringify(args)];
       const child = spawn('ip', ['netns', 'exec', h.netns, ...argv], {
-        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...(this.opts.trace ? { TRACE: '1' } : {}) }, stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
       let err = '';
@@ -325,7 +393,7 @@ export class OvnLab implements Lab {
       child.on('error', reject);
       child.on('close', (code) => {
         const tReturned = performance.timeOrigin + performance.now();
-        let res: { ok: boolean; error?: string; steps?: Record<string, number>; trace?: string } | undefined;
+        let res: { ok: boolean; error?: string; marks?: string | [string, number][]; cpu?: { self: number; children: number } } | undefined;
         try {
           res = JSON.parse(out.trim().split('\n').pop() ?? '') as typeof res;
         } catch {
@@ -333,18 +401,15 @@ export class OvnLab implements Lab {
         }
         if (code !== 0 || !res?.ok) reject(new Error(`ovn-attach ep${n} on ${h.name} failed (${code}): ${res?.error ?? (out + err).trim()}`));
         else {
-          let steps = res.steps;
-          if (res.trace) {
-            // " start=<epoch ns> nb=<epoch ns> ...": time of each step, from the previous mark (start: from the spawn)
-            steps = {};
-            let prev = t0;
-            for (const [k, v] of res.trace.trim().split(/\s+/).map((x) => x.split('='))) {
-              const at = Number(v) / 1e6;
-              steps[k!] = Math.round((at - prev) * 10) / 10;
-              prev = at;
-            }
-          }
-          resolve({ ip, tReturned, steps });
+          // bash: "start=<epoch s.us> register=... "; node: [[step, epoch ms], ...]
+          const marks = typeof res.marks === 'string'
+            ? res.marks.trim().split(/\s+/).map((x) => x.split('=')).map(([k, v]) => [k!, Number(v) * 1000] as [string, number])
+            : res.marks;
+          // bash: the last two lines before the answer are `times`: "0m0.004s 0m0.000s" (the shell), then its commands
+          let cpu = res.cpu;
+          const tl = out.trim().split('\n').slice(-3, -1).map((l) => [...l.matchAll(/(\d+)m([\d.]+)s/g)].reduce((a, m) => a + Number(m[1]) * 60_000 + Number(m[2]) * 1000, 0));
+          if (!cpu && tl.length >= 2) cpu = { self: tl[0]!, children: tl[1]! };
+          resolve({ ip, tReturned, marks, cpu });
         }
       });
     });
@@ -353,6 +418,19 @@ export class OvnLab implements Lab {
   async settle(): Promise<void> {
     // every chassis has processed the NB's current configuration
     await this.central!.nbctl('--wait=hv', 'sync');
+  }
+
+  async diagnose(n: number, ip: string, hostIdx: number, pingerIdx: number): Promise<string> {
+    const out: string[] = [];
+    out.push(`NB: ${await this.central!.nbctl('show').catch((e: Error) => e.message)}`);
+    out.push(`SB port binding: ${await this.central!.sbctl('find', 'Port_Binding', `logical_port=ep${n}`).catch((e: Error) => e.message)}`);
+    for (const i of [hostIdx, pingerIdx]) {
+      const h = this.hosts[i]!;
+      out.push(`--- ${h.name} br-int flows: ${(await brIntFlows(h).catch(() => -1))}`);
+      out.push(`--- ${h.name} interface: ${await h.vsctl('--columns=name,ofport,external_ids', 'list', 'interface').catch((e: Error) => e.message)}`);
+      out.push(`--- ${h.name} tnl/neigh/show: ${await h.appctl('tnl/neigh/show').catch((e: Error) => e.message)}`);
+    }
+    return out.join('\n');
   }
 
   controlPids(): Record<string, number[]> {

@@ -192,37 +192,41 @@ export class OvnChassis {
 }
 
 /**
- * The OVN attach call as a POSIX shell script (the default: a lean plugin,
- * no Node start). The same commands, in the same order, as weft-cni's ADD
- * runs for the host side (northbound/cni/add.ts, netlink.ts, ovs.ts), with
- * the NB registration in place of the Weft API calls. Arguments: NB LS PORT
- * MAC IP PREFIXLEN GATEWAY NETNS IFNAME HOSTIF MTU OVSDB BRIDGE WAIT(0|1).
+ * The OVN attach call as a bash script (system `ovn`: a lean plugin, no
+ * Node start). The host-side commands are those weft-cni's ADD runs (veth
+ * born in the container's netns, container end renamed / MAC / MTU /
+ * address / up / default route / TX offload off, host end up, add-port, a
+ * link check), with the NB registration in place of the Weft API calls; the
+ * list is written out here (and in ovn-attach.ts) rather than taken from
+ * weft-cni, so that weft-cni can change without changing the OVN side.
+ * Prints bash's `times` (CPU of the shell and of its commands), then the
+ * answer. Arguments: NB LS PORT MAC IP PREFIXLEN GATEWAY NETNS IFNAME HOSTIF
+ * MTU OVSDB BRIDGE WAIT(0|1).
  */
-export const OVN_ATTACH_SH = `#!/bin/sh
+export const OVN_ATTACH_SH = `#!/bin/bash
+# marks: bash's EPOCHREALTIME (no process spawned), printed in the answer
 set -e
 nb=$1 ls=$2 port=$3 mac=$4 ip=$5 plen=$6 gw=$7 netns=$8 ifname=$9
 shift 9
 hostif=$1 mtu=$2 ovsdb=$3 bridge=$4 wait=$5
-t() { [ -z "$TRACE" ] || steps="$steps $1=$(date +%s%N)"; }
-t start
+marks="start=$EPOCHREALTIME"
 ovn-nbctl --db="$nb" --timeout=10 lsp-add "$ls" "$port" -- lsp-set-addresses "$port" "$mac $ip"
-t nb
+marks="$marks register=$EPOCHREALTIME"
 if ip -j link show dev "$hostif" >/dev/null 2>&1; then echo "host interface $hostif already exists" >&2; exit 1; fi
 tmp="ovn$$"
-ip link add name "$hostif" mtu "$mtu" type veth peer name "$tmp" mtu "$mtu"
-ip link set dev "$tmp" netns "$netns"
-t veth
+ip link add name "$hostif" mtu "$mtu" type veth peer name "$tmp" mtu "$mtu" netns "$netns"
 nsenter --net="$netns" -- ip link set dev "$tmp" name "$ifname" address "$mac" mtu "$mtu"
 nsenter --net="$netns" -- ip addr add "$ip/$plen" dev "$ifname"
 nsenter --net="$netns" -- ip link set dev "$ifname" up
 nsenter --net="$netns" -- ip route add default via "$gw" dev "$ifname"
 nsenter --net="$netns" -- ethtool -K "$ifname" tx off
-t ctr
 ip link set dev "$hostif" up
+marks="$marks plumb=$EPOCHREALTIME"
 ovs-vsctl --db="$ovsdb" --timeout=30 --may-exist add-port "$bridge" "$hostif" -- set interface "$hostif" external_ids:iface-id="$port"
-t ovs
+marks="$marks add-port=$EPOCHREALTIME"
 ip -j link show dev "$hostif" >/dev/null
 if [ "$wait" = 1 ]; then ovs-vsctl --db="$ovsdb" --timeout=30 wait-until Interface "$hostif" 'external_ids:ovn-installed="true"'; fi
-t installed
-echo "{\\"ok\\":true,\\"trace\\":\\"$steps\\"}"
+marks="$marks wait=$EPOCHREALTIME"
+times
+echo "{\\"ok\\":true,\\"marks\\":\\"$marks\\"}"
 `;
