@@ -41,17 +41,8 @@ import { TestRuntime, ConfList } from '../test/helpers/cni-runtime';
 import { WeftProcess } from '../test/helpers/weft-process';
 import { repoRoot } from '../test/helpers/paths';
 import { waitFor } from '../test/helpers/wait';
+import { intEnv } from './multihost/common';
 
-function intEnv(name: string, dflt: number, min: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`${name}=${v}: want an integer >= ${min}`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const N = intEnv('BENCH_N', 100, 1);
 const TRACE_N = intEnv('BENCH_TRACE_N', 20, 0);
