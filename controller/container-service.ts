@@ -70,6 +70,7 @@ export class ContainerService {
    * reply (copied to the controller) installs the next-hop flow.
    */
   onPacketIn(dpid: string, pi: PacketIn): void {
+    if (!this.isHost(dpid)) return; // the hot path for lab switches: no store lookup per packet-in
     const host = this.resources.hostByPhyDpid(dpid);
     if (!host) return;
     const f = parseFrame(pi.data);
