@@ -41,7 +41,7 @@ import { TestRuntime, ConfList } from '../test/helpers/cni-runtime';
 import { WeftProcess } from '../test/helpers/weft-process';
 import { repoRoot } from '../test/helpers/paths';
 import { waitFor } from '../test/helpers/wait';
-import { intEnv } from './multihost/common';
+import { intEnv, now, pct, ms, table, cpuSeconds, machineJiffies, selfAndChildrenCpu, stop, checkStop, onStop, PingOutcome, pingUntilReply as pingUntilReplyFor } from './multihost/common';
 
 
 const N = intEnv('BENCH_N', 100, 1);
@@ -56,61 +56,16 @@ const PING_DEADLINE_S = 5;
 // ---------------------------------------------------------------------------
 // small helpers
 
-/** Wall clock in ms with sub-ms resolution, comparable across processes (epoch based). */
-const now = (): number => performance.timeOrigin + performance.now();
-
-function pct(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-}
 const median = (xs: number[]): number => pct(xs, 50);
 const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-
-function ms(x: number): string {
-  if (!Number.isFinite(x)) return '-';
-  if (Math.abs(x) >= 10_000) return `${(x / 1000).toFixed(1)} s`;
-  if (Math.abs(x) >= 100) return `${x.toFixed(0)} ms`;
-  return `${x.toFixed(1)} ms`;
-}
-
-function table(head: string[], rows: string[][], align: ('l' | 'r')[] = []): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => ((align[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
-  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
-}
 
 /** A scenario is flagged when other work took at least this share of one core during it. */
 const DISTURBED = 0.25;
 
 const CLK_TCK = 100; // USER_HZ; getconf CLK_TCK is 100 on Linux
 
-/** utime + stime of a process in seconds (0 if it is gone). */
-function cpuSeconds(pid: number | null | undefined): number {
-  if (!pid) return 0;
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-
-/** This process's CPU plus that of its reaped children (plugins, ping, ip, ...), in seconds. */
-function selfAndChildrenCpu(): number {
-  const s = fs.readFileSync('/proc/self/stat', 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
-}
 
 /** Busy and total jiffies of the whole machine (/proc/stat). */
-function machineJiffies(): { busy: number; total: number } {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  return { busy: total - idle, total };
-}
 
 /** Runs `fn` with at most `limit` calls in flight. */
 async function pool<T, R>(items: T[], limit: number, fn: (x: T, i: number) => Promise<R>): Promise<R[]> {
@@ -239,10 +194,6 @@ async function setup(): Promise<Container> {
 }
 
 /** Set on SIGINT/SIGTERM: start nothing new, clean up, exit. */
-let exiting = false;
-function checkStop(): void {
-  if (exiting) throw new Error('interrupted');
-}
 
 let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
@@ -294,23 +245,11 @@ async function spawnTimes(cmd: string, args: string[], runs: number): Promise<nu
   return out;
 }
 
-interface PingOutcome {
-  ok: boolean;
-  /** icmp_seq of the first answered echo request (1 = the first one sent). */
-  seq: number | null;
-  /** Time the ping process ended. */
-  tEnd: number;
-}
 
 /** Pings `ip` from `from` until one echo is answered (one request every 10 ms, for up to 5 s). */
 async function pingUntilReply(from: Container, ip: string): Promise<PingOutcome> {
   checkStop();
-  const r = await runStatus('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-c', '1', '-w', String(PING_DEADLINE_S), '-i', '0.01', ip], {
-    timeoutMs: PING_DEADLINE_S * 1000 + 5000,
-  });
-  const tEnd = now();
-  const m = /icmp_seq=(\d+)/.exec(r.stdout);
-  return { ok: r.code === 0, seq: m ? Number(m[1]) : null, tEnd };
+  return pingUntilReplyFor(from, ip, PING_DEADLINE_S);
 }
 
 interface Sample {
@@ -732,27 +671,11 @@ async function main(): Promise<void> {
   }
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (exiting) return;
-    exiting = true;
-    console.error(`\n${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-// An interrupted plugin run can leave an unhandled EPIPE on its stdin (the
-// runtime helper does not listen for it): ignore such errors once stopping.
-process.on('uncaughtException', (e) => {
-  if (exiting) return;
-  exiting = true;
-  console.error(`attach bench crashed: ${e.stack ?? String(e)}`);
-  void cleanup().finally(() => process.exit(1));
-});
+onStop('attach bench', cleanup);
 
 main()
   .catch((e: unknown) => {
-    if (!exiting) {
+    if (!stop.exiting) {
       console.error(`attach bench failed: ${(e as Error).stack ?? String(e)}`);
       if (host && !host.isDestroyed && !host.alive()) {
         console.error(`note: the emulated host's OVS daemons are gone. Something else removed the ${host.netns} namespace or killed them; ` +
@@ -762,5 +685,5 @@ main()
     }
   })
   .finally(() => {
-    if (!exiting) void cleanup();
+    if (!stop.exiting) void cleanup();
   });

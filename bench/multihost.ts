@@ -43,7 +43,7 @@ import { runStatus } from '../test/helpers/emu/common';
 import { repoRoot } from '../test/helpers/paths';
 import { brIntFlows, Lab, OvnLab, stableFlows, WeftLab } from './multihost/labs';
 import { ensureOvn } from './multihost/ovn';
-import { cpuSeconds, intEnv, listEnv, machineJiffies, ms, now, pct, pingUntilReply, ratio, table } from './multihost/common';
+import { cpuSeconds, intEnv, listEnv, machineJiffies, selfAndChildrenCpu, stop, checkStop, onStop, ms, now, pct, pingUntilReply, ratio, table } from './multihost/common';
 
 const HOSTS = listEnv('BENCH_HOSTS', '3,10').map(Number);
 const N = intEnv('BENCH_ENDPOINTS', 100, 3);
@@ -129,20 +129,10 @@ function buildHash(dir: string): string {
   }
 }
 
-/** This process plus its reaped children (plugins, ping, ip, ovs-vsctl ...), CPU seconds. */
-function selfAndChildrenCpu(): number {
-  const s = fs.readFileSync('/proc/self/stat', 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
-}
 
-let exiting = false;
 let current: Lab | undefined;
 let tmpRoot = '';
 
-function checkStop(): void {
-  if (exiting) throw new Error('interrupted');
-}
 
 function makeLab(system: string, hosts: number, dir: string): WeftLab | OvnLab {
   if (system.startsWith('ovn')) return new OvnLab({ hosts, dir, waitInstalled: OVN_WAIT_INSTALLED, attach: system === 'ovn-node' ? 'node' : 'sh' });
@@ -467,24 +457,11 @@ async function main(): Promise<void> {
   log(`load average at the end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (exiting) return;
-    exiting = true;
-    console.error(`\n${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-process.on('uncaughtException', (e) => {
-  if (exiting) return;
-  exiting = true;
-  console.error(`multihost bench crashed: ${e.stack ?? String(e)}`);
-  void cleanup().finally(() => process.exit(1));
-});
+onStop('multihost bench', cleanup);
 
 main()
   .catch((e: unknown) => {
-    if (!exiting) {
+    if (!stop.exiting) {
       console.error(`multihost bench failed: ${(e as Error).stack ?? String(e)}`);
       process.exitCode = 1;
     }

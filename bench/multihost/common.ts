@@ -51,6 +51,42 @@ export function cpuSeconds(pid: number | null | undefined): number {
 }
 
 /** Busy and total jiffies of the whole machine (/proc/stat). */
+/** This process plus its reaped children (plugins, ping, ip, ovs-vsctl ...), CPU seconds. */
+export function selfAndChildrenCpu(): number {
+  const s = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
+}
+
+/** Stop state shared by a benchmark: SIGINT/SIGTERM or a crash clean up once, then exit. */
+export const stop = { exiting: false };
+
+export function checkStop(): void {
+  if (stop.exiting) throw new Error('interrupted');
+}
+
+/**
+ * Clean up once on SIGINT/SIGTERM or an uncaught error. An interrupted plugin
+ * run can also leave an unhandled EPIPE on its stdin (the runtime helper does
+ * not listen for it): such errors are ignored once stopping.
+ */
+export function onStop(name: string, cleanup: () => Promise<void>): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (stop.exiting) return;
+      stop.exiting = true;
+      console.error(`\n${sig}: cleaning up`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  process.on('uncaughtException', (e) => {
+    if (stop.exiting) return;
+    stop.exiting = true;
+    console.error(`${name} crashed: ${e.stack ?? String(e)}`);
+    void cleanup().finally(() => process.exit(1));
+  });
+}
+
 export function machineJiffies(): { busy: number; total: number } {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const total = f.slice(0, 8).reduce((a, b) => a + b, 0);

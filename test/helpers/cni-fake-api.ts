@@ -10,6 +10,7 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import type { Endpoint } from '../../northbound/cni/api-client';
 
 export interface FakeNetwork {
   name: string;
@@ -19,19 +20,8 @@ export interface FakeNetwork {
   mtu?: number;
 }
 
-export interface FakeEndpoint {
-  id: string;
-  containerId: string;
-  ifName: string;
-  host: string;
-  network: string;
-  portName: string;
-  mac: string;
-  ip: string;
-  prefixLength: number;
-  gateway: string | null;
-  state: 'pending' | 'ready' | 'removed';
-  ofport: number | null;
+/** The API's endpoint as the plugin reads it, plus what the fake also keeps. */
+export interface FakeEndpoint extends Endpoint {
   mtu: number;
   createdAt: string;
   readyAt?: string;
