@@ -54,6 +54,9 @@ export const derivedArpReply = (networkId: number): Action[] => arpAnswer(derive
 /** Proxy ARP: one MAC for whatever address was asked (the gateway answers for a routed CIDR). */
 export const proxyArpReply = (mac: string): Action[] => arpAnswer(mac);
 
+/** The endpoint's MAC is the one derivedMac gives its address (so network-wide flows cover it). */
+export const isDerived = (e: EndpointRec, n: NetworkRec): boolean => e.mac.toLowerCase() === derivedMac(n.id, e.ip);
+
 export interface Block { networkId: number; base: number; len: number; host: string | null }
 
 export interface HostState {
@@ -315,15 +318,35 @@ export function containerFlows(s: HostState): FlowMod[] {
         .actions({ type: 'dec_nw_ttl' }, { type: 'set_field', field: { field: 'eth_src', value: GATEWAY_MAC } },
           { type: 'set_field', field: { field: 'eth_dst', value: myPhyMac } }, { type: 'output', port: s.patchPort! }).build());
     }
-    if (n.mode !== 'overlay' || tun === undefined) continue;
     const c = cidr.get(n.id)!;
+    const derivedArp = (base: number, len: number, prio: number, id: { category: 'network'; id: number }) =>
+      flow('arpResponder', id).priority(prio)
+        .match(REG.network, n.id).match('eth_type', ETH_ARP).match('arp_op', 1).match('arp_tpa', intToIp(base), maskOf(len))
+        .actions(...derivedArpReply(n.id)).build();
+    if (n.mode === 'routed') {
+      // this host's own blocks are on-link: ARP gets the derived MAC (the rest of the CIDR got the gateway's, above)
+      for (const b of s.blocks) {
+        if (b.networkId === n.id && b.host === s.host) out.push(derivedArp(b.base, b.len, PRIO.block + 10, { category: 'network', id: objectId(`${n.id}/${b.base}`) }));
+      }
+    } else {
+      // ARP for any address of the network: the derived MAC (endpoints with other MACs have exact answers above it)
+      out.push(derivedArp(c.base, c.len, PRIO.block, owner));
+    }
+    // routing into the network (from itself, other networks of this host, the underlay): the destination
+    // MAC is derived from the address and L2 delivery takes over, to a local port or (overlay) a remote block
+    for (const src of routableFrom(n)) {
+      out.push(flow('l3Forwarding', { category: 'network', id: objectId(`${src.id}>${n.id}`) }).priority(PRIO.default)
+        .match(REG.network, src.id).match('eth_type', ETH_IP).match('eth_dst', GATEWAY_MAC).match('ipv4_dst', intToIp(c.base), maskOf(c.len))
+        .actions({ type: 'dec_nw_ttl' }, { type: 'set_field', field: { field: 'eth_src', value: GATEWAY_MAC } },
+          { type: 'set_field', field: { field: 'eth_dst', value: derivedMac(n.id, '0.0.0.0') } },
+          { type: 'reg_move', src: 'ipv4_dst', src_ofs: 0, dst: 'eth_dst', dst_ofs: 0, n_bits: 32 },
+          { type: 'set_field', field: { field: REG.network, value: n.id } })
+        .goto('l2Forwarding').build());
+    }
+    if (n.mode !== 'overlay' || tun === undefined) continue;
     // from the tunnel: the VNI names the network; the sending host already did its spoof guard and routing
     out.push(flow('classifier', owner).match('in_port', tun).match('tunnel_id', BigInt(n.vni))
       .actions({ type: 'set_field', field: { field: REG.network, value: n.id } }).goto('l2Forwarding').build());
-    // ARP for any other address of the network: the derived MAC (local endpoints have exact answers above it)
-    out.push(flow('arpResponder', owner).priority(PRIO.block)
-      .match(REG.network, n.id).match('eth_type', ETH_ARP).match('arp_op', 1).match('arp_tpa', intToIp(c.base), intToIp((0xffffffff << (32 - c.len)) >>> 0))
-      .actions(...derivedArpReply(n.id)).build());
   }
 
   // Routed frames leave with the gateway MAC as source, never br-phy's own:
@@ -354,9 +377,11 @@ export function containerFlows(s: HostState): FlowMod[] {
     if (!sources.length) continue;
     const id = { category: 'network' as const, id: objectId(`${n.id}/${b.base}`) };
     if (localNetIds.has(n.id)) {
+      // routing into n derives the MAC and comes here (see the network's l3 flow)
       const m = blockMac(n.id, intToIp(b.base), b.len);
       out.push(flow('l2Forwarding', id).priority(PRIO.block).match(REG.network, n.id).match('eth_dst', m.value, m.mask)
         .actions(...tunnelTo(n, owner.underlayIp)).build());
+      continue;
     }
     for (const src of sources) out.push(route(src, n, id, intToIp(b.base), b.len, tunnelTo(n, owner.underlayIp)));
   }
@@ -406,27 +431,39 @@ export function containerFlows(s: HostState): FlowMod[] {
     }
   }
 
+  // Local endpoints. An endpoint whose MAC is derived from its address needs
+  // three flows: its two spoof-guard entries (which also classify it into its
+  // network) and its L2 delivery. ARP for it is answered by the network's
+  // derived-MAC reply, and routing to it by the network's derive-and-deliver
+  // flow below, both shared by every endpoint of the network.
+  const localBlock = (n: NetworkRec, ip: number) =>
+    s.blocks.some((b) => b.networkId === n.id && b.host === s.host && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+  const arpCovered = (e: EndpointRec, n: NetworkRec) => isDerived(e, n) &&
+    (n.mode === 'local' || n.mode === 'overlay' || (n.mode === 'routed' && localBlock(n, ipToInt(e.ip))));
   for (const e of local) {
     const port = s.ofport(e.portName)!;
     const n = s.networks.get(e.networkId)!;
     const owner = { category: 'endpoint' as const, id: objectId(e.id) };
+    const classify: Action = { type: 'set_field', field: { field: REG.network, value: e.networkId } };
     out.push(
-      flow('classifier', owner).match('in_port', port)
-        .actions({ type: 'set_field', field: { field: REG.network, value: e.networkId } }).goto('spoofGuard').build(),
       flow('spoofGuard', owner).priority(PRIO.specific)
         .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_ARP).match('arp_spa', e.ip).match('arp_sha', e.mac)
-        .goto('arpResponder').build(),
+        .actions(classify).goto('arpResponder').build(),
       flow('spoofGuard', owner).priority(PRIO.specific)
         .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_IP).match('ipv4_src', e.ip)
-        .goto('l3Forwarding').build(),
-      flow('arpResponder', owner).priority(PRIO.specific)
-        .match(REG.network, e.networkId).match('eth_type', ETH_ARP).match('arp_op', 1).match('arp_tpa', e.ip)
-        .actions(...arpReply(e.mac, e.ip)).build(),
+        .actions(classify).goto('l3Forwarding').build(),
       flow('l2Forwarding', owner).priority(PRIO.specific)
         .match(REG.network, e.networkId).match('eth_dst', e.mac)
         .actions({ type: 'output', port }).build(),
     );
-    for (const src of routableFrom(n)) out.push(route(src, n, owner, e.ip, 32, [{ type: 'output', port }], e.mac));
+    if (!arpCovered(e, n)) {
+      out.push(flow('arpResponder', owner).priority(PRIO.specific)
+        .match(REG.network, e.networkId).match('eth_type', ETH_ARP).match('arp_op', 1).match('arp_tpa', e.ip)
+        .actions(...arpReply(e.mac, e.ip)).build());
+    }
+    if (n.mode === 'underlay' || !isDerived(e, n)) {
+      for (const src of routableFrom(n)) out.push(route(src, n, owner, e.ip, 32, [{ type: 'output', port }], e.mac));
+    }
   }
   return out;
 }

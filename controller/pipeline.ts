@@ -20,11 +20,11 @@ export interface TableDecl {
 
 export const PIPELINE: readonly TableDecl[] = [
   {
-    name: 'classifier', purpose: 'where a packet came from: an endpoint port (in_port -> network id in reg6), the tunnel (VNI -> network id) or the underlay through br-phy (routed mode: to the gateway)',
-    matches: ['in_port', 'tunnel_id', 'vlan_vid', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: 'drop',
+    name: 'classifier', purpose: 'where a packet came from: the tunnel (VNI -> network id in reg6), the underlay through br-phy (routed mode: to the gateway; NAT replies; underlay VLANs); anything else is from an endpoint port and goes to the spoof guard',
+    matches: ['in_port', 'tunnel_id', 'vlan_vid', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: { goto: 'spoofGuard' },
   },
   {
-    name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); anything else is dropped',
+    name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); what passes is classified (in_port -> network id in reg6); anything else is dropped',
     matches: ['in_port', 'eth_src', 'eth_type', 'arp_spa', 'arp_sha', 'ipv4_src'], next: ['arpResponder', 'l3Forwarding'], miss: 'drop',
   },
   {
