@@ -4,11 +4,15 @@ import { parseArgs } from 'node:util';
 import { Controller, ControllerConfig, DEFAULTS } from '../../controller/controller';
 import { PROFILES, resolveApps, AppSelectionError } from '../../controller/apps';
 import { buildApi } from '../api/app';
+import pino from 'pino';
+import { CniAgent, DEFAULT_AGENT_SOCKET } from '../cni/agent';
 
 export const USAGE = `Usage: weft <command> [options]
 
 Commands:
   controller        run the controller (OpenFlow listener + REST API)
+  cni-agent         run the CNI agent of a container host: the native
+                    weft-cni front end hands it CNI calls over a Unix socket
   openapi           print the REST API's OpenAPI 3 document (JSON)
   version           print the version
   help              print this help
@@ -26,6 +30,11 @@ Options for "controller":
   --apps SPEC       app profile or comma-separated apps (default ${DEFAULTS.apps})
                     profiles: ${Object.entries(PROFILES).map(([k, v]) => `${k} = [${v.join(', ')}]`).join('; ')}
   --log-level LVL   trace|debug|info|warn|error (default ${DEFAULTS.logLevel})
+
+Options for "cni-agent" (run it in the host's network namespace, as root):
+  --socket PATH     Unix socket to listen on (default ${DEFAULT_AGENT_SOCKET}); the
+                    network configuration's "agentSocket" names it for weft-cni
+  --log-level LVL   as above (default ${DEFAULTS.logLevel}); one line per call
 `;
 
 export class UsageError extends Error {}
@@ -73,6 +82,15 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
   };
 }
 
+export function parseAgentArgs(argv: string[]): { socket: string; logLevel: string } {
+  const { values } = parseArgs({ args: argv, options: { socket: { type: 'string' }, 'log-level': { type: 'string' } }, strict: true, allowPositionals: false });
+  const level = values['log-level'] ?? DEFAULTS.logLevel;
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new UsageError(`--log-level: unknown level "${level}"`);
+  const socket = values.socket ?? DEFAULT_AGENT_SOCKET;
+  if (!socket.startsWith('/') || Buffer.byteLength(socket) > 107) throw new UsageError(`--socket: "${socket}" must be an absolute path of at most 107 bytes`);
+  return { socket, logLevel: level };
+}
+
 /** The OpenAPI document, built without listening on anything. */
 export async function openapiDocument(): Promise<unknown> {
   const ctl = new Controller({ ...DEFAULTS, db: ':memory:', logLevel: 'silent' });
@@ -101,6 +119,15 @@ async function main(argv: string[]): Promise<number> {
       process.on('SIGINT', () => void stop('SIGINT'));
       process.on('SIGTERM', () => void stop('SIGTERM'));
       return -1; // keep running
+    }
+    case 'cni-agent': {
+      const cfg = parseAgentArgs(rest);
+      const agent = new CniAgent({ socket: cfg.socket, log: pino({ level: cfg.logLevel, base: { component: 'cni-agent' } }) });
+      await agent.start();
+      const stop = () => void agent.stop().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return -1;
     }
     case 'openapi': {
       process.stdout.write(JSON.stringify(await openapiDocument(), null, 2) + '\n');

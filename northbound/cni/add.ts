@@ -38,11 +38,13 @@ export function portExternalIds(ep: Endpoint, env: CniEnv, conf: NetConf): Recor
 
 /** Wraps a failed host command with what the plugin was doing. */
 function step<T>(what: string, p: Promise<T>): Promise<T> {
-  return p.catch((e: unknown) => {
-    if (e instanceof CniError) throw e;
-    const msg = e instanceof ExecError ? e.message : (e as Error).message ?? String(e);
-    throw new CniError(CniCode.GENERIC, `${what}: ${msg}`);
-  });
+  return p.catch((e: unknown) => { throw stepError(what, e); });
+}
+
+function stepError(what: string, e: unknown): CniError {
+  if (e instanceof CniError) return e;
+  const msg = e instanceof ExecError ? e.message : (e as Error).message ?? String(e);
+  return new CniError(CniCode.GENERIC, `${what}: ${msg}`);
 }
 
 function checkEndpoint(ep: Endpoint): void {
@@ -120,27 +122,42 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     if (want.ip && ep.ip !== want.ip) throw new CniError(CniCode.GENERIC, `asked for IP ${want.ip} but the endpoint has ${ep.ip}`);
     const mtu = conf.mtu ?? (typeof ep.mtu === 'number' && ep.mtu > 0 ? ep.mtu : DEFAULTS.mtu);
     const hostName = ep.portName;
-    const existing = await step('reading host links', netlink.getLink(hostName));
-    if (existing !== null) {
-      // 200 = the same (container, ifName, network) was added before and not
-      // deleted (a runtime retrying after a crash): replace its plumbing.
+    const tmpName = `weft${randomBytes(4).toString('hex')}`;
+    // The veth pair, its container end born in the netns, and the host end up: one command.
+    try {
+      await netlink.createVethUp(hostName, tmpName, mtu, env.netns);
+    } catch (e) {
+      if (!netlink.isExists(e)) throw stepError(`creating the veth pair into ${env.netns}`, e);
+      // The host end exists. 200 = the same (container, ifName, network) was
+      // added before and not deleted (a runtime retrying after a crash):
+      // replace its plumbing. A new endpoint's name must not be taken.
       if (created) throw new CniError(CniCode.GENERIC, `host interface ${hostName} chosen by Weft already exists on this host`);
       await step(`removing stale port ${hostName}`, ovs.delPort(hostName));
       await step(`removing stale interface ${hostName}`, netlink.deleteLink(hostName));
+      await step(`creating the veth pair into ${env.netns}`, netlink.createVethUp(hostName, tmpName, mtu, env.netns));
     }
-    const tmpName = `weft${randomBytes(4).toString('hex')}`;
-    await step(`creating the veth pair into ${env.netns}`, netlink.createVeth(hostName, tmpName, mtu, env.netns));
     done.veth = true;
+    done.port = true;
     const address = `${ep.ip}/${ep.prefixLength}`;
-    const { defaultRoute } = await step(`configuring ${env.ifName} in ${env.netns}`, netlink.configureContainerIf(env.netns, {
+    // Two branches side by side: the container's end is configured while the
+    // host's end joins the bridge and the controller installs its flows.
+    const container = step(`configuring ${env.ifName} in ${env.netns}`, netlink.configureContainerIf(env.netns, {
       tmpName, ifName: env.ifName, mac: ep.mac, mtu, address, gateway: ep.gateway,
     }));
-    await step(`bringing up ${hostName}`, netlink.setUp(hostName));
-    done.port = true;
-    await step(`adding ${hostName} to OVS bridge ${conf.bridge}`, ovs.addPort(hostName, portExternalIds(ep, env, conf)));
-    const hostLink = await step(`reading ${hostName}`, netlink.getLink(hostName));
-    if (hostLink === null) throw new CniError(CniCode.GENERIC, `host interface ${hostName} vanished`);
-    if (conf.readyTimeoutMs > 0) await waitReady(api, ep.id, conf.readyTimeoutMs);
+    const host = (async () => {
+      await step(`adding ${hostName} to OVS bridge ${conf.bridge}`, ovs.addPort(hostName, portExternalIds(ep, env, conf)));
+      const [link] = await Promise.all([
+        step(`reading ${hostName}`, netlink.getLink(hostName)),
+        conf.readyTimeoutMs > 0 ? waitReady(api, ep.id, conf.readyTimeoutMs) : undefined,
+      ]);
+      if (link === null) throw new CniError(CniCode.GENERIC, `host interface ${hostName} vanished`);
+      return link;
+    })();
+    const [c, h] = await Promise.allSettled([container, host]);
+    if (c.status === 'rejected') throw c.reason;
+    if (h.status === 'rejected') throw h.reason;
+    const { defaultRoute } = c.value;
+    const hostLink = h.value;
     return buildResult({
       cniVersion: conf.cniVersion,
       hostIf: { name: hostName, mac: hostLink.mac },

@@ -157,18 +157,28 @@ export class WeftApi {
 }
 
 /**
+ * Connections to the API are kept alive: the CNI agent makes many calls, and
+ * a one-shot plugin makes two or three (POST, then the long-poll). The
+ * plugin process exits explicitly, so idle sockets never hold it.
+ */
+const keepAlive = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+
+/**
  * One HTTP request with node:http. Not fetch(): in a short-lived plugin
  * process the first fetch() costs ~40 ms and slows the exit by ~30 ms more
  * (undici loads and compiles its parser), a large share of an ADD.
+ * A kept-alive connection the server closed meanwhile is retried once on a
+ * new one (the server never saw the request).
  */
-function httpRequest(url: string, method: string, body: string | undefined, timeoutMs: number):
+function httpRequest(url: string, method: string, body: string | undefined, timeoutMs: number, retried = false):
   Promise<{ status: number; ok: boolean; statusText: string; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const mod = u.protocol === 'https:' ? https : http;
+    const tls = u.protocol === 'https:';
+    const mod = tls ? https : http;
     const headers: Record<string, string | number> = { accept: 'application/json' };
     if (body !== undefined) { headers['content-type'] = 'application/json'; headers['content-length'] = Buffer.byteLength(body); }
-    const req = mod.request(u, { method, headers, timeout: timeoutMs }, (res) => {
+    const req = mod.request(u, { method, headers, timeout: timeoutMs, agent: tls ? keepAlive.https : keepAlive.http }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -178,7 +188,11 @@ function httpRequest(url: string, method: string, body: string | undefined, time
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' })));
-    req.on('error', reject);
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (req.reusedSocket && !retried && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
+        httpRequest(url, method, body, timeoutMs, true).then(resolve, reject);
+      } else reject(e);
+    });
     req.end(body);
   });
 }

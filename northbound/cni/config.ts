@@ -63,6 +63,8 @@ export interface NetConf {
   dns: Record<string, unknown> | undefined;
   /** GC only; undefined when the key is absent. */
   validAttachments: Attachment[] | undefined;
+  /** Unix socket of the host's CNI agent, read by the native weft-cni front end (docs/cni.md). */
+  agentSocket: string | undefined;
 }
 
 /** Static address / MAC requests for ADD. */
@@ -214,6 +216,10 @@ export function parseConf(raw: Record<string, unknown>, command: Command): NetCo
   if (args !== undefined && args !== null && !isObject(args)) throw invalid('"args" must be an object');
   const dns = raw.dns;
   if (dns !== undefined && dns !== null && !isObject(dns)) throw invalid('"dns" must be an object');
+  const agentSocket = optString(raw, 'agentSocket');
+  if (agentSocket !== undefined && (!agentSocket.startsWith('/') || Buffer.byteLength(agentSocket) > 107)) {
+    throw invalid(`"agentSocket": "${agentSocket}" must be an absolute path of at most 107 bytes`);
+  }
   return {
     cniVersion,
     name,
@@ -230,6 +236,7 @@ export function parseConf(raw: Record<string, unknown>, command: Command): NetCo
     args: isObject(args) ? args : undefined,
     dns: isObject(dns) ? dns : undefined,
     validAttachments: parseAttachments(raw),
+    agentSocket,
   };
 }
 

@@ -17,10 +17,10 @@ export class ExecError extends Error {
 /** Default time limit of one command. */
 const EXEC_TIMEOUT_MS = 20_000;
 
-/** Runs `cmd args...` and resolves to its stdout; rejects with an ExecError. */
-export function run(cmd: string, args: readonly string[], timeoutMs = EXEC_TIMEOUT_MS): Promise<string> {
+/** Runs `cmd args...` (with `input` on its stdin) and resolves to its stdout; rejects with an ExecError. */
+export function run(cmd: string, args: readonly string[], timeoutMs = EXEC_TIMEOUT_MS, input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args as string[], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args as string[], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) {
         const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
         reject(new ExecError(cmd, args, e.killed ? `timed out after ${timeoutMs} ms` : (e.code ?? null), String(stderr ?? '').trim()));
@@ -28,5 +28,6 @@ export function run(cmd: string, args: readonly string[], timeoutMs = EXEC_TIMEO
       }
       resolve(String(stdout));
     });
+    if (input !== undefined) child.stdin?.end(input);
   });
 }

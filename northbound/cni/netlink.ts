@@ -57,6 +57,29 @@ export async function createVeth(hostName: string, peerName: string, mtu: number
     ...(peerNetns ? ['netns', peerNetns] : [])]);
 }
 
+/** True if a failed command said the object already exists. */
+export function isExists(e: unknown): boolean {
+  return e instanceof ExecError && /File exists/i.test(e.stderr);
+}
+
+/**
+ * createVeth, then brings the host end up: one `ip -batch` process. A host
+ * end that already exists fails with an ExecError that isExists() knows.
+ */
+export async function createVethUp(hostName: string, peerName: string, mtu: number, peerNetns: string): Promise<void> {
+  await run('ip', ['-batch', '-'], undefined, [
+    ['link', 'add', 'name', hostName, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peerName, 'mtu', String(mtu), 'netns', quote(peerNetns)],
+    ['link', 'set', 'dev', hostName, 'up'],
+  ].map((l) => l.join(' ')).join('\n') + '\n');
+}
+
+/** A word for an `ip -batch` line (paths with spaces or quotes are quoted). */
+function quote(w: string): string {
+  if (/^[A-Za-z0-9_./:@%+=,-]+$/.test(w)) return w;
+  if (/["\\\n]/.test(w)) throw new ExecError('ip', ['-batch'], null, `cannot pass ${JSON.stringify(w)} to ip -batch`);
+  return `"${w}"`;
+}
+
 /** Moves link `name` from here into the namespace at path `netns` (used by the multi-host benchmark's OVN side). */
 export async function moveToNetns(name: string, netns: string): Promise<void> {
   await run('ip', ['link', 'set', 'dev', name, 'netns', netns]);
@@ -82,20 +105,27 @@ export interface ContainerIfConfig {
  * answer says whether this interface got the default route.
  */
 export async function configureContainerIf(netns: string, c: ContainerIfConfig): Promise<{ defaultRoute: boolean }> {
-  await ns(netns, 'ip', ['link', 'set', 'dev', c.tmpName, 'name', c.ifName, 'address', c.mac, 'mtu', String(c.mtu)]);
-  await ns(netns, 'ip', ['addr', 'add', c.address, 'dev', c.ifName]);
-  await ns(netns, 'ip', ['link', 'set', 'dev', c.ifName, 'up']);
-  let defaultRoute = false;
-  if (c.gateway !== null) {
+  // name, MAC, MTU, address and up in one `ip -batch` process; then the route and the offloads side by side
+  const [c1, a1] = inNs(netns, 'ip', ['-batch', '-']);
+  await run(c1, a1, undefined, [
+    ['link', 'set', 'dev', c.tmpName, 'name', c.ifName, 'address', c.mac, 'mtu', String(c.mtu)],
+    ['addr', 'add', c.address, 'dev', c.ifName],
+    ['link', 'set', 'dev', c.ifName, 'up'],
+  ].map((l) => l.join(' ')).join('\n') + '\n');
+  const route = async (): Promise<boolean> => {
+    if (c.gateway === null) return false;
     try {
       await ns(netns, 'ip', ['route', 'add', 'default', 'via', c.gateway, 'dev', c.ifName]);
-      defaultRoute = true;
+      return true;
     } catch (e) {
-      if (!(e instanceof ExecError && /File exists/.test(e.stderr))) throw e;
+      if (isExists(e)) return false;
+      throw e;
     }
-  }
-  await ns(netns, 'ethtool', ['-K', c.ifName, 'tx', 'off']);
-  return { defaultRoute };
+  };
+  const [r, o] = await Promise.allSettled([route(), ns(netns, 'ethtool', ['-K', c.ifName, 'tx', 'off'])]);
+  if (r.status === 'rejected') throw r.reason;
+  if (o.status === 'rejected') throw o.reason;
+  return { defaultRoute: r.value };
 }
 
 /** Brings link `name` up here. */

@@ -1,0 +1,136 @@
+// The Weft CNI agent (`weft cni-agent`): a resident process on a container
+// host that runs CNI calls handed to it by the native weft-cni front end
+// (northbound/cni/shim/weft-cni.c) over a Unix socket. It runs the same code
+// as the Node plugin (runCni), but warm: no Node start or exit per call, and
+// its HTTP connection to the controller is kept alive.
+//
+// Wire format, one call per connection (see the shim):
+//   request: "WEFTCNI1\n", NAME=VALUE\0 per CNI_* variable, \0, config bytes, EOF
+//   reply:   "<exit code>\n" + stdout bytes, then the agent closes
+// The socket file is created mode 0600 in a 0700 directory: only root (the
+// runtime) may hand the agent a call, as only root may run a CNI plugin.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { runCni } from './weft-cni';
+
+export const AGENT_MAGIC = 'WEFTCNI1\n';
+/** The agent's socket when --socket is not given (the plugin uses an agent only when its configuration names one). */
+export const DEFAULT_AGENT_SOCKET = '/run/weft/cni.sock';
+/** A request larger than this is refused (the shim caps configurations at 4 MiB). */
+const MAX_REQUEST = 5 * 1024 * 1024;
+
+export interface AgentRequest {
+  env: Record<string, string>;
+  stdin: string;
+}
+
+/** Parses one request; throws with a reason when it is malformed. */
+export function parseAgentRequest(buf: Buffer): AgentRequest {
+  if (buf.length < AGENT_MAGIC.length || buf.subarray(0, AGENT_MAGIC.length).toString('latin1') !== AGENT_MAGIC) {
+    throw new Error('not a weft-cni request (bad magic)');
+  }
+  const env: Record<string, string> = {};
+  let i = AGENT_MAGIC.length;
+  for (;;) {
+    const z = buf.indexOf(0, i);
+    if (z < 0) throw new Error('truncated environment');
+    if (z === i) { i = z + 1; break; }
+    const entry = buf.subarray(i, z).toString('utf8');
+    const eq = entry.indexOf('=');
+    if (eq <= 0) throw new Error(`malformed environment entry "${entry.slice(0, 40)}"`);
+    const name = entry.slice(0, eq);
+    if (!name.startsWith('CNI_')) throw new Error(`unexpected environment variable ${name}`);
+    env[name] = entry.slice(eq + 1);
+    i = z + 1;
+  }
+  return { env, stdin: buf.subarray(i).toString('utf8') };
+}
+
+export interface AgentOptions {
+  socket: string;
+  log: Logger;
+}
+
+export class CniAgent {
+  private server?: net.Server;
+  private readonly inflight = new Set<Promise<void>>();
+  calls = 0;
+
+  constructor(private readonly opts: AgentOptions) {}
+
+  async start(): Promise<void> {
+    const { socket } = this.opts;
+    fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
+    // A socket file left by an agent that died is removed; a live agent is not displaced.
+    if (fs.existsSync(socket)) {
+      const alive = await new Promise<boolean>((resolve) => {
+        const c = net.connect(socket, () => { c.destroy(); resolve(true); });
+        c.on('error', () => resolve(false));
+      });
+      if (alive) throw new Error(`another agent is listening on ${socket}`);
+      fs.unlinkSync(socket);
+    }
+    // allowHalfOpen: the plugin shuts its write side down after the request; the answer still goes back
+    const server = net.createServer({ allowHalfOpen: true }, (c) => this.serve(c));
+    this.server = server;
+    const oldMask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(socket, () => { server.off('error', reject); resolve(); });
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    fs.chmodSync(socket, 0o600);
+    this.opts.log.info({ socket }, 'CNI agent listening');
+  }
+
+  private serve(c: net.Socket): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    c.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > MAX_REQUEST) { c.destroy(); return; }
+      chunks.push(d);
+    });
+    c.on('error', () => { /* the plugin went away; nothing to answer */ });
+    c.on('end', () => {
+      const t0 = performance.now();
+      const p = this.handle(Buffer.concat(chunks)).then(({ exitCode, text, what }) => {
+        this.opts.log.info({ ...what, exitCode, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'CNI call');
+        c.end(`${exitCode}\n${text}`);
+      }).finally(() => this.inflight.delete(p));
+      this.inflight.add(p);
+    });
+  }
+
+  private async handle(buf: Buffer): Promise<{ exitCode: number; text: string; what: Record<string, string | undefined> }> {
+    this.calls++;
+    let req: AgentRequest;
+    try {
+      req = parseAgentRequest(buf);
+    } catch (e) {
+      const msg = (e as Error).message;
+      return { exitCode: 1, text: `${JSON.stringify({ cniVersion: '1.0.0', code: 4, msg: `malformed request to the Weft CNI agent: ${msg}` })}\n`, what: { error: msg } };
+    }
+    const { exitCode, output } = await runCni(req.env, async () => req.stdin);
+    return {
+      exitCode,
+      text: output === undefined ? '' : `${JSON.stringify(output)}\n`,
+      what: { command: req.env.CNI_COMMAND, containerId: req.env.CNI_CONTAINERID, ifName: req.env.CNI_IFNAME },
+    };
+  }
+
+  /** Stops accepting calls, lets the running ones finish, removes the socket. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.allSettled([...this.inflight]);
+    try { fs.unlinkSync(this.opts.socket); } catch { /* already gone */ }
+  }
+}
