@@ -25,6 +25,8 @@
 //   BENCH_HOSTS=3,10          host counts (each >= 2)
 //   BENCH_ENDPOINTS=100       endpoints in the cluster at the end (>= 3)
 //   BENCH_SYSTEMS=weft-overlay,weft-routed,ovn,ovn-node
+//       weft-*: weft-cni's native front end and the host's CNI agent;
+//       weft-overlay-node, weft-routed-node (not run by default): the Node plugin as a process per call
 //       ovn: the OVN attach call is a bash script; ovn-node: a Node script
 //       running the same commands through execFile (what a Node plugin
 //       costs, as weft-cni is one)
@@ -47,8 +49,8 @@ import { cpuSeconds, intEnv, listEnv, machineJiffies, selfAndChildrenCpu, stop, 
 
 const HOSTS = listEnv('BENCH_HOSTS', '3,10').map(Number);
 const N = intEnv('BENCH_ENDPOINTS', 100, 3);
-const SYSTEM_NAMES = ['weft-overlay', 'weft-routed', 'ovn', 'ovn-node'];
-const SYSTEMS = listEnv('BENCH_SYSTEMS', SYSTEM_NAMES.join(','));
+const SYSTEM_NAMES = ['weft-overlay', 'weft-routed', 'weft-overlay-node', 'weft-routed-node', 'ovn', 'ovn-node'];
+const SYSTEMS = listEnv('BENCH_SYSTEMS', 'weft-overlay,weft-routed,ovn,ovn-node');
 const OVN_WAIT_INSTALLED = intEnv('BENCH_OVN_WAIT_INSTALLED', 1, 0) === 1;
 const VERBOSE = process.env.BENCH_VERBOSE === '1';
 const TRACE = intEnv('BENCH_TRACE', 1, 0) === 1;
@@ -136,7 +138,7 @@ let tmpRoot = '';
 
 function makeLab(system: string, hosts: number, dir: string): WeftLab | OvnLab {
   if (system.startsWith('ovn')) return new OvnLab({ hosts, dir, waitInstalled: OVN_WAIT_INSTALLED, attach: system === 'ovn-node' ? 'node' : 'sh' });
-  return new WeftLab(system === 'weft-routed' ? 'routed' : 'overlay', { hosts, dir, trace: TRACE });
+  return new WeftLab(system.startsWith('weft-routed') ? 'routed' : 'overlay', { hosts, dir, trace: TRACE, plugin: system.endsWith('-node') ? 'node' : 'agent' });
 }
 
 async function runOne(system: string, H: number): Promise<Run> {

@@ -5,7 +5,10 @@
 //   WeftLab: weft-cni ADD (CNI runtime helper, plugin run in the host netns),
 //            against a Weft controller child process; overlay (VXLAN) or
 //            routed network. ADD returns once Weft reports the endpoint ready
-//            (its flows confirmed by barriers on every host).
+//            (its flows confirmed by barriers on every host). The plugin is
+//            the native front end handing the call to the host's CNI agent
+//            (`weft cni-agent`, one per host, in its netns), or the Node
+//            plugin run as a process per call (systems *-node).
 //   OvnLab:  ovn-attach.sh (bash; system `ovn`) or ovn-attach.js (Node;
 //            system `ovn-node`) run in the host netns: NB lsp-add +
 //            lsp-set-addresses, the host-side commands weft-cni runs,
@@ -18,6 +21,7 @@ import { TestRuntime, ConfList } from '../../test/helpers/cni-runtime';
 import { WeftProcess } from '../../test/helpers/weft-process';
 import { repoRoot } from '../../test/helpers/paths';
 import { waitFor } from '../../test/helpers/wait';
+import { AgentProcess, nativePluginDir } from '../../test/helpers/cni-agent';
 import { pidRssKb, intToIp, ipToInt } from '../../test/helpers/emu/common';
 import { cpuSeconds, sleep } from './common';
 import { OVN_ATTACH_SH, OvnCentral, OvnChassis } from './ovn';
@@ -134,14 +138,18 @@ export class WeftLab implements Lab {
   private weft?: WeftProcess;
   private underlay?: Underlay;
   private traceDir = '';
+  private readonly agents: AgentProcess[] = [];
 
-  constructor(readonly mode: 'overlay' | 'routed', private readonly opts: LabOptions & { trace?: boolean }) {}
+  constructor(readonly mode: 'overlay' | 'routed', private readonly opts: LabOptions & { trace?: boolean; plugin: 'agent' | 'node' }) {}
 
-  get label(): string { return `weft-${this.mode}`; }
+  get label(): string { return `weft-${this.mode}${this.opts.plugin === 'node' ? '-node' : ''}`; }
 
   describe(): string {
-    return `${this.label}: attach = weft-cni ADD spawned in the host netns (Node start, POST /v1/endpoints, veth + container config, ` +
-      'ovs-vsctl add-port, wait until Weft reports the endpoint ready = flows confirmed by barrier on every host)';
+    const how = this.opts.plugin === 'agent'
+      ? 'native weft-cni spawned in the host netns, handing the call to the host\'s CNI agent over its socket; the agent runs'
+      : 'Node weft-cni spawned in the host netns: Node start,';
+    return `${this.label}: attach = ${how} POST /v1/endpoints, veth (ip -batch), then side by side: container config | ` +
+      'ovs-vsctl add-port + wait until Weft reports the endpoint ready = flows confirmed by barrier on every host';
   }
 
   async setup(): Promise<this> {
@@ -151,9 +159,11 @@ export class WeftLab implements Lab {
     this.weft = await WeftProcess.start({ host: this.underlay.ip });
     const plugin = path.join(repoRoot(), 'dist/northbound/cni/weft-cni.js');
     if (!fs.existsSync(plugin)) throw new Error(`${plugin} missing: build first (npx tsc -p tsconfig.json)`);
-    const bin = path.join(dir, 'bin');
+    let bin = path.join(dir, 'bin');
     fs.mkdirSync(bin, { recursive: true });
-    if (this.opts.trace) {
+    if (this.opts.plugin === 'agent') {
+      bin = nativePluginDir(path.join(dir, 'native'));
+    } else if (this.opts.trace) {
       this.traceDir = path.join(dir, 'trace');
       fs.mkdirSync(this.traceDir);
       const tracer = path.join(dir, 'tracer.js');
@@ -177,6 +187,7 @@ export class WeftLab implements Lab {
       }
       this.hosts.push(h);
       this.rts.push(new TestRuntime([bin], h.netns));
+      if (this.opts.plugin === 'agent') this.agents.push(await AgentProcess.start(this.agentSocket(i), h.netns));
     }
     for (const [i, h] of this.hosts.entries()) {
       const r = await this.weft.call('POST', '/v1/hosts', { name: hostName(i), dpid: h.dpid, underlayIp: h.ip, ...(routed ? { phyDpid: this.phyDpid(i) } : {}) });
@@ -198,11 +209,30 @@ export class WeftLab implements Lab {
     return `00000000000b${(i + 1).toString(16).padStart(2, '0')}00`;
   }
 
+  private agentSocket(i: number): string {
+    return path.join(this.opts.dir, 'agents', `${hostName(i)}.sock`);
+  }
+
   private conf(i: number): ConfList {
     return {
       cniVersion: '1.0.0', name: NETWORK,
-      plugins: [{ type: 'weft-cni', api: this.weft!.api, host: hostName(i), network: NETWORK, ovsdb: this.hosts[i]!.ovsdb, bridge: 'br-int' }],
+      plugins: [{
+        type: 'weft-cni', api: this.weft!.api, host: hostName(i), network: NETWORK, ovsdb: this.hosts[i]!.ovsdb, bridge: 'br-int',
+        ...(this.opts.plugin === 'agent' ? { agentSocket: this.agentSocket(i) } : {}),
+      }],
     };
+  }
+
+  /** The agent's marks for one call (it logs them just before it answers). */
+  private async agentMarks(hostIdx: number, containerId: string): Promise<[string, number][] | undefined> {
+    const a = this.agents[hostIdx]!;
+    const find = () => a.records.find((r) => r.msg === 'CNI call' && r.containerId === containerId && r.command === 'ADD');
+    for (let i = 0; i < 50 && !find(); i++) await sleep(2);
+    const m = find()?.marks as [string, number][] | undefined;
+    if (!m) return undefined;
+    // start (request read), register, plumb, add-port, wait (ready and container configured); "container" ran beside them
+    const steps = ['start', 'register', 'plumb', 'add-port', 'wait'].map((k) => m.find((x) => x[0] === k)).filter((x): x is [string, number] => !!x);
+    return steps.length === 5 ? steps : undefined;
   }
 
   async attach(n: number, hostIdx: number, c: Container): Promise<AttachResult> {
@@ -211,7 +241,9 @@ export class WeftLab implements Lab {
     const ip = (r as unknown as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
     let marks: [string, number][] | undefined;
     let cpu: AttachResult['cpu'];
-    if (this.traceDir) {
+    if (this.opts.plugin === 'agent') {
+      if (this.opts.trace) marks = await this.agentMarks(hostIdx, `mh-${n}`);
+    } else if (this.traceDir) {
       try {
         const t = JSON.parse(fs.readFileSync(path.join(this.traceDir, `mh-${n}.json`), 'utf8')) as { origin: number; ev: [string, number][]; cpu: number[] };
         cpu = { self: (t.cpu[0]! + t.cpu[1]!) * 10, children: (t.cpu[2]! + t.cpu[3]!) * 10 };
@@ -257,7 +289,8 @@ export class WeftLab implements Lab {
 
   controlPids(): Record<string, number[]> {
     const p = this.weft?.proc?.pid;
-    return { weft: p ? [p] : [] };
+    const agents = this.agents.map((a) => a.pid).filter((x): x is number => x !== undefined);
+    return { weft: p ? [p] : [], ...(agents.length ? { 'cni agents': agents } : {}) };
   }
 
   /**
@@ -301,6 +334,7 @@ export class WeftLab implements Lab {
   }
 
   async destroy(): Promise<void> {
+    for (const a of this.agents) await a.stop();
     for (const h of [...this.hosts].reverse()) await h.destroy();
     await this.underlay?.destroy();
     await this.weft?.stop();

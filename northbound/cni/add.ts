@@ -12,6 +12,7 @@ import { ExecError } from './exec';
 import * as netlink from './netlink';
 import { Ovs, EXTERNAL_IDS } from './ovs';
 import { buildResult, CniResult } from './result';
+import { traceMark } from './trace';
 
 /** What a command needs besides env and conf; tests may pass their own. */
 export interface Deps {
@@ -116,6 +117,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     ...(want.mac ? { mac: want.mac } : {}),
     ...portMappingsOf(conf),
   });
+  traceMark('register');
   const done = { veth: false, port: false };
   try {
     checkEndpoint(ep);
@@ -138,6 +140,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     }
     done.veth = true;
     done.port = true;
+    traceMark('plumb');
     const address = `${ep.ip}/${ep.prefixLength}`;
     // Two branches side by side: the container's end is configured while the
     // host's end joins the bridge and the controller installs its flows.
@@ -146,6 +149,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     }));
     const host = (async () => {
       await step(`adding ${hostName} to OVS bridge ${conf.bridge}`, ovs.addPort(hostName, portExternalIds(ep, env, conf)));
+      traceMark('add-port');
       const [link] = await Promise.all([
         step(`reading ${hostName}`, netlink.getLink(hostName)),
         conf.readyTimeoutMs > 0 ? waitReady(api, ep.id, conf.readyTimeoutMs) : undefined,
@@ -153,7 +157,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
       if (link === null) throw new CniError(CniCode.GENERIC, `host interface ${hostName} vanished`);
       return link;
     })();
-    const [c, h] = await Promise.allSettled([container, host]);
+    const [c, h] = await Promise.allSettled([container.finally(() => traceMark('container')), host]);
+    traceMark('wait');
     if (c.status === 'rejected') throw c.reason;
     if (h.status === 'rejected') throw h.reason;
     const { defaultRoute } = c.value;

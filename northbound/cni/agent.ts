@@ -12,8 +12,10 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { runCni } from './weft-cni';
+import { Marks, withTrace } from './trace';
 
 export const AGENT_MAGIC = 'WEFTCNI1\n';
 /** The agent's socket when --socket is not given (the plugin uses an agent only when its configuration names one). */
@@ -99,8 +101,10 @@ export class CniAgent {
     c.on('error', () => { /* the plugin went away; nothing to answer */ });
     c.on('end', () => {
       const t0 = performance.now();
-      const p = this.handle(Buffer.concat(chunks)).then(({ exitCode, text, what }) => {
-        this.opts.log.info({ ...what, exitCode, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'CNI call');
+      const marks: Marks = [['start', performance.timeOrigin + t0]];
+      const p = withTrace(marks, () => this.handle(Buffer.concat(chunks))).then(({ exitCode, text, what }) => {
+        // marks: [step, epoch ms] (start = the request was read; see northbound/cni/add.ts)
+        this.opts.log.info({ ...what, exitCode, ms: Math.round((performance.now() - t0) * 10) / 10, marks }, 'CNI call');
         c.end(`${exitCode}\n${text}`);
       }).finally(() => this.inflight.delete(p));
       this.inflight.add(p);
