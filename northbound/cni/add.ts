@@ -3,7 +3,7 @@
 // ready (its flows are installed), and return the result. A failure after
 // the endpoint was registered rolls back everything this call made.
 import type { CreateEndpointRequest } from './api-client';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { ApiHttpError, WeftApi, Endpoint } from './api-client';
 import { addressRequest, CniEnv, DEFAULTS, isIPv4, NetConf, validIfName } from './config';
@@ -102,75 +102,103 @@ export function portMappingsOf(conf: NetConf): { portMappings?: CreateEndpointRe
   };
 }
 
+/**
+ * The host-side interface name of an attachment: the name the controller
+ * gives it by default, so the plugin can create the veth while the endpoint
+ * is being registered.
+ */
+export function portNameFor(containerId: string, ifName: string): string {
+  return 'wf' + createHash('sha1').update(`${containerId}/${ifName}`).digest('hex').slice(0, 11);
+}
+
+/** A random locally administered unicast MAC (the host end of the veth: set, so never read back). */
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfc) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
 export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(conf)): Promise<CniResult> {
   const { api, ovs } = deps;
   const want = addressRequest(env, conf);
   if (!fs.existsSync(env.netns)) throw new CniError(CniCode.UNKNOWN_CONTAINER, `CNI_NETNS ${env.netns} does not exist`);
 
-  const { endpoint: ep, created } = await api.createEndpoint({
+  // Side by side: the endpoint is registered (address, MAC) while the veth
+  // pair is made, its container end born in the netns, the host end up.
+  const hostName = portNameFor(env.containerId, env.ifName);
+  const hostMac = randomMac();
+  const tmpName = `weft${randomBytes(4).toString('hex')}`;
+  const mtu0 = conf.mtu ?? DEFAULTS.mtu;
+  const veth = netlink.createVethUp(hostName, tmpName, mtu0, env.netns, hostMac);
+  const reg = api.createEndpoint({
     containerId: env.containerId,
     ifName: env.ifName,
     host: conf.host,
     network: conf.network,
     netns: env.netns,
+    portName: hostName,
     ...(want.ip ? { ip: want.ip } : {}),
     ...(want.mac ? { mac: want.mac } : {}),
     ...portMappingsOf(conf),
   });
+  const [v, r] = await Promise.allSettled([veth, reg]);
+  if (r.status === 'rejected') {
+    if (v.status === 'fulfilled') await netlink.deleteLink(hostName).catch(() => false);
+    throw r.reason;
+  }
+  const { endpoint: ep, created } = r.value;
   traceMark('register');
   const done = { veth: false, port: false };
   try {
     checkEndpoint(ep);
     if (want.ip && ep.ip !== want.ip) throw new CniError(CniCode.GENERIC, `asked for IP ${want.ip} but the endpoint has ${ep.ip}`);
     const mtu = conf.mtu ?? (typeof ep.mtu === 'number' && ep.mtu > 0 ? ep.mtu : DEFAULTS.mtu);
-    const hostName = ep.portName;
-    const tmpName = `weft${randomBytes(4).toString('hex')}`;
-    // The veth pair, its container end born in the netns, and the host end up: one command.
-    try {
-      await netlink.createVethUp(hostName, tmpName, mtu, env.netns);
-    } catch (e) {
-      if (!netlink.isExists(e)) throw stepError(`creating the veth pair into ${env.netns}`, e);
-      // The host end exists. 200 = the same (container, ifName, network) was
-      // added before and not deleted (a runtime retrying after a crash):
-      // replace its plumbing. A new endpoint's name must not be taken.
-      if (created) throw new CniError(CniCode.GENERIC, `host interface ${hostName} chosen by Weft already exists on this host`);
-      await step(`removing stale port ${hostName}`, ovs.delPort(hostName));
-      await step(`removing stale interface ${hostName}`, netlink.deleteLink(hostName));
-      await step(`creating the veth pair into ${env.netns}`, netlink.createVethUp(hostName, tmpName, mtu, env.netns));
+    if (v.status === 'fulfilled' && ep.portName === hostName) {
+      done.veth = true;
+      if (mtu !== mtu0) {
+        await step(`setting the MTU of ${hostName}`, netlink.setMtu(hostName, mtu));
+      }
+    } else {
+      if (v.status === 'fulfilled') {
+        // the endpoint existed with another port name: this veth is not its
+        await step(`removing ${hostName}`, netlink.deleteLink(hostName));
+      } else if (!netlink.isExists(v.reason)) {
+        throw stepError(`creating the veth pair into ${env.netns}`, v.reason);
+      }
+      // The host end exists: the same (container, ifName) was added before
+      // and not deleted (a runtime retrying after a crash), or its plumbing
+      // was left behind. Replace it.
+      await step(`removing stale port ${ep.portName}`, ovs.delPort(ep.portName));
+      await step(`removing stale interface ${ep.portName}`, netlink.deleteLink(ep.portName));
+      await step(`creating the veth pair into ${env.netns}`, netlink.createVethUp(ep.portName, tmpName, mtu, env.netns, hostMac));
+      done.veth = true;
     }
-    done.veth = true;
     done.port = true;
     traceMark('plumb');
     const address = `${ep.ip}/${ep.prefixLength}`;
-    // Two branches side by side: the container's end is configured while the
-    // host's end joins the bridge and the controller installs its flows.
+    // Side by side again: the container's end is configured while the host's
+    // end joins the bridge and the controller installs its flows.
     const container = step(`configuring ${env.ifName} in ${env.netns}`, netlink.configureContainerIf(env.netns, {
       tmpName, ifName: env.ifName, mac: ep.mac, mtu, address, gateway: ep.gateway,
     }));
     const host = (async () => {
-      await step(`adding ${hostName} to OVS bridge ${conf.bridge}`, ovs.addPort(hostName, portExternalIds(ep, env, conf)));
+      await step(`adding ${ep.portName} to OVS bridge ${conf.bridge}`, ovs.addPort(ep.portName, portExternalIds(ep, env, conf)));
       traceMark('add-port');
-      const [link] = await Promise.all([
-        step(`reading ${hostName}`, netlink.getLink(hostName)),
-        conf.readyTimeoutMs > 0 ? waitReady(api, ep.id, conf.readyTimeoutMs) : undefined,
-      ]);
-      if (link === null) throw new CniError(CniCode.GENERIC, `host interface ${hostName} vanished`);
-      return link;
+      // ready = the port is in ovs-vswitchd (the controller saw it) and its flows are confirmed
+      if (conf.readyTimeoutMs > 0) await waitReady(api, ep.id, conf.readyTimeoutMs);
     })();
     const [c, h] = await Promise.allSettled([container.finally(() => traceMark('container')), host]);
     traceMark('wait');
     if (c.status === 'rejected') throw c.reason;
     if (h.status === 'rejected') throw h.reason;
-    const { defaultRoute } = c.value;
-    const hostLink = h.value;
     return buildResult({
       cniVersion: conf.cniVersion,
-      hostIf: { name: hostName, mac: hostLink.mac },
+      hostIf: { name: ep.portName, mac: hostMac },
       containerIf: { name: env.ifName, mac: ep.mac.toLowerCase(), sandbox: env.netns },
       mtu,
       address,
       gateway: ep.gateway,
-      defaultRoute,
+      defaultRoute: c.value.defaultRoute,
       dns: conf.dns,
     });
   } catch (e) {

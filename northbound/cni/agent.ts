@@ -15,6 +15,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { runCni } from './weft-cni';
+import { Ovs, OvsdbOvs } from './ovs';
+import { OvsdbClient } from '../../southbound/ovsdb/client';
 import { Marks, withTrace } from './trace';
 
 export const AGENT_MAGIC = 'WEFTCNI1\n';
@@ -58,6 +60,8 @@ export interface AgentOptions {
 export class CniAgent {
   private server?: net.Server;
   private readonly inflight = new Set<Promise<void>>();
+  /** One kept-open OVSDB connection per target the calls name. */
+  private readonly ovsdb = new Map<string, OvsdbClient>();
   calls = 0;
 
   constructor(private readonly opts: AgentOptions) {}
@@ -120,12 +124,25 @@ export class CniAgent {
       const msg = (e as Error).message;
       return { exitCode: 1, text: `${JSON.stringify({ cniVersion: '1.0.0', code: 4, msg: `malformed request to the Weft CNI agent: ${msg}` })}\n`, what: { error: msg } };
     }
-    const { exitCode, output } = await runCni(req.env, async () => req.stdin);
+    const { exitCode, output } = await runCni(req.env, async () => req.stdin, { ovs: (db, bridge) => this.ovsFor(db, bridge) });
     return {
       exitCode,
       text: output === undefined ? '' : `${JSON.stringify(output)}\n`,
       what: { command: req.env.CNI_COMMAND, containerId: req.env.CNI_CONTAINERID, ifName: req.env.CNI_IFNAME },
     };
+  }
+
+  private ovsFor(db: string, bridge: string): Ovs {
+    let c = this.ovsdb.get(db);
+    if (!c) {
+      try {
+        c = new OvsdbClient(db);
+      } catch {
+        return new Ovs(db, bridge); // a target the client does not speak: ovs-vsctl handles it
+      }
+      this.ovsdb.set(db, c);
+    }
+    return new OvsdbOvs(db, bridge, c);
   }
 
   /** Stops accepting calls, lets the running ones finish, removes the socket. */
@@ -136,5 +153,6 @@ export class CniAgent {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await Promise.allSettled([...this.inflight]);
     try { fs.unlinkSync(this.opts.socket); } catch { /* already gone */ }
+    for (const c of this.ovsdb.values()) c.close();
   }
 }

@@ -63,12 +63,14 @@ export function isExists(e: unknown): boolean {
 }
 
 /**
- * createVeth, then brings the host end up: one `ip -batch` process. A host
+ * createVeth (the host end with MAC `hostMac` if given), then brings the
+ * host end up: one `ip -batch` process. A host
  * end that already exists fails with an ExecError that isExists() knows.
  */
-export async function createVethUp(hostName: string, peerName: string, mtu: number, peerNetns: string): Promise<void> {
+export async function createVethUp(hostName: string, peerName: string, mtu: number, peerNetns: string, hostMac?: string): Promise<void> {
   await run('ip', ['-batch', '-'], undefined, [
-    ['link', 'add', 'name', hostName, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peerName, 'mtu', String(mtu), 'netns', quote(peerNetns)],
+    ['link', 'add', 'name', hostName, ...(hostMac ? ['address', hostMac] : []), 'mtu', String(mtu), 'type', 'veth',
+      'peer', 'name', peerName, 'mtu', String(mtu), 'netns', quote(peerNetns)],
     ['link', 'set', 'dev', hostName, 'up'],
   ].map((l) => l.join(' ')).join('\n') + '\n');
 }
@@ -126,6 +128,11 @@ export async function configureContainerIf(netns: string, c: ContainerIfConfig):
   if (r.status === 'rejected') throw r.reason;
   if (o.status === 'rejected') throw o.reason;
   return { defaultRoute: r.value };
+}
+
+/** Sets the MTU of link `name` here. */
+export async function setMtu(name: string, mtu: number): Promise<void> {
+  await run('ip', ['link', 'set', 'dev', name, 'mtu', String(mtu)]);
 }
 
 /** Brings link `name` up here. */

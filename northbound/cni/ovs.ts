@@ -1,6 +1,7 @@
 // Open vSwitch port operations through ovs-vsctl against the host's OVSDB
 // (`--db=` from the network configuration's `ovsdb` key).
 import { run, ExecError } from './exec';
+import { OvsdbClient, OvsdbError, ovsdbMap } from '../../southbound/ovsdb/client';
 
 /** external_ids keys this plugin writes on the Interface row of a container port. */
 export const EXTERNAL_IDS = {
@@ -80,4 +81,32 @@ function ovsMap(x: unknown): Record<string, string> {
     for (const pair of x[1] as Array<[unknown, unknown]>) out[atom(pair[0])] = atom(pair[1]);
   }
   return out;
+}
+
+/**
+ * Ovs whose addPort is one OVSDB transaction on a kept-open connection (the
+ * CNI agent's): no ovs-vsctl process, and no wait for ovs-vswitchd to
+ * reconfigure; the plugin waits for the controller's "ready" instead, which
+ * needs the port in ovs-vswitchd anyway. The rest still runs ovs-vsctl.
+ */
+export class OvsdbOvs extends Ovs {
+  constructor(db: string, bridge: string, private readonly client: OvsdbClient) {
+    super(db, bridge);
+  }
+
+  override async addPort(name: string, externalIds: Record<string, string>): Promise<void> {
+    try {
+      await this.client.transact('Open_vSwitch', [
+        // the bridge must exist: with timeout 0 the wait fails at once otherwise
+        { op: 'wait', table: 'Bridge', where: [['name', '==', this.bridge]], columns: ['name'], until: '==', rows: [{ name: this.bridge }], timeout: 0 },
+        { op: 'insert', table: 'Interface', row: { name, external_ids: ovsdbMap(externalIds) }, 'uuid-name': 'iface' },
+        { op: 'insert', table: 'Port', row: { name, interfaces: ['named-uuid', 'iface'] }, 'uuid-name': 'port' },
+        { op: 'mutate', table: 'Bridge', where: [['name', '==', this.bridge]], mutations: [['ports', 'insert', ['set', [['named-uuid', 'port']]]]] },
+      ]);
+    } catch (e) {
+      if (e instanceof OvsdbError && /timed out/.test(e.message)) throw new OvsdbError(`OVS has no bridge ${this.bridge}`);
+      if (e instanceof OvsdbError && /constraint violation/.test(e.message)) throw new OvsdbError(`OVS already has a port or interface named ${name}`);
+      throw e;
+    }
+  }
 }

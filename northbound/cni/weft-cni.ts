@@ -4,7 +4,8 @@
 // namespace with CNI_COMMAND etc. in the environment and the network
 // configuration on stdin; it prints a result or an error object on stdout.
 // See docs/cni.md.
-import { cmdAdd } from './add';
+import { cmdAdd, depsFor } from './add';
+import type { Ovs } from './ovs';
 import { cmdCheck, cmdStatus, cmdVersion } from './check';
 import { decodeConf, isSupportedVersion, LATEST_VERSION, parseConf, parseEnv } from './config';
 import { asCniError, CniCode, CniError } from './errors';
@@ -25,8 +26,14 @@ export interface Outcome {
   output?: unknown;
 }
 
+/** What a resident caller (the CNI agent) changes in a call. */
+export interface RunOptions {
+  /** The OVS access for a configuration's OVSDB target and bridge (default: ovs-vsctl). */
+  ovs?: (db: string, bridge: string) => Ovs;
+}
+
 /** Runs one CNI invocation; never throws. */
-export async function runCni(env: NodeJS.ProcessEnv, stdin: () => Promise<string>): Promise<Outcome> {
+export async function runCni(env: NodeJS.ProcessEnv, stdin: () => Promise<string>, opts: RunOptions = {}): Promise<Outcome> {
   let version = LATEST_VERSION;
   try {
     let text: string;
@@ -49,20 +56,21 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: () => Promise<string
     const raw = decodeConf(text);
     if (isSupportedVersion(raw.cniVersion)) version = raw.cniVersion;
     const conf = parseConf(raw, cniEnv.command);
+    const deps = { ...depsFor(conf), ...(opts.ovs ? { ovs: opts.ovs(conf.ovsdb, conf.bridge) } : {}) };
     switch (cniEnv.command) {
       case 'ADD':
-        return { exitCode: 0, output: await cmdAdd(cniEnv, conf) };
+        return { exitCode: 0, output: await cmdAdd(cniEnv, conf, deps) };
       case 'DEL':
-        await cmdDel(cniEnv, conf);
+        await cmdDel(cniEnv, conf, deps);
         return { exitCode: 0 };
       case 'CHECK':
-        await cmdCheck(cniEnv, conf);
+        await cmdCheck(cniEnv, conf, deps);
         return { exitCode: 0 };
       case 'STATUS':
         await cmdStatus(conf);
         return { exitCode: 0 };
       case 'GC':
-        await cmdGc(conf);
+        await cmdGc(conf, deps);
         return { exitCode: 0 };
       default:
         throw new CniError(CniCode.INVALID_ENV, `CNI_COMMAND ${cniEnv.command} is not handled`);

@@ -15,6 +15,7 @@ import { parseCniArgs, parseEnv, addressRequest, parseConf, compareVersions } fr
 import { buildResult, hostInterfaceNames, containerInterface, addressesOn } from '../../northbound/cni/result';
 import { parseEthtoolFeatures } from '../../northbound/cni/netlink';
 import { parseFind } from '../../northbound/cni/ovs';
+import { portNameFor } from '../../northbound/cni/add';
 
 const plugin = () => path.join(repoRoot(), 'dist/northbound/cni/weft-cni.js');
 
@@ -176,7 +177,8 @@ test('an unknown network or host (API 404) is code 7 naming it, and nothing is c
   assert.deepEqual(links(), linksBefore, 'no interface was created');
   assert.equal(api.endpoints.size, 0);
   const posted = api.calls('POST', '/v1/endpoints').at(-1)?.body as Record<string, unknown>;
-  assert.deepEqual(posted, { containerId: 'c0ffee01', ifName: 'eth0', host: 'nohost', network: 'blue', netns: NETNS_SELF });
+  // the plugin names the host end itself (the controller's default name), so it can make the veth meanwhile
+  assert.deepEqual(posted, { containerId: 'c0ffee01', ifName: 'eth0', host: 'nohost', network: 'blue', netns: NETNS_SELF, portName: portNameFor('c0ffee01', 'eth0') });
 });
 
 test('a static address in use (API 409) is reported with the API message', async () => {

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startController } from '../helpers/controller';
+import { portNameFor } from '../../northbound/cni/add';
 import type { Controller } from '../../controller/controller';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-capi-'));
@@ -88,6 +89,7 @@ test('endpoints: allocation skips reserved addresses, block affinity per host, i
   assert.equal(a.body.prefixLength, 24);
   assert.equal(a.body.gateway, '10.1.0.1');
   assert.match(a.body.portName, /^wf[0-9a-f]{11}$/);
+  assert.equal(a.body.portName, portNameFor('c1', 'eth0'), 'weft-cni names the host end the same way before it asks');
   const again = await req<{ id: string }>('POST', '/v1/endpoints', { containerId: 'c1', ifName: 'eth0', host: 'node1', network: 'blue' });
   assert.equal(again.status, 200);
   assert.equal(again.body.id, a.body.id);
