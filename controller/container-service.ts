@@ -51,7 +51,11 @@ export class ContainerService {
     bus.on('switch.connected', (e) => { if (this.isHost(e.dpid)) void this.onConnect(e.dpid); });
     bus.on('switch.disconnected', (e) => { this.synced.delete(e.dpid); this.reconciler.forget(e.dpid); });
     for (const t of ['port.added', 'port.modified', 'port.removed'] as const) {
-      bus.on(t, (e) => { if (this.isHost(e.dpid)) void this.resync(e.dpid); });
+      bus.on(t, (e) => {
+        if (!this.isHost(e.dpid)) return;
+        this.log.debug({ dpid: e.dpid, event: t, port: e.port.name, ofport: e.port.port_no }, 'host port changed');
+        void this.resync(e.dpid);
+      });
     }
   }
 
@@ -166,6 +170,7 @@ export class ContainerService {
       if (e.state !== 'pending' || !installed.has(objectId(e.id))) continue;
       const at = new Date().toISOString();
       this.resources.setEndpointState(e.id, 'ready', at);
+      this.log.debug({ id: e.id, host: host.name, port: e.portName, ms: Date.parse(at) - Date.parse(e.createdAt) }, 'endpoint ready');
       this.bus.emit({ type: 'endpoint.ready', endpoint: this.eventView({ ...e, state: 'ready' }) });
     }
   }

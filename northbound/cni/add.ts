@@ -176,17 +176,23 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     done.port = true;
     traceMark('plumb');
     const address = `${ep.ip}/${ep.prefixLength}`;
-    // Side by side again: the container's end is configured while the host's
-    // end joins the bridge and the controller installs its flows.
+    // Side by side again: the host's end joins the bridge and the controller
+    // installs its flows while the container's end is configured. The port
+    // and the long-poll for readiness go out first: the container's commands
+    // are processes to start, and starting one holds this thread a moment.
+    const host = (async () => {
+      const added = step(`adding ${ep.portName} to OVS bridge ${conf.bridge}`, ovs.addPort(ep.portName, portExternalIds(ep, env, conf)));
+      // ready = the port is in ovs-vswitchd (the controller saw it) and its flows are confirmed;
+      // should the port fail, the rollback deletes the endpoint, which ends this long-poll
+      const ready = conf.readyTimeoutMs > 0 ? waitReady(api, ep.id, conf.readyTimeoutMs) : Promise.resolve(undefined);
+      ready.catch(() => { /* awaited below */ });
+      await added;
+      traceMark('add-port');
+      await ready;
+    })();
     const container = step(`configuring ${env.ifName} in ${env.netns}`, netlink.configureContainerIf(env.netns, {
       tmpName, ifName: env.ifName, mac: ep.mac, mtu, address, gateway: ep.gateway,
     }));
-    const host = (async () => {
-      await step(`adding ${ep.portName} to OVS bridge ${conf.bridge}`, ovs.addPort(ep.portName, portExternalIds(ep, env, conf)));
-      traceMark('add-port');
-      // ready = the port is in ovs-vswitchd (the controller saw it) and its flows are confirmed
-      if (conf.readyTimeoutMs > 0) await waitReady(api, ep.id, conf.readyTimeoutMs);
-    })();
     const [c, h] = await Promise.allSettled([container.finally(() => traceMark('container')), host]);
     traceMark('wait');
     if (c.status === 'rejected') throw c.reason;

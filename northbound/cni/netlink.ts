@@ -2,7 +2,23 @@
 // container run inside its namespace through `nsenter --net=PATH`, which
 // takes /run/netns/NAME and /proc/PID/ns/net alike (as does
 // `ip link set dev X netns PATH`, with iproute2 5.x and later).
+import fs from 'node:fs';
+import path from 'node:path';
 import { run, ExecError } from './exec';
+
+/**
+ * weft-plumb (northbound/cni/shim/weft-plumb.c, built into dist/bin): the
+ * veth and the container's interface over rtnetlink in one process each,
+ * instead of four to six ip/ethtool processes. Without it (not built, or
+ * WEFT_CNI_PLUMB=ip) the same work is done with iproute2 and ethtool.
+ */
+const PLUMB = path.join(__dirname, '../../bin/weft-plumb');
+let plumbExists: boolean | undefined;
+function plumbHelper(): string | undefined {
+  if (process.env.WEFT_CNI_PLUMB === 'ip') return undefined;
+  plumbExists ??= fs.existsSync(PLUMB);
+  return plumbExists ? PLUMB : undefined;
+}
 
 export interface LinkInfo {
   name: string;
@@ -68,6 +84,11 @@ export function isExists(e: unknown): boolean {
  * end that already exists fails with an ExecError that isExists() knows.
  */
 export async function createVethUp(hostName: string, peerName: string, mtu: number, peerNetns: string, hostMac?: string): Promise<void> {
+  const helper = plumbHelper();
+  if (helper && hostMac) {
+    await run(helper, ['veth', hostName, hostMac, peerName, String(mtu), peerNetns]);
+    return;
+  }
   await run('ip', ['-batch', '-'], undefined, [
     ['link', 'add', 'name', hostName, ...(hostMac ? ['address', hostMac] : []), 'mtu', String(mtu), 'type', 'veth',
       'peer', 'name', peerName, 'mtu', String(mtu), 'netns', quote(peerNetns)],
@@ -107,6 +128,11 @@ export interface ContainerIfConfig {
  * answer says whether this interface got the default route.
  */
 export async function configureContainerIf(netns: string, c: ContainerIfConfig): Promise<{ defaultRoute: boolean }> {
+  const helper = plumbHelper();
+  if (helper) {
+    const out = await run(helper, ['config', netns, c.tmpName, c.ifName, c.mac, String(c.mtu), c.address, c.gateway ?? '-']);
+    return { defaultRoute: (JSON.parse(out) as { defaultRoute: boolean }).defaultRoute === true };
+  }
   // name, MAC, MTU, address and up in one `ip -batch` process; then the route and the offloads side by side
   const [c1, a1] = inNs(netns, 'ip', ['-batch', '-']);
   await run(c1, a1, undefined, [

@@ -52,6 +52,8 @@ export class TestRuntime {
     readonly cniPath: string[],
     /** Run plugins inside this network namespace (an emulated host), as a runtime on that host would. */
     readonly hostNetns?: string,
+    /** Extra environment for the plugins (e.g. WEFT_CNI_PLUMB=ip). */
+    readonly extraEnv: Record<string, string> = {},
   ) {}
 
   private findPlugin(type: string): string {
@@ -91,6 +93,7 @@ export class TestRuntime {
       CNI_IFNAME: rt.ifName,
       CNI_ARGS: (rt.args ?? [['IgnoreUnknown', '1']]).map(([k, v]) => `${k}=${v}`).join(';'),
       CNI_PATH: this.cniPath.join(':'),
+      ...this.extraEnv,
     };
     const call = await new Promise<PluginCall>((resolve, reject) => {
       const child = this.hostNetns ? spawn('ip', ['netns', 'exec', this.hostNetns, bin], { env }) : spawn(bin, [], { env });
