@@ -327,7 +327,8 @@ export class ContainerService {
       return ep;
     });
     this.bus.emit({ type: 'endpoint.created', endpoint: this.eventView(e) });
-    void this.resyncAll();
+    // after the answer has gone out: the caller plumbs the port meanwhile, and its flows wait for the port anyway
+    setImmediate(() => void this.resyncAll());
     return { endpoint: e, created: true };
   }
 

@@ -118,6 +118,13 @@ function randomMac(): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
+/**
+ * The veth is made before the endpoint (and its network's MTU) is known: a
+ * long-running caller (the CNI agent) remembers each network's MTU, so the
+ * next veth is made with it and needs no second command.
+ */
+const mtuSeen = new Map<string, number>();
+
 export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(conf)): Promise<CniResult> {
   const { api, ovs } = deps;
   const want = addressRequest(env, conf);
@@ -128,7 +135,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
   const hostName = portNameFor(env.containerId, env.ifName);
   const hostMac = randomMac();
   const tmpName = `weft${randomBytes(4).toString('hex')}`;
-  const mtu0 = conf.mtu ?? DEFAULTS.mtu;
+  const hintKey = `${conf.api} ${conf.network}`;
+  const mtu0 = conf.mtu ?? mtuSeen.get(hintKey) ?? DEFAULTS.mtu;
   const veth = netlink.createVethUp(hostName, tmpName, mtu0, env.netns, hostMac);
   const reg = api.createEndpoint({
     containerId: env.containerId,
@@ -141,7 +149,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     ...(want.mac ? { mac: want.mac } : {}),
     ...portMappingsOf(conf),
   });
-  const [v, r] = await Promise.allSettled([veth, reg]);
+  const [v, r] = await Promise.allSettled([veth.finally(() => traceMark('veth')), reg.finally(() => traceMark('post'))]);
   if (r.status === 'rejected') {
     if (v.status === 'fulfilled') await netlink.deleteLink(hostName).catch(() => false);
     throw r.reason;
@@ -153,6 +161,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     checkEndpoint(ep);
     if (want.ip && ep.ip !== want.ip) throw new CniError(CniCode.GENERIC, `asked for IP ${want.ip} but the endpoint has ${ep.ip}`);
     const mtu = conf.mtu ?? (typeof ep.mtu === 'number' && ep.mtu > 0 ? ep.mtu : DEFAULTS.mtu);
+    mtuSeen.set(hintKey, mtu);
     if (v.status === 'fulfilled' && ep.portName === hostName) {
       done.veth = true;
       if (mtu !== mtu0) {
