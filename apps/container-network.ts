@@ -183,13 +183,27 @@ function natFlows(s: HostState, patch: number): FlowMod[] {
   }
   out.push(flowMod({ table_id: 1, priority: 0, cookie: ck(0xfc), instructions: apply([{ type: 'output', port: OFPP_NORMAL }]) }));
   if (snatNets.length && s.uplinkPort !== undefined) {
+    const toController = apply([{ type: 'output', port: OFPP_CONTROLLER, max_len: 128 }]);
     for (const [ip, mac] of s.neighbors ?? []) {
       out.push(flowMod({
         table_id: 2, priority: 100, cookie: ck(objectId(ip) & 0xffff), match: [IP, { field: 'ipv4_dst', value: ip }],
         instructions: apply([{ type: 'set_field', field: { field: 'eth_dst', value: mac } }, { type: 'output', port: s.uplinkPort }]),
       }));
     }
-    out.push(flowMod({ table_id: 2, priority: 0, cookie: ck(0xf8), instructions: apply([{ type: 'output', port: OFPP_CONTROLLER, max_len: 128 }]) }));
+    if (me.underlayGateway && me.underlayPrefix) {
+      // beyond the underlay's subnet: through its router (the controller resolves the router like any next hop)
+      const m = maskOf(me.underlayPrefix);
+      out.push(flowMod({
+        table_id: 2, priority: 60, cookie: ck(0xf6),
+        match: [IP, { field: 'ipv4_dst', value: intToIp((ipToInt(me.underlayIp) & ipToInt(m)) >>> 0), mask: m }], instructions: toController,
+      }));
+      const gwMac = s.neighbors?.get(me.underlayGateway);
+      out.push(flowMod({
+        table_id: 2, priority: 50, cookie: ck(0xf5), match: [IP],
+        instructions: gwMac ? apply([{ type: 'set_field', field: { field: 'eth_dst', value: gwMac } }, { type: 'output', port: s.uplinkPort }]) : toController,
+      }));
+    }
+    out.push(flowMod({ table_id: 2, priority: 0, cookie: ck(0xf8), instructions: toController }));
   }
   return out;
 }

@@ -11,7 +11,7 @@ import { Ipam, IpamError } from './ipam';
 import { Reconciler } from './reconciler';
 import { EventBus } from './events';
 import { WeftError, badRequest, conflict, notFound } from './errors';
-import { parseCidr, ipToInt, intToIp, cidrContains, isIp } from './ipv4';
+import { parseCidr, ipToInt, intToIp, cidrContains, isIp, prefixMask } from './ipv4';
 import { containerFlows, phyFlows, objectId } from '../apps/container-network';
 import { CATEGORY, derivedMac, TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, GATEWAY_MAC } from './pipeline';
 import { OFPP_LOCAL, OFPP_CONTROLLER, OFP_NO_BUFFER, OFPP_MAX, PacketIn } from '../southbound/codec';
@@ -23,7 +23,7 @@ function uplinkOf(c: Connection): number | undefined {
 }
 import type { Connection } from '../southbound/channel';
 
-export interface HostInput { name: string; dpid: string; underlayIp: string; phyDpid?: string }
+export interface HostInput { name: string; dpid: string; underlayIp: string; phyDpid?: string; underlayGateway?: string; underlayPrefix?: number }
 export interface NetworkInput { name: string; cidr: string; gateway?: string; mode?: string; blockSize?: number; vlan?: number; mtu?: number }
 export interface PortMappingInput { hostPort: number; containerPort: number; protocol?: string; hostIP?: string }
 export interface EndpointInput {
@@ -89,13 +89,15 @@ export class ContainerService {
       return;
     }
     if (pi.table_id !== 2 || !f.ipv4) return;
-    const key = `${host.name}/${f.ipv4.dst}`;
-    if (this.neighbors.get(host.name)?.has(f.ipv4.dst) || Date.now() - (this.arpAsked.get(key) ?? 0) < 1000) return;
+    // the next hop: the destination itself on the underlay's link, else the underlay's router
+    const target = nextHop(host, f.ipv4.dst);
+    const key = `${host.name}/${target}`;
+    if (this.neighbors.get(host.name)?.has(target) || Date.now() - (this.arpAsked.get(key) ?? 0) < 1000) return;
     this.arpAsked.set(key, Date.now());
     const c = this.connOf(dpid);
     const uplink = c && uplinkOf(c);
     if (!c || uplink === undefined) return;
-    c.send({ type: 'packet_out', buffer_id: OFP_NO_BUFFER, in_port: OFPP_CONTROLLER, actions: [{ type: 'output', port: uplink }], data: buildArpRequest(GATEWAY_MAC, '0.0.0.0', f.ipv4.dst) });
+    c.send({ type: 'packet_out', buffer_id: OFP_NO_BUFFER, in_port: OFPP_CONTROLLER, actions: [{ type: 'output', port: uplink }], data: buildArpRequest(GATEWAY_MAC, '0.0.0.0', target) });
   }
 
   /** MAC of a host's br-phy (its LOCAL port), while that bridge is connected. */
@@ -161,6 +163,23 @@ export class ContainerService {
     for (const d of dpids) this.markReady(d);
   }
 
+  /**
+   * Whether other hosts have flows for this endpoint of its own. They see an
+   * endpoint through its host block (derived MAC, address in a block its
+   * host owns) unless its MAC was requested or its address borrowed; a
+   * block claimed or released changes them too (checked by the callers).
+   */
+  private seenElsewhere(e: EndpointRec): boolean {
+    const ip = ipToInt(e.ip);
+    const blk = this.ipam.allBlocks().find((b) => b.networkId === e.networkId && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+    return e.mac.toLowerCase() !== derivedMac(e.networkId, e.ip) || blk?.host !== e.host;
+  }
+
+  /** Reconcile one host's bridges (br-int and br-phy) and mark its ready endpoints. */
+  private async resyncHost(h: HostRec): Promise<void> {
+    await Promise.all([h.dpid, ...(h.phyDpid ? [h.phyDpid] : [])].map((d) => this.resync(d)));
+  }
+
   private markReady(dpid: string): void {
     const host = this.resources.hostByDpid(dpid);
     if (!host) return;
@@ -193,7 +212,21 @@ export class ContainerService {
       if (!/^[0-9a-f]{16}$/.test(phyDpid) || phyDpid === dpid) throw badRequest('phyDpid must be 16 hex digits, other than dpid', 'phyDpid');
       if (this.resources.hostByDpid(phyDpid) || this.resources.hostByPhyDpid(phyDpid)) throw conflict(`datapath ${phyDpid} already belongs to another host`, 'phyDpid');
     }
-    const h: HostRec = { name: inp.name, dpid, underlayIp: inp.underlayIp, phyDpid: phyDpid ?? null, createdAt: new Date().toISOString() };
+    let underlayPrefix: number | null = null;
+    if (inp.underlayPrefix !== undefined && inp.underlayGateway === undefined) throw badRequest('underlayPrefix goes with underlayGateway', 'underlayPrefix');
+    if (inp.underlayGateway !== undefined) {
+      if (!isIp(inp.underlayGateway)) throw badRequest(`underlayGateway "${inp.underlayGateway}" is not an IPv4 address`, 'underlayGateway');
+      underlayPrefix = inp.underlayPrefix ?? 24;
+      if (!Number.isInteger(underlayPrefix) || underlayPrefix < 1 || underlayPrefix > 31) throw badRequest('underlayPrefix must be 1..31', 'underlayPrefix');
+      const net = parseCidr(`${intToIp((ipToInt(inp.underlayIp) & prefixMask(underlayPrefix)) >>> 0)}/${underlayPrefix}`);
+      if (!cidrContains(net, ipToInt(inp.underlayGateway)) || inp.underlayGateway === inp.underlayIp) {
+        throw badRequest(`underlayGateway ${inp.underlayGateway} must be another address of ${intToIp(net.base)}/${underlayPrefix}`, 'underlayGateway');
+      }
+    }
+    const h: HostRec = {
+      name: inp.name, dpid, underlayIp: inp.underlayIp, phyDpid: phyDpid ?? null, createdAt: new Date().toISOString(),
+      underlayPrefix, underlayGateway: inp.underlayGateway ?? null,
+    };
     this.resources.insertHost(h);
     this.hostDpids.add(dpid);
     if (phyDpid) { this.hostDpids.add(phyDpid); if (this.connOf(phyDpid)) void this.onConnect(phyDpid); }
@@ -304,6 +337,7 @@ export class ContainerService {
       taken.add(key);
     }
     const portName = inp.portName ?? 'wf' + createHash('sha1').update(`${inp.containerId}/${inp.ifName}`).digest('hex').slice(0, 11);
+    const blocksBefore = this.ipam.allBlocks().length;
     const e = this.store.tx(() => {
       let a;
       try {
@@ -328,7 +362,8 @@ export class ContainerService {
     });
     this.bus.emit({ type: 'endpoint.created', endpoint: this.eventView(e) });
     // after the answer has gone out: the caller plumbs the port meanwhile, and its flows wait for the port anyway
-    setImmediate(() => void this.resyncAll());
+    const everywhere = this.ipam.allBlocks().length !== blocksBefore || this.seenElsewhere(e);
+    setImmediate(() => void (everywhere ? this.resyncAll() : this.resyncHost(host)));
     return { endpoint: e, created: true };
   }
 
@@ -355,11 +390,21 @@ export class ContainerService {
   async deleteEndpoint(id: string): Promise<void> {
     const e = this.endpoint(id);
     const net = this.resources.network(e.networkId)!;
+    const everywhere = this.seenElsewhere(e);
+    const blocksBefore = this.ipam.allBlocks().length;
     this.store.tx(() => {
       this.resources.deleteEndpoint(id);
       this.ipam.releaseIfEmpty(net, ipToInt(e.ip));
     });
     this.bus.emit({ type: 'endpoint.deleted', endpoint: this.eventView({ ...e, state: 'removed' }) });
-    await this.resyncAll();
+    const host = this.resources.host(e.host);
+    await (everywhere || this.ipam.allBlocks().length !== blocksBefore || !host ? this.resyncAll() : this.resyncHost(host));
   }
+}
+
+/** The underlay next hop of a host's egress traffic to `dst`: `dst` on the underlay's own subnet (or with no router registered), else the router. */
+export function nextHop(h: HostRec, dst: string): string {
+  if (!h.underlayGateway || !h.underlayPrefix) return dst;
+  const m = prefixMask(h.underlayPrefix);
+  return ((ipToInt(dst) & m) >>> 0) === ((ipToInt(h.underlayIp) & m) >>> 0) ? dst : h.underlayGateway;
 }

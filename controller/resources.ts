@@ -6,7 +6,11 @@ export type NetworkMode = 'local' | 'overlay' | 'routed' | 'underlay';
 export const NETWORK_MODES: NetworkMode[] = ['local', 'overlay', 'routed', 'underlay'];
 export type EndpointState = 'pending' | 'ready' | 'removed';
 
-export interface HostRec { name: string; dpid: string; underlayIp: string; phyDpid: string | null; createdAt: string }
+export interface HostRec {
+  name: string; dpid: string; underlayIp: string; phyDpid: string | null; createdAt: string;
+  /** The underlay subnet's prefix length and its router, for egress beyond the underlay's own link (both or neither). */
+  underlayPrefix?: number | null; underlayGateway?: string | null;
+}
 export interface NetworkRec {
   id: number; name: string; cidr: string; gateway: string; mode: NetworkMode; vni: number;
   blockSize: number; vlan: number | null; mtu: number; createdAt: string;
@@ -19,14 +23,17 @@ export interface EndpointRec {
   state: EndpointState; createdAt: string; readyAt: string | null;
 }
 
-interface HostRow { name: string; dpid: string; underlay_ip: string; phy_dpid: string | null; created_at: string }
+interface HostRow { name: string; dpid: string; underlay_ip: string; phy_dpid: string | null; created_at: string; underlay_prefix: number | null; underlay_gateway: string | null }
 interface NetRow { id: number; name: string; cidr: string; gateway: string; mode: string; vni: number; block_size: number; vlan: number | null; mtu: number; created_at: string }
 interface EpRow {
   id: string; container_id: string; if_name: string; host: string; network_id: number; network: string; port_name: string;
   mac: string; ip: string; requested_ip: string | null; netns: string | null; state: string; created_at: string; ready_at: string | null;
 }
 
-const host = (r: HostRow): HostRec => ({ name: r.name, dpid: r.dpid, underlayIp: r.underlay_ip, phyDpid: r.phy_dpid, createdAt: r.created_at });
+const host = (r: HostRow): HostRec => ({
+  name: r.name, dpid: r.dpid, underlayIp: r.underlay_ip, phyDpid: r.phy_dpid, createdAt: r.created_at,
+  underlayPrefix: r.underlay_prefix, underlayGateway: r.underlay_gateway,
+});
 const net = (r: NetRow): NetworkRec => ({
   id: r.id, name: r.name, cidr: r.cidr, gateway: r.gateway, mode: r.mode as NetworkMode, vni: r.vni, blockSize: r.block_size,
   vlan: r.vlan, mtu: r.mtu, createdAt: r.created_at,
@@ -47,7 +54,10 @@ export class Resources {
   host(name: string): HostRec | undefined { const r = this.db.prepare('SELECT * FROM hosts WHERE name = ?').get(name) as HostRow | undefined; return r && host(r); }
   hostByDpid(dpid: string): HostRec | undefined { const r = this.db.prepare('SELECT * FROM hosts WHERE dpid = ?').get(dpid) as HostRow | undefined; return r && host(r); }
   hostByPhyDpid(dpid: string): HostRec | undefined { const r = this.db.prepare('SELECT * FROM hosts WHERE phy_dpid = ?').get(dpid) as HostRow | undefined; return r && host(r); }
-  insertHost(h: HostRec): void { this.db.prepare('INSERT INTO hosts (name, dpid, underlay_ip, phy_dpid, created_at) VALUES (?, ?, ?, ?, ?)').run(h.name, h.dpid, h.underlayIp, h.phyDpid, h.createdAt); }
+  insertHost(h: HostRec): void {
+    this.db.prepare('INSERT INTO hosts (name, dpid, underlay_ip, phy_dpid, created_at, underlay_prefix, underlay_gateway) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(h.name, h.dpid, h.underlayIp, h.phyDpid, h.createdAt, h.underlayPrefix ?? null, h.underlayGateway ?? null);
+  }
   deleteHost(name: string): void {
     this.db.prepare('UPDATE blocks SET host = NULL WHERE host = ?').run(name);
     this.db.prepare('DELETE FROM hosts WHERE name = ?').run(name);

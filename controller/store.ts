@@ -68,6 +68,8 @@ const MIGRATIONS: string[] = [
      container_port INTEGER NOT NULL,
      PRIMARY KEY (host, protocol, host_port)
    );`,
+  `ALTER TABLE hosts ADD COLUMN underlay_prefix INTEGER;
+   ALTER TABLE hosts ADD COLUMN underlay_gateway TEXT;`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }

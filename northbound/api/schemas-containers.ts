@@ -6,6 +6,8 @@ export const HostRegBody = Type.Object({
   dpid: Type.String({ pattern: '^[0-9a-fA-F]{16}$', description: 'datapath id of the host\'s br-int, 16 hex digits' }),
   underlayIp: Type.String({ minLength: 7, maxLength: 15, description: 'the host\'s IPv4 address on the underlay' }),
   phyDpid: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{16}$', description: 'datapath id of the host\'s br-phy, when it is connected to Weft too (needed for routed networks)' })),
+  underlayGateway: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'the underlay\'s router: egress SNAT sends traffic for addresses outside the underlay subnet to it (without one, every destination is taken to be on the underlay\'s link)' })),
+  underlayPrefix: Type.Optional(Type.Integer({ minimum: 1, maximum: 31, description: 'prefix length of the underlay subnet around underlayIp (default 24; used with underlayGateway)' })),
 }, { additionalProperties: false });
 
 export const HostRegSchema = Type.Object({
@@ -14,6 +16,8 @@ export const HostRegSchema = Type.Object({
   dpid: Type.String(),
   underlayIp: Type.String(),
   phyDpid: Type.Union([Type.String(), Type.Null()]),
+  underlayGateway: Type.Union([Type.String(), Type.Null()]),
+  underlayPrefix: Type.Union([Type.Integer(), Type.Null()]),
   connected: Type.Boolean({ description: 'its br-int is connected to this controller' }),
   endpoints: Type.Integer(),
   createdAt: Type.String({ format: 'date-time' }),

@@ -67,10 +67,10 @@ export class MultiHostLab {
   hostName(i: number): string { return `${this.o.id}${i + 1}`; }
   phyDpid(h: EmuHost): string { return `${h.dpid.slice(0, 12)}0b${h.dpid.slice(14)}`; }
 
-  /** Register every host with Weft and wait until their bridges are connected. */
-  async register(): Promise<void> {
+  /** Register every host with Weft (with `extra` keys in each body) and wait until their bridges are connected. */
+  async register(extra: Record<string, unknown> = {}): Promise<void> {
     for (const [i, h] of this.hosts.entries()) {
-      const r = await this.weft.call('POST', '/v1/hosts', { name: this.hostName(i), dpid: h.dpid, underlayIp: h.ip, ...(this.o.phy ? { phyDpid: this.phyDpid(h) } : {}) });
+      const r = await this.weft.call('POST', '/v1/hosts', { name: this.hostName(i), dpid: h.dpid, underlayIp: h.ip, ...(this.o.phy ? { phyDpid: this.phyDpid(h) } : {}), ...extra });
       assert.equal(r.status, 201, JSON.stringify(r.body));
     }
     const want = this.hosts.length * (this.o.phy ? 2 : 1);

@@ -9,9 +9,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { MultiHostLab } from '../helpers/multihost-lab';
 import { waitFor } from '../helpers/wait';
-import type { Container } from '../helpers/emu-host';
+import { Container } from '../helpers/emu-host';
+import { sh } from '../helpers/ovs';
 
 const CLIENT_IP = '172.31.246.200';
+/** A router on the underlay, and a machine on the far side of it (not on the underlay's link). */
+const ROUTER_IP = '172.31.246.254';
+const FAR_NET = '198.51.100';
 let lab: MultiHostLab | undefined;
 before(async () => { lab = await MultiHostLab.start({ id: 'pp', subnet: '172.31.246.0/24', hosts: 1, phy: true }); });
 after(async () => { await lab?.stop(); });
@@ -30,7 +34,9 @@ async function udpAsk(ns: Container, ip: string, port: number, text: string): Pr
 test('published TCP and UDP ports reach a container at hostIP:hostPort', async (t) => {
   if (!lab) { t.skip('no OVS'); return; }
   const host = lab.hosts[0];
-  await lab.register();
+  await lab.register({ underlayGateway: ROUTER_IP, underlayPrefix: 24 });
+  const reg = (await lab.weft.call<{ underlayGateway: string; underlayPrefix: number }>('GET', `/v1/hosts/${lab.hostName(0)}`)).body;
+  assert.deepEqual([reg.underlayGateway, reg.underlayPrefix], [ROUTER_IP, 24]);
   await lab.weft.call('POST', '/v1/networks', { name: 'pub', cidr: '10.80.0.0/24' });
   const cap = { capabilities: { portMappings: true } };
   const web = await lab.attach(0, 'web', 'pub', {
@@ -62,6 +68,39 @@ test('published TCP and UDP ports reach a container at hostIP:hostPort', async (
       assert.equal((await web.ct.ping(CLIENT_IP, { count: 3 })).received, 3);
     } finally {
       await srv.stop();
+    }
+  });
+
+  await t.test('egress SNAT beyond the underlay\'s link goes through the registered router', async () => {
+    const router = await lab!.outsideMachine('router', ROUTER_IP);
+    const far = await Container.create(null, 'far', { prefix: 'wfp-' });
+    const link = 'wfpprfar';
+    await sh('ip', ['link', 'add', link, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', far.netns]);
+    try {
+      await sh('ip', ['link', 'set', link, 'netns', router.netns]);
+      await router.exec(['ip', 'addr', 'add', `${FAR_NET}.1/24`, 'dev', link]);
+      await router.exec(['ip', 'link', 'set', link, 'up']);
+      await router.exec(['ethtool', '-K', link, 'tx', 'off']);
+      await router.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      await far.exec(['ip', 'addr', 'add', `${FAR_NET}.2/24`, 'dev', 'eth0']);
+      await far.exec(['ip', 'link', 'set', 'eth0', 'up']);
+      await far.exec(['ethtool', '-K', 'eth0', 'tx', 'off']);
+      await far.exec(['ip', 'route', 'add', 'default', 'via', `${FAR_NET}.1`]);
+      const srv = await serve(far, `require('net').createServer(s=>{s.end(s.remoteAddress)}).listen(7778,()=>console.log('up'))`);
+      try {
+        const seen = await waitFor(() => web.ct.tcpConnect(`${FAR_NET}.2`, 7778, 'far away', 2000).catch(() => ''), { what: 'TCP to the far side of the router', timeoutMs: 15000 });
+        assert.equal(seen.replace('::ffff:', ''), host.ip, 'the far machine sees the host address');
+        assert.equal((await web.ct.ping(`${FAR_NET}.2`, { count: 3 })).received, 3);
+        // the next hop is the router's MAC (one flow for everything off the link), not a flow per far address
+        const routerMac = (await router.exec(['cat', '/sys/class/net/eth0/address'])).trim();
+        const phy = await host.ofctlOn('br-phy', 'dump-flows');
+        assert.ok(phy.split('\n').some((l) => /table=2/.test(l) && /priority=50/.test(l) && l.includes(routerMac)), phy);
+        assert.ok(!phy.includes(`nw_dst=${FAR_NET}.2`), 'no flow for the far address itself');
+      } finally {
+        await srv.stop();
+      }
+    } finally {
+      await sh('ip', ['netns', 'exec', router.netns, 'ip', 'link', 'del', link]).catch(() => {});
     }
   });
 

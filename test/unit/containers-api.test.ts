@@ -41,6 +41,11 @@ test('hosts: create, conflicts, validation naming the field', async () => {
     [{ name: 'node9', dpid: '0000000000000a09' }, 400, 'underlayIp'],
     [{ name: 'bad name!', dpid: '0000000000000a09', underlayIp: '1.2.3.4' }, 400, 'name'],
     [{ name: 'node9', dpid: '0000000000000a09', underlayIp: '1.2.3.4', extra: 1 }, 400, undefined],
+    [{ name: 'node9', dpid: '0000000000000a09', underlayIp: '1.2.3.4', underlayGateway: '1.2.4.1' }, 400, 'underlayGateway'],
+    [{ name: 'node9', dpid: '0000000000000a09', underlayIp: '1.2.3.4', underlayGateway: '1.2.3.4' }, 400, 'underlayGateway'],
+    [{ name: 'node9', dpid: '0000000000000a09', underlayIp: '1.2.3.4', underlayGateway: 'router' }, 400, 'underlayGateway'],
+    [{ name: 'node9', dpid: '0000000000000a09', underlayIp: '1.2.3.4', underlayPrefix: 24 }, 400, 'underlayPrefix'],
+    [{ name: 'node9', dpid: '0000000000000a09', underlayIp: '1.2.3.4', underlayGateway: '1.2.3.1', underlayPrefix: 32 }, 400, 'underlayPrefix'],
   ] as const) {
     const r = await req<{ error: string; field?: string; message: string }>('POST', '/v1/hosts', body);
     assert.equal(r.status, status, JSON.stringify(body));
@@ -51,6 +56,12 @@ test('hosts: create, conflicts, validation naming the field', async () => {
   assert.equal(bad.statusCode, 400);
   assert.deepEqual(await counts(), before, 'bad requests change nothing');
   assert.equal((await req('GET', '/v1/hosts/node1')).status, 200);
+  // a router for egress beyond the underlay's link: another address of the host's subnet (prefix 24 unless given)
+  const gw = await req<{ underlayGateway: string; underlayPrefix: number }>('POST', '/v1/hosts', { name: 'node3', dpid: '0000000000000a03', underlayIp: '10.9.1.7', underlayGateway: '10.9.0.1', underlayPrefix: 23 });
+  assert.equal(gw.status, 201, JSON.stringify(gw.body));
+  assert.deepEqual([gw.body.underlayGateway, gw.body.underlayPrefix], ['10.9.0.1', 23]);
+  assert.deepEqual([(await req<{ underlayGateway: null }>('GET', '/v1/hosts/node1')).body.underlayGateway], [null]);
+  assert.equal((await req('DELETE', '/v1/hosts/node3')).status, 204);
   assert.equal((await req('GET', '/v1/hosts/nope')).status, 404);
 });
 

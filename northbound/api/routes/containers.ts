@@ -16,7 +16,8 @@ export function containerRoutes(deps: ApiDeps) {
   const svc = deps.containers;
   const res = svc.resources;
   const hostView = (h: HostRec) => ({
-    kind: 'registered' as const, name: h.name, dpid: h.dpid, underlayIp: h.underlayIp, phyDpid: h.phyDpid, connected: !!deps.registry.get(h.dpid),
+    kind: 'registered' as const, name: h.name, dpid: h.dpid, underlayIp: h.underlayIp, phyDpid: h.phyDpid,
+    underlayGateway: h.underlayGateway ?? null, underlayPrefix: h.underlayGateway ? h.underlayPrefix ?? null : null, connected: !!deps.registry.get(h.dpid),
     endpoints: res.countEndpoints({ host: h.name }), createdAt: h.createdAt,
   });
   const netView = (n: NetworkRec) => ({ ...n, endpoints: res.countEndpoints({ networkId: n.id }), blocks: svc.ipam.blocks(n.id) });
