@@ -61,6 +61,10 @@ test('hosts: create, conflicts, validation naming the field', async () => {
   assert.equal(gw.status, 201, JSON.stringify(gw.body));
   assert.deepEqual([gw.body.underlayGateway, gw.body.underlayPrefix], ['10.9.0.1', 23]);
   assert.deepEqual([(await req<{ underlayGateway: null }>('GET', '/v1/hosts/node1')).body.underlayGateway], [null]);
+  // the list shows registered hosts the same way
+  const list = await req<{ name: string; underlayGateway: string | null; underlayPrefix: number | null }[]>('GET', '/v1/hosts?kind=registered');
+  assert.equal(list.status, 200, JSON.stringify(list.body));
+  assert.deepEqual(list.body.map((h) => [h.name, h.underlayGateway, h.underlayPrefix]), [['node1', null, null], ['node2', null, null], ['node3', '10.9.0.1', 23]]);
   assert.equal((await req('DELETE', '/v1/hosts/node3')).status, 204);
   assert.equal((await req('GET', '/v1/hosts/nope')).status, 404);
 });

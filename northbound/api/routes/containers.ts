@@ -12,14 +12,19 @@ import { notFound } from '../errors';
 const err = Type.Ref('Error');
 const errs = { 400: err, 404: err, 409: err };
 
+/** A registered container host as the API shows it (schema RegisteredHost; also in GET /v1/hosts). */
+export function registeredHostView(deps: ApiDeps, h: HostRec) {
+  return {
+    kind: 'registered' as const, name: h.name, dpid: h.dpid, underlayIp: h.underlayIp, phyDpid: h.phyDpid,
+    underlayGateway: h.underlayGateway ?? null, underlayPrefix: h.underlayGateway ? h.underlayPrefix ?? null : null, connected: !!deps.registry.get(h.dpid),
+    endpoints: deps.containers.resources.countEndpoints({ host: h.name }), createdAt: h.createdAt,
+  };
+}
+
 export function containerRoutes(deps: ApiDeps) {
   const svc = deps.containers;
   const res = svc.resources;
-  const hostView = (h: HostRec) => ({
-    kind: 'registered' as const, name: h.name, dpid: h.dpid, underlayIp: h.underlayIp, phyDpid: h.phyDpid,
-    underlayGateway: h.underlayGateway ?? null, underlayPrefix: h.underlayGateway ? h.underlayPrefix ?? null : null, connected: !!deps.registry.get(h.dpid),
-    endpoints: res.countEndpoints({ host: h.name }), createdAt: h.createdAt,
-  });
+  const hostView = (h: HostRec) => registeredHostView(deps, h);
   const netView = (n: NetworkRec) => ({ ...n, endpoints: res.countEndpoints({ networkId: n.id }), blocks: svc.ipam.blocks(n.id) });
   const epView = (e: EndpointRec): EndpointT => {
     const n = res.network(e.networkId)!;

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../app';
 import { switchView } from './switches';
+import { registeredHostView } from './containers';
 
 export function topologyRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
@@ -18,10 +19,7 @@ export function topologyRoutes(deps: ApiDeps) {
         response: { 200: Type.Array(Type.Union([Type.Ref('RegisteredHost'), Type.Ref('Host')])) },
       },
     }, async (req) => {
-      const reg = req.query.kind === 'learned' ? [] : deps.containers.resources.hosts().map((h) => ({
-        kind: 'registered' as const, name: h.name, dpid: h.dpid, underlayIp: h.underlayIp, phyDpid: h.phyDpid, connected: !!deps.registry.get(h.dpid),
-        endpoints: deps.containers.resources.countEndpoints({ host: h.name }), createdAt: h.createdAt,
-      }));
+      const reg = req.query.kind === 'learned' ? [] : deps.containers.resources.hosts().map((h) => registeredHostView(deps, h));
       return [...reg, ...(req.query.kind === 'registered' ? [] : hosts())];
     });
     app.get('/topology', {
