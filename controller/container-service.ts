@@ -175,6 +175,30 @@ export class ContainerService {
     return e.mac.toLowerCase() !== derivedMac(e.networkId, e.ip) || blk?.host !== e.host;
   }
 
+  /**
+   * What BGP announces (controller/bgp.ts): every host block of a routed
+   * network via its host's underlay address, and a routed endpoint living
+   * on another host's (or no host's) block as a /32 via its own host.
+   */
+  bgpRoutes(): { prefix: string; nextHop: string }[] {
+    const hosts = new Map(this.resources.hosts().map((h) => [h.name, h]));
+    const routed = new Map(this.resources.networks().filter((n) => n.mode === 'routed').map((n) => [n.id, n]));
+    if (!routed.size) return [];
+    const blocks = this.ipam.allBlocks().filter((b) => routed.has(b.networkId));
+    const out = blocks.flatMap((b) => {
+      const h = b.host ? hosts.get(b.host) : undefined;
+      return h ? [{ prefix: `${intToIp(b.base)}/${b.len}`, nextHop: h.underlayIp }] : [];
+    });
+    for (const e of this.resources.endpoints()) {
+      if (!routed.has(e.networkId)) continue;
+      const ip = ipToInt(e.ip);
+      const blk = blocks.find((b) => b.networkId === e.networkId && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+      const h = hosts.get(e.host);
+      if (blk?.host !== e.host && h) out.push({ prefix: `${e.ip}/32`, nextHop: h.underlayIp });
+    }
+    return out;
+  }
+
   /** Reconcile one host's bridges (br-int and br-phy) and mark its ready endpoints. */
   private async resyncHost(h: HostRec): Promise<void> {
     await Promise.all([h.dpid, ...(h.phyDpid ? [h.phyDpid] : [])].map((d) => this.resync(d)));

@@ -12,6 +12,7 @@ import { Topology } from './topology';
 import { AppRunner } from './app-runner';
 import { createApps, DEFAULT_APPS, AppOptions } from './apps';
 import { ContainerService } from './container-service';
+import { BgpConfig, BgpSpeaker } from './bgp';
 
 export interface ControllerConfig {
   ofPort: number;
@@ -25,6 +26,8 @@ export interface ControllerConfig {
   apps: string;
   appOptions?: AppOptions;
   connection?: ConnectionOptions;
+  /** Announce routed networks' host blocks to these BGP peers (controller/bgp.ts). */
+  bgp?: BgpConfig;
 }
 
 export const DEFAULTS: ControllerConfig = {
@@ -46,6 +49,7 @@ export class Controller {
   readonly topology: Topology;
   readonly apps: AppRunner;
   readonly containers: ContainerService;
+  readonly bgp?: BgpSpeaker;
   /** Flow generation of this controller process (cookie bits 63..48). */
   readonly round: number;
   /** Random per process: LLDP probes carry it so foreign probes are ignored. */
@@ -67,6 +71,14 @@ export class Controller {
     this.registry.onSwitchMessage((c, m) => { if (m.type === 'packet_in') this.containers.onPacketIn(c.dpid, m); });
     this.apps = new AppRunner(createApps(cfg.apps, cfg.appOptions), this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
       (dpid) => this.containers.isHost(dpid));
+    if (cfg.bgp) {
+      const bgp = new BgpSpeaker(cfg.bgp, () => this.containers.bgpRoutes(), this.log);
+      this.bgp = bgp;
+      // routes follow host blocks: they change when endpoints, hosts or networks come and go
+      for (const t of ['endpoint.created', 'endpoint.deleted', 'host.registered', 'host.unregistered', 'network.created', 'network.deleted'] as const) {
+        this.bus.on(t, () => setImmediate(() => bgp.sync()));
+      }
+    }
   }
 
   /** Each start is a new round (1..65535, persisted), so stale flows of the last one can be told apart. */
@@ -80,13 +92,15 @@ export class Controller {
   async start(): Promise<void> {
     this.apps.start();
     this.ofPort = await this.of.listen();
-    this.api = await buildApi({ registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, containers: this.containers, log: this.log.child({ component: 'api' }) });
+    this.api = await buildApi({ registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, containers: this.containers, bgp: this.bgp, log: this.log.child({ component: 'api' }) });
     await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
     this.apiPort = (this.api.server.address() as { port: number }).port;
-    this.log.info({ ofPort: this.ofPort, api: `http://${this.cfg.apiHost}:${this.apiPort}`, apps: this.apps.apps.map((a) => a.name), round: this.round }, 'weft controller started');
+    this.bgp?.start();
+    this.log.info({ ofPort: this.ofPort, api: `http://${this.cfg.apiHost}:${this.apiPort}`, apps: this.apps.apps.map((a) => a.name), round: this.round, bgpPeers: this.cfg.bgp?.peers.length ?? 0 }, 'weft controller started');
   }
 
   async stop(): Promise<void> {
+    this.bgp?.stop();
     this.apps.stop();
     await this.api?.close();
     await this.of.close();

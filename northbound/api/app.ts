@@ -1,5 +1,6 @@
 // The northbound REST API (fastify). build() is separate from listen() so
 // tests drive it with app.inject().
+import type { BgpSpeaker } from '../../controller/bgp';
 import Fastify, { FastifyInstance, FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
@@ -22,6 +23,8 @@ export interface ApiDeps {
   bus: EventBus;
   topology: Topology;
   containers: ContainerService;
+  /** The BGP speaker, when the controller runs one. */
+  bgp?: BgpSpeaker;
   log: Logger;
 }
 

@@ -103,3 +103,18 @@ export type HostRegBodyT = Static<typeof HostRegBody>;
 export type NetworkBodyT = Static<typeof NetworkBody>;
 export type EndpointBodyT = Static<typeof EndpointBody>;
 export type EndpointT = Static<typeof EndpointSchema>;
+
+export const BgpStatusSchema = Type.Object({
+  enabled: Type.Boolean({ description: 'the controller was started with --bgp-asn and peers' }),
+  asn: Type.Union([Type.Integer(), Type.Null()]),
+  routerId: Type.Union([Type.String(), Type.Null()]),
+  peers: Type.Array(Type.Object({
+    address: Type.String(),
+    asn: Type.Integer(),
+    state: Type.Union(['idle', 'connect', 'opensent', 'openconfirm', 'established'].map((x) => Type.Literal(x))),
+    advertised: Type.Integer({ description: 'routes announced to the peer in this session' }),
+    lastError: Type.Union([Type.String(), Type.Null()]),
+    upSince: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  })),
+  routes: Type.Array(Type.Object({ prefix: Type.String(), nextHop: Type.String() }), { description: 'what is announced: host blocks of routed networks (and routed endpoints on borrowed addresses as /32) via their host' }),
+}, { $id: 'BgpStatus' });

@@ -30,6 +30,12 @@ Options for "controller":
   --apps SPEC       app profile or comma-separated apps (default ${DEFAULTS.apps})
                     profiles: ${Object.entries(PROFILES).map(([k, v]) => `${k} = [${v.join(', ')}]`).join('; ')}
   --log-level LVL   trace|debug|info|warn|error (default ${DEFAULTS.logLevel})
+  --bgp-asn N       announce routed networks' host blocks over BGP from this
+                    AS (1-65535); needs --bgp-peer
+  --bgp-router-id IP  BGP identifier (default --api-host, unless that is
+                    0.0.0.0 or a loopback address)
+  --bgp-peer IP:AS[:PORT]  a BGP peer (a router of the underlay) that Weft
+                    connects to (port 179 by default); repeat for more
 
 Options for "cni-agent" (run it in the host's network namespace, as root):
   --socket PATH     Unix socket to listen on (default ${DEFAULT_AGENT_SOCKET}); the
@@ -53,6 +59,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
       'of-port': { type: 'string' }, 'of-host': { type: 'string' }, 'api-port': { type: 'string' },
       'api-host': { type: 'string' }, db: { type: 'string' }, 'tls-key': { type: 'string' },
       'tls-cert': { type: 'string' }, 'tls-ca': { type: 'string' }, 'log-level': { type: 'string' }, apps: { type: 'string' },
+      'bgp-asn': { type: 'string' }, 'bgp-router-id': { type: 'string' }, 'bgp-peer': { type: 'string', multiple: true },
     },
     strict: true,
     allowPositionals: false,
@@ -79,7 +86,31 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     db: values.db ?? DEFAULTS.db,
     tls: values['tls-key'] ? { key: values['tls-key']!, cert: values['tls-cert']!, ca: values['tls-ca']! } : undefined,
     logLevel: level,
+    ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['api-host'] ?? DEFAULTS.apiHost),
   };
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+function bgpConfig(asnS: string | undefined, routerId: string | undefined, peersS: string[] | undefined, apiHost: string): Pick<ControllerConfig, 'bgp'> {
+  if (asnS === undefined) {
+    if (routerId !== undefined || peersS?.length) throw new UsageError('--bgp-router-id and --bgp-peer need --bgp-asn');
+    return {};
+  }
+  const asn = Number(asnS);
+  if (!/^\d+$/.test(asnS) || asn < 1 || asn > 65535) throw new UsageError(`--bgp-asn: "${asnS}" is not an AS number (1-65535)`);
+  if (!peersS?.length) throw new UsageError('--bgp-asn needs at least one --bgp-peer IP:AS');
+  const peers = peersS.map((p) => {
+    const m = /^([\d.]+):(\d+)(?::(\d+))?$/.exec(p);
+    if (!m || !IPV4.test(m[1]!) || Number(m[2]) < 1 || Number(m[2]) > 65535 || (m[3] !== undefined && (Number(m[3]) < 1 || Number(m[3]) > 65535))) {
+      throw new UsageError(`--bgp-peer: "${p}" is not IP:AS[:PORT]`);
+    }
+    return { address: m[1]!, asn: Number(m[2]), ...(m[3] ? { port: Number(m[3]) } : {}) };
+  });
+  // a loopback or wildcard API address is no identifier to tell this speaker apart by
+  const id = routerId ?? (IPV4.test(apiHost) && apiHost !== '0.0.0.0' && !apiHost.startsWith('127.') ? apiHost : undefined);
+  if (id === undefined || !IPV4.test(id) || id === '0.0.0.0') throw new UsageError('--bgp-router-id: give an IPv4 address (no usable --api-host to default to)');
+  return { bgp: { asn, routerId: id, peers } };
 }
 
 export function parseAgentArgs(argv: string[]): { socket: string; logLevel: string } {

@@ -21,6 +21,8 @@ export interface LabOptions {
   tunnel?: boolean;
   /** Connect each host's br-phy to Weft too (routed mode, published ports, SNAT). */
   phy?: boolean;
+  /** More `weft controller` flags. */
+  weftArgs?: string[];
 }
 
 export interface CniResult { ips: { address: string }[]; interfaces: { name: string; mac: string }[] }
@@ -41,7 +43,7 @@ export class MultiHostLab {
     }
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `weft-${o.id}-`));
     const underlay = await Underlay.create({ id: o.id, subnet: o.subnet, mtu: o.mtu });
-    const lab = new MultiHostLab(o, tmp, underlay, await WeftProcess.start({ host: underlay.ip }));
+    const lab = new MultiHostLab(o, tmp, underlay, await WeftProcess.start({ host: underlay.ip, args: o.weftArgs }));
     const bin = path.join(tmp, 'bin');
     fs.mkdirSync(bin);
     fs.symlinkSync(path.join(repoRoot(), 'dist/northbound/cni/weft-cni.js'), path.join(bin, 'weft-cni'));

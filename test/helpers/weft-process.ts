@@ -17,10 +17,11 @@ export async function freePort(): Promise<number> {
 export class WeftProcess {
   proc?: ChildProcess;
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-proc-'));
-  private constructor(readonly host: string, readonly ofPort: number, readonly apiPort: number, readonly apps: string) {}
+  private constructor(readonly host: string, readonly ofPort: number, readonly apiPort: number, readonly apps: string, readonly args: string[]) {}
 
-  static async start(opts: { host?: string; apps?: string } = {}): Promise<WeftProcess> {
-    const w = new WeftProcess(opts.host ?? '127.0.0.1', await freePort(), await freePort(), opts.apps ?? 'none');
+  /** `args`: more `weft controller` flags (e.g. --bgp-asn). */
+  static async start(opts: { host?: string; apps?: string; args?: string[] } = {}): Promise<WeftProcess> {
+    const w = new WeftProcess(opts.host ?? '127.0.0.1', await freePort(), await freePort(), opts.apps ?? 'none', opts.args ?? []);
     await w.spawn();
     return w;
   }
@@ -31,7 +32,7 @@ export class WeftProcess {
   async spawn(): Promise<void> {
     this.proc = spawn(process.execPath, [path.join(repoRoot(), 'dist/northbound/cli/weft.js'), 'controller', '--of-port', String(this.ofPort),
       '--of-host', this.host, '--api-port', String(this.apiPort), '--api-host', this.host, '--db', path.join(this.dir, 'weft.db'),
-      '--apps', this.apps, '--log-level', process.env.WEFT_TEST_LOG ?? 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+      '--apps', this.apps, '--log-level', process.env.WEFT_TEST_LOG ?? 'warn', ...this.args], { stdio: ['ignore', 'inherit', 'inherit'] });
     await waitFor(() => fetch(`${this.api}/v1/health`).then((r) => r.ok), { what: 'controller API', timeoutMs: 15000 });
   }
 

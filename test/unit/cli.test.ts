@@ -27,6 +27,17 @@ test('bad flags are usage errors', () => {
   assert.throws(() => parseControllerArgs(['--apps', 'learning,forwarding']), /choose one/);
   assert.throws(() => parseControllerArgs(['--log-level', 'loud']), UsageError);
   assert.throws(() => parseControllerArgs(['--bogus']));
+  // BGP
+  assert.equal(parseControllerArgs([]).bgp, undefined);
+  assert.deepEqual(parseControllerArgs(['--bgp-asn', '64512', '--bgp-peer', '10.0.0.254:65001', '--bgp-peer', '10.0.0.253:64512:1179', '--api-host', '10.0.0.1']).bgp,
+    { asn: 64512, routerId: '10.0.0.1', peers: [{ address: '10.0.0.254', asn: 65001 }, { address: '10.0.0.253', asn: 64512, port: 1179 }] });
+  assert.equal(parseControllerArgs(['--bgp-asn', '1', '--bgp-peer', '10.0.0.254:2', '--bgp-router-id', '1.1.1.1']).bgp?.routerId, '1.1.1.1');
+  assert.throws(() => parseControllerArgs(['--bgp-asn', '64512']), /needs at least one --bgp-peer/);
+  assert.throws(() => parseControllerArgs(['--bgp-peer', '10.0.0.254:65001']), /need --bgp-asn/);
+  assert.throws(() => parseControllerArgs(['--bgp-asn', '70000', '--bgp-peer', '10.0.0.254:65001']), /AS number/);
+  assert.throws(() => parseControllerArgs(['--bgp-asn', '64512', '--bgp-peer', '10.0.0.300:65001']), /IP:AS/);
+  assert.throws(() => parseControllerArgs(['--bgp-asn', '64512', '--bgp-peer', '10.0.0.254']), /IP:AS/);
+  assert.throws(() => parseControllerArgs(['--bgp-asn', '64512', '--bgp-peer', '10.0.0.254:65001']), /--bgp-router-id/, 'the default API host (loopback) is not taken as the router id');
 });
 
 test('the executable exits 2 with usage on a bad flag, 0 on help', async () => {

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../app';
 import {
-  HostRegBody, HostRegBodyT, NetworkBody, NetworkBodyT, EndpointBody, EndpointBodyT, EndpointQuery, WaitQuery, EndpointT,
+  BgpStatusSchema, HostRegBody, HostRegBodyT, NetworkBody, NetworkBodyT, EndpointBody, EndpointBodyT, EndpointQuery, WaitQuery, EndpointT,
 } from '../schemas-containers';
 import type { EndpointRec, HostRec, NetworkRec } from '../../../controller/resources';
 import { parseCidr } from '../../../controller/ipv4';
@@ -49,6 +49,14 @@ export function containerRoutes(deps: ApiDeps) {
     app.delete<{ Params: { name: string } }>('/hosts/:name', {
       schema: { summary: 'Unregister a host (refused while it has endpoints)', params: Type.Object({ name: Type.String() }), response: { 204: Type.Null(), 404: err, 409: err } },
     }, async (req, reply) => { svc.deleteHost(req.params.name); return reply.status(204).send(); });
+
+    // ---- BGP
+    app.get('/bgp', {
+      schema: { summary: 'The BGP speaker: peers, session states and the routes announced', response: { 200: BgpStatusSchema } },
+    }, async () => ({
+      enabled: !!deps.bgp, asn: deps.bgp?.cfg.asn ?? null, routerId: deps.bgp?.cfg.routerId ?? null,
+      peers: deps.bgp?.status() ?? [], routes: deps.bgp ? svc.bgpRoutes() : [],
+    }));
 
     // ---- networks
     app.post<{ Body: NetworkBodyT }>('/networks', {
