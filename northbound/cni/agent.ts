@@ -18,6 +18,7 @@ import { runCni } from './weft-cni';
 import { Ovs, OvsdbOvs } from './ovs';
 import { OvsdbClient } from '../../southbound/ovsdb/client';
 import { Marks, withTrace } from './trace';
+import { warmUp } from './netlink';
 
 export const AGENT_MAGIC = 'WEFTCNI1\n';
 /** The agent's socket when --socket is not given (the plugin uses an agent only when its configuration names one). */
@@ -92,6 +93,7 @@ export class CniAgent {
     }
     fs.chmodSync(socket, 0o600);
     this.opts.log.info({ socket }, 'CNI agent listening');
+    void warmUp();
   }
 
   private serve(c: net.Socket): void {

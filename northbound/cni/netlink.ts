@@ -38,6 +38,15 @@ function ns(netns: string | undefined, cmd: string, args: string[]): Promise<str
   return run(c, a);
 }
 
+/**
+ * Runs the plumbing helper once with no work to do (it exits with its usage),
+ * so a resident caller's first ADD does not pay for loading it.
+ */
+export async function warmUp(): Promise<void> {
+  const helper = plumbHelper();
+  if (helper) await run(helper, []).catch(() => undefined);
+}
+
 /** True if the error says the device does not exist. */
 function isNoDevice(e: unknown): boolean {
   return e instanceof ExecError && /Cannot find device|does not exist|No such device/i.test(e.stderr);
