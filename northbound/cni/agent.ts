@@ -18,7 +18,7 @@ import { runCni } from './weft-cni';
 import { Ovs, OvsdbOvs } from './ovs';
 import { OvsdbClient } from '../../southbound/ovsdb/client';
 import { Marks, withTrace } from './trace';
-import { warmUp } from './netlink';
+import { residentPlumbing } from './netlink';
 
 export const AGENT_MAGIC = 'WEFTCNI1\n';
 /** The agent's socket when --socket is not given (the plugin uses an agent only when its configuration names one). */
@@ -93,7 +93,7 @@ export class CniAgent {
     }
     fs.chmodSync(socket, 0o600);
     this.opts.log.info({ socket }, 'CNI agent listening');
-    void warmUp();
+    residentPlumbing(true);
   }
 
   private serve(c: net.Socket): void {
@@ -156,5 +156,6 @@ export class CniAgent {
     await Promise.allSettled([...this.inflight]);
     try { fs.unlinkSync(this.opts.socket); } catch { /* already gone */ }
     for (const c of this.ovsdb.values()) c.close();
+    residentPlumbing(false);
   }
 }

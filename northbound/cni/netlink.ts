@@ -2,6 +2,7 @@
 // container run inside its namespace through `nsenter --net=PATH`, which
 // takes /run/netns/NAME and /proc/PID/ns/net alike (as does
 // `ip link set dev X netns PATH`, with iproute2 5.x and later).
+import { spawn, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run, ExecError } from './exec';
@@ -39,12 +40,83 @@ function ns(netns: string | undefined, cmd: string, args: string[]): Promise<str
 }
 
 /**
- * Runs the plumbing helper once with no work to do (it exits with its usage),
- * so a resident caller's first ADD does not pay for loading it.
+ * A resident `weft-plumb serve` (the CNI agent's): requests go down its
+ * stdin and answers come back by id, so an ADD's kernel work costs a fork of
+ * that small process instead of a Node child process per step.
  */
-export async function warmUp(): Promise<void> {
+class PlumbServer {
+  private proc?: ChildProcess;
+  private readonly pending = new Map<number, { args: string[]; resolve(out: string): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
+  private nextId = 1;
+  private buf = '';
+
+  constructor(private readonly helper: string) {}
+
+  private ensure(): ChildProcess {
+    if (this.proc && this.proc.exitCode === null && !this.proc.killed) return this.proc;
+    const p = spawn(this.helper, ['serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.proc = p;
+    this.buf = '';
+    p.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      this.buf += d;
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, nl);
+        this.buf = this.buf.slice(nl + 1);
+        const m = /^(\d+) (\d+) ?(.*)$/.exec(line);
+        const r = m && this.pending.get(Number(m[1]));
+        if (!m || !r) continue;
+        this.pending.delete(Number(m[1]));
+        clearTimeout(r.timer);
+        if (m[2] === '0') r.resolve(m[3]!);
+        else r.reject(new ExecError(this.helper, r.args, Number(m[2]), m[3]!));
+      }
+    });
+    const gone = () => {
+      if (this.proc === p) this.proc = undefined;
+      for (const [id, r] of this.pending) { clearTimeout(r.timer); r.reject(new ExecError(this.helper, r.args, null, 'weft-plumb serve exited')); this.pending.delete(id); }
+    };
+    p.on('exit', gone);
+    p.on('error', gone);
+    p.stdin!.on('error', () => { /* the exit handler reports it */ });
+    p.unref();
+    (p.stdout as unknown as { unref?: () => void }).unref?.();
+    (p.stdin as unknown as { unref?: () => void }).unref?.();
+    return p;
+  }
+
+  call(args: string[], timeoutMs = 20_000): Promise<string> {
+    const p = this.ensure();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.pending.delete(id); reject(new ExecError(this.helper, args, `timed out after ${timeoutMs} ms`, '')); }, timeoutMs);
+      this.pending.set(id, { args, resolve, reject, timer });
+      p.stdin!.write(`${id}\t${args.join('\t')}\n`);
+    });
+  }
+
+  stop(): void {
+    this.proc?.stdin?.end();
+    this.proc = undefined;
+  }
+}
+
+let server: PlumbServer | undefined;
+
+/**
+ * For a resident caller: keep one `weft-plumb serve` running and send the
+ * kernel work to it (when weft-plumb is built). `false` stops it.
+ */
+export function residentPlumbing(on: boolean): void {
+  if (!on) { server?.stop(); server = undefined; return; }
   const helper = plumbHelper();
-  if (helper) await run(helper, []).catch(() => undefined);
+  if (helper && !server) server = new PlumbServer(helper);
+}
+
+/** One weft-plumb command: through the resident server when there is one, else as a process. */
+function plumb(helper: string, args: string[]): Promise<string> {
+  if (server && args.every((a) => !/[\t\n]/.test(a))) return server.call(args);
+  return run(helper, args);
 }
 
 /** True if the error says the device does not exist. */
@@ -95,7 +167,7 @@ export function isExists(e: unknown): boolean {
 export async function createVethUp(hostName: string, peerName: string, mtu: number, peerNetns: string, hostMac?: string): Promise<void> {
   const helper = plumbHelper();
   if (helper && hostMac) {
-    await run(helper, ['veth', hostName, hostMac, peerName, String(mtu), peerNetns]);
+    await plumb(helper, ['veth', hostName, hostMac, peerName, String(mtu), peerNetns]);
     return;
   }
   await run('ip', ['-batch', '-'], undefined, [
@@ -139,7 +211,7 @@ export interface ContainerIfConfig {
 export async function configureContainerIf(netns: string, c: ContainerIfConfig): Promise<{ defaultRoute: boolean }> {
   const helper = plumbHelper();
   if (helper) {
-    const out = await run(helper, ['config', netns, c.tmpName, c.ifName, c.mac, String(c.mtu), c.address, c.gateway ?? '-']);
+    const out = await plumb(helper, ['config', netns, c.tmpName, c.ifName, c.mac, String(c.mtu), c.address, c.gateway ?? '-']);
     return { defaultRoute: (JSON.parse(out) as { defaultRoute: boolean }).defaultRoute === true };
   }
   // name, MAC, MTU, address and up in one `ip -batch` process; then the route and the offloads side by side

@@ -35,6 +35,11 @@ test('weft-cni through the host agent', async (t) => {
   const b = await rt.add(bConf, { containerId: 'ag-b', netns: bCt.netnsPath, ifName: 'eth0' }) as unknown as CniResult;
   const bIp = ipOf(b);
   assert.deepEqual(agent.calls(), [['ADD', 'ag-b', 0]], 'the ADD ran in the agent');
+  // its kernel work went to the agent's resident weft-plumb, not to a process per step
+  const children = () => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try { return fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(agent!.pid); } catch { return false; }
+  }).map((d) => fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' '));
+  assert.ok(children().some((c) => /weft-plumb serve$/.test(c)), `the agent runs weft-plumb serve (${children().join('; ')})`);
 
   await t.test('the endpoint is ready and reachable across hosts', async () => {
     const ep = (await weft.call<{ state: string; host: string }[]>('GET', '/v1/endpoints?containerId=ag-b')).body;

@@ -13,6 +13,15 @@
  *       route via GATEWAY unless the namespace has one already.
  *       Prints {"defaultRoute":true|false}.
  *
+ *   weft-plumb serve
+ *       for a resident caller (the CNI agent): reads requests from stdin,
+ *       one per line, "ID<TAB>veth|config<TAB>ARG<TAB>...", runs each in a
+ *       child of its own (forking this small process costs far less than a
+ *       Node process starting one), and answers each with one line
+ *       "ID CODE TEXT" (CODE as the exit code below, TEXT the output or the
+ *       error), written whole, in whatever order they finish. It exits when
+ *       stdin closes.
+ *
  * Errors: one line on stderr, "<what>: <strerror>" (so "File exists" reads
  * as in iproute2), and exit 1; 2 for bad arguments.
  */
@@ -28,6 +37,7 @@
 #include <linux/sockios.h>
 #include <linux/veth.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +48,36 @@
 /* <net/if.h> clashes with <linux/if.h> */
 extern unsigned int if_nametoindex(const char *ifname);
 
+/* In serve mode, the id of the request this child answers (else NULL). */
+static const char *serve_id;
+
+/* Serve mode: the answer line, written with one write() so lines never mix. */
+static void respond(int code, const char *text) {
+  char line[1024];
+  int n = snprintf(line, sizeof line - 1, "%s %d %s", serve_id, code, text);
+  if (n < 0) n = 0;
+  if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+  for (int i = 0; i < n; i++) if (line[i] == '\n') line[i] = ' ';
+  line[n++] = '\n';
+  ssize_t w = write(1, line, (size_t)n);
+  (void)w;
+}
+
 static void die(const char *what, int err) {
+  if (serve_id) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+    respond(1, msg);
+    _exit(1);
+  }
   fprintf(stderr, "%s: %s\n", what, strerror(err));
   exit(1);
 }
 static void usage(void) {
+  if (serve_id) { respond(2, "bad arguments"); _exit(2); }
   fprintf(stderr, "usage: weft-plumb veth HOST HOST_MAC PEER MTU NETNS\n"
-                  "       weft-plumb config NETNS TMP IFNAME MAC MTU ADDRESS/LEN GATEWAY|-\n");
+                  "       weft-plumb config NETNS TMP IFNAME MAC MTU ADDRESS/LEN GATEWAY|-\n"
+                  "       weft-plumb serve\n");
   exit(2);
 }
 
@@ -140,6 +173,7 @@ static int cmd_veth(char **a) {
   end_nest(&r, li);
   int err = nl_talk(fd, &r);
   if (err) die("creating the veth pair", err);
+  if (serve_id) respond(0, "");
   return 0;
 }
 
@@ -222,12 +256,43 @@ static int cmd_config(char **a) {
     if (err && err != EEXIST) die("adding the default route", err);
     default_route = err == 0;
   }
-  printf("{\"defaultRoute\":%s}\n", default_route ? "true" : "false");
+  if (serve_id) respond(0, default_route ? "{\"defaultRoute\":true}" : "{\"defaultRoute\":false}");
+  else printf("{\"defaultRoute\":%s}\n", default_route ? "true" : "false");
+  return 0;
+}
+
+static int dispatch(int argc, char **argv) {
+  if (argc == 7 && strcmp(argv[1], "veth") == 0) return cmd_veth(argv + 2);
+  if (argc == 9 && strcmp(argv[1], "config") == 0) return cmd_config(argv + 2);
+  usage();
+  return 2;
+}
+
+static int serve(void) {
+  signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel */
+  char line[4096];
+  while (fgets(line, sizeof line, stdin)) {
+    size_t len = strlen(line);
+    if (len && line[len - 1] == '\n') line[--len] = 0;
+    char *argv[12];
+    int argc = 0;
+    char *save, *tok = strtok_r(line, "\t", &save);
+    const char *id = tok;
+    while (tok && argc < 11) { argv[argc++] = tok; tok = strtok_r(NULL, "\t", &save); }
+    if (!id || argc < 2) continue;
+    /* argv[0] is the id, in the place of the program name */
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) { serve_id = id; respond(1, "fork failed"); serve_id = NULL; continue; }
+    if (pid == 0) {
+      serve_id = id;
+      _exit(dispatch(argc, argv));
+    }
+  }
   return 0;
 }
 
 int main(int argc, char **argv) {
-  if (argc == 7 && strcmp(argv[1], "veth") == 0) return cmd_veth(argv + 2);
-  if (argc == 9 && strcmp(argv[1], "config") == 0) return cmd_config(argv + 2);
-  usage();
+  if (argc == 2 && strcmp(argv[1], "serve") == 0) return serve();
+  return dispatch(argc, argv);
 }
