@@ -276,7 +276,9 @@ function underlayFlows(n: NetworkRec, ports: number[], patch: number): FlowMod[]
 
 export function containerFlows(s: HostState): FlowMod[] {
   const out = missFlows();
-  const local = s.endpoints.filter((e) => e.host === s.host && e.state !== 'removed' && s.ofport(e.portName) !== undefined);
+  // an endpoint's port is the one OVS has, or (not there yet) the number it asked OVS for
+  const portOf = (e: EndpointRec) => s.ofport(e.portName) ?? e.ofportRequest ?? undefined;
+  const local = s.endpoints.filter((e) => e.host === s.host && e.state !== 'removed' && portOf(e) !== undefined);
   const localNets = [...new Set(local.map((e) => e.networkId))].map((id) => s.networks.get(id)).filter((n): n is NetworkRec => !!n);
   const cidr = new Map(localNets.map((n) => [n.id, parseCidr(n.cidr)]));
   for (const n of s.networks.values()) if (!cidr.has(n.id)) cidr.set(n.id, parseCidr(n.cidr));
@@ -315,7 +317,7 @@ export function containerFlows(s: HostState): FlowMod[] {
   for (const n of localNets) {
     const owner = { category: 'network' as const, id: n.id };
     if (n.mode === 'underlay') {
-      if (s.patchPort !== undefined) out.push(...underlayFlows(n, local.filter((e) => e.networkId === n.id).map((e) => s.ofport(e.portName)!), s.patchPort));
+      if (s.patchPort !== undefined) out.push(...underlayFlows(n, local.filter((e) => e.networkId === n.id).map((e) => portOf(e)!), s.patchPort));
       continue; // the business network's own router is the gateway: Weft answers no ARP for it and routes nothing
     }
     out.push(flow('arpResponder', owner).priority(PRIO.specific)
@@ -455,7 +457,7 @@ export function containerFlows(s: HostState): FlowMod[] {
   const arpCovered = (e: EndpointRec, n: NetworkRec) => isDerived(e, n) &&
     (n.mode === 'local' || n.mode === 'overlay' || (n.mode === 'routed' && localBlock(n, ipToInt(e.ip))));
   for (const e of local) {
-    const port = s.ofport(e.portName)!;
+    const port = portOf(e)!;
     const n = s.networks.get(e.networkId)!;
     const owner = { category: 'endpoint' as const, id: objectId(e.id) };
     const classify: Action = { type: 'set_field', field: { field: REG.network, value: e.networkId } };

@@ -23,6 +23,14 @@ function uplinkOf(c: Connection): number | undefined {
 }
 import type { Connection } from '../southbound/channel';
 
+/**
+ * Endpoints get OpenFlow port numbers from this range (Interface
+ * ofport_request), far above the ones OVS picks by itself for the tunnel and
+ * patch ports, so their flows can be installed while the port is being made.
+ */
+export const OFPORT_REQUEST_FIRST = 10000;
+export const OFPORT_REQUEST_LAST = 60000;
+
 export interface HostInput { name: string; dpid: string; underlayIp: string; phyDpid?: string; underlayGateway?: string; underlayPrefix?: number }
 export interface NetworkInput { name: string; cidr: string; gateway?: string; mode?: string; blockSize?: number; vlan?: number; mtu?: number }
 export interface PortMappingInput { hostPort: number; containerPort: number; protocol?: string; hostIP?: string }
@@ -209,8 +217,10 @@ export class ContainerService {
     if (!host) return;
     const installed = new Set(this.reconciler.confirmedFlows(dpid)
       .filter((f) => Number((f.cookie >> 40n) & 0xffn) === CATEGORY.endpoint).map((f) => Number(f.cookie & 0xffffffffn)));
+    const ports = new Set((this.connOf(dpid)?.ports ?? []).map((p) => p.name));
     for (const e of this.resources.endpoints({ host: host.name })) {
-      if (e.state !== 'pending' || !installed.has(objectId(e.id))) continue;
+      // its flows confirmed, and its port there (flows may go in first, for the port number it asked for)
+      if (e.state !== 'pending' || !installed.has(objectId(e.id)) || !ports.has(e.portName)) continue;
       const at = new Date().toISOString();
       this.resources.setEndpointState(e.id, 'ready', at);
       this.log.debug({ id: e.id, host: host.name, port: e.portName, ms: Date.parse(at) - Date.parse(e.createdAt) }, 'endpoint ready');
@@ -374,6 +384,7 @@ export class ContainerService {
         id: randomUUID(), containerId: inp.containerId, ifName: inp.ifName, host: host.name, network: net.name, networkId: net.id,
         portName, mac: mac ?? derivedMac(net.id, a.ip),
         ip: a.ip, requestedIp: inp.ip ?? null, netns: inp.netns ?? null, state: 'pending', createdAt: new Date().toISOString(), readyAt: null,
+        ofportRequest: this.resources.freeOfportRequest(host.name, OFPORT_REQUEST_FIRST, OFPORT_REQUEST_LAST),
       };
       try {
         this.resources.insertEndpoint(ep, a.ipInt);

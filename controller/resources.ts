@@ -21,6 +21,8 @@ export interface EndpointRec {
   id: string; containerId: string; ifName: string; host: string; network: string; networkId: number;
   portName: string; mac: string; ip: string; requestedIp: string | null; netns: string | null;
   state: EndpointState; createdAt: string; readyAt: string | null;
+  /** The OpenFlow port number the plugin asks OVS to give portName (Interface ofport_request), so flows can go in before the port exists. */
+  ofportRequest?: number | null;
 }
 
 interface HostRow { name: string; dpid: string; underlay_ip: string; phy_dpid: string | null; created_at: string; underlay_prefix: number | null; underlay_gateway: string | null }
@@ -28,6 +30,7 @@ interface NetRow { id: number; name: string; cidr: string; gateway: string; mode
 interface EpRow {
   id: string; container_id: string; if_name: string; host: string; network_id: number; network: string; port_name: string;
   mac: string; ip: string; requested_ip: string | null; netns: string | null; state: string; created_at: string; ready_at: string | null;
+  ofport_request: number | null;
 }
 
 const host = (r: HostRow): HostRec => ({
@@ -41,7 +44,7 @@ const net = (r: NetRow): NetworkRec => ({
 const ep = (r: EpRow): EndpointRec => ({
   id: r.id, containerId: r.container_id, ifName: r.if_name, host: r.host, network: r.network, networkId: r.network_id,
   portName: r.port_name, mac: r.mac, ip: r.ip, requestedIp: r.requested_ip, netns: r.netns, state: r.state as EndpointState,
-  createdAt: r.created_at, readyAt: r.ready_at,
+  createdAt: r.created_at, readyAt: r.ready_at, ofportRequest: r.ofport_request,
 });
 const EP_SELECT = 'SELECT e.*, n.name AS network FROM endpoints e JOIN networks n ON n.id = e.network_id';
 
@@ -99,9 +102,15 @@ export class Resources {
     return (this.db.prepare('SELECT COUNT(*) AS c FROM endpoints WHERE network_id = ?').get(f.networkId) as { c: number }).c;
   }
   insertEndpoint(e: EndpointRec, ipInt: number): void {
-    this.db.prepare(`INSERT INTO endpoints (id, container_id, if_name, host, network_id, port_name, mac, ip, ip_int, requested_ip, netns, state, created_at, ready_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.id, e.containerId, e.ifName, e.host, e.networkId, e.portName, e.mac, e.ip, ipInt,
-      e.requestedIp, e.netns, e.state, e.createdAt, e.readyAt);
+    this.db.prepare(`INSERT INTO endpoints (id, container_id, if_name, host, network_id, port_name, mac, ip, ip_int, requested_ip, netns, state, created_at, ready_at, ofport_request)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.id, e.containerId, e.ifName, e.host, e.networkId, e.portName, e.mac, e.ip, ipInt,
+      e.requestedIp, e.netns, e.state, e.createdAt, e.readyAt, e.ofportRequest ?? null);
+  }
+  /** The lowest OpenFlow port number from `from` that no endpoint of `host` has requested. */
+  freeOfportRequest(host: string, from: number, to: number): number | null {
+    const used = new Set((this.db.prepare('SELECT ofport_request AS p FROM endpoints WHERE host = ? AND ofport_request IS NOT NULL').all(host) as { p: number }[]).map((r) => r.p));
+    for (let p = from; p <= to; p++) if (!used.has(p)) return p;
+    return null;
   }
   setEndpointState(id: string, state: EndpointState, readyAt: string | null): void {
     this.db.prepare('UPDATE endpoints SET state = ?, ready_at = ? WHERE id = ?').run(state, readyAt, id);

@@ -70,6 +70,8 @@ const MIGRATIONS: string[] = [
    );`,
   `ALTER TABLE hosts ADD COLUMN underlay_prefix INTEGER;
    ALTER TABLE hosts ADD COLUMN underlay_gateway TEXT;`,
+  `ALTER TABLE endpoints ADD COLUMN ofport_request INTEGER;
+   CREATE UNIQUE INDEX endpoints_ofport_request ON endpoints(host, ofport_request) WHERE ofport_request IS NOT NULL;`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }

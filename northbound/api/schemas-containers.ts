@@ -75,6 +75,7 @@ export const EndpointSchema = Type.Object({
   network: Type.String(),
   portName: Type.String(),
   ofport: Type.Union([Type.Integer(), Type.Null()], { description: 'OpenFlow port of portName on the host\'s br-int, once it exists' }),
+  ofportRequest: Type.Union([Type.Integer(), Type.Null()], { description: 'the OpenFlow port number the plugin should ask OVS for (Interface ofport_request): the endpoint\'s flows are installed for it before the port exists' }),
   mac: Type.String(),
   ip: Type.String(),
   prefixLength: Type.Integer(),

@@ -190,7 +190,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     // and the long-poll for readiness go out first: the container's commands
     // are processes to start, and starting one holds this thread a moment.
     const host = (async () => {
-      const added = step(`adding ${ep.portName} to OVS bridge ${conf.bridge}`, ovs.addPort(ep.portName, portExternalIds(ep, env, conf)));
+      const ofportRequest = typeof ep.ofportRequest === 'number' && ep.ofportRequest > 0 ? ep.ofportRequest : undefined;
+      const added = step(`adding ${ep.portName} to OVS bridge ${conf.bridge}`, ovs.addPort(ep.portName, portExternalIds(ep, env, conf), ofportRequest));
       // ready = the port is in ovs-vswitchd (the controller saw it) and its flows are confirmed;
       // should the port fail, the rollback deletes the endpoint, which ends this long-poll
       const ready = conf.readyTimeoutMs > 0 ? waitReady(api, ep.id, conf.readyTimeoutMs) : Promise.resolve(undefined);

@@ -21,6 +21,8 @@ export interface Endpoint {
   gateway: string | null;
   state: 'pending' | 'ready' | 'removed';
   ofport: number | null;
+  /** Ask OVS for this OpenFlow port number (the controller installs the flows for it meanwhile). */
+  ofportRequest?: number | null;
   mtu?: number | null;
   createdAt?: string;
   readyAt?: string | null;

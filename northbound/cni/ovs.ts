@@ -29,10 +29,14 @@ export class Ovs {
     return run('ovs-vsctl', [`--db=${this.db}`, `--timeout=${VSCTL_TIMEOUT_S}`, ...args], (VSCTL_TIMEOUT_S + 5) * 1000);
   }
 
-  /** Adds system port `name` to the bridge (no error if it is already there) and sets external_ids on its Interface. */
-  async addPort(name: string, externalIds: Record<string, string>): Promise<void> {
+  /**
+   * Adds system port `name` to the bridge (no error if it is already there)
+   * and sets external_ids on its Interface, and ofport_request if given.
+   */
+  async addPort(name: string, externalIds: Record<string, string>, ofportRequest?: number): Promise<void> {
     const ids = Object.entries(externalIds).map(([k, v]) => `external_ids:${k}=${JSON.stringify(v)}`);
-    await this.vsctl('--may-exist', 'add-port', this.bridge, name, '--', 'set', 'interface', name, ...ids);
+    await this.vsctl('--may-exist', 'add-port', this.bridge, name, '--', 'set', 'interface', name, ...ids,
+      ...(ofportRequest !== undefined ? [`ofport_request=${ofportRequest}`] : []));
   }
 
   /** Deletes port `name` from whichever bridge holds it; no error if there is none. */
@@ -94,12 +98,12 @@ export class OvsdbOvs extends Ovs {
     super(db, bridge);
   }
 
-  override async addPort(name: string, externalIds: Record<string, string>): Promise<void> {
+  override async addPort(name: string, externalIds: Record<string, string>, ofportRequest?: number): Promise<void> {
     try {
       await this.client.transact('Open_vSwitch', [
         // the bridge must exist: with timeout 0 the wait fails at once otherwise
         { op: 'wait', table: 'Bridge', where: [['name', '==', this.bridge]], columns: ['name'], until: '==', rows: [{ name: this.bridge }], timeout: 0 },
-        { op: 'insert', table: 'Interface', row: { name, external_ids: ovsdbMap(externalIds) }, 'uuid-name': 'iface' },
+        { op: 'insert', table: 'Interface', row: { name, external_ids: ovsdbMap(externalIds), ...(ofportRequest !== undefined ? { ofport_request: ofportRequest } : {}) }, 'uuid-name': 'iface' },
         { op: 'insert', table: 'Port', row: { name, interfaces: ['named-uuid', 'iface'] }, 'uuid-name': 'port' },
         { op: 'mutate', table: 'Bridge', where: [['name', '==', this.bridge]], mutations: [['ports', 'insert', ['set', [['named-uuid', 'port']]]]] },
       ]);

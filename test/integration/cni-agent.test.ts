@@ -42,8 +42,11 @@ test('weft-cni through the host agent', async (t) => {
   assert.ok(children().some((c) => /weft-plumb serve$/.test(c)), `the agent runs weft-plumb serve (${children().join('; ')})`);
 
   await t.test('the endpoint is ready and reachable across hosts', async () => {
-    const ep = (await weft.call<{ state: string; host: string }[]>('GET', '/v1/endpoints?containerId=ag-b')).body;
+    const ep = (await weft.call<{ state: string; host: string; ofport: number; ofportRequest: number }[]>('GET', '/v1/endpoints?containerId=ag-b')).body;
     assert.deepEqual(ep.map((e) => [e.state, e.host]), [['ready', 'ag2']]);
+    // OVS gave the port the number Weft chose, so its flows could go in before the port existed
+    assert.ok(ep[0]!.ofportRequest >= 10000, String(ep[0]!.ofportRequest));
+    assert.equal(ep[0]!.ofport, ep[0]!.ofportRequest);
     await a.ct.waitPing(bIp, 10000);
     assert.equal((await a.ct.ping(bIp, { count: 3 })).received, 3);
     const srv = await bCt.serveTcp(9100);

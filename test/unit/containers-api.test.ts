@@ -108,7 +108,12 @@ test('endpoints: allocation skips reserved addresses, block affinity per host, i
   const again = await req<{ id: string }>('POST', '/v1/endpoints', { containerId: 'c1', ifName: 'eth0', host: 'node1', network: 'blue' });
   assert.equal(again.status, 200);
   assert.equal(again.body.id, a.body.id);
-  const b = await req<{ ip: string }>('POST', '/v1/endpoints', { containerId: 'c2', ifName: 'eth0', host: 'node2', network: 'blue' });
+  const b = await req<{ ip: string; ofportRequest: number }>('POST', '/v1/endpoints', { containerId: 'c2', ifName: 'eth0', host: 'node2', network: 'blue' });
+  // OpenFlow port numbers to ask OVS for: from 10000, per host
+  assert.deepEqual([(a.body as unknown as { ofportRequest: number }).ofportRequest, b.body.ofportRequest], [10000, 10000]);
+  const a2 = await req<{ ofportRequest: number; id: string }>('POST', '/v1/endpoints', { containerId: 'c1b', ifName: 'eth0', host: 'node1', network: 'blue' });
+  assert.equal(a2.body.ofportRequest, 10001);
+  assert.equal((await req('DELETE', `/v1/endpoints/${a2.body.id}`)).status, 204);
   assert.equal(b.body.ip, '10.1.0.16', 'node2 claims its own /28 block (only the network\'s own first and last addresses are reserved)');
   const blocks = (await req<{ blocks: { cidr: string; host: string }[] }>('GET', '/v1/networks/blue')).body.blocks;
   assert.deepEqual(blocks.map((x) => [x.cidr, x.host]), [['10.1.0.0/28', 'node1'], ['10.1.0.16/28', 'node2']]);

@@ -32,7 +32,7 @@ export function containerRoutes(deps: ApiDeps) {
     const port = h ? deps.registry.get(h.dpid)?.ports.find((p) => p.name === e.portName) : undefined;
     return {
       id: e.id, containerId: e.containerId, ifName: e.ifName, host: e.host, network: e.network, portName: e.portName,
-      ofport: port?.port_no ?? null, mac: e.mac, ip: e.ip, prefixLength: parseCidr(n.cidr).len, gateway: n.gateway, mtu: n.mtu,
+      ofport: port?.port_no ?? null, ofportRequest: e.ofportRequest ?? null, mac: e.mac, ip: e.ip, prefixLength: parseCidr(n.cidr).len, gateway: n.gateway, mtu: n.mtu,
       requestedIp: e.requestedIp, netns: e.netns, state: e.state, createdAt: e.createdAt, readyAt: e.readyAt,
       portMappings: res.portMappings({ endpointId: e.id }).map((m) => ({ protocol: m.protocol, hostIP: m.hostIp, hostPort: m.hostPort, containerPort: m.containerPort })),
     };
