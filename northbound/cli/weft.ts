@@ -1,13 +1,24 @@
 #!/usr/bin/env node
 // The `weft` command line. `weft controller` runs the controller.
 import { parseArgs } from 'node:util';
-import { Controller, ControllerConfig, DEFAULTS } from '../../controller/controller';
-import { PROFILES, resolveApps, AppSelectionError } from '../../controller/apps';
-import { buildApi } from '../api/app';
-import pino from 'pino';
-import { CniAgent, DEFAULT_AGENT_SOCKET } from '../cni/agent';
+import type { ControllerConfig } from '../../controller/controller';
+import { DEFAULT_AGENT_SOCKET } from '../cni/agent';
 
-export const USAGE = `Usage: weft <command> [options]
+// The controller's modules (fastify, the apps, SQLite) load only for the
+// commands that need them: `weft cni-agent` runs on every container host and
+// stays small.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const controllerMod = (): typeof import('../../controller/controller') => require('../../controller/controller');
+const appsMod = (): typeof import('../../controller/apps') => require('../../controller/apps');
+const apiMod = (): typeof import('../api/app') => require('../api/app');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export function usage(): string {
+  const { DEFAULTS } = controllerMod();
+  const { PROFILES } = appsMod();
+  return `Usage: weft <command> [options]
 
 Commands:
   controller        run the controller (OpenFlow listener + REST API)
@@ -42,6 +53,7 @@ Options for "cni-agent" (run it in the host's network namespace, as root):
                     network configuration's "agentSocket" names it for weft-cni
   --log-level LVL   as above (default ${DEFAULTS.logLevel}); one line per call
 `;
+}
 
 export class UsageError extends Error {}
 
@@ -53,6 +65,8 @@ function port(v: string | undefined, name: string, dflt: number): number {
 }
 
 export function parseControllerArgs(argv: string[]): ControllerConfig {
+  const { DEFAULTS } = controllerMod();
+  const { resolveApps, AppSelectionError } = appsMod();
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -69,7 +83,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     throw new UsageError('--tls-key, --tls-cert and --tls-ca go together');
   }
   const level = values['log-level'] ?? DEFAULTS.logLevel;
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new UsageError(`--log-level: unknown level "${level}"`);
+  if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level: unknown level "${level}"`);
   const apps = values.apps ?? DEFAULTS.apps;
   try {
     resolveApps(apps);
@@ -115,8 +129,8 @@ function bgpConfig(asnS: string | undefined, routerId: string | undefined, peers
 
 export function parseAgentArgs(argv: string[]): { socket: string; logLevel: string } {
   const { values } = parseArgs({ args: argv, options: { socket: { type: 'string' }, 'log-level': { type: 'string' } }, strict: true, allowPositionals: false });
-  const level = values['log-level'] ?? DEFAULTS.logLevel;
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new UsageError(`--log-level: unknown level "${level}"`);
+  const level = values['log-level'] ?? 'info';
+  if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level: unknown level "${level}"`);
   const socket = values.socket ?? DEFAULT_AGENT_SOCKET;
   if (!socket.startsWith('/') || Buffer.byteLength(socket) > 107) throw new UsageError(`--socket: "${socket}" must be an absolute path of at most 107 bytes`);
   return { socket, logLevel: level };
@@ -124,8 +138,9 @@ export function parseAgentArgs(argv: string[]): { socket: string; logLevel: stri
 
 /** The OpenAPI document, built without listening on anything. */
 export async function openapiDocument(): Promise<unknown> {
+  const { Controller, DEFAULTS } = controllerMod();
   const ctl = new Controller({ ...DEFAULTS, db: ':memory:', logLevel: 'silent' });
-  const app = await buildApi({ registry: ctl.registry, store: ctl.store, bus: ctl.bus, topology: ctl.topology, containers: ctl.containers, log: ctl.log });
+  const app = await apiMod().buildApi({ registry: ctl.registry, store: ctl.store, bus: ctl.bus, topology: ctl.topology, containers: ctl.containers, log: ctl.log });
   const doc = app.swagger();
   await app.close();
   ctl.store.close();
@@ -137,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'controller': {
       const cfg = parseControllerArgs(rest);
-      const ctl = new Controller(cfg);
+      const ctl = new (controllerMod().Controller)(cfg);
       await ctl.start();
       let stopping = false;
       const stop = async (sig: string) => {
@@ -153,6 +168,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'cni-agent': {
       const cfg = parseAgentArgs(rest);
+      const { CniAgent } = require('../cni/agent') as typeof import('../cni/agent'); // eslint-disable-line @typescript-eslint/no-require-imports
+      const pino = (require('pino') as typeof import('pino')).default; // eslint-disable-line @typescript-eslint/no-require-imports
       const agent = new CniAgent({ socket: cfg.socket, log: pino({ level: cfg.logLevel, base: { component: 'cni-agent' } }) });
       await agent.start();
       const stop = () => void agent.stop().then(() => process.exit(0));
@@ -168,7 +185,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`weft ${require('../../../package.json').version}\n`);
       return 0;
     case undefined: case 'help': case '--help': case '-h':
-      process.stdout.write(USAGE);
+      process.stdout.write(usage());
       return cmd === undefined ? 2 : 0;
     default:
       throw new UsageError(`unknown command "${cmd}"`);
@@ -180,7 +197,7 @@ if (require.main === module) {
     if (code >= 0) process.exit(code);
   }, (e: Error) => {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`weft: ${e.message}\n\n${USAGE}`);
+      process.stderr.write(`weft: ${e.message}\n\n${usage()}`);
       process.exit(2);
     }
     process.stderr.write(`weft: ${e.stack ?? e.message}\n`);
