@@ -3,6 +3,7 @@
  * on one underlay bridge, for trying the controller by hand.
  *
  *   mininet/hostlab up 3 --controller tcp:172.31.250.1:6653   # prints JSON
+ *   mininet/hostlab up 3 --controller ... --cni-agent       # and a CNI agent per host
  *   mininet/hostlab status
  *   mininet/hostlab down
  *   mininet/hostlab cleanup            # (or --cleanup) remove every wf* leftover
@@ -14,6 +15,8 @@
  * Needs root and `npm run build`.
  */
 import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -56,6 +59,9 @@ options for up:
   --max-backoff MS controller reconnect backoff (default 1000)
   --no-tunnel      no vxlan0 on br-int
   --no-patch       no patch ports between br-int and br-phy
+  --cni-agent      run \`weft cni-agent\` in each host's netns (socket
+                   <base-dir>/hN/cni.sock, log <base-dir>/hN/cni-agent.log);
+                   put the socket in the CNI configuration's "agentSocket"
 common:
   --base-dir DIR   default ${DEFAULT_BASE_DIR}
   --prefix P       host netns prefix (default ${DEFAULT_HOST_PREFIX})
@@ -71,6 +77,8 @@ interface LabState {
   manager: string | null;
   startupMs: { total: number; perHost: Record<string, number> };
   hosts: EmuHostInfo[];
+  /** CNI agents by host name (--cni-agent). */
+  cniAgents?: Record<string, { pid: number; socket: string; log: string }>;
 }
 
 function log(msg: string): void {
@@ -113,6 +121,13 @@ async function down(baseDir: string, prefix: string): Promise<SweepReport & { ho
   const state = await readState(baseDir);
   const hosts: string[] = [];
   if (state) {
+    for (const [name, a] of Object.entries(state.cniAgents ?? {})) {
+      if (!pidAlive(a.pid)) continue;
+      log(`stopping the CNI agent of ${name} (pid ${a.pid})`);
+      process.kill(a.pid, 'SIGTERM');
+      for (let i = 0; i < 50 && pidAlive(a.pid); i++) await new Promise((r) => setTimeout(r, 100));
+      if (pidAlive(a.pid)) process.kill(a.pid, 'SIGKILL');
+    }
     for (const h of state.hosts) {
       log(`stopping ${h.name} (${h.netns})`);
       const pids = [h.pids.ovsVswitchd, h.pids.ovsdbServer].filter((p): p is number => p !== null);
@@ -167,6 +182,22 @@ async function up(n: number, v: Record<string, string | boolean | undefined>, ba
       log(`${h.name}: ${h.netns} ${h.ip} dpid ${h.dpid}, up in ${h.startupMs} ms, RSS ${(rss.totalKb / 1024).toFixed(1)} MiB`);
       return h;
     });
+    const cniAgents: NonNullable<LabState['cniAgents']> = {};
+    if (v['cni-agent'] === true) {
+      for (const h of hosts) {
+        const socket = path.join(h.dir, 'cni.sock');
+        const logFile = path.join(h.dir, 'cni-agent.log');
+        const out = openSync(logFile, 'a');
+        const p = spawn('ip', ['netns', 'exec', h.netns, process.execPath, path.join(__dirname, '../northbound/cli/weft.js'), 'cni-agent', '--socket', socket],
+          { detached: true, stdio: ['ignore', out, out] });
+        p.unref();
+        closeSync(out);
+        for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
+        if (!existsSync(socket)) throw new Error(`the CNI agent of ${h.name} did not start (see ${logFile})`);
+        cniAgents[h.name] = { pid: p.pid!, socket, log: logFile };
+        log(`${h.name}: CNI agent pid ${p.pid}, socket ${socket}`);
+      }
+    }
     const state: LabState = {
       version: 1,
       createdAt: new Date().toISOString(),
@@ -177,6 +208,7 @@ async function up(n: number, v: Record<string, string | boolean | undefined>, ba
       manager,
       startupMs: { total: Math.round(performance.now() - t0), perHost: Object.fromEntries(hosts.map((h) => [h.name, h.startupMs])) },
       hosts: hosts.map((h) => h.info()),
+      ...(Object.keys(cniAgents).length ? { cniAgents } : {}),
     };
     await writeFile(path.join(baseDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
     process.stdout.write(JSON.stringify(state, null, 2) + '\n');
@@ -222,6 +254,7 @@ async function status(baseDir: string): Promise<number> {
       controllerConnected: dbAlive ? await connected(h.dbSocket, 'controller') : null,
       manager: h.manager,
       managerConnected: dbAlive ? await connected(h.dbSocket, 'manager') : null,
+      ...(state.cniAgents?.[h.name] ? { cniAgent: { ...state.cniAgents[h.name], alive: pidAlive(state.cniAgents[h.name]!.pid) } } : {}),
     });
   }
   process.stdout.write(JSON.stringify({ up: true, healthy, underlay: state.underlay, createdAt: state.createdAt, hosts }, null, 2) + '\n');
@@ -240,6 +273,7 @@ async function main(argv: string[]): Promise<number> {
       'max-backoff': { type: 'string' },
       'no-tunnel': { type: 'boolean' },
       'no-patch': { type: 'boolean' },
+      'cni-agent': { type: 'boolean' },
       'base-dir': { type: 'string' },
       prefix: { type: 'string' },
       cleanup: { type: 'boolean' },

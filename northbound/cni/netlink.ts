@@ -85,6 +85,8 @@ class PlumbServer {
     return p;
   }
 
+  start(): void { this.ensure(); }
+
   call(args: string[], timeoutMs = 20_000): Promise<string> {
     const p = this.ensure();
     const id = this.nextId++;
@@ -110,7 +112,10 @@ let server: PlumbServer | undefined;
 export function residentPlumbing(on: boolean): void {
   if (!on) { server?.stop(); server = undefined; return; }
   const helper = plumbHelper();
-  if (helper && !server) server = new PlumbServer(helper);
+  if (helper && !server) {
+    server = new PlumbServer(helper);
+    server.start(); // now, so the first ADD does not wait for it
+  }
 }
 
 /** One weft-plumb command: through the resident server when there is one, else as a process. */
