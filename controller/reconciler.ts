@@ -109,6 +109,8 @@ export class Reconciler {
         have.set(k, f);
         added++;
       }
+      // nothing sent: what the last barrier confirmed still stands (jobs are serialised per switch)
+      if (!added && !deleted && this.confirmed.has(dpid)) return { added, deleted, staleRounds: [] };
       await c.barrier();
       // jobs are serialised per switch, so `have` holds exactly what this barrier confirmed
       this.confirmed.set(dpid, [...have.values()]);

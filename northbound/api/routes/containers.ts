@@ -97,6 +97,7 @@ export function containerRoutes(deps: ApiDeps) {
     }, async (req) => {
       if (req.query.wait === 'ready') {
         const e = await svc.waitReady(req.params.id, req.query.timeoutMs ?? 10000);
+        deps.log.debug({ id: e.id }, 'long-poll answered');
         if (e.state === 'removed') throw notFound('endpoint', req.params.id);
         return epView(e);
       }
