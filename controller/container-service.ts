@@ -62,6 +62,7 @@ export class ContainerService {
       bus.on(t, (e) => {
         if (!this.isHost(e.dpid)) return;
         this.log.debug({ dpid: e.dpid, event: t, port: e.port.name, ofport: e.port.port_no }, 'host port changed');
+        if (t === 'port.added') this.markPrewired(e.dpid, e.port.name, e.port.port_no);
         void this.resync(e.dpid);
       });
     }
@@ -212,6 +213,28 @@ export class ContainerService {
     await Promise.all([h.dpid, ...(h.phyDpid ? [h.phyDpid] : [])].map((d) => this.resync(d)));
   }
 
+  /**
+   * A port appeared with the number its endpoint asked for: the flows
+   * installed at POST for that number are the right ones, so if a barrier
+   * confirmed them the endpoint is ready now, before the re-sync.
+   */
+  private markPrewired(dpid: string, portName: string, portNo: number): void {
+    const host = this.resources.hostByDpid(dpid);
+    if (!host) return;
+    const e = this.resources.endpoints({ host: host.name }).find((x) => x.portName === portName);
+    if (!e || e.state !== 'pending' || e.ofportRequest !== portNo) return;
+    const id = objectId(e.id);
+    if (!this.reconciler.confirmedFlows(dpid).some((f) => Number((f.cookie >> 40n) & 0xffn) === CATEGORY.endpoint && Number(f.cookie & 0xffffffffn) === id)) return;
+    this.setReady(e);
+  }
+
+  private setReady(e: EndpointRec): void {
+    const at = new Date().toISOString();
+    this.resources.setEndpointState(e.id, 'ready', at);
+    this.log.debug({ id: e.id, host: e.host, port: e.portName, ms: Date.parse(at) - Date.parse(e.createdAt) }, 'endpoint ready');
+    this.bus.emit({ type: 'endpoint.ready', endpoint: this.eventView({ ...e, state: 'ready' }) });
+  }
+
   private markReady(dpid: string): void {
     const host = this.resources.hostByDpid(dpid);
     if (!host) return;
@@ -221,10 +244,7 @@ export class ContainerService {
     for (const e of this.resources.endpoints({ host: host.name })) {
       // its flows confirmed, and its port there (flows may go in first, for the port number it asked for)
       if (e.state !== 'pending' || !installed.has(objectId(e.id)) || !ports.has(e.portName)) continue;
-      const at = new Date().toISOString();
-      this.resources.setEndpointState(e.id, 'ready', at);
-      this.log.debug({ id: e.id, host: host.name, port: e.portName, ms: Date.parse(at) - Date.parse(e.createdAt) }, 'endpoint ready');
-      this.bus.emit({ type: 'endpoint.ready', endpoint: this.eventView({ ...e, state: 'ready' }) });
+      this.setReady(e);
     }
   }
 
