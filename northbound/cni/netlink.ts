@@ -118,6 +118,11 @@ export function residentPlumbing(on: boolean): void {
   }
 }
 
+/** Sends the resident helper a request it refuses: its fork and answer paths run once. */
+export async function plumbingWarmUp(): Promise<void> {
+  await server?.call(['warm-up']).catch(() => undefined);
+}
+
 /** One weft-plumb command: through the resident server when there is one, else as a process. */
 function plumb(helper: string, args: string[]): Promise<string> {
   if (server && args.every((a) => !/[\t\n]/.test(a))) return server.call(args);
