@@ -205,7 +205,10 @@ class Peer {
     this.sock = s;
     const framer = new BgpFramer();
     s.setNoDelay(true);
+    // a peer that drops the SYN: give up after the connect-retry interval, not the kernel's two minutes
+    const connectTimer = setTimeout(() => { this.lastError = 'connect timed out'; s.destroy(); }, RETRY_MS);
     s.on('connect', () => {
+      clearTimeout(connectTimer);
       s.write(encodeOpen(this.speaker.cfg.asn, HOLD_TIME, this.speaker.cfg.routerId));
       this.state = 'opensent';
       this.armHold(240); // RFC 4271: a large hold timer until OPEN arrives
@@ -217,8 +220,8 @@ class Peer {
         this.fail((e as Error).message, [1, 0]);
       }
     });
-    s.on('error', (e) => this.down(e.message));
-    s.on('close', () => this.down(this.lastError ?? 'connection closed'));
+    s.on('error', (e) => { clearTimeout(connectTimer); this.down(e.message); });
+    s.on('close', () => { clearTimeout(connectTimer); this.down(this.lastError ?? 'connection closed'); });
   }
 
   private onMessage(type: number, body: Buffer): void {
@@ -273,8 +276,11 @@ class Peer {
   private fail(why: string, [code, sub]: [number, number]): void {
     this.lastError = why;
     this.log.warn({ peer: this.cfg.address, why }, 'BGP session error');
-    try { this.sock?.write(encodeNotification(code, sub)); } catch { /* closing anyway */ }
-    this.sock?.destroy();
+    const s = this.sock;
+    if (!s) return;
+    // the NOTIFICATION goes out before the close (end flushes it); destroy if the peer does not let go
+    try { s.end(encodeNotification(code, sub)); } catch { s.destroy(); return; }
+    setTimeout(() => s.destroy(), 1000).unref();
   }
 
   private down(why: string): void {

@@ -166,11 +166,19 @@ export class ContainerService {
    * are confirmed — after all hosts answered, so a new endpoint is
    * reachable cluster-wide when it is reported ready.
    */
-  async resyncAll(): Promise<void> {
+  async resyncAll(release: string[] = []): Promise<void> {
     const dpids = [...this.synced];
     await Promise.all(dpids.map((d) => this.reconciler.sync(d).catch((e: Error) => this.log.warn({ dpid: d, err: e.message }, 'sync failed'))));
+    for (const id of release) this.awaitingAll.delete(id);
     for (const d of dpids) this.markReady(d);
   }
+
+  /**
+   * Endpoints that other hosts must know before they are ready (a new block,
+   * a requested MAC, a borrowed address): marked ready only after the
+   * re-sync of every host their creation started.
+   */
+  private readonly awaitingAll = new Set<string>();
 
   /**
    * Whether other hosts have flows for this endpoint of its own. They see an
@@ -222,7 +230,7 @@ export class ContainerService {
     const host = this.resources.hostByDpid(dpid);
     if (!host) return;
     const e = this.resources.endpoints({ host: host.name }).find((x) => x.portName === portName);
-    if (!e || e.state !== 'pending' || e.ofportRequest !== portNo) return;
+    if (!e || e.state !== 'pending' || e.ofportRequest !== portNo || this.awaitingAll.has(e.id)) return;
     const id = objectId(e.id);
     if (!this.reconciler.confirmedFlows(dpid).some((f) => Number((f.cookie >> 40n) & 0xffn) === CATEGORY.endpoint && Number(f.cookie & 0xffffffffn) === id)) return;
     this.setReady(e);
@@ -243,7 +251,7 @@ export class ContainerService {
     const ports = new Set((this.connOf(dpid)?.ports ?? []).map((p) => p.name));
     for (const e of this.resources.endpoints({ host: host.name })) {
       // its flows confirmed, and its port there (flows may go in first, for the port number it asked for)
-      if (e.state !== 'pending' || !installed.has(objectId(e.id)) || !ports.has(e.portName)) continue;
+      if (e.state !== 'pending' || !installed.has(objectId(e.id)) || !ports.has(e.portName) || this.awaitingAll.has(e.id)) continue;
       this.setReady(e);
     }
   }
@@ -418,7 +426,8 @@ export class ContainerService {
     this.bus.emit({ type: 'endpoint.created', endpoint: this.eventView(e) });
     // after the answer has gone out: the caller plumbs the port meanwhile, and its flows wait for the port anyway
     const everywhere = this.ipam.allBlocks().length !== blocksBefore || this.seenElsewhere(e);
-    setImmediate(() => void (everywhere ? this.resyncAll() : this.resyncHost(host)));
+    if (everywhere) this.awaitingAll.add(e.id);
+    setImmediate(() => void (everywhere ? this.resyncAll([e.id]) : this.resyncHost(host)));
     return { endpoint: e, created: true };
   }
 
@@ -446,6 +455,7 @@ export class ContainerService {
     const e = this.endpoint(id);
     const net = this.resources.network(e.networkId)!;
     const everywhere = this.seenElsewhere(e);
+    this.awaitingAll.delete(id);
     const blocksBefore = this.ipam.allBlocks().length;
     this.store.tx(() => {
       this.resources.deleteEndpoint(id);

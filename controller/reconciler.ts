@@ -111,7 +111,13 @@ export class Reconciler {
       }
       // nothing sent: what the last barrier confirmed still stands (jobs are serialised per switch)
       if (!added && !deleted && this.confirmed.has(dpid)) return { added, deleted, staleRounds: [] };
-      await c.barrier();
+      try {
+        await c.barrier();
+      } catch (e) {
+        // what the switch holds is unknown now: the next sync must send a barrier again
+        this.confirmed.delete(dpid);
+        throw e;
+      }
       // jobs are serialised per switch, so `have` holds exactly what this barrier confirmed
       this.confirmed.set(dpid, [...have.values()]);
       if (added || deleted) this.log.debug({ dpid, added, deleted }, 'flows updated');

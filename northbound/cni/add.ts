@@ -172,6 +172,8 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
         // the endpoint existed with another port name: this veth is not its
         await step(`removing ${hostName}`, netlink.deleteLink(hostName));
       } else if (!netlink.isExists(v.reason)) {
+        // it may have been made all the same (a timed-out helper): this call's name, so remove it
+        await netlink.deleteLink(hostName).catch(() => false);
         throw stepError(`creating the veth pair into ${env.netns}`, v.reason);
       }
       // The host end exists: the same (container, ifName) was added before
@@ -219,14 +221,14 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     });
   } catch (e) {
     const err = asCniError(e);
-    const problems = await rollback(deps, ep, done);
+    const problems = await rollback(deps, ep, done, created);
     if (problems.length === 0) throw err;
     throw new CniError(err.code, err.message, [err.details, `rollback incomplete: ${problems.join('; ')}`].filter(Boolean).join('; '));
   }
 }
 
 /** Undoes a partial ADD; returns what could not be undone. */
-async function rollback(deps: Deps, ep: Endpoint, done: { veth: boolean; port: boolean }): Promise<string[]> {
+async function rollback(deps: Deps, ep: Endpoint, done: { veth: boolean; port: boolean }, created: boolean): Promise<string[]> {
   const problems: string[] = [];
   const attempt = async (what: string, f: () => Promise<unknown>) => {
     try {
@@ -238,6 +240,7 @@ async function rollback(deps: Deps, ep: Endpoint, done: { veth: boolean; port: b
   if (done.port) await attempt(`deleting OVS port ${ep.portName}`, () => deps.ovs.delPort(ep.portName));
   // Deleting one end of a veth deletes its peer, wherever that is.
   if (done.veth) await attempt(`deleting ${ep.portName}`, () => netlink.deleteLink(ep.portName));
-  await attempt(`deleting endpoint ${ep.id}`, () => deps.api.deleteEndpoint(ep.id));
+  // an endpoint this call found (a retried ADD) is not this call's to delete: the runtime's DEL removes it
+  if (created) await attempt(`deleting endpoint ${ep.id}`, () => deps.api.deleteEndpoint(ep.id));
   return problems;
 }

@@ -74,6 +74,7 @@ export class CniAgent {
     fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
     // A socket file left by an agent that died is removed; a live agent is not displaced.
     if (fs.existsSync(socket)) {
+      if (!fs.lstatSync(socket).isSocket()) throw new Error(`${socket} exists and is not a socket`);
       const alive = await new Promise<boolean>((resolve) => {
         const c = net.connect(socket, () => { c.destroy(); resolve(true); });
         c.on('error', () => resolve(false));

@@ -46,9 +46,8 @@ function ns(netns: string | undefined, cmd: string, args: string[]): Promise<str
  */
 class PlumbServer {
   private proc?: ChildProcess;
-  private readonly pending = new Map<number, { args: string[]; resolve(out: string): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { proc: ChildProcess; args: string[]; resolve(out: string): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
   private nextId = 1;
-  private buf = '';
 
   constructor(private readonly helper: string) {}
 
@@ -56,13 +55,13 @@ class PlumbServer {
     if (this.proc && this.proc.exitCode === null && !this.proc.killed) return this.proc;
     const p = spawn(this.helper, ['serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.proc = p;
-    this.buf = '';
+    let buf = '';
     p.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      this.buf += d;
+      buf += d;
       let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
         const m = /^(\d+) (\d+) ?(.*)$/.exec(line);
         const r = m && this.pending.get(Number(m[1]));
         if (!m || !r) continue;
@@ -74,9 +73,15 @@ class PlumbServer {
     });
     const gone = () => {
       if (this.proc === p) this.proc = undefined;
-      for (const [id, r] of this.pending) { clearTimeout(r.timer); r.reject(new ExecError(this.helper, r.args, null, 'weft-plumb serve exited')); this.pending.delete(id); }
+      for (const [id, r] of this.pending) {
+        if (r.proc !== p) continue;
+        clearTimeout(r.timer);
+        r.reject(new ExecError(this.helper, r.args, null, 'weft-plumb serve exited'));
+        this.pending.delete(id);
+      }
     };
-    p.on('exit', gone);
+    // 'close', not 'exit': answers still in the pipe are read first
+    p.on('close', gone);
     p.on('error', gone);
     p.stdin!.on('error', () => { /* the exit handler reports it */ });
     p.unref();
@@ -92,7 +97,7 @@ class PlumbServer {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.pending.delete(id); reject(new ExecError(this.helper, args, `timed out after ${timeoutMs} ms`, '')); }, timeoutMs);
-      this.pending.set(id, { args, resolve, reject, timer });
+      this.pending.set(id, { proc: p, args, resolve, reject, timer });
       p.stdin!.write(`${id}\t${args.join('\t')}\n`);
     });
   }
@@ -125,7 +130,8 @@ export async function plumbingWarmUp(): Promise<void> {
 
 /** One weft-plumb command: through the resident server when there is one, else as a process. */
 function plumb(helper: string, args: string[]): Promise<string> {
-  if (server && args.every((a) => !/[\t\n]/.test(a))) return server.call(args);
+  // the helper reads requests of up to 4 KiB, one per line
+  if (server && args.every((a) => !/[\t\n]/.test(a)) && args.join('\t').length < 3500) return server.call(args);
   return run(helper, args);
 }
 

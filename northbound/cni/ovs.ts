@@ -109,7 +109,8 @@ export class OvsdbOvs extends Ovs {
       ]);
     } catch (e) {
       if (e instanceof OvsdbError && /timed out/.test(e.message)) throw new OvsdbError(`OVS has no bridge ${this.bridge}`);
-      if (e instanceof OvsdbError && /constraint violation/.test(e.message)) throw new OvsdbError(`OVS already has a port or interface named ${name}`);
+      // a Port or Interface row of that name left behind (a host that crashed before DEL): ovs-vsctl --may-exist takes it over
+      if (e instanceof OvsdbError && /constraint violation/.test(e.message)) return super.addPort(name, externalIds, ofportRequest);
       throw e;
     }
   }

@@ -100,8 +100,9 @@ export class OvsdbClient {
         this.sock = undefined;
         for (const [id, p] of this.pending) { clearTimeout(p.timer); p.reject(e); this.pending.delete(id); }
       };
-      s.once('connect', () => { this.sock = s; this.connecting = undefined; resolve(s); });
-      s.on('error', (e) => { this.connecting = undefined; reject(new OvsdbError(`OVSDB ${this.target}: ${e.message}`)); fail(e); });
+      const timer = setTimeout(() => s.destroy(new Error(`no connection within ${this.timeoutMs} ms`)), this.timeoutMs);
+      s.once('connect', () => { clearTimeout(timer); this.sock = s; this.connecting = undefined; resolve(s); });
+      s.on('error', (e) => { clearTimeout(timer); this.connecting = undefined; reject(new OvsdbError(`OVSDB ${this.target}: ${e.message}`)); fail(e); });
       s.on('close', () => fail(new OvsdbError(`OVSDB ${this.target}: connection closed`)));
       s.on('data', (d: string) => {
         let msgs: unknown[];

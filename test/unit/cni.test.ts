@@ -251,6 +251,22 @@ test('a failure after the endpoint was registered rolls everything back', async 
   assert.equal(api.calls('DELETE', '/v1/endpoints/').length, 1);
 });
 
+test('a retried ADD that fails keeps the endpoint it found (the runtime\'s DEL removes it)', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root to create a veth pair');
+  const notNs = path.join(tmp, 'not-a-netns-2');
+  fs.writeFileSync(notNs, '');
+  const existing = api.insert({ containerId: 'retry1', ifName: 'eth0', host: 'host1', network: 'blue' });
+  try {
+    const deletes = api.calls('DELETE', '/v1/endpoints/').length;
+    const r = await runPlugin(addEnv({ CNI_NETNS: notNs, CNI_CONTAINERID: 'retry1' }), conf());
+    assertCniError(r, 999, /creating the veth pair into/);
+    assert.ok(api.endpoints.has(existing.id), 'the endpoint that was there before is still there');
+    assert.equal(api.calls('DELETE', '/v1/endpoints/').length, deletes, 'no DELETE was sent');
+  } finally {
+    api.endpoints.delete(existing.id);
+  }
+});
+
 test('config and CNI_ARGS parsing', () => {
   assert.deepEqual(parseCniArgs('IgnoreUnknown=1;K8S_POD_NAME=x;IP=10.1.0.9;MAC=02:00:00:00:00:01;'), {
     IgnoreUnknown: '1', K8S_POD_NAME: 'x', IP: '10.1.0.9', MAC: '02:00:00:00:00:01',

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,8 @@ static int write_all(int fd, const char *b, size_t n) {
 }
 
 int main(void) {
+  /* an agent that closes early must give a CNI error, not a silent death by SIGPIPE */
+  signal(SIGPIPE, SIG_IGN);
   read_stdin();
   char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
   const char *env_sock = getenv("WEFT_CNI_SOCKET");

@@ -273,13 +273,26 @@ static int serve(void) {
   char line[4096];
   while (fgets(line, sizeof line, stdin)) {
     size_t len = strlen(line);
+    int too_long = 0;
     if (len && line[len - 1] == '\n') line[--len] = 0;
+    else if (len == sizeof line - 1) {
+      /* longer than the buffer: drop the rest of the line, and refuse the request */
+      int ch;
+      while ((ch = getchar()) != EOF && ch != '\n') {}
+      too_long = 1;
+    }
     char *argv[12];
     int argc = 0;
     char *save, *tok = strtok_r(line, "\t", &save);
     const char *id = tok;
     while (tok && argc < 11) { argv[argc++] = tok; tok = strtok_r(NULL, "\t", &save); }
-    if (!id || argc < 2) continue;
+    if (!id || argc < 1) continue;
+    if (too_long || argc < 2) {
+      serve_id = id;
+      respond(2, too_long ? "request too long" : "bad arguments");
+      serve_id = NULL;
+      continue;
+    }
     /* argv[0] is the id, in the place of the program name */
     argv[argc] = NULL;
     pid_t pid = fork();
