@@ -55,9 +55,14 @@ export const derivedArpReply = (networkId: number): Action[] => arpAnswer(derive
 export const proxyArpReply = (mac: string): Action[] => arpAnswer(mac);
 
 /** The endpoint's MAC is the one derivedMac gives its address (so network-wide flows cover it). */
-export const isDerived = (e: EndpointRec, n: NetworkRec): boolean => e.mac.toLowerCase() === derivedMac(n.id, e.ip);
+export const isDerived = (e: EndpointRec): boolean => e.mac.toLowerCase() === derivedMac(e.networkId, e.ip);
 
 export interface Block { networkId: number; base: number; len: number; host: string | null }
+
+/** The block of network `networkId` that holds address `ip` (an integer), if any. */
+export function blockOf(blocks: readonly Block[], networkId: number, ip: number): Block | undefined {
+  return blocks.find((b) => b.networkId === networkId && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+}
 
 export interface HostState {
   /** this host */
@@ -232,9 +237,7 @@ export function phyFlows(s: HostState): FlowMod[] {
   for (const e of s.endpoints) {
     const n = s.networks.get(e.networkId);
     if (e.host !== s.host || !n || n.mode !== 'routed') continue;
-    const ip = ipToInt(e.ip);
-    const blk = s.blocks.find((b) => b.networkId === n.id && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
-    if (blk?.host === s.host) continue;
+    if (blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === s.host) continue;
     out.push(flowMod({
       priority: PRIO.specific + 10, cookie: cookie(0, 'endpoint', objectId(e.id)),
       match: [{ field: 'eth_type', value: ETH_IP }, { field: 'ipv4_dst', value: e.ip }],
@@ -407,15 +410,14 @@ export function containerFlows(s: HostState): FlowMod[] {
     if (e.host === s.host || e.state === 'removed') continue;
     const n = s.networks.get(e.networkId);
     const h = s.hosts.get(e.host);
-    const ip = ipToInt(e.ip);
-    const blk = n && s.blocks.find((b) => b.networkId === n.id && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+    const blk = n && blockOf(s.blocks, n.id, ipToInt(e.ip));
     if (n?.mode === 'routed' && blk?.host !== e.host) {
       const to = viaUnderlay(e.host);
       if (to) for (const src of routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(route(src, n, { category: 'endpoint', id: objectId(e.id) }, e.ip, 32, to, s.phyMac!(e.host)));
       continue;
     }
     if (!n || n.mode !== 'overlay' || tun === undefined || !h) continue;
-    if (e.mac === derivedMac(n.id, e.ip) && blk?.host === e.host) continue;
+    if (isDerived(e) && blk?.host === e.host) continue;
     const owner = { category: 'endpoint' as const, id: objectId(e.id) };
     if (localNetIds.has(n.id)) {
       out.push(flow('arpResponder', owner).priority(PRIO.specific)
@@ -452,10 +454,8 @@ export function containerFlows(s: HostState): FlowMod[] {
   // network) and its L2 delivery. ARP for it is answered by the network's
   // derived-MAC reply, and routing to it by the network's derive-and-deliver
   // flow below, both shared by every endpoint of the network.
-  const localBlock = (n: NetworkRec, ip: number) =>
-    s.blocks.some((b) => b.networkId === n.id && b.host === s.host && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
-  const arpCovered = (e: EndpointRec, n: NetworkRec) => isDerived(e, n) &&
-    (n.mode === 'local' || n.mode === 'overlay' || (n.mode === 'routed' && localBlock(n, ipToInt(e.ip))));
+  const arpCovered = (e: EndpointRec, n: NetworkRec) => isDerived(e) &&
+    (n.mode === 'local' || n.mode === 'overlay' || (n.mode === 'routed' && blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === s.host));
   for (const e of local) {
     const port = portOf(e)!;
     const n = s.networks.get(e.networkId)!;
@@ -477,7 +477,7 @@ export function containerFlows(s: HostState): FlowMod[] {
         .match(REG.network, e.networkId).match('eth_type', ETH_ARP).match('arp_op', 1).match('arp_tpa', e.ip)
         .actions(...arpReply(e.mac, e.ip)).build());
     }
-    if (n.mode === 'underlay' || !isDerived(e, n)) {
+    if (n.mode === 'underlay' || !isDerived(e)) {
       for (const src of routableFrom(n)) out.push(route(src, n, owner, e.ip, 32, [{ type: 'output', port }], e.mac));
     }
   }

@@ -3,7 +3,8 @@
 // marks an endpoint ready once the switch has confirmed its flows with a
 // barrier. Every input is validated here (the REST schema checks shapes,
 // this checks meaning); a rejected request changes nothing.
-import { randomUUID, createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { portNameFor } from './port-name';
 import type { Logger } from 'pino';
 import type { Store } from './store';
 import { Resources, HostRec, NetworkRec, EndpointRec, NetworkMode, NETWORK_MODES } from './resources';
@@ -12,7 +13,7 @@ import { Reconciler } from './reconciler';
 import { EventBus } from './events';
 import { WeftError, badRequest, conflict, notFound } from './errors';
 import { parseCidr, ipToInt, intToIp, cidrContains, isIp, prefixMask } from './ipv4';
-import { containerFlows, phyFlows, objectId } from '../apps/container-network';
+import { containerFlows, phyFlows, objectId, isDerived, blockOf } from '../apps/container-network';
 import { CATEGORY, derivedMac, TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, GATEWAY_MAC } from './pipeline';
 import { OFPP_LOCAL, OFPP_CONTROLLER, OFP_NO_BUFFER, OFPP_MAX, PacketIn } from '../southbound/codec';
 import { parseFrame, buildArpRequest } from '../southbound/packet/ethernet';
@@ -187,9 +188,7 @@ export class ContainerService {
    * block claimed or released changes them too (checked by the callers).
    */
   private seenElsewhere(e: EndpointRec): boolean {
-    const ip = ipToInt(e.ip);
-    const blk = this.ipam.allBlocks().find((b) => b.networkId === e.networkId && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
-    return e.mac.toLowerCase() !== derivedMac(e.networkId, e.ip) || blk?.host !== e.host;
+    return !isDerived(e) || blockOf(this.ipam.allBlocks(), e.networkId, ipToInt(e.ip))?.host !== e.host;
   }
 
   /**
@@ -208,10 +207,8 @@ export class ContainerService {
     });
     for (const e of this.resources.endpoints()) {
       if (!routed.has(e.networkId)) continue;
-      const ip = ipToInt(e.ip);
-      const blk = blocks.find((b) => b.networkId === e.networkId && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
       const h = hosts.get(e.host);
-      if (blk?.host !== e.host && h) out.push({ prefix: `${e.ip}/32`, nextHop: h.underlayIp });
+      if (blockOf(blocks, e.networkId, ipToInt(e.ip))?.host !== e.host && h) out.push({ prefix: `${e.ip}/32`, nextHop: h.underlayIp });
     }
     return out;
   }
@@ -231,9 +228,13 @@ export class ContainerService {
     if (!host) return;
     const e = this.resources.endpoints({ host: host.name }).find((x) => x.portName === portName);
     if (!e || e.state !== 'pending' || e.ofportRequest !== portNo || this.awaitingAll.has(e.id)) return;
-    const id = objectId(e.id);
-    if (!this.reconciler.confirmedFlows(dpid).some((f) => Number((f.cookie >> 40n) & 0xffn) === CATEGORY.endpoint && Number(f.cookie & 0xffffffffn) === id)) return;
-    this.setReady(e);
+    if (this.confirmedEndpoints(dpid).has(objectId(e.id))) this.setReady(e);
+  }
+
+  /** Object ids (cookie low 32 bits) of the endpoints with flows a barrier confirmed on the switch. */
+  private confirmedEndpoints(dpid: string): Set<number> {
+    return new Set(this.reconciler.confirmedFlows(dpid)
+      .filter((f) => Number((f.cookie >> 40n) & 0xffn) === CATEGORY.endpoint).map((f) => Number(f.cookie & 0xffffffffn)));
   }
 
   private setReady(e: EndpointRec): void {
@@ -246,8 +247,7 @@ export class ContainerService {
   private markReady(dpid: string): void {
     const host = this.resources.hostByDpid(dpid);
     if (!host) return;
-    const installed = new Set(this.reconciler.confirmedFlows(dpid)
-      .filter((f) => Number((f.cookie >> 40n) & 0xffn) === CATEGORY.endpoint).map((f) => Number(f.cookie & 0xffffffffn)));
+    const installed = this.confirmedEndpoints(dpid);
     const ports = new Set((this.connOf(dpid)?.ports ?? []).map((p) => p.name));
     for (const e of this.resources.endpoints({ host: host.name })) {
       // its flows confirmed, and its port there (flows may go in first, for the port number it asked for)
@@ -398,7 +398,7 @@ export class ContainerService {
       if (taken.has(key)) throw conflict(`${m.protocol} port ${m.hostPort} is already published on ${host.name}`, `portMappings.${i}.hostPort`);
       taken.add(key);
     }
-    const portName = inp.portName ?? 'wf' + createHash('sha1').update(`${inp.containerId}/${inp.ifName}`).digest('hex').slice(0, 11);
+    const portName = inp.portName ?? portNameFor(inp.containerId, inp.ifName);
     const blocksBefore = this.ipam.allBlocks().length;
     const e = this.store.tx(() => {
       let a;

@@ -3,7 +3,8 @@
 // ready (its flows are installed), and return the result. A failure after
 // the endpoint was registered rolls back everything this call made.
 import type { CreateEndpointRequest } from './api-client';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { portNameFor } from '../../controller/port-name';
 import fs from 'node:fs';
 import { ApiHttpError, WeftApi, Endpoint } from './api-client';
 import { addressRequest, CniEnv, DEFAULTS, isIPv4, NetConf, validIfName } from './config';
@@ -102,14 +103,8 @@ export function portMappingsOf(conf: NetConf): { portMappings?: CreateEndpointRe
   };
 }
 
-/**
- * The host-side interface name of an attachment: the name the controller
- * gives it by default, so the plugin can create the veth while the endpoint
- * is being registered.
- */
-export function portNameFor(containerId: string, ifName: string): string {
-  return 'wf' + createHash('sha1').update(`${containerId}/${ifName}`).digest('hex').slice(0, 11);
-}
+/** The host-side interface name: the controller's default, so the veth can be made while the endpoint is registered. */
+export { portNameFor };
 
 /** A random locally administered unicast MAC (the host end of the veth: set, so never read back). */
 function randomMac(): string {

@@ -65,7 +65,6 @@ export class CniAgent {
   private readonly inflight = new Set<Promise<void>>();
   /** One kept-open OVSDB connection per target the calls name. */
   private readonly ovsdb = new Map<string, OvsdbClient>();
-  calls = 0;
 
   constructor(private readonly opts: AgentOptions) {}
 
@@ -146,7 +145,6 @@ export class CniAgent {
   }
 
   private async handle(buf: Buffer): Promise<{ exitCode: number; text: string; what: Record<string, string | undefined> }> {
-    this.calls++;
     let req: AgentRequest;
     try {
       req = parseAgentRequest(buf);
