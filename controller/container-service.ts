@@ -187,8 +187,8 @@ export class ContainerService {
    * host owns) unless its MAC was requested or its address borrowed; a
    * block claimed or released changes them too (checked by the callers).
    */
-  private seenElsewhere(e: EndpointRec): boolean {
-    return !isDerived(e) || blockOf(this.ipam.allBlocks(), e.networkId, ipToInt(e.ip))?.host !== e.host;
+  private seenElsewhere(e: EndpointRec, blocks = this.ipam.allBlocks()): boolean {
+    return !isDerived(e) || blockOf(blocks, e.networkId, ipToInt(e.ip))?.host !== e.host;
   }
 
   /**
@@ -425,7 +425,8 @@ export class ContainerService {
     });
     this.bus.emit({ type: 'endpoint.created', endpoint: this.eventView(e) });
     // after the answer has gone out: the caller plumbs the port meanwhile, and its flows wait for the port anyway
-    const everywhere = this.ipam.allBlocks().length !== blocksBefore || this.seenElsewhere(e);
+    const blocksAfter = this.ipam.allBlocks();
+    const everywhere = blocksAfter.length !== blocksBefore || this.seenElsewhere(e, blocksAfter);
     if (everywhere) this.awaitingAll.add(e.id);
     setImmediate(() => void (everywhere ? this.resyncAll([e.id]) : this.resyncHost(host)));
     return { endpoint: e, created: true };
@@ -454,16 +455,16 @@ export class ContainerService {
   async deleteEndpoint(id: string): Promise<void> {
     const e = this.endpoint(id);
     const net = this.resources.network(e.networkId)!;
-    const everywhere = this.seenElsewhere(e);
+    const blocksBefore = this.ipam.allBlocks();
+    const everywhere = this.seenElsewhere(e, blocksBefore);
     this.awaitingAll.delete(id);
-    const blocksBefore = this.ipam.allBlocks().length;
     this.store.tx(() => {
       this.resources.deleteEndpoint(id);
       this.ipam.releaseIfEmpty(net, ipToInt(e.ip));
     });
     this.bus.emit({ type: 'endpoint.deleted', endpoint: this.eventView({ ...e, state: 'removed' }) });
     const host = this.resources.host(e.host);
-    await (everywhere || this.ipam.allBlocks().length !== blocksBefore || !host ? this.resyncAll() : this.resyncHost(host));
+    await (everywhere || this.ipam.allBlocks().length !== blocksBefore.length || !host ? this.resyncAll() : this.resyncHost(host));
   }
 }
 
