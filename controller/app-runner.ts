@@ -1,5 +1,7 @@
 // Runs the chosen apps: feeds them bus events, packet-ins and ticks, and
-// sends the effects they return through the switch's connection.
+// sends the effects they return through the switch's connection. Each app
+// serves either the lab switches or the registered container hosts'
+// bridges (App.scope), never both.
 import type { Logger } from 'pino';
 import { App, AppContext, Effect, SwitchInfo } from './app';
 import { EventBus } from './events';
@@ -19,14 +21,18 @@ export class AppRunner {
   private readonly timers: NodeJS.Timeout[] = [];
   readonly ctx: AppContext;
   private readonly unsub: (() => void)[] = [];
+  private readonly labApps: App[];
+  private readonly hostApps: App[];
 
   constructor(readonly apps: App[], readonly registry: SwitchDirectory, readonly bus: EventBus, readonly topology: Topology, readonly log: Logger, controllerId: string,
-    /** Datapaths owned by the container pipeline: lab apps never see them. */
+    /** Datapaths owned by the container pipeline: lab apps never see them, host apps see only them. */
     readonly reserved: (dpid: string) => boolean = () => false) {
+    this.labApps = apps.filter((a) => (a.scope ?? 'lab') === 'lab');
+    this.hostApps = apps.filter((a) => a.scope === 'hosts');
     const info = (dpid: string): SwitchInfo | undefined => {
       const c = registry.get(dpid);
       if (!c) return undefined;
-      return { dpid, ports: c.ports.map((p) => { const v = portView(p); return { port_no: v.port_no, hw_addr: v.hw_addr, status: v.status }; }) };
+      return { dpid, ports: c.ports.map((p) => { const v = portView(p); return { port_no: v.port_no, name: v.name, hw_addr: v.hw_addr, status: v.status }; }) };
     };
     this.ctx = {
       log, topology, controllerId,
@@ -35,16 +41,23 @@ export class AppRunner {
     };
   }
 
+  private serves(a: App, dpid: string): boolean {
+    return (a.scope === 'hosts') === this.reserved(dpid);
+  }
+
   start(): void {
     for (const a of this.apps) a.init?.({ ...this.ctx, log: this.log.child({ app: a.name }) });
     this.unsub.push(this.bus.on('*', (e) => {
-      if ('dpid' in e && (e.type.startsWith('switch.') || e.type.startsWith('port.')) && this.reserved(e.dpid)) return;
-      for (const a of this.apps) if (a.onEvent) this.run(a, () => a.onEvent!(e));
+      const dpid = 'dpid' in e && (e.type.startsWith('switch.') || e.type.startsWith('port.')) ? e.dpid : undefined;
+      for (const a of this.apps) if (a.onEvent && (dpid === undefined || this.serves(a, dpid))) this.run(a, () => a.onEvent!(e));
     }));
     this.registry.onSwitchMessage((c, m: OfpMessage) => {
-      if (m.type !== 'packet_in' || this.reserved(c.dpid)) return;
+      if (m.type !== 'packet_in') return;
+      // the hot path for lab switches: one set lookup, then the frame is parsed once for all apps
+      const apps = this.reserved(c.dpid) ? this.hostApps : this.labApps;
+      if (!apps.length) return;
       const frame = parseFrame(m.data);
-      for (const a of this.apps) if (a.onPacketIn) this.run(a, () => a.onPacketIn!(c.dpid, m, frame));
+      for (const a of apps) if (a.onPacketIn) this.run(a, () => a.onPacketIn!(c.dpid, m, frame));
     });
     for (const a of this.apps) {
       if (a.onTick && a.tickMs) {
@@ -68,13 +81,13 @@ export class AppRunner {
       this.log.error({ app: a.name, err: (e as Error).stack }, 'app failed');
       return;
     }
-    if (effects && effects.length) this.send(effects);
+    if (effects && effects.length) this.send(effects, a);
   }
 
-  send(effects: Effect[]): void {
+  /** Send effects in order; an app's effects reach only the bridges it serves (a lab bridge registered as a host since belongs to the container pipeline now). */
+  send(effects: Effect[], app?: App): void {
     for (const e of effects) {
-      // a bridge registered as a container host after it connected belongs to the container pipeline now
-      if (this.reserved(e.dpid)) continue;
+      if (app ? !this.serves(app, e.dpid) : this.reserved(e.dpid)) continue;
       const c = this.registry.get(e.dpid);
       if (!c || c.state !== 'ready') continue;
       try {

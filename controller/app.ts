@@ -15,7 +15,7 @@ export interface Effect {
 
 export interface SwitchInfo {
   dpid: string;
-  ports: { port_no: number; hw_addr: string; status: 'up' | 'down' }[];
+  ports: { port_no: number; name: string; hw_addr: string; status: 'up' | 'down' }[];
 }
 
 export interface AppContext {
@@ -30,6 +30,11 @@ export interface AppContext {
 
 export interface App {
   readonly name: string;
+  /**
+   * Which bridges the app serves: lab switches (the default), or the
+   * bridges of registered container hosts, which lab apps never see.
+   */
+  readonly scope?: 'lab' | 'hosts';
   init?(ctx: AppContext): void;
   /** Bus events: switch.*, port.*, link.*, host.* */
   onEvent?(e: Stamped<WeftEvent>): Effect[] | void;

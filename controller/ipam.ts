@@ -15,6 +15,14 @@ export class IpamError extends Error {
   }
 }
 
+/** An address block of a network, claimed by a host (or by none). */
+export interface Block { networkId: number; base: number; len: number; host: string | null }
+
+/** The block of network `networkId` that holds address `ip` (an integer), if any. */
+export function blockOf(blocks: readonly Block[], networkId: number, ip: number): Block | undefined {
+  return blocks.find((b) => b.networkId === networkId && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+}
+
 export interface Allocation { ip: string; ipInt: number; block: string }
 
 export class Ipam {
@@ -54,7 +62,7 @@ export class Ipam {
   }
 
   /** Every claimed block of every network. */
-  allBlocks(): { networkId: number; base: number; len: number; host: string | null }[] {
+  allBlocks(): Block[] {
     return (this.store.db.prepare('SELECT network_id, base, len, host FROM blocks ORDER BY network_id, base').all() as { network_id: number; base: number; len: number; host: string | null }[])
       .map((b) => ({ networkId: b.network_id, base: b.base, len: b.len, host: b.host }));
   }

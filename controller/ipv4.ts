@@ -47,3 +47,12 @@ export function parseCidr(s: string): Cidr {
 export function cidrContains(c: Cidr, ip: number): boolean {
   return ((ip & prefixMask(c.len)) >>> 0) === c.base;
 }
+
+/** A prefix length as a dotted mask (26 -> 255.255.255.192). */
+export const maskOf = (len: number): string => intToIp(prefixMask(len));
+
+/** Whether two CIDRs share any address. */
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  const m = prefixMask(Math.min(a.len, b.len));
+  return ((a.base & m) >>> 0) === ((b.base & m) >>> 0);
+}

@@ -1,14 +1,7 @@
 // The northbound REST API (fastify). build() is separate from listen() so
 // tests drive it with app.inject().
-import type { BgpSpeaker } from '../../controller/bgp';
 import Fastify, { FastifyInstance, FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
-import type { Logger } from 'pino';
-import type { SwitchRegistry } from '../../controller/switch-registry';
-import type { Store } from '../../controller/store';
-import type { EventBus } from '../../controller/events';
-import type { Topology } from '../../controller/topology';
-import type { ContainerService } from '../../controller/container-service';
 import { containerRoutes } from './routes/containers';
 import { HostRegSchema, NetworkSchema, EndpointSchema } from './schemas-containers';
 import { topologyRoutes } from './routes/topology';
@@ -16,19 +9,11 @@ import { attachEventStream } from './events-ws';
 import { installErrorHandler } from './errors';
 import { ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema } from './schemas';
 import { switchRoutes } from './routes/switches';
+import { API_VERSION, ApiDeps } from './deps';
 
-export interface ApiDeps {
-  registry: SwitchRegistry;
-  store: Store;
-  bus: EventBus;
-  topology: Topology;
-  containers: ContainerService;
-  /** The BGP speaker, when the controller runs one. */
-  bgp?: BgpSpeaker;
-  log: Logger;
-}
+export { API_VERSION } from './deps';
+export type { ApiDeps } from './deps';
 
-export const API_VERSION = '0.1.0';
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: deps.log as unknown as FastifyBaseLogger, disableRequestLogging: true, ajv: { customOptions: { coerceTypes: true, removeAdditional: false } } });

@@ -4,8 +4,8 @@
 // `?types=link.,host.` filters by type prefix.
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, WebSocket } from 'ws';
-import type { ApiDeps } from './app';
-import { switchView } from './routes/switches';
+import type { ApiDeps } from './deps';
+import { switchView } from './views';
 
 export const EVENTS_PATH = '/v1/events';
 

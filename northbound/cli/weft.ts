@@ -1,23 +1,18 @@
 #!/usr/bin/env node
 // The `weft` command line. `weft controller` runs the controller.
 import { parseArgs } from 'node:util';
-import type { ControllerConfig } from '../../controller/controller';
+import { ControllerConfig, DEFAULTS } from '../config';
+import { PROFILES, resolveApps, AppSelectionError } from '../../apps/profiles';
 import { DEFAULT_AGENT_SOCKET } from '../cni/agent';
+import { version } from '../version';
 
-// The controller's modules (fastify, the apps, SQLite) load only for the
-// commands that need them: `weft cni-agent` runs on every container host and
-// stays small.
-/* eslint-disable @typescript-eslint/no-require-imports */
-const controllerMod = (): typeof import('../../controller/controller') => require('../../controller/controller');
-const appsMod = (): typeof import('../../controller/apps') => require('../../controller/apps');
-const apiMod = (): typeof import('../api/app') => require('../api/app');
-/* eslint-enable @typescript-eslint/no-require-imports */
+// This module loads only what parsing and help need. Each command imports
+// the modules it runs when it runs: `weft cni-agent` runs on every container
+// host and stays small, and `weft openapi` builds no controller.
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export function usage(): string {
-  const { DEFAULTS } = controllerMod();
-  const { PROFILES } = appsMod();
   return `Usage: weft <command> [options]
 
 Commands:
@@ -65,8 +60,6 @@ function port(v: string | undefined, name: string, dflt: number): number {
 }
 
 export function parseControllerArgs(argv: string[]): ControllerConfig {
-  const { DEFAULTS } = controllerMod();
-  const { resolveApps, AppSelectionError } = appsMod();
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -136,23 +129,13 @@ export function parseAgentArgs(argv: string[]): { socket: string; logLevel: stri
   return { socket, logLevel: level };
 }
 
-/** The OpenAPI document, built without listening on anything. */
-export async function openapiDocument(): Promise<unknown> {
-  const { Controller, DEFAULTS } = controllerMod();
-  const ctl = new Controller({ ...DEFAULTS, db: ':memory:', logLevel: 'silent' });
-  const app = await apiMod().buildApi({ registry: ctl.registry, store: ctl.store, bus: ctl.bus, topology: ctl.topology, containers: ctl.containers, log: ctl.log });
-  const doc = app.swagger();
-  await app.close();
-  ctl.store.close();
-  return doc;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'controller': {
       const cfg = parseControllerArgs(rest);
-      const ctl = new (controllerMod().Controller)(cfg);
+      const { Controller } = await import('../compose');
+      const ctl = new Controller(cfg);
       await ctl.start();
       let stopping = false;
       const stop = async (sig: string) => {
@@ -168,8 +151,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'cni-agent': {
       const cfg = parseAgentArgs(rest);
-      const { CniAgent } = require('../cni/agent') as typeof import('../cni/agent'); // eslint-disable-line @typescript-eslint/no-require-imports
-      const pino = (require('pino') as typeof import('pino')).default; // eslint-disable-line @typescript-eslint/no-require-imports
+      const { CniAgent } = await import('../cni/agent');
+      const { default: pino } = await import('pino');
       const agent = new CniAgent({ socket: cfg.socket, log: pino({ level: cfg.logLevel, base: { component: 'cni-agent' } }) });
       await agent.start();
       const stop = () => void agent.stop().then(() => process.exit(0));
@@ -178,11 +161,12 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'openapi': {
+      const { openapiDocument } = await import('../api/openapi');
       process.stdout.write(JSON.stringify(await openapiDocument(), null, 2) + '\n');
       return 0;
     }
     case 'version': case '--version':
-      process.stdout.write(`weft ${require('../../../package.json').version}\n`);
+      process.stdout.write(`weft ${version()}\n`);
       return 0;
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(usage());

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { Controller, ControllerConfig, DEFAULTS } from '../../controller/controller';
+import { Controller, ControllerConfig, DEFAULTS } from '../../northbound/compose';
 
 export async function startController(over: Partial<ControllerConfig> = {}): Promise<Controller & { cleanup(): Promise<void> }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-test-'));

@@ -6,7 +6,7 @@ import { FakeNet, ethFrame, arpRequest } from '../helpers/fake-net';
 import { LearningSwitch } from '../../apps/learning';
 import { TopologyDiscovery } from '../../apps/topology';
 import { ShortestPathForwarding } from '../../apps/forwarding';
-import { resolveApps, AppSelectionError } from '../../controller/apps';
+import { resolveApps, AppSelectionError } from '../../apps';
 
 const mac = (i: number) => `00:00:00:00:00:${i.toString(16).padStart(2, '0')}`;
 const dp = (i: number) => i.toString(16).padStart(16, '0');

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { parseControllerArgs, UsageError, openapiDocument } from '../../northbound/cli/weft';
+import { parseControllerArgs, UsageError } from '../../northbound/cli/weft';
+import { openapiDocument } from '../../northbound/api/openapi';
 import { repoRoot } from '../helpers/paths';
 
 const run = promisify(execFile);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startController } from '../helpers/controller';
 import { portNameFor } from '../../northbound/cni/add';
-import type { Controller } from '../../controller/controller';
+import type { Controller } from '../../northbound/compose';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-capi-'));
 const db = path.join(dir, 'weft.db');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import { PIPELINE, TABLE_ID, flow, PipelineError, cookie, roundOf, missFlows } from '../../controller/pipeline';
+import { PIPELINE, flow, phyFlow, PipelineError, cookie, roundOf, missFlows, BR_INT, BR_PHY, BR_PHY_TABLES, Pipeline, TableDecl } from '../../controller/pipeline';
 import { Reconciler } from '../../controller/reconciler';
 import { containerFlows } from '../../apps/container-network';
 import { repoRoot } from '../helpers/paths';
@@ -21,14 +21,36 @@ test('the builder refuses fields and gotos a table does not declare', () => {
   assert.equal(roundOf(cookie(7, 'endpoint', 0xdeadbeef)), 7);
 });
 
-test('docs/pipeline.md lists every table with its id, matches and miss behaviour', () => {
-  const doc = fs.readFileSync(path.join(repoRoot(), 'docs/pipeline.md'), 'utf8');
-  for (const t of PIPELINE) {
-    const row = doc.split('\n').find((l) => l.startsWith(`| ${TABLE_ID[t.name]} | ${t.name} |`));
-    assert.ok(row, `row for ${t.name}`);
-    assert.ok(row!.includes(t.matches.join(', ')), `${t.name} matches in docs`);
-    assert.ok(row!.includes(t.miss === 'drop' ? 'drop' : `goto ${t.miss.goto}`), `${t.name} miss in docs`);
+/** How docs/pipeline.md writes a table's miss behaviour. */
+const missText = (m: TableDecl['miss']) => (typeof m === 'string' ? m : `goto ${m.goto}`);
+
+test('docs/pipeline.md lists every table of both bridges with its id, matches, sets, next tables, miss and bands', () => {
+  const doc = fs.readFileSync(path.join(repoRoot(), 'docs/pipeline.md'), 'utf8').split('\n');
+  for (const p of [BR_INT, BR_PHY] as Pipeline<string>[]) {
+    for (const t of p.tables) {
+      const row = doc.find((l) => l.startsWith(`| ${p.tableId[t.name]} | ${t.name} |`));
+      assert.ok(row, `${p.bridge}: row for ${t.name}`);
+      const cells = row!.split('|').map((c) => c.trim());
+      assert.equal(cells[3], t.matches.join(', '), `${p.bridge} ${t.name}: matches in docs`);
+      assert.equal(cells[4], t.sets.join(', '), `${p.bridge} ${t.name}: sets in docs`);
+      assert.equal(cells[5], t.next.length ? t.next.join(', ') : '—', `${p.bridge} ${t.name}: next tables in docs`);
+      assert.equal(cells[6], missText(t.miss), `${p.bridge} ${t.name}: miss in docs`);
+      assert.equal(cells[7], Object.entries(t.bands).sort((a, b) => a[1] - b[1]).map(([k, v]) => `${k} ${v}`).join(', '), `${p.bridge} ${t.name}: bands in docs`);
+    }
   }
+});
+
+test('the builders refuse what a table does not declare: writes, continuations, bare priorities', () => {
+  assert.throws(() => flow('spoofGuard', { category: 'pipeline', id: 0 }).actions({ type: 'set_field', field: { field: 'eth_dst', value: '0e:00:00:00:00:01' } }), /does not set eth_dst/);
+  assert.throws(() => flow('l2Forwarding', { category: 'pipeline', id: 0 }).band('exact'), /no priority band exact/);
+  assert.throws(() => flow('l2Forwarding', { category: 'pipeline', id: 0 }).build(), /needs a priority band/);
+  // br-phy: ct recirculation and resubmit are continuations, checked like goto_table
+  assert.throws(() => phyFlow('phyNextHop', { category: 'pipeline', id: 0 }).actions({ type: 'resubmit', in_port: 0xfff8, table: BR_PHY.tableId.phyNat }), /may not go to phyNat/);
+  assert.throws(() => phyFlow('phyNat', { category: 'pipeline', id: 0 }).actions({ type: 'ct', flags: 1, zone: 1, recirc_table: 255, alg: 0, actions: [{ type: 'reg_move', src: 'in_port', src_ofs: 0, dst: 'ct_mark', dst_ofs: 0, n_bits: 16 }] }), /does not set ct_mark/);
+  const ok = phyFlow('phyIngress', { category: 'pipeline', id: 0 }).band('fromBrInt').match('in_port', 1)
+    .actions({ type: 'ct', flags: 0, zone: 1, recirc_table: BR_PHY.tableId.phyNat, alg: 0, actions: [] }).build();
+  assert.equal(ok.priority, BR_PHY_TABLES[0].bands.fromBrInt);
+  assert.deepEqual(BR_PHY.missFlows().map((f) => f.table_id), [0, 1, 2]);
 });
 
 /** A switch that applies flow-mods to a FakeTable and answers flow stats and barriers. */

@@ -1,75 +1,56 @@
 // Hosts, networks and endpoints: POST/GET/DELETE under /v1.
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
+import { registeredHostView, networkView, endpointView } from '../views';
 import {
   BgpStatusSchema, HostRegBody, HostRegBodyT, NetworkBody, NetworkBodyT, EndpointBody, EndpointBodyT, EndpointQuery, WaitQuery, EndpointT,
 } from '../schemas-containers';
 import type { EndpointRec, HostRec, NetworkRec } from '../../../controller/resources';
-import { parseCidr } from '../../../controller/ipv4';
 import { notFound } from '../errors';
 
 const err = Type.Ref('Error');
 const errs = { 400: err, 404: err, 409: err };
 
-/** A registered container host as the API shows it (schema RegisteredHost; also in GET /v1/hosts). */
-export function registeredHostView(deps: ApiDeps, h: HostRec) {
-  return {
-    kind: 'registered' as const, name: h.name, dpid: h.dpid, underlayIp: h.underlayIp, phyDpid: h.phyDpid,
-    underlayGateway: h.underlayGateway ?? null, underlayPrefix: h.underlayGateway ? h.underlayPrefix ?? null : null, connected: !!deps.registry.get(h.dpid),
-    endpoints: deps.containers.resources.countEndpoints({ host: h.name }), createdAt: h.createdAt,
-  };
-}
-
 export function containerRoutes(deps: ApiDeps) {
-  const svc = deps.containers;
-  const res = svc.resources;
+  // the service is read when a request comes, never while routes are registered (weft openapi has none)
+  const svc = () => deps.containers;
   const hostView = (h: HostRec) => registeredHostView(deps, h);
-  const netView = (n: NetworkRec) => ({ ...n, endpoints: res.countEndpoints({ networkId: n.id }), blocks: svc.ipam.blocks(n.id) });
-  const epView = (e: EndpointRec): EndpointT => {
-    const n = res.network(e.networkId)!;
-    const h = res.host(e.host);
-    const port = h ? deps.registry.get(h.dpid)?.ports.find((p) => p.name === e.portName) : undefined;
-    return {
-      id: e.id, containerId: e.containerId, ifName: e.ifName, host: e.host, network: e.network, portName: e.portName,
-      ofport: port?.port_no ?? null, ofportRequest: e.ofportRequest ?? null, mac: e.mac, ip: e.ip, prefixLength: parseCidr(n.cidr).len, gateway: n.gateway, mtu: n.mtu,
-      requestedIp: e.requestedIp, netns: e.netns, state: e.state, createdAt: e.createdAt, readyAt: e.readyAt,
-      portMappings: res.portMappings({ endpointId: e.id }).map((m) => ({ protocol: m.protocol, hostIP: m.hostIp, hostPort: m.hostPort, containerPort: m.containerPort })),
-    };
-  };
+  const netView = (n: NetworkRec) => networkView(deps, n);
+  const epView = (e: EndpointRec) => endpointView(deps, e);
 
   return async (app: FastifyInstance) => {
     // ---- hosts (GET /v1/hosts itself is in routes/topology.ts: it also lists learned hosts)
     app.post<{ Body: HostRegBodyT }>('/hosts', {
       schema: { summary: 'Register a container host', body: HostRegBody, response: { 201: Type.Ref('RegisteredHost'), ...errs } },
-    }, async (req, reply) => reply.status(201).send(hostView(svc.createHost(req.body))));
+    }, async (req, reply) => reply.status(201).send(hostView(svc().createHost(req.body))));
     app.get<{ Params: { name: string } }>('/hosts/:name', {
       schema: { summary: 'One registered container host', params: Type.Object({ name: Type.String() }), response: { 200: Type.Ref('RegisteredHost'), 404: err } },
-    }, async (req) => hostView(svc.host(req.params.name)));
+    }, async (req) => hostView(svc().host(req.params.name)));
     app.delete<{ Params: { name: string } }>('/hosts/:name', {
       schema: { summary: 'Unregister a host (refused while it has endpoints)', params: Type.Object({ name: Type.String() }), response: { 204: Type.Null(), 404: err, 409: err } },
-    }, async (req, reply) => { svc.deleteHost(req.params.name); return reply.status(204).send(); });
+    }, async (req, reply) => { svc().deleteHost(req.params.name); return reply.status(204).send(); });
 
     // ---- BGP
     app.get('/bgp', {
       schema: { summary: 'The BGP speaker: peers, session states and the routes announced', response: { 200: BgpStatusSchema } },
     }, async () => ({
       enabled: !!deps.bgp, asn: deps.bgp?.cfg.asn ?? null, routerId: deps.bgp?.cfg.routerId ?? null,
-      peers: deps.bgp?.status() ?? [], routes: deps.bgp ? svc.bgpRoutes() : [],
+      peers: deps.bgp?.status() ?? [], routes: deps.bgp ? svc().bgpRoutes() : [],
     }));
 
     // ---- networks
     app.post<{ Body: NetworkBodyT }>('/networks', {
       schema: { summary: 'Create a network', body: NetworkBody, response: { 201: Type.Ref('Network'), ...errs } },
-    }, async (req, reply) => reply.status(201).send(netView(svc.createNetwork(req.body))));
+    }, async (req, reply) => reply.status(201).send(netView(svc().createNetwork(req.body))));
     app.get('/networks', { schema: { summary: 'All networks', response: { 200: Type.Array(Type.Ref('Network')) } } },
-      async () => res.networks().map(netView));
+      async () => svc().resources.networks().map(netView));
     app.get<{ Params: { id: string } }>('/networks/:id', {
       schema: { summary: 'One network, by name or id', params: Type.Object({ id: Type.String() }), response: { 200: Type.Ref('Network'), 404: err } },
-    }, async (req) => netView(svc.network(req.params.id)));
+    }, async (req) => netView(svc().network(req.params.id)));
     app.delete<{ Params: { id: string } }>('/networks/:id', {
       schema: { summary: 'Delete a network (refused while it has endpoints)', params: Type.Object({ id: Type.String() }), response: { 204: Type.Null(), 404: err, 409: err } },
-    }, async (req, reply) => { svc.deleteNetwork(req.params.id); return reply.status(204).send(); });
+    }, async (req, reply) => { svc().deleteNetwork(req.params.id); return reply.status(204).send(); });
 
     // ---- endpoints
     app.post<{ Body: EndpointBodyT }>('/endpoints', {
@@ -79,15 +60,15 @@ export function containerRoutes(deps: ApiDeps) {
         body: EndpointBody, response: { 201: Type.Ref('Endpoint'), 200: Type.Ref('Endpoint'), ...errs },
       },
     }, async (req, reply) => {
-      const { endpoint, created } = svc.createEndpoint(req.body);
+      const { endpoint, created } = svc().createEndpoint(req.body);
       return reply.status(created ? 201 : 200).send(epView(endpoint));
     });
     app.get<{ Querystring: { host?: string; network?: string; containerId?: string; ifName?: string } }>('/endpoints', {
       schema: { summary: 'Endpoints, optionally filtered', querystring: EndpointQuery, response: { 200: Type.Array(Type.Ref('Endpoint')) } },
     }, async (req) => {
       const q = req.query;
-      const networkId = q.network !== undefined ? res.network(q.network)?.id ?? -1 : undefined;
-      return res.endpoints({ host: q.host, networkId, containerId: q.containerId, ifName: q.ifName }).map(epView);
+      const networkId = q.network !== undefined ? svc().resources.network(q.network)?.id ?? -1 : undefined;
+      return svc().resources.endpoints({ host: q.host, networkId, containerId: q.containerId, ifName: q.ifName }).map(epView);
     });
     app.get<{ Params: { id: string }; Querystring: { wait?: 'ready'; timeoutMs?: number } }>('/endpoints/:id', {
       schema: {
@@ -96,15 +77,15 @@ export function containerRoutes(deps: ApiDeps) {
       },
     }, async (req) => {
       if (req.query.wait === 'ready') {
-        const e = await svc.waitReady(req.params.id, req.query.timeoutMs ?? 10000);
+        const e = await svc().waitReady(req.params.id, req.query.timeoutMs ?? 10000);
         deps.log.debug({ id: e.id }, 'long-poll answered');
         if (e.state === 'removed') throw notFound('endpoint', req.params.id);
         return epView(e);
       }
-      return epView(svc.endpoint(req.params.id));
+      return epView(svc().endpoint(req.params.id));
     });
     app.delete<{ Params: { id: string } }>('/endpoints/:id', {
       schema: { summary: 'Detach: removes the endpoint\'s flows and releases its address', params: Type.Object({ id: Type.String() }), response: { 204: Type.Null(), 404: err } },
-    }, async (req, reply) => { await svc.deleteEndpoint(req.params.id); return reply.status(204).send(); });
+    }, async (req, reply) => { await svc().deleteEndpoint(req.params.id); return reply.status(204).send(); });
   };
 }

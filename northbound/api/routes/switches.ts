@@ -1,8 +1,8 @@
 // GET /v1/health, /v1/switches, /v1/switches/{dpid}, /v1/switches/{dpid}/flows
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { ApiDeps } from '../app';
-import { API_VERSION } from '../app';
+import { API_VERSION, ApiDeps } from '../deps';
+import { switchView, flowView } from '../views';
 import { Dpid, Health, FlowsQuery, FlowsQueryT, SwitchT, FlowT } from '../schemas';
 import { notFound, unavailable, badRequest } from '../errors';
 import { portView } from '../../../controller/switch-registry';
@@ -12,23 +12,6 @@ import { formatFlow } from '../../../southbound/text';
 
 const started = Date.now();
 const errRef = Type.Ref('Error');
-
-export function switchView(c: Connection): SwitchT {
-  return {
-    dpid: c.dpid, remote: c.remote, connected_at: new Date(c.connectedAt).toISOString(),
-    n_tables: c.features?.n_tables ?? 0, n_buffers: c.features?.n_buffers ?? 0, capabilities: c.features?.capabilities ?? 0,
-    ports: [...c.ports].sort((a, b) => a.port_no - b.port_no).map(portView),
-  };
-}
-
-export function flowView(f: FlowStats): FlowT {
-  return {
-    table_id: f.table_id, priority: f.priority, cookie: '0x' + f.cookie.toString(16), idle_timeout: f.idle_timeout,
-    hard_timeout: f.hard_timeout, flags: f.flags, duration_sec: f.duration_sec,
-    packet_count: Number(f.packet_count), byte_count: Number(f.byte_count),
-    text: formatFlow(f),
-  };
-}
 
 function parseCookie(s: string | undefined): { cookie: bigint; mask: bigint } {
   if (!s) return { cookie: 0n, mask: 0n };

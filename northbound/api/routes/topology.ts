@@ -1,9 +1,8 @@
 // GET /v1/links, /v1/hosts, /v1/topology
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { ApiDeps } from '../app';
-import { switchView } from './switches';
-import { registeredHostView } from './containers';
+import type { ApiDeps } from '../deps';
+import { switchView, registeredHostView } from '../views';
 
 export function topologyRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {

@@ -1,21 +1,6 @@
-// App selection on the command line: `--apps PROFILE` or a comma-separated
-// list of app names. Profiles name common sets.
-import type { App } from './app';
-import { LearningSwitch } from '../apps/learning';
-import { TopologyDiscovery } from '../apps/topology';
-import { ShortestPathForwarding } from '../apps/forwarding';
-
-export interface AppOptions {
-  probeIntervalMs?: number;
-  settleMs?: number;
-  idleTimeout?: number;
-}
-
-const FACTORIES: Record<string, (o: AppOptions) => App> = {
-  learning: (o) => new LearningSwitch({ idleTimeout: o.idleTimeout }),
-  topology: (o) => new TopologyDiscovery({ probeIntervalMs: o.probeIntervalMs }),
-  forwarding: (o) => new ShortestPathForwarding({ settleMs: o.settleMs }),
-};
+// The lab apps' names and profiles, with no app code behind them: the CLI
+// checks `--apps` and prints its help without loading the apps.
+export const APP_NAMES = ['learning', 'topology', 'forwarding'] as const;
 
 export const PROFILES: Record<string, string[]> = {
   /** Ryu simple_switch_13 equivalent: one switch or a loop-free tree. */
@@ -35,16 +20,12 @@ export class AppSelectionError extends Error {}
 export function resolveApps(spec: string): string[] {
   const names: string[] = [];
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const expanded = PROFILES[part] ?? (FACTORIES[part] ? [part] : undefined);
-    if (!expanded) throw new AppSelectionError(`unknown app or profile "${part}" (apps: ${Object.keys(FACTORIES).join(', ')}; profiles: ${Object.keys(PROFILES).join(', ')})`);
+    const expanded = PROFILES[part] ?? ((APP_NAMES as readonly string[]).includes(part) ? [part] : undefined);
+    if (!expanded) throw new AppSelectionError(`unknown app or profile "${part}" (apps: ${APP_NAMES.join(', ')}; profiles: ${Object.keys(PROFILES).join(', ')})`);
     for (const n of expanded) if (!names.includes(n)) names.push(n);
   }
   if (names.includes('learning') && names.includes('forwarding')) throw new AppSelectionError('"learning" and "forwarding" both own the table-miss flow: choose one');
   if (names.includes('forwarding') && !names.includes('topology')) names.unshift('topology');
   // discovery must see a packet-in before the forwarding app acts on it
   return names.sort((a, b) => (a === 'topology' ? -1 : b === 'topology' ? 1 : 0));
-}
-
-export function createApps(spec: string, opts: AppOptions = {}): App[] {
-  return resolveApps(spec).map((n) => FACTORIES[n](opts));
 }

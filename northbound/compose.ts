@@ -1,44 +1,28 @@
-// Composition root: the OpenFlow listener, switch registry, event bus,
-// store and northbound API, started and stopped together.
+// The composition root: builds the controller's pieces from every layer and
+// wires them together — the OpenFlow listener (southbound), the switch
+// registry, event bus, store, topology and container service (controller),
+// the lab apps, the next-hop resolver and container networking's flow
+// source (apps), and the REST API (northbound) — then starts and stops them
+// together.
 import pino, { Logger } from 'pino';
-import { OfServer, TlsPaths, ConnectionOptions } from '../southbound/channel';
-import { EventBus } from './events';
-import { SwitchRegistry } from './switch-registry';
-import { Store } from './store';
-import { buildApi } from '../northbound/api/app';
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { Topology } from './topology';
-import { AppRunner } from './app-runner';
-import { createApps, DEFAULT_APPS, AppOptions } from './apps';
-import { ContainerService } from './container-service';
-import { BgpConfig, BgpSpeaker } from './bgp';
+import { OfServer } from '../southbound/channel';
+import { EventBus } from '../controller/events';
+import { SwitchRegistry } from '../controller/switch-registry';
+import { Store } from '../controller/store';
+import { Topology } from '../controller/topology';
+import { AppRunner } from '../controller/app-runner';
+import { ContainerService } from '../controller/container-service';
+import { BgpSpeaker } from '../controller/bgp';
+import { createApps } from '../apps';
+import { NextHopResolver } from '../apps/next-hop-resolver';
+import { ContainerFlowSource } from '../apps/container-flow-source';
+import { buildApi } from './api/app';
+import type { ControllerConfig } from './config';
 
-export interface ControllerConfig {
-  ofPort: number;
-  ofHost: string;
-  apiPort: number;
-  apiHost: string;
-  db: string;
-  tls?: TlsPaths;
-  logLevel: string;
-  /** App profile or comma-separated app names (see controller/apps.ts). */
-  apps: string;
-  appOptions?: AppOptions;
-  connection?: ConnectionOptions;
-  /** Announce routed networks' host blocks to these BGP peers (controller/bgp.ts). */
-  bgp?: BgpConfig;
-}
-
-export const DEFAULTS: ControllerConfig = {
-  ofPort: 6653,
-  ofHost: '0.0.0.0',
-  apiPort: 8080,
-  apiHost: '127.0.0.1',
-  db: 'weft.db',
-  logLevel: 'info',
-  apps: DEFAULT_APPS,
-};
+export { DEFAULTS } from './config';
+export type { ControllerConfig } from './config';
 
 export class Controller {
   readonly bus = new EventBus();
@@ -67,10 +51,13 @@ export class Controller {
     this.bus.on('switch.connected', (e) => this.store.switchSeen(e.dpid, e.remote));
     this.topology = new Topology(this.bus);
     this.round = this.nextRound();
-    this.containers = new ContainerService(this.store, (d) => this.registry.get(d), this.bus, this.log.child({ component: 'containers' }), this.round);
-    this.registry.onSwitchMessage((c, m) => { if (m.type === 'packet_in') this.containers.onPacketIn(c.dpid, m); });
-    this.apps = new AppRunner(createApps(cfg.apps, cfg.appOptions), this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
-      (dpid) => this.containers.isHost(dpid));
+    const containers = new ContainerService(this.store, (d) => this.registry.get(d), this.bus, this.log.child({ component: 'containers' }), this.round);
+    this.containers = containers;
+    // container hosts' next hops: learned ones re-sync that br-phy, whose next-hop flows follow
+    const resolver = new NextHopResolver((dpid) => containers.resources.hostByPhyDpid(dpid), (dpid) => void containers.resync(dpid));
+    containers.useFlowSource(new ContainerFlowSource(containers, (host) => resolver.neighbors(host)));
+    this.apps = new AppRunner([...createApps(cfg.apps, cfg.appOptions), resolver], this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
+      (dpid) => containers.isHost(dpid));
     if (cfg.bgp) {
       const bgp = new BgpSpeaker(cfg.bgp, () => this.containers.bgpRoutes(), this.log);
       this.bgp = bgp;
@@ -96,7 +83,7 @@ export class Controller {
     await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
     this.apiPort = (this.api.server.address() as { port: number }).port;
     this.bgp?.start();
-    this.log.info({ ofPort: this.ofPort, api: `http://${this.cfg.apiHost}:${this.apiPort}`, apps: this.apps.apps.map((a) => a.name), round: this.round, bgpPeers: this.cfg.bgp?.peers.length ?? 0 }, 'weft controller started');
+    this.log.info({ ofPort: this.ofPort, api: `http://${this.cfg.apiHost}:${this.apiPort}`, apps: this.apps.apps.filter((a) => a.scope !== 'hosts').map((a) => a.name), round: this.round, bgpPeers: this.cfg.bgp?.peers.length ?? 0 }, 'weft controller started');
   }
 
   async stop(): Promise<void> {

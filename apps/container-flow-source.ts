@@ -1,0 +1,55 @@
+// Container networking as a flow source: for a registered host's bridge
+// (br-int or br-phy), the host's view of the cluster assembled from the
+// store and the switches, turned into the flows the reconciler installs.
+import type { FlowMod } from '../southbound/codec';
+import { OFPP_LOCAL } from '../southbound/codec';
+import type { Connection } from '../southbound/channel';
+import type { FlowSource } from '../controller/reconciler';
+import type { Resources, HostRec } from '../controller/resources';
+import type { Ipam } from '../controller/ipam';
+import { TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT } from '../controller/pipeline';
+import { containerFlows, phyFlows } from './container-network';
+import { uplinkOf } from './container/context';
+
+export interface ContainerState {
+  resources: Resources;
+  ipam: Ipam;
+  connOf(dpid: string): Connection | undefined;
+}
+
+export class ContainerFlowSource implements FlowSource {
+  constructor(
+    private readonly state: ContainerState,
+    /** next hops resolved for a host (apps/next-hop-resolver.ts) */
+    private readonly neighbors: (host: string) => ReadonlyMap<string, string> | undefined,
+  ) {}
+
+  /** MAC of a host's br-phy (its LOCAL port), while that bridge is connected. */
+  private phyMac(h: HostRec): string | undefined {
+    return h.phyDpid ? this.state.connOf(h.phyDpid)?.ports.find((p) => p.port_no === OFPP_LOCAL)?.hw_addr : undefined;
+  }
+
+  desiredFlows(dpid: string): FlowMod[] {
+    const { resources, ipam, connOf } = this.state;
+    const phyHost = resources.hostByPhyDpid(dpid);
+    const host = phyHost ?? resources.hostByDpid(dpid);
+    if (!host) return [];
+    const c = connOf(dpid);
+    const ports = new Map((c?.ports ?? []).map((p) => [p.name, p.port_no]));
+    const state = {
+      host: host.name,
+      hosts: new Map(resources.hosts().map((h) => [h.name, h])),
+      networks: new Map(resources.networks().map((n) => [n.id, n])),
+      endpoints: resources.endpoints(),
+      blocks: ipam.allBlocks(),
+      mappings: resources.portMappings({ host: host.name }),
+      ofport: (name: string) => ports.get(name),
+      tunnelPort: ports.get(TUNNEL_PORT),
+      patchPort: ports.get(PATCH_PORT),
+      phyMac: (name: string) => { const h = resources.host(name); return h ? this.phyMac(h) : undefined; },
+    };
+    return phyHost
+      ? phyFlows({ ...state, patchPort: ports.get(PHY_PATCH_PORT), uplinkPort: c && uplinkOf(c.ports), neighbors: this.neighbors(host.name) })
+      : containerFlows(state);
+  }
+}

@@ -1,0 +1,100 @@
+// What every container-flow module reads: the host's view of the cluster
+// (HostState, assembled by the flow source from the store) and the facts
+// derived from it once per computation (Ctx).
+import { Action, FlowMod, OFPP_MAX } from '../../southbound/codec';
+import type { EndpointRec, NetworkRec, HostRec, PortMapping } from '../../controller/resources';
+import type { Block } from '../../controller/ipam';
+import { flow, GATEWAY_MAC, REG, derivedMac, UNDERLAY_NET, ETH_TYPE, Owner, PHY_PATCH_PORT } from '../../controller/pipeline';
+import { parseCidr, Cidr, intToIp, maskOf, overlaps } from '../../controller/ipv4';
+
+export interface HostState {
+  /** this host */
+  host: string;
+  hosts: Map<string, HostRec>;
+  networks: Map<number, NetworkRec>;
+  /** every endpoint in the cluster (local ones are those with host === this host) */
+  endpoints: EndpointRec[];
+  blocks: Block[];
+  /** OpenFlow port number of a bridge port by name, if it exists yet */
+  ofport(name: string): number | undefined;
+  tunnelPort?: number;
+  /** the bridge's patch port to the other bridge (br-int: patch-phy; br-phy: patch-int) */
+  patchPort?: number;
+  /** MAC of a host's br-phy, while it is connected (routed mode, NAT) */
+  phyMac?(host: string): string | undefined;
+  /** ports published on this host */
+  mappings?: PortMapping[];
+  /** br-phy's uplink port (SNAT output) */
+  uplinkPort?: number;
+  /** next-hop MACs resolved by the controller for SNAT, by IPv4 address */
+  neighbors?: ReadonlyMap<string, string>;
+}
+
+export interface Ctx {
+  s: HostState;
+  /** an endpoint's port: the one OVS has, or (not there yet) the number it asked OVS for */
+  portOf(e: EndpointRec): number | undefined;
+  /** endpoints of this host that have a port */
+  local: EndpointRec[];
+  localNets: NetworkRec[];
+  localNetIds: Set<number>;
+  cidr: Map<number, Cidr>;
+  /** this host carries a routed network and has its patch to br-phy */
+  routed: boolean;
+  myPhyMac?: string;
+  tun?: number;
+  /** Source networks on this host that may route to n: itself, any whose CIDR does not overlap, and for a routed network the underlay. */
+  routableFrom(n: NetworkRec): NetworkRec[];
+  /** Actions that send a packet of network n through the tunnel to a host. */
+  tunnelTo(n: NetworkRec, hostIp: string): Action[];
+  /** A routing flow from src into dst for ip/len: TTL-1, gateway MAC as source, dst's MAC (given, or derived from the address), then `to`. */
+  route(src: NetworkRec, dst: NetworkRec, owner: Owner, ip: string, len: number, to: Action[], mac?: string): FlowMod;
+}
+
+/** The underlay as a source network of routed traffic (reg6 = UNDERLAY_NET). */
+export const UNDERLAY_SRC = { id: UNDERLAY_NET } as NetworkRec;
+
+export function context(s: HostState): Ctx {
+  const portOf = (e: EndpointRec) => s.ofport(e.portName) ?? e.ofportRequest ?? undefined;
+  const local = s.endpoints.filter((e) => e.host === s.host && e.state !== 'removed' && portOf(e) !== undefined);
+  const localNets = [...new Set(local.map((e) => e.networkId))].map((id) => s.networks.get(id)).filter((n): n is NetworkRec => !!n);
+  const cidr = new Map<number, Cidr>();
+  for (const n of s.networks.values()) cidr.set(n.id, parseCidr(n.cidr));
+  const routed = localNets.some((n) => n.mode === 'routed') && s.patchPort !== undefined;
+  const tun = s.tunnelPort;
+  return {
+    s, portOf, local, localNets, localNetIds: new Set(localNets.map((n) => n.id)), cidr, routed, tun,
+    myPhyMac: s.phyMac?.(s.host),
+    routableFrom: (n) => [
+      ...localNets.filter((src) => src.id === n.id || !overlaps(cidr.get(src.id)!, cidr.get(n.id)!)),
+      ...(n.mode === 'routed' && routed ? [UNDERLAY_SRC] : []),
+    ],
+    tunnelTo: (n, hostIp) => [
+      { type: 'set_field', field: { field: 'tunnel_id', value: BigInt(n.vni) } },
+      { type: 'set_field', field: { field: 'tun_ipv4_dst', value: hostIp } },
+      { type: 'output', port: tun! },
+    ],
+    route: (src, dst, owner, ip, len, to, mac) => {
+      const b = flow('l3Forwarding', owner).band(len === 32 ? 'exact' : 'block')
+        .match(REG.network, src.id).match('eth_type', ETH_TYPE.ipv4).match('eth_dst', GATEWAY_MAC);
+      if (len === 32) b.match('ipv4_dst', ip); else b.match('ipv4_dst', ip, maskOf(len));
+      return b.actions(...decTtlFromGateway(), ...(mac ? [setField('eth_dst', mac)] : deriveDstMac(dst.id)), ...to).build();
+    },
+  };
+}
+
+export const setField = (field: string, value: string | number | bigint): Action => ({ type: 'set_field', field: { field, value } });
+export const move = (src: string, dst: string, n_bits: number, dst_ofs = 0): Action => ({ type: 'reg_move', src, src_ofs: 0, dst, dst_ofs, n_bits });
+export const output = (port: number): Action => ({ type: 'output', port });
+
+/** A routed packet: TTL-1 and the gateway MAC as its source. */
+export const decTtlFromGateway = (): Action[] => [{ type: 'dec_nw_ttl' }, setField('eth_src', GATEWAY_MAC)];
+/** The destination MAC derived from the destination address in network n (its low 32 bits are the address). */
+export const deriveDstMac = (networkId: number): Action[] => [setField('eth_dst', derivedMac(networkId, '0.0.0.0')), move('ipv4_dst', 'eth_dst', 32)];
+/** The CIDR of a network as an ipv4 match value and mask. */
+export const cidrMatch = (c: Cidr): [string, string] => [intToIp(c.base), maskOf(c.len)];
+
+/** br-phy's uplink: its one port that is neither LOCAL (or another reserved port) nor the patch to br-int. */
+export function uplinkOf(ports: readonly { port_no: number; name: string }[]): number | undefined {
+  return ports.find((p) => p.port_no <= OFPP_MAX && p.name !== PHY_PATCH_PORT)?.port_no;
+}

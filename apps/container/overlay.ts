@@ -1,0 +1,56 @@
+// Overlay networks (VXLAN, a VNI per network): the tunnel's classifier, and
+// remote endpoints reached by their host's block — one flow per remote
+// block, not per remote endpoint. Only remote endpoints that break the block
+// rule (a requested MAC, a borrowed address) get exact flows.
+import type { FlowMod } from '../../southbound/codec';
+import { blockOf } from '../../controller/ipam';
+import { ipToInt, intToIp } from '../../controller/ipv4';
+import { flow, REG, isDerived, objectId, blockMac, ETH_TYPE, ARP_OP } from '../../controller/pipeline';
+import { Ctx, setField } from './context';
+import { arpReply } from './arp';
+
+export function overlayFlows(c: Ctx): FlowMod[] {
+  const { s, tun } = c;
+  const out: FlowMod[] = [];
+  if (tun === undefined) return out;
+  // from the tunnel: the VNI names the network; the sending host already did its spoof guard and routing
+  for (const n of c.localNets) {
+    if (n.mode !== 'overlay') continue;
+    out.push(flow('classifier', { category: 'network', id: n.id }).band('fromTunnel').match('in_port', tun).match('tunnel_id', BigInt(n.vni))
+      .actions(setField(REG.network, n.id)).goto('l2Forwarding').build());
+  }
+  // remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block
+  for (const b of s.blocks) {
+    const n = s.networks.get(b.networkId);
+    const owner = b.host ? s.hosts.get(b.host) : undefined;
+    if (!n || n.mode !== 'overlay' || !owner || owner.name === s.host) continue;
+    const sources = c.routableFrom(n);
+    if (!sources.length) continue;
+    const id = { category: 'network' as const, id: objectId(`${n.id}/${b.base}`) };
+    if (c.localNetIds.has(n.id)) {
+      const m = blockMac(n.id, intToIp(b.base), b.len);
+      out.push(flow('l2Forwarding', id).band('block').match(REG.network, n.id).match('eth_dst', m.value, m.mask)
+        .actions(...c.tunnelTo(n, owner.underlayIp)).build());
+      continue;
+    }
+    for (const src of sources) out.push(c.route(src, n, id, intToIp(b.base), b.len, c.tunnelTo(n, owner.underlayIp)));
+  }
+  // remote endpoints that the block rule does not describe
+  for (const e of s.endpoints) {
+    if (e.host === s.host || e.state === 'removed') continue;
+    const n = s.networks.get(e.networkId);
+    const h = s.hosts.get(e.host);
+    if (!n || n.mode !== 'overlay' || !h) continue;
+    if (isDerived(e) && blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === e.host) continue;
+    const owner = { category: 'endpoint' as const, id: objectId(e.id) };
+    if (c.localNetIds.has(n.id)) {
+      out.push(flow('arpResponder', owner).band('exact')
+        .match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', e.ip)
+        .actions(...arpReply(e.mac, e.ip)).build());
+      out.push(flow('l2Forwarding', owner).band('endpoint').match(REG.network, n.id).match('eth_dst', e.mac)
+        .actions(...c.tunnelTo(n, h.underlayIp)).build());
+    }
+    for (const src of c.routableFrom(n)) out.push(c.route(src, n, owner, e.ip, 32, c.tunnelTo(n, h.underlayIp), e.mac));
+  }
+  return out;
+}

@@ -1,0 +1,85 @@
+// Routed networks (no encapsulation, the Calico / flannel host-gw model):
+// br-int hands traffic for other hosts' blocks to br-phy addressed to that
+// host's br-phy MAC; br-phy sends this host's blocks into br-int. Routed
+// frames leave with the gateway MAC as source, never br-phy's own: br-phy's
+// NORMAL learning must not see its own MAC behind the patch port, or the
+// host's own traffic (its controller connection included) would follow it
+// into br-int.
+import type { Action, FlowMod } from '../../southbound/codec';
+import { blockOf } from '../../controller/ipam';
+import { ipToInt, intToIp, maskOf } from '../../controller/ipv4';
+import { flow, phyFlow, GATEWAY_MAC, REG, objectId, UNDERLAY_NET, ETH_TYPE, ARP_OP } from '../../controller/pipeline';
+import { Ctx, HostState, setField, output, decTtlFromGateway, cidrMatch } from './context';
+import { proxyArpReply } from './arp';
+import { derivedArp } from './local';
+
+/** br-int flows of routed networks. */
+export function routedFlows(c: Ctx): FlowMod[] {
+  const { s } = c;
+  const out: FlowMod[] = [];
+  if (c.routed) {
+    // from the underlay through br-phy: addressed to a local routed endpoint, so hand it to the gateway
+    out.push(flow('classifier', { category: 'network', id: UNDERLAY_NET }).band('fromUnderlay').match('in_port', s.patchPort!)
+      .actions(setField(REG.network, UNDERLAY_NET), setField('eth_dst', GATEWAY_MAC))
+      .goto('l3Forwarding').build());
+  }
+  for (const n of c.localNets) {
+    if (n.mode !== 'routed') continue;
+    const owner = { category: 'network' as const, id: n.id };
+    if (c.routed && c.myPhyMac) {
+      // every other address of the CIDR is reached through the gateway (the container's on-link ARP gets the gateway MAC)
+      out.push(flow('arpResponder', owner).band('proxy')
+        .match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', ...cidrMatch(c.cidr.get(n.id)!))
+        .actions(...proxyArpReply(GATEWAY_MAC)).build());
+      // anything else leaves through the host: br-phy hands it to the host's own IP stack, which routes it on the underlay
+      out.push(flow('l3Forwarding', owner).band('routedOut').match(REG.network, n.id).match('eth_type', ETH_TYPE.ipv4).match('eth_dst', GATEWAY_MAC)
+        .actions(...decTtlFromGateway(), setField('eth_dst', c.myPhyMac), output(s.patchPort!)).build());
+    }
+    // this host's own blocks are on-link: ARP gets the derived MAC (the rest of the CIDR got the gateway's, above)
+    for (const b of s.blocks) {
+      if (b.networkId === n.id && b.host === s.host) out.push(derivedArp(n, b.base, b.len, 'ownBlock', objectId(`${n.id}/${b.base}`)));
+    }
+  }
+  const viaUnderlay = (toHost: string): Action[] | undefined => {
+    const peer = s.phyMac?.(toHost);
+    if (!c.routed || !c.myPhyMac || !peer) return undefined;
+    return [setField('eth_dst', peer), output(s.patchPort!)];
+  };
+  // remote blocks: no encapsulation, straight to the owning host's br-phy over the underlay
+  for (const b of s.blocks) {
+    const n = s.networks.get(b.networkId);
+    if (!n || n.mode !== 'routed' || !b.host || b.host === s.host) continue;
+    const to = viaUnderlay(b.host);
+    if (!to) continue;
+    const id = { category: 'network' as const, id: objectId(`${n.id}/${b.base}`) };
+    for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, id, intToIp(b.base), b.len, to, s.phyMac!(b.host)));
+  }
+  // remote routed endpoints living on an address their host's blocks do not hold: a /32 route
+  for (const e of s.endpoints) {
+    if (e.host === s.host || e.state === 'removed') continue;
+    const n = s.networks.get(e.networkId);
+    if (n?.mode !== 'routed' || blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === e.host) continue;
+    const to = viaUnderlay(e.host);
+    if (to) for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, { category: 'endpoint', id: objectId(e.id) }, e.ip, 32, to, s.phyMac!(e.host)));
+  }
+  return out;
+}
+
+/** br-phy flows of routed networks: this host's blocks (and routed endpoints here on borrowed addresses) go into br-int. */
+export function phyRoutedFlows(s: HostState, patch: number): FlowMod[] {
+  const out: FlowMod[] = [];
+  for (const b of s.blocks) {
+    const n = s.networks.get(b.networkId);
+    if (!n || n.mode !== 'routed' || b.host !== s.host) continue;
+    out.push(phyFlow('phyIngress', { category: 'network', id: objectId(`${n.id}/${b.base}`) }).band('routedBlock')
+      .match('eth_type', ETH_TYPE.ipv4).match('ipv4_dst', intToIp(b.base), maskOf(b.len)).actions(output(patch)).build());
+  }
+  for (const e of s.endpoints) {
+    const n = s.networks.get(e.networkId);
+    if (e.host !== s.host || !n || n.mode !== 'routed') continue;
+    if (blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === s.host) continue;
+    out.push(phyFlow('phyIngress', { category: 'endpoint', id: objectId(e.id) }).band('routedEndpoint')
+      .match('eth_type', ETH_TYPE.ipv4).match('ipv4_dst', e.ip).actions(output(patch)).build());
+  }
+  return out;
+}

@@ -1,0 +1,23 @@
+// What the API's routes are given: the controller's parts they read and
+// the container service they submit intents to. Routes import this module,
+// never app.ts, so the layering stays one way (app -> routes -> deps, views).
+import type { Logger } from 'pino';
+import type { BgpSpeaker } from '../../controller/bgp';
+import type { SwitchRegistry } from '../../controller/switch-registry';
+import type { Store } from '../../controller/store';
+import type { EventBus } from '../../controller/events';
+import type { Topology } from '../../controller/topology';
+import type { ContainerService } from '../../controller/container-service';
+
+export interface ApiDeps {
+  registry: SwitchRegistry;
+  store: Store;
+  bus: EventBus;
+  topology: Topology;
+  containers: ContainerService;
+  /** The BGP speaker, when the controller runs one. */
+  bgp?: BgpSpeaker;
+  log: Logger;
+}
+
+export const API_VERSION = '0.1.0';

@@ -1,0 +1,32 @@
+// The controller's configuration and its embedded defaults. Types only from
+// the other layers: the CLI reads this without loading the controller.
+import type { TlsPaths, ConnectionOptions } from '../southbound/channel';
+import type { BgpConfig } from '../controller/bgp';
+import type { AppOptions } from '../apps';
+import { DEFAULT_APPS } from '../apps/profiles';
+
+export interface ControllerConfig {
+  ofPort: number;
+  ofHost: string;
+  apiPort: number;
+  apiHost: string;
+  db: string;
+  tls?: TlsPaths;
+  logLevel: string;
+  /** App profile or comma-separated app names (see apps/profiles.ts). */
+  apps: string;
+  appOptions?: AppOptions;
+  connection?: ConnectionOptions;
+  /** Announce routed networks' host blocks to these BGP peers (controller/bgp.ts). */
+  bgp?: BgpConfig;
+}
+
+export const DEFAULTS: ControllerConfig = {
+  ofPort: 6653,
+  ofHost: '0.0.0.0',
+  apiPort: 8080,
+  apiHost: '127.0.0.1',
+  db: 'weft.db',
+  logLevel: 'info',
+  apps: DEFAULT_APPS,
+};
