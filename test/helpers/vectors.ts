@@ -1,8 +1,9 @@
 /**
- * Helpers for the OpenFlow 1.3 test vectors in ../shared/vectors/of13 (os-ken's
- * packet_data/of13 and its JSON decodings, see the README there).
+ * Helpers for the OpenFlow 1.3 test vectors in test/vectors/of13 (os-ken's
+ * packet_data/of13 and its JSON decodings, see test/README.md), and for the
+ * messages that test/tools/osken-of13-messages.py builds with os-ken at test time.
  *
- * - locate the vectors folder (WEFT_VECTORS_DIR, else <repoRoot>/../shared/vectors/of13);
+ * - locate the vectors folder (WEFT_VECTORS_DIR, else <repoRoot>/test/vectors/of13);
  * - parse os-ken JSON without losing integer precision (big literals -> bigint);
  * - compare one of our decoded messages with os-ken's JSON decoding, field by field,
  *   mapping os-ken class names (OFPFlowMod, OFPActionSetField, OXMTlv, NXActionCT ...)
