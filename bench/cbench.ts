@@ -7,7 +7,7 @@
 //   latency mode:    one packet-in in flight per switch; answered/s and the
 //                    round-trip time
 //
-// Weft's learning app and the os-ken peer (shared/peers/osken_l2switch13.py)
+// Weft's learning app and the os-ken peer (bench/osken-simple-switch-13.py)
 // run one after the other in the same run, each started fresh, each pinned to
 // its own core while the generator keeps the other; the generator prints its
 // own CPU use so a generator-bound figure cannot pass for a controller's.
@@ -146,7 +146,7 @@ function controllers(cfg: Config): ControllerSpec[] {
     specs.push({
       name: 'os-ken', command: 'osken-manager', cwd: ROOT,
       args: (p) => ['--ofp-listen-host', '127.0.0.1', '--ofp-tcp-listen-port', String(p),
-        path.join(ROOT, '..', 'shared/peers/osken_l2switch13.py'), '--default-log-level', '30'],
+        path.join(ROOT, 'bench/osken-simple-switch-13.py'), '--default-log-level', '30'],
     });
   }
   return specs;

@@ -3,8 +3,8 @@
 #
 # This machine has no openvswitch kernel module: OVS runs with the userspace
 # datapath, so every bridge must be created with datapath_type=netdev.
-# Starts ovsdb-server and ovs-vswitchd with Debian's ovs-ctl (as in
-# /work/shared/design/LAB.md); if ovs-ctl refuses to start ovs-vswitchd
+# Starts ovsdb-server and ovs-vswitchd with Debian's ovs-ctl
+# (/usr/share/openvswitch/scripts/ovs-ctl); if ovs-ctl refuses to start ovs-vswitchd
 # (it insists on loading the kernel module when /proc/modules exists), starts
 # ovs-vswitchd directly. Succeeds immediately if both are already running.
 # Finishes with a smoke check: create and delete a netdev bridge.

@@ -12,9 +12,12 @@ export function repoRoot(): string {
   return d;
 }
 
-/** The OF1.3 test vectors (../shared/vectors/of13 next to the checkout, or $WEFT_VECTORS_DIR). */
+/**
+ * The OF1.3 test vectors recorded in the repository (test/vectors/of13, see test/README.md).
+ * $WEFT_VECTORS_DIR points the tests at another copy (e.g. a fresh export from os-ken).
+ */
 export function vectorsDir(): string {
-  const d = process.env.WEFT_VECTORS_DIR ?? path.resolve(repoRoot(), '../shared/vectors/of13');
+  const d = process.env.WEFT_VECTORS_DIR ?? path.join(repoRoot(), 'test/vectors/of13');
   if (!fs.existsSync(path.join(d, 'packet'))) throw new Error(`OF1.3 vectors not found at ${d}`);
   return d;
 }

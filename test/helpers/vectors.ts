@@ -1,8 +1,9 @@
 /**
- * Helpers for the OpenFlow 1.3 test vectors in ../shared/vectors/of13 (os-ken's
- * packet_data/of13 and its JSON decodings, see the README there).
+ * Helpers for the OpenFlow 1.3 test vectors in test/vectors/of13 (os-ken's
+ * packet_data/of13 and its JSON decodings, see test/README.md), and for the
+ * messages that test/tools/osken-of13-messages.py builds with os-ken at test time.
  *
- * - locate the vectors folder (WEFT_VECTORS_DIR, else <repoRoot>/../shared/vectors/of13);
+ * - locate the vectors folder (WEFT_VECTORS_DIR, else <repoRoot>/test/vectors/of13);
  * - parse os-ken JSON without losing integer precision (big literals -> bigint);
  * - compare one of our decoded messages with os-ken's JSON decoding, field by field,
  *   mapping os-ken class names (OFPFlowMod, OFPActionSetField, OXMTlv, NXActionCT ...)
@@ -226,7 +227,8 @@ function bytes(c: Ctx, p: string, ours: unknown, exp: J): void {
   c.checked++;
   if (!Buffer.isBuffer(ours)) { c.problem(p, `ours ${show(ours)} is not a Buffer`); return; }
   let e: Buffer;
-  if (typeof exp === 'string') e = Buffer.from(exp, 'base64');
+  if (exp === null) e = Buffer.alloc(0); // os-ken's None: no data (a packet_out of a buffered packet)
+  else if (typeof exp === 'string') e = Buffer.from(exp, 'base64');
   else if (Array.isArray(exp) && exp.every((x) => typeof x === 'number' && x >= 0 && x < 256)) e = Buffer.from(exp as number[]);
   else { c.problem(p, `os-ken bytes ${show(exp)} not base64 nor a byte list`); return; }
   if (!ours.equals(e)) c.problem(p, `ours ${ours.toString('hex')}, os-ken ${e.toString('hex')}`);
@@ -274,8 +276,11 @@ function expectClass(c: Ctx, p: string, j: J, ...names: string[]): [string, J] |
 // ---------------------------------------------------------------------------
 // OXM and match
 
-/** os-ken OXM field names that differ from ours (none so far: both use the OVS/spec names). */
-const OXM_NAME: Record<string, string> = {};
+/**
+ * os-ken OXM field names that differ from ours (otherwise both use the OVS/spec names):
+ * os-ken tells NXM_NX_TCP_FLAGS from the ONF OXM by name, ours by wire header only.
+ */
+const OXM_NAME: Record<string, string> = { tcp_flags_nxm: 'tcp_flags' };
 
 export function compareOxm(c: Ctx, p: string, ours: Oxm, j: J): void {
   const u = expectClass(c, p, j, 'OXMTlv');
@@ -334,8 +339,25 @@ const OPAQUE_NX = new Set([
 ]);
 
 /** os-ken NXM/OXM field-reference names (reg_load dst, reg_move src/dst, ct zone_src) to ours. */
+/**
+ * os-ken's names for NXM headers that have no OXM twin in our field table
+ * (NXM_OF_* of class 0, and the class 1 NXM_NX_* ones OVS keeps beside their
+ * OXM twins); our codec names them field:<class>:<code> in hex.
+ */
+const NXM_HEADER_NAME: Record<string, string> = {
+  ...Object.fromEntries([
+    'in_port_nxm', 'eth_dst_nxm', 'eth_src_nxm', 'eth_type_nxm', 'vlan_tci', 'nw_tos', 'ip_proto_nxm', 'ipv4_src_nxm', 'ipv4_dst_nxm',
+    'tcp_src_nxm', 'tcp_dst_nxm', 'udp_src_nxm', 'udp_dst_nxm', 'icmpv4_type_nxm', 'icmpv4_code_nxm', 'arp_op_nxm', 'arp_spa_nxm', 'arp_tpa_nxm',
+  ].map((n, code) => [n, `field:0:${code.toString(16)}`])),
+  ...Object.fromEntries([
+    'tunnel_id_nxm', 'arp_sha_nxm', 'arp_tha_nxm', 'ipv6_src_nxm', 'ipv6_dst_nxm', 'icmpv6_type_nxm', 'icmpv6_code_nxm', 'nd_target', 'nd_sll',
+    'nd_tll', 'ip_frag', 'ipv6_label', 'ip_ecn_nxm', 'nw_ttl', 'mpls_ttl',
+  ].map((n, i) => [n, `field:1:${(16 + i).toString(16)}`])),
+};
+
+/** Our name for the field an os-ken NXM header (reg_load, reg_move, ct zone_src) names. */
 function fieldRef(name: string): string {
-  return OXM_NAME[name] ?? name;
+  return NXM_HEADER_NAME[name] ?? OXM_NAME[name] ?? name;
 }
 
 export function compareAction(c: Ctx, p: string, ours: Action, j: J): void {
