@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startController } from '../helpers/controller';
+import { repoRoot } from '../helpers/paths';
 import { portNameFor } from '../../northbound/cni/add';
 import type { Controller } from '../../northbound/compose';
 
@@ -194,6 +195,31 @@ test('100 concurrent attaches get 100 distinct addresses', async () => {
   assert.equal(new Set(rs.map((r) => r.body.ip)).size, 100);
   const blocks = (await req<{ blocks: { host: string }[] }>('GET', '/v1/networks/many')).body.blocks;
   assert.deepEqual(blocks.map((b) => b.host).sort(), ['node1', 'node2'], 'each host aggregates under one /26');
+});
+
+test('DELETE /v1/hosts/{name} answers 409 while the host has endpoints, and changes nothing', async () => {
+  const before = await counts();
+  const host = (await req<{ endpoints: number }>('GET', '/v1/hosts/node1')).body;
+  assert.ok(host.endpoints > 0);
+  const eps = (await req<{ id: string }[]>('GET', '/v1/endpoints?host=node1')).body.map((e) => e.id);
+  const r = await req<{ error: string; message: string }>('DELETE', '/v1/hosts/node1');
+  assert.equal(r.status, 409);
+  assert.equal(r.body.error, 'conflict');
+  assert.match(r.body.message, new RegExp(`host node1 still has ${host.endpoints} endpoint\\(s\\)`));
+  assert.deepEqual(await counts(), before);
+  assert.deepEqual((await req('GET', '/v1/hosts/node1')).body, host, 'the host is unchanged');
+  assert.deepEqual((await req<{ id: string }[]>('GET', '/v1/endpoints?host=node1')).body.map((e) => e.id), eps);
+  assert.equal((await req('DELETE', '/v1/hosts/nope')).status, 404);
+});
+
+test('GET /openapi.json over HTTP is docs/openapi.json', async () => {
+  const res = await fetch(`http://127.0.0.1:${ctl.apiPort}/openapi.json`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+  const served = await res.json() as { paths: Record<string, unknown> };
+  const doc = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'docs/openapi.json'), 'utf8')) as unknown;
+  assert.deepEqual(served, doc);
+  assert.ok(served.paths['/v1/endpoints'] && served.paths['/v1/hosts/{name}'], 'it documents the container routes');
 });
 
 test('a restart keeps hosts, networks, endpoints and allocations', async () => {

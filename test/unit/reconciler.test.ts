@@ -1,0 +1,92 @@
+// controller/reconciler.ts: a barrier that fails leaves what the switch
+// holds unknown, so the next sync confirms again (sends a barrier even with
+// nothing to send) before any flow counts as confirmed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { Reconciler, flowKey } from '../../controller/reconciler';
+import { containerFlows } from '../../apps/container-network';
+import { FakeTable } from '../helpers/fake-table';
+import type { EndpointRec, NetworkRec } from '../../controller/resources';
+import type { OfpMessage, Outgoing, FlowMod } from '../../southbound/codec';
+import type { Connection } from '../../southbound/channel';
+
+const net: NetworkRec = { id: 1, name: 'blue', cidr: '10.1.0.0/24', gateway: '10.1.0.1', mode: 'local', vni: 5000, blockSize: 26, vlan: null, mtu: 1500, createdAt: '' };
+const ep = (id: string, ip: string, port: string): EndpointRec => ({
+  id, containerId: id, ifName: 'eth0', host: 'h', network: 'blue', networkId: 1, portName: port, mac: `0a:01:0a:01:00:${ip.split('.')[3]!.padStart(2, '0')}`,
+  ip, requestedIp: null, netns: null, state: 'pending', createdAt: '', readyAt: null,
+});
+
+/** A switch that applies flow-mods to a table; its barrier fails `failBarriers` times, then succeeds. */
+function fakeConn(table: FakeTable) {
+  const sent: OfpMessage[] = [];
+  const state = { failBarriers: 0, barriers: 0 };
+  const conn = {
+    send(m: Outgoing) { sent.push(m as OfpMessage); if (m.type === 'flow_mod') table.apply({ ...m, xid: 0 } as FlowMod); return 1; },
+    async barrier() {
+      state.barriers++;
+      if (state.failBarriers > 0) { state.failBarriers--; throw new Error('barrier timed out'); }
+    },
+    async multipart() {
+      return [{ kind: 'flow', stats: table.flows.map((f) => ({ ...f, duration_sec: 0, duration_nsec: 0, idle_timeout: 0, hard_timeout: 0, flags: 0, packet_count: 0n, byte_count: 0n })) }];
+    },
+  } as unknown as Connection;
+  return { conn, sent, state };
+}
+
+test('a failed barrier forces the next sync to confirm again', async () => {
+  const table = new FakeTable();
+  let endpoints = [ep('a', '10.1.0.2', 'pa')];
+  const ports = new Map([['pa', 1], ['pb', 2]]);
+  const source = { desiredFlows: () => containerFlows({ host: 'h', hosts: new Map(), networks: new Map([[1, net]]), endpoints, blocks: [], ofport: (n: string) => ports.get(n) }) };
+  const { conn, sent, state } = fakeConn(table);
+  const r = new Reconciler(() => conn, source, 1, pino({ level: 'silent' }));
+  await r.fullSync('d');
+  const keys = (fs: FlowMod[]) => new Set(fs.map(flowKey));
+  const first = r.confirmedFlows('d');
+  assert.equal(first.length, table.flows.length);
+
+  // nothing changed and everything confirmed: no barrier at all
+  let barriers = state.barriers;
+  assert.deepEqual(await r.sync('d'), { added: 0, deleted: 0, staleRounds: [] });
+  assert.equal(state.barriers, barriers, 'nothing to confirm');
+
+  // a new endpoint; its barrier fails
+  endpoints = [...endpoints, ep('b', '10.1.0.3', 'pb')];
+  state.failBarriers = 1;
+  await assert.rejects(r.sync('d'), /barrier timed out/);
+  assert.deepEqual(r.confirmedFlows('d'), [], 'after a failed barrier nothing counts as confirmed');
+  const wanted = source.desiredFlows();
+  assert.equal(table.flows.length, wanted.length, 'the flows were sent all the same');
+
+  // the next sync has nothing to send, yet it sends a barrier, and only then are the flows confirmed
+  barriers = state.barriers;
+  const mods = sent.filter((m) => m.type === 'flow_mod').length;
+  assert.deepEqual(await r.sync('d'), { added: 0, deleted: 0, staleRounds: [] });
+  assert.equal(state.barriers, barriers + 1, 'a barrier was sent to confirm again');
+  assert.equal(sent.filter((m) => m.type === 'flow_mod').length, mods, 'no flow was resent');
+  assert.deepEqual(keys(r.confirmedFlows('d')), keys(wanted), 'confirmed: every flow, the new endpoint\'s included');
+  assert.ok(r.confirmedFlows('d').length > first.length);
+
+  // and after that, quiet again
+  barriers = state.barriers;
+  await r.sync('d');
+  assert.equal(state.barriers, barriers);
+});
+
+test('a barrier that fails again keeps the flows unconfirmed until one succeeds', async () => {
+  const table = new FakeTable();
+  let endpoints: EndpointRec[] = [];
+  const ports = new Map([['pa', 1]]);
+  const source = { desiredFlows: () => containerFlows({ host: 'h', hosts: new Map(), networks: new Map([[1, net]]), endpoints, blocks: [], ofport: (n: string) => ports.get(n) }) };
+  const { conn, state } = fakeConn(table);
+  const r = new Reconciler(() => conn, source, 1, pino({ level: 'silent' }));
+  await r.fullSync('d');
+  endpoints = [ep('a', '10.1.0.2', 'pa')];
+  state.failBarriers = 2;
+  await assert.rejects(r.sync('d'));
+  await assert.rejects(r.sync('d'), 'the confirming barrier fails too');
+  assert.deepEqual(r.confirmedFlows('d'), []);
+  await r.sync('d');
+  assert.ok(r.confirmedFlows('d').some((f) => f.match.some((m) => m.field === 'in_port' && m.value === 1)), 'the endpoint\'s flows are confirmed at last');
+});
