@@ -29,7 +29,7 @@ import { execFileSync } from 'node:child_process';
 import { FakeTable } from './fake-table';
 import { startController } from './controller';
 import { waitFor } from './wait';
-import type { Controller } from '../../controller/controller';
+import type { Controller } from '../../northbound/compose';
 
 export interface FakeNetwork {
   name: string;

@@ -9,7 +9,7 @@ import { startController } from '../helpers/controller';
 import { FakeBrInt } from '../helpers/cni-fake-api';
 import type { FakeFlow } from '../helpers/fake-table';
 import { waitFor } from '../helpers/wait';
-import type { Controller } from '../../controller/controller';
+import type { Controller } from '../../northbound/compose';
 
 let ctl: Controller & { cleanup(): Promise<void> };
 const sw: Record<string, FakeBrInt> = {};
