@@ -58,3 +58,34 @@ function describe(x: unknown): string {
     return String(x);
   }
 }
+
+export interface StableOptions extends WaitOptions {
+  /** The value must stay the same for this long (default 1500 ms). */
+  stableMs?: number;
+  /** Sameness test (default: equal JSON). */
+  same?: (a: unknown, b: unknown) => boolean;
+}
+
+/**
+ * Reads `fn` until its value has not changed for `stableMs`, and returns
+ * that value: the settled state after a change that other parties apply
+ * asynchronously (e.g. a bridge's flows after an attach on another host).
+ * Built on waitFor, so it times out with a clear message.
+ *
+ *   const flows = await waitStable(() => host.dumpFlows(), { what: 'h1 flows settled' });
+ */
+export async function waitStable<T>(fn: () => T | Promise<T>, opts: StableOptions = {}): Promise<T> {
+  const stableMs = opts.stableMs ?? 1500;
+  const same = opts.same ?? ((a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b));
+  let last: { value: T; since: number } | undefined;
+  const settled = await waitFor(async (): Promise<{ value: T } | undefined> => {
+    const value = await fn();
+    const now = Date.now();
+    if (!last || !same(last.value, value)) {
+      last = { value, since: now };
+      return undefined;
+    }
+    return now - last.since >= stableMs ? { value } : undefined;
+  }, { timeoutMs: opts.timeoutMs ?? 15_000 + stableMs, intervalMs: opts.intervalMs ?? 100, what: `${opts.what ?? 'value'} unchanged for ${stableMs} ms` });
+  return settled.value;
+}

@@ -66,11 +66,13 @@ test('weft-cni through the host agent', async (t) => {
     assert.deepEqual(agent!.calls().at(-1), ['ADD', 'ag-bad', 1]);
   });
 
+  let pIps: string[] = [];
   await t.test('10 concurrent ADDs through the agent: distinct addresses, all answer', async () => {
     const cts = await Promise.all(Array.from({ length: 10 }, (_, i) => Container.create(hosts[1], `p${i}`, { prefix: 'wfa-c' })));
     const res = await Promise.all(cts.map((c, i) => rt.add(bConf, { containerId: `ag-p${i}`, netns: c.netnsPath, ifName: 'eth0' }) as unknown as Promise<CniResult>));
     const ips = res.map(ipOf);
     assert.equal(new Set(ips).size, 10);
+    pIps = ips;
     for (const ip of ips) assert.equal((await a.ct.ping(ip, { count: 1, timeoutS: 2 })).received, 1, ip);
   });
 
@@ -79,6 +81,8 @@ test('weft-cni through the host agent', async (t) => {
     await rt.del(bConf, { containerId: 'ag-b', netns: bCt.netnsPath, ifName: 'eth0' });
     assert.equal((await weft.call<unknown[]>('GET', '/v1/endpoints?containerId=ag-b')).body.length, 0);
     assert.equal((await a.ct.ping(bIp, { count: 1, timeoutS: 1 })).received, 0);
+    assert.ok(pIps.length > 0, 'the containers of the previous step are there');
+    assert.equal((await a.ct.ping(pIps[0]!, { count: 2 })).received, 2, 'the control: a still reaches another container on that host');
     assert.deepEqual(agent!.calls().slice(-2), [['DEL', 'ag-b', 0], ['DEL', 'ag-b', 0]]);
   });
 

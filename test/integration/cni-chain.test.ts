@@ -1,13 +1,17 @@
 /**
  * weft-cni with real namespaces, the system Open vSwitch (netdev bridge,
  * fail_mode=secure) and the stock CNI plugins, chained the way libcni does
- * it: weft-cni -> tuning -> bandwidth. The Weft API is a fake that reports an
- * endpoint ready once OVS has given its port an ofport. Also STATUS, GC,
- * rollback when an endpoint never becomes ready, DEL after the netns is gone,
- * and (when Go and Debian's libcni are installed) the same chain through
- * libcni itself.
+ * it: weft-cni -> tuning -> bandwidth. The chain runs against the real
+ * controller (a child process): its bridge is a registered host's br-int,
+ * programmed by Weft's pipeline only (no NORMAL flow), and the two
+ * containers reach each other through those flows. The same chain also runs
+ * through libcni itself (a small Go cnitool built once per run with Debian's
+ * golang-go and golang-github-appc-cni-dev, which setup.sh installs).
+ * STATUS, GC, rollback when an endpoint never becomes ready and DEL after
+ * the netns is gone run against a fake Weft API that reports an endpoint
+ * ready once OVS has given its port an ofport.
  *
- * Skips without OVS unless CI is set (then it fails).
+ * Skips without OVS, the stock plugins or Go unless CI is set (then it fails).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +24,7 @@ import { promisify } from 'node:util';
 import { ovsAvailable, sh, TestBridge, vsctl } from '../helpers/ovs';
 import { repoRoot } from '../helpers/paths';
 import { waitFor } from '../helpers/wait';
+import { WeftProcess } from '../helpers/weft-process';
 import { FakeWeftApi, FakeEndpoint } from '../helpers/cni-fake-api';
 import { ConfList, PluginError, RuntimeConf, TestRuntime } from '../helpers/cni-runtime';
 import * as netlink from '../../northbound/cni/netlink';
@@ -32,6 +37,9 @@ const hex = (n: number) => randomBytes(n).toString('hex');
 let skip: string | undefined;
 let br: TestBridge;
 let api: FakeWeftApi;
+/** The real controller, and the bridge it programs as host1's br-int. */
+let weft: WeftProcess;
+let brW: TestBridge;
 let tmp: string;
 let runtime: TestRuntime;
 const netnses = new Set<string>();
@@ -77,11 +85,20 @@ before(async () => {
   fs.chmodSync(plugin, 0o755);
   fs.symlinkSync(plugin, path.join(bin, 'weft-cni'));
   runtime = new TestRuntime([bin, STOCK]);
+
+  weft = await WeftProcess.start({ host: '127.0.0.1' });
+  brW = await TestBridge.create({ controllerPort: weft.ofPort, maxBackoffMs: 1000 });
+  const reg = await weft.call('POST', '/v1/hosts', { name: 'host1', dpid: await brW.dpid(), underlayIp: '127.0.0.1' });
+  assert.equal(reg.status, 201, JSON.stringify(reg.body));
+  await waitFor(() => weft.call<{ connected: boolean }>('GET', '/v1/hosts/host1').then((r) => r.body.connected),
+    { what: `${brW.name} connected to Weft`, timeoutMs: 20000 });
+  const net = await weft.call('POST', '/v1/networks', { name: 'blue', cidr: '10.92.0.0/24', gateway: GW });
+  assert.equal(net.status, 201, JSON.stringify(net.body));
 });
 
 after(async () => {
   if (skip !== undefined) return;
-  for (const ep of api.created) ports.add(ep.portName);
+  for (const ep of api?.created ?? []) ports.add(ep.portName);
   for (const ns of netnses) await sh('ip', ['netns', 'del', ns]).catch(() => undefined);
   for (const p of ports) {
     await vsctl('--if-exists', 'del-port', p).catch(() => undefined);
@@ -91,9 +108,11 @@ after(async () => {
   for (const l of await hostLinks()) {
     if (!linksAtStart.has(l) && /^bwp/.test(l)) await sh('ip', ['link', 'del', l]).catch(() => undefined);
   }
-  await br.destroy();
-  await api.close();
-  fs.rmSync(tmp, { recursive: true, force: true });
+  await br?.destroy();
+  await brW?.destroy();
+  await weft?.stop();
+  await api?.close();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 async function newNetns(): Promise<string> {
@@ -107,12 +126,17 @@ function weftConf(extra: Record<string, unknown> = {}): ConfList['plugins'][numb
   return { type: 'weft-cni', api: api.url, host: 'host1', network: 'blue', bridge: br.name, mtu: 1400, readyTimeoutMs: 5000, ...extra };
 }
 
+/** weft-cni against the real controller, on the bridge Weft programs. */
+function realConf(): ConfList['plugins'][number] {
+  return weftConf({ api: weft.api, bridge: brW.name, readyTimeoutMs: 15000 });
+}
+
 function chain(): ConfList {
   return {
     cniVersion: '1.0.0',
     name: 'weftnet',
     plugins: [
-      weftConf(),
+      realConf(),
       { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.arp_notify': '1' } },
       { type: 'bandwidth', capabilities: { bandwidth: true } },
     ],
@@ -121,6 +145,9 @@ function chain(): ConfList {
 
 const BANDWIDTH = { bandwidth: { ingressRate: 50_000_000, ingressBurst: 4_000_000, egressRate: 50_000_000, egressBurst: 4_000_000 } };
 
+/** What the tests read of an endpoint, from the fake or from Weft. */
+interface Ep { id: string; portName: string; ip: string; mac: string; state: string; ofport: number | null }
+
 function endpointOf(rt: RuntimeConf): FakeEndpoint {
   const ep = [...api.endpoints.values()].find((e) => e.containerId === rt.containerId && e.ifName === rt.ifName);
   assert.ok(ep, `endpoint of ${rt.containerId}`);
@@ -128,12 +155,26 @@ function endpointOf(rt: RuntimeConf): FakeEndpoint {
   return ep;
 }
 
+/** The endpoint Weft holds for this attachment (exactly one). */
+async function weftEndpointOf(rt: RuntimeConf): Promise<Ep & { ofportRequest: number | null }> {
+  const r = await weft.call<Array<Ep & { ofportRequest: number | null }>>('GET',
+    `/v1/endpoints?containerId=${encodeURIComponent(rt.containerId)}&ifName=${encodeURIComponent(rt.ifName)}`);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.length, 1, `one endpoint of ${rt.containerId} in Weft: ${JSON.stringify(r.body)}`);
+  ports.add(r.body[0]!.portName);
+  return r.body[0]!;
+}
+
+async function weftHasEndpoint(id: string): Promise<boolean> {
+  return (await weft.call('GET', `/v1/endpoints/${id}`)).status === 200;
+}
+
 function inNs(netns: string, cmd: string, args: string[]): Promise<string> {
   return sh('nsenter', [`--net=${netns}`, '--', cmd, ...args]);
 }
 
 /** The container end is configured as the endpoint says, TX checksum offload off. */
-async function assertContainer(netns: string, ep: FakeEndpoint, mtu: number): Promise<void> {
+async function assertContainer(netns: string, ep: Ep, mtu: number): Promise<void> {
   const link = await netlink.getLink('eth0', netns);
   assert.ok(link, `eth0 in ${netns}`);
   assert.deepEqual([link.mac, link.mtu, link.up], [ep.mac, mtu, true]);
@@ -145,8 +186,8 @@ async function assertContainer(netns: string, ep: FakeEndpoint, mtu: number): Pr
 }
 
 /** The OVS port for `ep` on the test bridge, with its external_ids, and the host veth up. */
-async function assertPort(ep: FakeEndpoint, rt: RuntimeConf, mtu: number): Promise<void> {
-  assert.equal((await vsctl('port-to-br', ep.portName)).trim(), br.name);
+async function assertPort(ep: Ep, rt: RuntimeConf, mtu: number, bridge = br): Promise<void> {
+  assert.equal((await vsctl('port-to-br', ep.portName)).trim(), bridge.name);
   const id = async (k: string) => (await vsctl('get', 'Interface', ep.portName, `external_ids:${k}`)).trim().replace(/^"(.*)"$/, '$1');
   assert.deepEqual(
     [await id('weft-endpoint'), await id('container-id'), await id('iface'), await id('weft-network')],
@@ -158,12 +199,12 @@ async function assertPort(ep: FakeEndpoint, rt: RuntimeConf, mtu: number): Promi
 }
 
 /** Nothing of the attachment is left: container interface, host veth, OVS port, endpoint. */
-async function assertGone(netns: string | null, ep: FakeEndpoint): Promise<void> {
+async function assertGone(netns: string | null, ep: Ep, real = false): Promise<void> {
   if (netns !== null) assert.equal(await netlink.getLink('eth0', netns), null, 'eth0 is gone from the container');
   assert.equal(await netlink.getLink(ep.portName), null, `host veth ${ep.portName} is gone`);
   assert.equal(await ofportOf(ep.id), null, 'OVS port is gone');
-  assert.equal((await vsctl('list-ports', br.name)).split('\n').includes(ep.portName), false);
-  assert.equal(api.endpoints.has(ep.id), false, 'endpoint deleted');
+  assert.equal((await vsctl('list-ports', (real ? brW : br).name)).split('\n').includes(ep.portName), false);
+  assert.equal(real ? await weftHasEndpoint(ep.id) : api.endpoints.has(ep.id), false, 'endpoint deleted');
 }
 
 /** A TCP exchange of `bytes` from `fromNs` to `ip:port` in `toNs` (one connection, echoes the byte count). */
@@ -186,7 +227,7 @@ async function tcpTransfer(fromNs: string, toNs: string, ip: string, bytes: numb
   }
 }
 
-test('chain weft-cni -> tuning -> bandwidth: ADD, CHECK, TCP between two containers, DEL in reverse, twice', async (t) => {
+test('chain weft-cni -> tuning -> bandwidth on a Weft-programmed bridge: ADD, CHECK, ping and TCP through Weft\'s flows, DEL in reverse, twice', async (t) => {
   if (skip) return t.skip(skip);
   const L = chain();
   const rtA: RuntimeConf = { containerId: `ctra${hex(6)}`, netns: await newNetns(), ifName: 'eth0', capabilityArgs: BANDWIDTH };
@@ -195,9 +236,9 @@ test('chain weft-cni -> tuning -> bandwidth: ADD, CHECK, TCP between two contain
     args: [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'b'], ['IP', '10.92.0.50'], ['MAC', '02:42:0a:5c:00:32']],
   };
   const resA = await runtime.add(L, rtA);
-  const epA = endpointOf(rtA);
+  const epA = await weftEndpointOf(rtA);
   const resB = await runtime.add(L, rtB);
-  const epB = endpointOf(rtB);
+  const epB = await weftEndpointOf(rtB);
 
   // The result, as it went through the chain.
   const weftOut = JSON.parse(runtime.calls.find((c) => c.type === 'weft-cni' && c.command === 'ADD')!.stdout) as Record<string, unknown>;
@@ -219,7 +260,7 @@ test('chain weft-cni -> tuning -> bandwidth: ADD, CHECK, TCP between two contain
 
   for (const [rt, ep] of [[rtA, epA], [rtB, epB]] as const) {
     await assertContainer(rt.netns, ep, 1400);
-    await assertPort(ep, rt, 1400);
+    await assertPort(ep, rt, 1400, brW);
     assert.equal((await inNs(rt.netns, 'cat', ['/proc/sys/net/ipv4/conf/eth0/arp_notify'])).trim(), '1', 'tuning set its sysctl');
     assert.match(await sh('tc', ['qdisc', 'show', 'dev', ep.portName]), /qdisc tbf/, 'bandwidth shaped the host end');
   }
@@ -227,19 +268,30 @@ test('chain weft-cni -> tuning -> bandwidth: ADD, CHECK, TCP between two contain
   await runtime.check(L, rtA);
   await runtime.check(L, rtB);
 
-  // The bridge is fail_mode=secure with no controller: let it switch, then
-  // ping and TCP (which needs TX checksum offload off with the userspace datapath).
-  await br.ofctl('add-flow', br.name, 'priority=0,actions=NORMAL');
+  // The bridge is fail_mode=secure and holds Weft's pipeline only: every flow
+  // carries a Weft cookie, none switches by NORMAL, and the endpoints' own
+  // flows are there for their real port numbers. Ping and TCP (which needs TX
+  // checksum offload off with the userspace datapath) go through them.
+  const flows = await brW.dumpFlows();
+  assert.ok(flows.length > 0 && flows.every((f) => /cookie=0x[0-9a-f]*[1-9a-f]/.test(f)), `only Weft's flows:\n${flows.join('\n')}`);
+  assert.ok(!flows.some((f) => /NORMAL/.test(f)), `no NORMAL flow:\n${flows.join('\n')}`);
+  for (const ep of [epA, epB]) {
+    assert.ok(flows.some((f) => f.includes(`in_port=${ep.ofport},`) && f.includes(ep.mac)), `spoof guard flow of ${ep.portName} (port ${ep.ofport})`);
+    assert.ok(flows.some((f) => f.includes(ep.mac) && f.includes(`output:${ep.ofport}`)), `delivery flow of ${ep.portName} (port ${ep.ofport})`);
+  }
   await inNs(rtA.netns, 'ping', ['-c', '2', '-W', '2', epB.ip]);
   assert.equal(await tcpTransfer(rtA.netns, rtB.netns, epB.ip, 300_000), 300_000);
+  assert.equal(await tcpTransfer(rtB.netns, rtA.netns, epA.ip, 300_000), 300_000);
 
   await runtime.del(L, rtA);
-  await assertGone(rtA.netns, epA);
+  await assertGone(rtA.netns, epA, true);
   await runtime.del(L, rtA); // again, now without a cached result
   assert.equal(runtime.calls.filter((c) => c.command === 'DEL' && c.stdin.prevResult === undefined).length, 3);
   await runtime.del(L, rtB);
-  await assertGone(rtB.netns, epB);
-  assert.equal(api.endpoints.size, 0);
+  await assertGone(rtB.netns, epB, true);
+  assert.equal((await weft.call<unknown[]>('GET', '/v1/endpoints?host=host1')).body.length, 0);
+  await waitFor(async () => !(await brW.dumpFlows()).some((f) => f.includes(epA.mac) || f.includes(epB.mac)),
+    { what: 'the endpoints\' flows removed from the bridge', timeoutMs: 10000 });
 });
 
 test('STATUS and GC (1.1.0): GC removes attachments missing from valid-attachments, and orphan ports', async (t) => {
@@ -326,7 +378,12 @@ test('DEL after the container\'s netns is gone still removes the OVS port and th
   await runtime.del(L, rt);
 });
 
-/** Builds a tiny libcni client (cnitool) with Go and Debian's golang-github-appc-cni-dev, or null if they are missing. */
+/**
+ * Builds a tiny libcni client (cnitool) with Go and Debian's
+ * golang-github-appc-cni-dev into this run's temp folder, or null if they
+ * are missing. Go's build cache (GOCACHE, ~/.cache/go-build by default)
+ * keeps the rebuild in later runs fast.
+ */
 async function buildLibcniTool(): Promise<string | null> {
   const src = '/usr/share/gocode/src/github.com/containernetworking/cni/libcni';
   const go = await sh('which', ['go']).catch(() => '');
@@ -391,10 +448,13 @@ func fail(err error) {
   return out;
 }
 
-test('the same chain through libcni itself (skipped without Go and golang-github-appc-cni-dev)', async (t) => {
+test('the same chain through libcni itself, on the Weft-programmed bridge', async (t) => {
   if (skip) return t.skip(skip);
   const tool = await buildLibcniTool();
-  if (tool === null) return t.skip('go or /usr/share/gocode/.../libcni missing (apt-get install golang-go golang-github-appc-cni-dev)');
+  if (tool === null) {
+    assert.ok(!process.env.CI, 'go or libcni missing: CI must not skip (mininet/scripts/setup.sh installs golang-go golang-github-appc-cni-dev)');
+    return t.skip('go or /usr/share/gocode/.../libcni missing (apt-get install golang-go golang-github-appc-cni-dev)');
+  }
   const listFile = path.join(tmp, 'weftnet.conflist');
   fs.writeFileSync(listFile, JSON.stringify(chain()));
   const netns = await newNetns();
@@ -403,7 +463,8 @@ test('the same chain through libcni itself (skipped without Go and golang-github
   const cni = (cmd: string) => execFileP(tool, [cmd, listFile, netns, cid, 'eth0'], { env, timeout: 60_000 });
   const { stdout } = await cni('add');
   const res = JSON.parse(stdout) as { cniVersion: string; interfaces: Array<{ name: string; sandbox?: string }>; ips: Array<{ address: string; interface: number }> };
-  const ep = endpointOf({ containerId: cid, netns, ifName: 'eth0' });
+  const ep = await weftEndpointOf({ containerId: cid, netns, ifName: 'eth0' });
+  assert.equal(ep.state, 'ready');
   assert.equal(res.cniVersion, '1.0.0');
   // bandwidth appends its ifb device (egress shaping) to the interfaces.
   assert.deepEqual(res.interfaces.slice(0, 2).map((i) => [i.name, i.sandbox ?? '']), [[ep.portName, ''], ['eth0', netns]]);
@@ -411,6 +472,6 @@ test('the same chain through libcni itself (skipped without Go and golang-github
   await assertContainer(netns, ep, 1400);
   await cni('check');
   await cni('del');
-  await assertGone(netns, ep);
+  await assertGone(netns, ep, true);
   await cni('del');
 });

@@ -24,7 +24,8 @@ const conf = (network: string): ConfList => ({
   cniVersion: '1.0.0', name: network,
   plugins: [{ type: 'weft-cni', api: weft.api, host: 'h1', ovsdb: host.ovsdb, bridge: 'br-int' }],
 });
-interface Result { ips: { address: string }[]; interfaces: { name: string; mac: string }[] }
+interface Result { ips: { address: string }[]; interfaces: { name: string; mac: string; mtu?: number }[] }
+interface Ep { id: string; portName: string; ip: string; mac: string; state: string; ofport: number | null; ofportRequest: number | null; mtu: number }
 const ipOf = (r: Result) => r.ips[0].address.split('/')[0];
 
 before(async () => {
@@ -43,7 +44,7 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-test('three containers on two networks via weft-cni; isolation, routing, spoofing, DEL; 100 concurrent ADDs', async (t) => {
+test('three containers on two networks via weft-cni; routing, spoofing, DEL, another port number than asked, a network MTU; 100 concurrent ADDs', async (t) => {
   if (skip) { t.skip('no OVS'); return; }
   assert.equal((await weft.call('POST', '/v1/hosts', { name: 'h1', dpid: host.dpid, underlayIp: host.ip })).status, 201);
   await waitFor(() => weft.call<{ connected: boolean }>('GET', '/v1/hosts/h1').then((r) => r.body.connected), { what: 'br-int connected', timeoutMs: 20000 });
@@ -95,6 +96,59 @@ test('three containers on two networks via weft-cni; isolation, routing, spoofin
     assert.equal((await c[0].ping(ipB, { count: 2, timeoutS: 1 })).received, 0);
     await rt.del(conf('blue'), { containerId: 'ctr-1', netns: c[1].netnsPath, ifName: 'eth0' });
     assert.equal((await weft.call<unknown[]>('GET', '/v1/endpoints?containerId=ctr-1')).body.length, 0);
+  });
+
+  await t.test('OVS gives the port another number than its ofportRequest: the flows follow the real one; ready, ping and TCP', async () => {
+    const ct = await Container.create(host, 'r', { prefix: 'wfh-c' });
+    const rtc = { containerId: 'ctr-resync', netns: ct.netnsPath, ifName: 'eth0' };
+    // Weft picks the endpoint and its port number at POST; the plugin's ADD for the same attachment gets it back (200).
+    const pre = await weft.call<Ep>('POST', '/v1/endpoints', { containerId: rtc.containerId, ifName: 'eth0', host: 'h1', network: 'blue', netns: ct.netnsPath });
+    assert.equal(pre.status, 201, JSON.stringify(pre.body));
+    const asked = pre.body.ofportRequest!;
+    assert.ok(asked >= 10000, String(asked));
+    // Something else takes that number on br-int first.
+    const squatter = 'wfhsquat';
+    await host.vsctl('add-port', 'br-int', squatter, '--', 'set', 'interface', squatter, 'type=internal', `ofport_request=${asked}`);
+    try {
+      assert.equal(await host.ofport(squatter), asked);
+      const res = await rt.add(conf('blue'), rtc) as unknown as Result;
+      assert.equal(res.interfaces[0].name, pre.body.portName);
+      const real = await host.ofport(pre.body.portName);
+      assert.notEqual(real, asked, 'OVS gave the port another number');
+      const ep = (await weft.call<Ep>('GET', `/v1/endpoints/${pre.body.id}`)).body;
+      assert.deepEqual([ep.state, ep.ofport, ep.ofportRequest], ['ready', real, asked]);
+      // ready means its flows are for the real number already
+      const flows = await host.dumpFlows();
+      const mine = flows.filter((f) => f.includes(ep.mac));
+      assert.ok(mine.some((f) => f.includes(`in_port=${real},`)), `spoof guard on port ${real}:\n${mine.join('\n')}`);
+      assert.ok(mine.some((f) => f.includes(`output:${real}`)), `delivery to port ${real}:\n${mine.join('\n')}`);
+      assert.ok(!flows.some((f) => f.includes(`in_port=${asked},`) || new RegExp(`output:${asked}\\b`).test(f)), `no flow for port ${asked}:\n${flows.join('\n')}`);
+      assert.equal((await c[0].ping(ep.ip, { count: 3 })).received, 3);
+      const srv = await ct.serveTcp(8002);
+      assert.equal(await c[0].tcpConnect(ep.ip, srv.port, 'on the real port'), 'on the real port');
+      await srv.stop();
+      await rt.del(conf('blue'), rtc);
+      await waitFor(async () => !(await host.dumpFlows()).some((f) => f.includes(ep.mac)), { what: 'flows of the re-synced endpoint removed' });
+    } finally {
+      await host.vsctl('--if-exists', 'del-port', 'br-int', squatter);
+    }
+  });
+
+  await t.test('a network\'s mtu reaches the container\'s interface through the plugin', async () => {
+    assert.equal((await weft.call('POST', '/v1/networks', { name: 'small', cidr: '10.23.0.0/24', mtu: 1360 })).status, 201);
+    const ct = await Container.create(host, 'mtu', { prefix: 'wfh-c' });
+    const rtc = { containerId: 'ctr-mtu', netns: ct.netnsPath, ifName: 'eth0' };
+    const res = await rt.add(conf('small'), rtc) as unknown as Result; // the configuration names no mtu
+    const ep = (await weft.call<Ep[]>('GET', '/v1/endpoints?containerId=ctr-mtu')).body[0]!;
+    assert.equal(ep.mtu, 1360);
+    const [inside] = JSON.parse(await ct.exec(['ip', '-j', 'link', 'show', 'dev', 'eth0'])) as Array<{ mtu: number }>;
+    assert.equal(inside?.mtu, 1360, 'eth0 in the container\'s namespace');
+    const [hostEnd] = JSON.parse(await host.exec(['ip', '-j', 'link', 'show', 'dev', res.interfaces[0].name])) as Array<{ mtu: number }>;
+    assert.equal(hostEnd?.mtu, 1360, 'the host end of the veth');
+    // a full-size packet with DF set gets through (routed to blue), one byte more cannot leave eth0
+    assert.match(await ct.exec(['ping', '-n', '-c', '2', '-W', '2', '-i', '0.2', '-M', 'do', '-s', String(1360 - 28), ipA]), /2 received/);
+    await assert.rejects(ct.exec(['ping', '-n', '-c', '1', '-W', '1', '-M', 'do', '-s', String(1360 - 27), ipA]), /message too long|mtu/i);
+    await rt.del(conf('small'), rtc);
   });
 
   await t.test('100 concurrent ADDs: 100 distinct addresses, all ready, all reachable', async () => {

@@ -93,6 +93,7 @@ test('containers on a real OVS bridge', async (t) => {
   await t.test('forged source IP or MAC gets nothing through', async () => {
     await nsExec(a.ns, 'ip', ['addr', 'add', '10.11.0.99/24', 'dev', 'eth0']);
     assert.equal((await ping(a.ns, b.ip, 2, 1, ['-I', '10.11.0.99'])).received, 0, 'forged IP dropped');
+    assert.equal((await ping(a.ns, b.ip, 2, 2, ['-I', a.ip])).received, 2, 'the control: its own IP gets through');
     await nsExec(a.ns, 'ip', ['addr', 'del', '10.11.0.99/24', 'dev', 'eth0']);
     await nsExec(a.ns, 'ip', ['link', 'set', 'eth0', 'address', '02:66:66:66:66:66']);
     assert.equal((await ping(a.ns, b.ip)).received, 0, 'forged MAC dropped');
@@ -103,8 +104,16 @@ test('containers on a real OVS bridge', async (t) => {
 
   await t.test('controller SIGKILL + restart while pinging: no loss, state intact', async () => {
     const before = (await call<Ep[]>('GET', '/v1/endpoints')).body;
-    const pinger = nsExec(a.ns, 'ping', ['-c', '80', '-i', '0.05', '-W', '1', b.ip]);
-    await new Promise((r) => setTimeout(r, 500));
+    const ping80 = spawn('ip', ['netns', 'exec', a.ns, 'ping', '-c', '80', '-i', '0.05', '-W', '1', b.ip], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let pingOut = '';
+    ping80.stdout!.on('data', (d: Buffer) => (pingOut += d.toString()));
+    const pinger = new Promise<string>((resolve, reject) => {
+      ping80.once('error', reject);
+      ping80.once('close', (code) => (code === 0 ? resolve(pingOut) : reject(new Error(`ping exited ${code}: ${pingOut}`))));
+    });
+    pinger.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
+    // the controller dies while the ping runs: after its first replies
+    await waitFor(() => (pingOut.match(/bytes from/g) ?? []).length >= 5, { what: 'the ping under way', timeoutMs: 5000 });
     proc!.kill('SIGKILL');
     await new Promise((r) => proc!.once('exit', r));
     proc = startWeft();
@@ -128,5 +137,6 @@ test('containers on a real OVS bridge', async (t) => {
     assert.ok(flowsAfter.length <= flowsBefore - 3, `at least its three flows went (${flowsBefore} -> ${flowsAfter.length})`);
     assert.ok(!flowsAfter.some((f) => f.includes(b.mac)), 'no flow mentions its MAC');
     assert.equal((await ping(a.ns, b.ip)).received, 0);
+    assert.equal((await ping(a.ns, c.ip)).received, 2, 'the control: a still reaches c');
   });
 });

@@ -43,7 +43,6 @@ test('ring of 6: 12 directed links, 0% loss, link down -> 10 links and still 0% 
   assert.equal(r.error, undefined);
   assert.equal(r.expected_links, 12);
   assert.deepEqual(r.phases.map((p) => [p.name, p.loss, p.links]), [['initial', 0, 12], ['link-down', 0, 10], ['link-up', 0, 12]]);
-  assert.ok(r.link_down_detect_s! < 5, `link loss seen within a few seconds (${r.link_down_detect_s}s)`);
   for (const p of r.phases) {
     assert.equal(p.hosts_known, 6);
     // 30 pings + replies + ARP over at most 5 hops, plus LLDP probes: hundreds. A storm is millions.

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { MultiHostLab } from '../helpers/multihost-lab';
-import { waitFor } from '../helpers/wait';
+import { waitFor, waitStable } from '../helpers/wait';
 
 let lab: MultiHostLab | undefined;
 before(async () => { lab = await MultiHostLab.start({ id: 'mh', subnet: '172.31.243.0/24', hosts: 3, mtu: 1600, tunnel: true }); });
@@ -43,16 +43,27 @@ test('overlay networks across three hosts', async (t) => {
 
   await t.test('same CIDR, other network: isolated', async () => {
     assert.equal((await d.ct.ping(a.ip, { count: 2, timeoutS: 1 })).received, 0, 'ov2 cannot reach ov1');
+    // the control: from the same host (mh3) to the same container, ov1's c gets through
+    assert.equal((await c.ct.ping(a.ip, { count: 2 })).received, 2, 'ov1 on mh3 reaches a');
     const srv = await d.ct.serveTcp(9001);
     const got = await a.ct.tcpConnect(b.ip, srv.port, 'to b, not d', 2000).catch((e: Error) => e.message);
     assert.notEqual(got, 'to b, not d', 'a connection to b\'s address never reaches d');
+    // the control: with b serving the same port too, the same connection reaches b (and not d)
+    const srvB = await b.ct.serveTcp(9001, { banner: 'b:' });
+    assert.equal(await a.ct.tcpConnect(b.ip, srvB.port, 'to b, not d'), 'b:to b, not d');
+    await srvB.stop();
     await srv.stop();
   });
 
   await t.test('flows grow with hosts, not remote endpoints', async () => {
-    const f1 = (await hosts[0].dumpFlows()).length;
+    // counted in the settled state: nothing of the earlier attaches still on its way to mh1
+    const f1 = (await waitStable(() => hosts[0].dumpFlows(), { what: 'mh1 flows before the attach' })).length;
     const e = await lab!.attach(1, 'e', 'ov1'); // more endpoints on mh2 in the same block add no flow on mh1
-    assert.equal((await hosts[0].dumpFlows()).length, f1);
+    const eMac = e.res.interfaces.find((x) => x.name === 'eth0')!.mac;
+    assert.ok((await hosts[1].dumpFlows()).some((f) => f.includes(eMac)), 'e\'s own flows are on mh2');
+    await a.ct.waitPing(e.ip, 10000); // mh1 already reaches e
+    const f2 = await waitStable(() => hosts[0].dumpFlows(), { what: 'mh1 flows after the attach on mh2' });
+    assert.equal(f2.length, f1);
     await lab!.detach(1, 'e', 'ov1', e.ct);
   });
 
@@ -64,6 +75,7 @@ test('overlay networks across three hosts', async (t) => {
       await waitFor(async () => !(await h.dumpFlows()).some((f) => f.includes('10.40.0.64/26') || f.includes(b.res.interfaces[0].mac)), { what: `flows for b gone on ${h.name}` });
     }
     assert.equal((await a.ct.ping(b.ip, { count: 2, timeoutS: 1 })).received, 0);
+    assert.equal((await a.ct.ping(c.ip, { count: 2 })).received, 2, 'the control: a still reaches c across hosts');
   });
 
   await t.test('deleting a host removes its tunnels elsewhere', async () => {

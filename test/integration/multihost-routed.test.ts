@@ -10,7 +10,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MultiHostLab } from '../helpers/multihost-lab';
-import { waitFor } from '../helpers/wait';
+import { waitFor, waitStable } from '../helpers/wait';
 
 const CLIENT_IP = '172.31.244.200';
 const ROUTER_IP = '172.31.244.201';
@@ -94,8 +94,12 @@ test('routed networks across three hosts and from the underlay', async (t) => {
   });
 
   await t.test('route count grows with hosts, not endpoints', async () => {
-    const before = (await hosts[0].dumpFlows()).length;
-    await lab!.attach(1, 'd', 'rt');
-    assert.equal((await hosts[0].dumpFlows()).length, before, 'a new endpoint in a known remote block adds nothing on other hosts');
+    // counted in the settled state: nothing of the earlier changes still on its way to rt1
+    const before = (await waitStable(() => hosts[0].dumpFlows(), { what: 'rt1 flows before the attach' })).length;
+    const d = await lab!.attach(1, 'd', 'rt');
+    assert.ok((await hosts[1].dumpFlows()).some((f) => f.includes(d.res.interfaces.find((x) => x.name === 'eth0')!.mac)), 'd\'s own flows are on rt2');
+    await ep[0].ct.waitPing(d.ip, 10000); // rt1 already routes to d
+    const after = await waitStable(() => hosts[0].dumpFlows(), { what: 'rt1 flows after the attach on rt2' });
+    assert.equal(after.length, before, 'a new endpoint in a known remote block adds nothing on other hosts');
   });
 });

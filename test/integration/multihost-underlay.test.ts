@@ -38,5 +38,7 @@ test('underlay (flat L2, VLAN 100) network across three hosts and a machine on t
   await t.test('nothing leaks outside VLAN 100: the same subnet on the untagged underlay does not see them', async () => {
     const other = await lab!.outsideMachine('other', '10.70.0.201');
     assert.equal((await other.ping(ep[0].ip, { count: 2, timeoutS: 1 })).received, 0);
+    // the control: the same container, at the same time, from the same subnet on VLAN 100
+    assert.equal((await vm.ping(ep[0].ip, { count: 2 })).received, 2, 'the VM on VLAN 100 still reaches it');
   });
 });

@@ -20,11 +20,35 @@ let lab: MultiHostLab | undefined;
 before(async () => { lab = await MultiHostLab.start({ id: 'pp', subnet: '172.31.246.0/24', hosts: 1, phy: true }); });
 after(async () => { await lab?.stop(); });
 
-/** A node one-liner server inside a namespace; resolves once it prints that it listens. */
+/**
+ * A node one-liner server inside a namespace; resolves once it prints that
+ * it listens. Rejects, with its stderr, if it fails to start or exits
+ * first, or if it prints nothing within 10 s (then it is killed).
+ */
 async function serve(ns: Container, code: string): Promise<{ stop(): Promise<void> }> {
-  const p = spawn('ip', ['netns', 'exec', ns.netns, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((r) => p.stdout!.once('data', r));
-  return { stop: async () => { const gone = new Promise((r) => p.once('exit', r)); p.kill(); await gone; } };
+  const p = spawn('ip', ['netns', 'exec', ns.netns, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  p.stderr!.on('data', (d: Buffer) => { err += d.toString(); process.stderr.write(d); });
+  const exited = new Promise<void>((r) => { p.once('close', () => r()); p.once('error', () => r()); });
+  const stop = async () => {
+    if (p.exitCode === null && p.signalCode === null) p.kill();
+    await exited;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      p.stdout!.once('data', () => resolve());
+      p.once('error', (e) => reject(new Error(`server in ${ns.netns} did not start: ${e.message}`)));
+      p.once('exit', (code, signal) => reject(new Error(`server in ${ns.netns} exited (${signal ?? code}) before it listened: ${err.trim()}`)));
+      timer = setTimeout(() => reject(new Error(`server in ${ns.netns} printed nothing within 10 s: ${err.trim()}`)), 10_000);
+    });
+  } catch (e) {
+    await stop();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  return { stop };
 }
 async function udpAsk(ns: Container, ip: string, port: number, text: string): Promise<string> {
   return ns.exec([process.execPath, '-e', `const s=require('dgram').createSocket('udp4');s.on('message',m=>{process.stdout.write(m);process.exit(0)});` +
@@ -106,7 +130,11 @@ test('published TCP and UDP ports reach a container at hostIP:hostPort', async (
 
   await t.test('an unpublished port is not reachable, and DEL unpublishes', async () => {
     const srv = await web.ct.serveTcp(81);
+    const published = await web.ct.serveTcp(80);
     assert.notEqual(await client.tcpConnect(host.ip, 81, 'nope', 1500).catch(() => 'refused'), 'nope');
+    // the control: the same client, container and moment, through the published port
+    assert.equal(await client.tcpConnect(host.ip, 8080, 'published still'), 'published still');
+    await published.stop();
     await srv.stop();
     await lab!.detach(0, 'web', 'pub', web.ct, cap);
     assert.ok(!/tp_dst=8080/.test(await host.ofctlOn('br-phy', 'dump-flows')), 'DNAT flow gone');
