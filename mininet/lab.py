@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -196,6 +197,7 @@ def main():
         if net:
             net.stop()
         stop_process(ctl)
+        shutil.rmtree(tmp, ignore_errors=True)  # the lab's own database
     if args.json:
         print(json.dumps(report))
     else:
