@@ -411,9 +411,12 @@ function natRewrite(nat: NatAction, p: Packet, restore: PacketFields | undefined
 export function simulate(flows: readonly SimFlow[], packet: PacketFields, opts: SimOptions = {}): Trace {
   const w = new Walk(flows, opts);
   w.walk(packetOf(packet), opts.table ?? 0, 0, 'start');
+  // a flow that only outputs to the in_port drops, but say so: it is a likely cause
+  const skipped = w.effects.filter((e) => e.type === 'skipped_output').map((e) => `port ${(e as { port: number }).port} in ${w.label(e.table)}`);
+  const why = w.end.why + (skipped.length ? `; output to the in_port was skipped (${skipped.join(', ')})` : '');
   const verdict: Verdict = w.outputs.length
     ? { kind: 'output', outputs: w.outputs }
-    : { kind: 'drop', table: w.end.table, ...(w.name(w.end.table) !== undefined && { tableName: w.name(w.end.table) }), reason: w.end.reason, why: w.end.why };
+    : { kind: 'drop', table: w.end.table, ...(w.name(w.end.table) !== undefined && { tableName: w.name(w.end.table) }), reason: w.end.reason, why };
   return { hops: w.hops, outputs: w.outputs, effects: w.effects, verdict };
 }
 
