@@ -11,7 +11,8 @@
 // tracker (ct_state, ct_mark, ct_label and an un-NAT come from the options;
 // a NAT with an explicit range rewrites the packet), groups, meters,
 // learn, conjunctive matches, MPLS, QinQ (one VLAN tag), match
-// prerequisites (a header field the packet lacks never matches), and what
+// prerequisites (a header field the packet lacks never matches; an IP
+// packet given without nw_ttl has a TTL of 64), and what
 // OFPP_NORMAL, FLOOD or CONTROLLER would do next: those are outputs too.
 import {
   Action, CtAction, Instruction, NatAction, Oxm, OXM_BY_NAME, KIND_LEN, OxmValue,
@@ -194,16 +195,6 @@ export function matchPacket(match: readonly Oxm[], p: Packet): boolean {
 
 /** matchPacket for a packet given as named fields. */
 export const flowMatches = (match: readonly Oxm[], fields: PacketFields): boolean => matchPacket(match, packetOf(fields));
-
-/** The flow that wins a table for a packet: the highest priority that matches, the first of equals. */
-export function lookupFlow<F extends SimFlow>(flows: readonly F[], table: number, p: Packet): F | undefined {
-  let best: F | undefined;
-  for (const f of flows) {
-    if ((f.table_id ?? 0) !== table || (best && (f.priority ?? 0x8000) <= (best.priority ?? 0x8000))) continue;
-    if (matchPacket(f.match, p)) best = f;
-  }
-  return best;
-}
 
 /** An OpenFlow 1.3 table-miss flow: priority 0, everything wildcarded. */
 const isMissFlow = (f: SimFlow) => (f.priority ?? 0x8000) === 0 && f.match.length === 0;
