@@ -1,7 +1,11 @@
 // A flow table that applies flow-mods with OpenFlow semantics (add replaces
 // an identical match+priority; delete is non-strict by default; cookie
-// masks; priorities; goto_table) and answers "what happens to this packet".
+// masks) and answers "what happens to this packet" through the controller's
+// flow simulator, so tests and the product match packets the same way.
 import { FlowMod, Instruction, Action, Oxm, OFPFC_ADD, OFPFC_MODIFY, OFPFC_MODIFY_STRICT, OFPFC_DELETE, OFPFC_DELETE_STRICT, OFPTT_ALL } from '../../southbound/codec';
+import { simulate, SimOptions, Trace, PacketFields } from '../../controller/flow-sim';
+
+export type { PacketFields };
 
 export interface FakeFlow {
   table_id: number;
@@ -11,24 +15,10 @@ export interface FakeFlow {
   instructions: Instruction[];
 }
 
-export type PacketFields = Record<string, number | string | bigint>;
-
 const norm = (v: unknown) => (typeof v === 'string' ? v.toLowerCase() : typeof v === 'bigint' ? v : String(v));
 const same = (a: Oxm[], b: Oxm[]) => a.length === b.length && a.every((x) => b.some((y) => y.field === x.field && norm(y.value) === norm(x.value) && norm(y.mask) === norm(x.mask)));
 /** Is flow match `f` at least as specific as `m` (every field of m appears in f, equal)? */
 const covers = (f: Oxm[], m: Oxm[]) => m.every((x) => f.some((y) => y.field === x.field && norm(y.value) === norm(x.value) && norm(y.mask) === norm(x.mask)));
-
-function matches(flow: Oxm[], pkt: PacketFields): boolean {
-  for (const o of flow) {
-    const v = pkt[o.field];
-    if (v === undefined) return false;
-    if (o.mask !== undefined) {
-      if (typeof v !== 'number' || typeof o.value !== 'number' || typeof o.mask !== 'number') return false;
-      if (((v & o.mask) >>> 0) !== ((o.value & o.mask) >>> 0)) return false;
-    } else if (norm(v) !== norm(o.value)) return false;
-  }
-  return true;
-}
 
 export class FakeTable {
   flows: FakeFlow[] = [];
@@ -60,21 +50,11 @@ export class FakeTable {
 
   /** Apply-actions collected along the goto_table chain for a packet; [] = dropped. */
   lookup(pkt: PacketFields): Action[] {
-    const out: Action[] = [];
-    let table = 0;
-    for (let hops = 0; hops < 255; hops++) {
-      const best = this.flows
-        .filter((f) => f.table_id === table && matches(f.match, pkt))
-        .sort((a, b) => b.priority - a.priority)[0];
-      if (!best) return out;
-      let next: number | undefined;
-      for (const i of best.instructions) {
-        if (i.type === 'apply_actions') out.push(...i.actions);
-        if (i.type === 'goto_table') next = i.table_id;
-      }
-      if (next === undefined) return out;
-      table = next;
-    }
-    return out;
+    return this.trace(pkt).hops.flatMap((h) => h.actions);
+  }
+
+  /** The whole walk: hops, outputs and the verdict. */
+  trace(pkt: PacketFields, opts?: SimOptions): Trace {
+    return simulate(this.flows, pkt, opts);
   }
 }
