@@ -4,8 +4,9 @@
 // fields, the tunnel with a VNI and a destination, or a drop in a named table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerFlows, phyFlows, HostState, Block } from '../../apps/container-network';
-import { PIPELINE, TABLE_ID, TableName, GATEWAY_MAC, NAT_ZONE, UNDERLAY_NET, derivedMac } from '../../controller/pipeline';
+import { containerFlows, phyFlows, HostState } from '../../apps/container-network';
+import type { Block } from '../../controller/ipam';
+import { PIPELINE, TABLE_ID, BrIntTable as TableName, GATEWAY_MAC, NAT_ZONE, UNDERLAY_NET, derivedMac } from '../../controller/pipeline';
 import type { EndpointRec, HostRec, NetworkRec, NetworkMode, PortMapping } from '../../controller/resources';
 import { parseCidr, intToIp } from '../../controller/ipv4';
 import { simulate, traceText, Trace, SimOptions, SimOutput, PacketFields, SimFlow } from '../../controller/flow-sim';
