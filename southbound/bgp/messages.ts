@@ -10,9 +10,14 @@ export const BGP_VERSION = 4;
 export const BGP_ERR = {
   MESSAGE_HEADER: 1, OPEN_MESSAGE: 2, UPDATE_MESSAGE: 3, HOLD_TIMER_EXPIRED: 4, FSM: 5, CEASE: 6,
 } as const;
-/** Subcodes used here: §6.1 header, §6.2 OPEN, RFC 4486 Cease. */
+/** The subcodes sent here, by error code. */
 export const BGP_SUBCODE = {
-  UNSPECIFIC: 0, BAD_MESSAGE_TYPE: 3, UNSUPPORTED_VERSION: 1, BAD_PEER_AS: 2, UNACCEPTABLE_HOLD_TIME: 6,
+  UNSPECIFIC: 0,
+  // Message Header Error (§6.1)
+  BAD_MESSAGE_TYPE: 3,
+  // OPEN Message Error (§6.2)
+  UNSUPPORTED_VERSION_NUMBER: 1, BAD_PEER_AS: 2, UNACCEPTABLE_HOLD_TIME: 6,
+  // Cease (RFC 4486 §4)
   ADMINISTRATIVE_SHUTDOWN: 2,
 } as const;
 

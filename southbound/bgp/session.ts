@@ -1,5 +1,5 @@
 // One BGP-4 session to a peer (RFC 4271 §8, a subset of the FSM): Weft opens
-// the TCP connection (passive peers only), sends OPEN, and goes Idle ->
+// the TCP connection (it never listens), sends OPEN, and goes Idle ->
 // Connect -> OpenSent -> OpenConfirm -> Established; any error closes the
 // connection (with a NOTIFICATION, §6) and a new attempt follows after the
 // connect-retry interval. Timers (§10): a 4-minute hold timer until the
@@ -99,7 +99,7 @@ export class BgpSession {
       if (this.state !== 'opensent') return this.fail('unexpected OPEN', [BGP_ERR.FSM, BGP_SUBCODE.UNSPECIFIC]);
       const o = decodeOpen(body);
       const want = this.cfg.peer.asn;
-      if (o.version !== BGP_VERSION) return this.fail(`peer speaks BGP version ${o.version}`, [BGP_ERR.OPEN_MESSAGE, BGP_SUBCODE.UNSUPPORTED_VERSION]);
+      if (o.version !== BGP_VERSION) return this.fail(`peer speaks BGP version ${o.version}`, [BGP_ERR.OPEN_MESSAGE, BGP_SUBCODE.UNSUPPORTED_VERSION_NUMBER]);
       if (o.asn !== want) return this.fail(`peer AS ${o.asn}, configured ${want}`, [BGP_ERR.OPEN_MESSAGE, BGP_SUBCODE.BAD_PEER_AS]);
       // §4.2: a hold time of 1 or 2 seconds must be refused
       if (o.holdTime !== 0 && o.holdTime < 3) return this.fail(`hold time ${o.holdTime}`, [BGP_ERR.OPEN_MESSAGE, BGP_SUBCODE.UNACCEPTABLE_HOLD_TIME]);
