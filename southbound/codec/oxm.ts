@@ -1,106 +1,25 @@
 // OXM TLVs (OpenFlow 1.3.5 §7.2.3) and the Nicira NXM fields OVS adds
-// (ovs-fields(7)). One table drives encode, decode and the text form.
+// (ovs-fields(7)). Encode and decode derive from FIELD_TABLE
+// (field-table.ts), which the text form shares.
 import { Reader, Writer } from './buffer';
 import { OfDecodeError, OfEncodeError, OFPET_BAD_MATCH, OFPBMC_BAD_LEN, OFPBMC_BAD_VALUE } from './errors';
+import {
+  FIELD_TABLE, FieldSpec, KIND_LEN, OxmKind, OFPXMC_EXPERIMENTER, ONF_EXPERIMENTER_ID, ovsHeaderOf,
+} from './field-table';
 
-export const OFPXMC_NXM_0 = 0x0000;
-export const OFPXMC_NXM_1 = 0x0001;
-export const OFPXMC_OPENFLOW_BASIC = 0x8000;
-export const OFPXMC_PACKET_REGS = 0x8001;
-export const OFPXMC_EXPERIMENTER = 0xffff;
-export const ONF_EXPERIMENTER_ID = 0x4f4e4600;
-export const NX_EXPERIMENTER_ID = 0x00002320;
+export {
+  OFPXMC_NXM_0, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC, OFPXMC_PACKET_REGS, OFPXMC_EXPERIMENTER,
+  ONF_EXPERIMENTER_ID, NX_EXPERIMENTER_ID, OxmKind, KIND_LEN, FIELD_TABLE, FieldSpec,
+} from './field-table';
 
-export type OxmKind = 'u8' | 'u16' | 'u24' | 'u32' | 'u64' | 'u128' | 'mac' | 'ipv4' | 'ipv6';
 /** Values: numbers up to 32 bits, bigint for 64/128 bits, strings for addresses. */
 export type OxmValue = number | bigint | string;
 
-export interface OxmFieldDef {
-  name: string;
-  oxmClass: number;
-  field: number;
-  kind: OxmKind;
-  /** experimenter id for OFPXMC_EXPERIMENTER fields. */
-  experimenter?: number;
-  /**
-   * EXT-256 style ONF experimenter OXMs (field code 0, as os-ken encodes
-   * pbb_uca) carry a 16-bit exp_type after the experimenter id; OVS's ONF
-   * OXMs (tcp_flags, field 42) do not.
-   */
-  expType?: number;
-  /** name in the ovs-ofctl text form when it differs (e.g. tun_src). */
-  ofctl?: string;
-}
+/** A field the codec knows by name: a FIELD_TABLE row with a name. */
+export type OxmFieldDef = FieldSpec & { name: string };
 
-export const KIND_LEN: Record<OxmKind, number> = {
-  u8: 1, u16: 2, u24: 3, u32: 4, u64: 8, u128: 16, mac: 6, ipv4: 4, ipv6: 16,
-};
-
-const B = OFPXMC_OPENFLOW_BASIC;
-const NX = OFPXMC_NXM_1;
-export const OXM_FIELDS: OxmFieldDef[] = [
-  { name: 'in_port', oxmClass: B, field: 0, kind: 'u32' },
-  { name: 'in_phy_port', oxmClass: B, field: 1, kind: 'u32' },
-  { name: 'metadata', oxmClass: B, field: 2, kind: 'u64' },
-  { name: 'eth_dst', oxmClass: B, field: 3, kind: 'mac', ofctl: 'dl_dst' },
-  { name: 'eth_src', oxmClass: B, field: 4, kind: 'mac', ofctl: 'dl_src' },
-  { name: 'eth_type', oxmClass: B, field: 5, kind: 'u16', ofctl: 'dl_type' },
-  { name: 'vlan_vid', oxmClass: B, field: 6, kind: 'u16' },
-  { name: 'vlan_pcp', oxmClass: B, field: 7, kind: 'u8' },
-  { name: 'ip_dscp', oxmClass: B, field: 8, kind: 'u8' },
-  { name: 'ip_ecn', oxmClass: B, field: 9, kind: 'u8', ofctl: 'nw_ecn' },
-  { name: 'ip_proto', oxmClass: B, field: 10, kind: 'u8', ofctl: 'nw_proto' },
-  { name: 'ipv4_src', oxmClass: B, field: 11, kind: 'ipv4', ofctl: 'nw_src' },
-  { name: 'ipv4_dst', oxmClass: B, field: 12, kind: 'ipv4', ofctl: 'nw_dst' },
-  { name: 'tcp_src', oxmClass: B, field: 13, kind: 'u16', ofctl: 'tp_src' },
-  { name: 'tcp_dst', oxmClass: B, field: 14, kind: 'u16', ofctl: 'tp_dst' },
-  { name: 'udp_src', oxmClass: B, field: 15, kind: 'u16', ofctl: 'tp_src' },
-  { name: 'udp_dst', oxmClass: B, field: 16, kind: 'u16', ofctl: 'tp_dst' },
-  { name: 'sctp_src', oxmClass: B, field: 17, kind: 'u16', ofctl: 'tp_src' },
-  { name: 'sctp_dst', oxmClass: B, field: 18, kind: 'u16', ofctl: 'tp_dst' },
-  { name: 'icmpv4_type', oxmClass: B, field: 19, kind: 'u8', ofctl: 'icmp_type' },
-  { name: 'icmpv4_code', oxmClass: B, field: 20, kind: 'u8', ofctl: 'icmp_code' },
-  { name: 'arp_op', oxmClass: B, field: 21, kind: 'u16' },
-  { name: 'arp_spa', oxmClass: B, field: 22, kind: 'ipv4' },
-  { name: 'arp_tpa', oxmClass: B, field: 23, kind: 'ipv4' },
-  { name: 'arp_sha', oxmClass: B, field: 24, kind: 'mac' },
-  { name: 'arp_tha', oxmClass: B, field: 25, kind: 'mac' },
-  { name: 'ipv6_src', oxmClass: B, field: 26, kind: 'ipv6' },
-  { name: 'ipv6_dst', oxmClass: B, field: 27, kind: 'ipv6' },
-  { name: 'ipv6_flabel', oxmClass: B, field: 28, kind: 'u32' },
-  { name: 'icmpv6_type', oxmClass: B, field: 29, kind: 'u8' },
-  { name: 'icmpv6_code', oxmClass: B, field: 30, kind: 'u8' },
-  { name: 'ipv6_nd_target', oxmClass: B, field: 31, kind: 'ipv6', ofctl: 'nd_target' },
-  { name: 'ipv6_nd_sll', oxmClass: B, field: 32, kind: 'mac', ofctl: 'nd_sll' },
-  { name: 'ipv6_nd_tll', oxmClass: B, field: 33, kind: 'mac', ofctl: 'nd_tll' },
-  { name: 'mpls_label', oxmClass: B, field: 34, kind: 'u32' },
-  { name: 'mpls_tc', oxmClass: B, field: 35, kind: 'u8' },
-  { name: 'mpls_bos', oxmClass: B, field: 36, kind: 'u8' },
-  { name: 'pbb_isid', oxmClass: B, field: 37, kind: 'u24' },
-  { name: 'tunnel_id', oxmClass: B, field: 38, kind: 'u64', ofctl: 'tun_id' },
-  { name: 'ipv6_exthdr', oxmClass: B, field: 39, kind: 'u16' },
-  // OF1.3 extension EXT-256 (ONF experimenter OXM), as OVS and os-ken encode it.
-  { name: 'pbb_uca', oxmClass: OFPXMC_EXPERIMENTER, field: 0, kind: 'u8', experimenter: ONF_EXPERIMENTER_ID, expType: 2560 },
-  // Nicira extensible match (NXM_NX_*), class 0x0001.
-  ...Array.from({ length: 16 }, (_, i): OxmFieldDef => ({ name: `reg${i}`, oxmClass: NX, field: i, kind: 'u32' })),
-  { name: 'tun_ipv4_src', oxmClass: NX, field: 31, kind: 'ipv4', ofctl: 'tun_src' },
-  { name: 'tun_ipv4_dst', oxmClass: NX, field: 32, kind: 'ipv4', ofctl: 'tun_dst' },
-  { name: 'pkt_mark', oxmClass: NX, field: 33, kind: 'u32' },
-  // OVS sends tcp_flags as an ONF experimenter OXM in OF1.3 dumps; we decode
-  // both and encode the NXM form (listed last, so encoding by name picks it).
-  { name: 'tcp_flags', oxmClass: OFPXMC_EXPERIMENTER, field: 42, kind: 'u16', experimenter: ONF_EXPERIMENTER_ID },
-  { name: 'tcp_flags', oxmClass: NX, field: 34, kind: 'u16' },
-  { name: 'dp_hash', oxmClass: NX, field: 35, kind: 'u32' },
-  { name: 'recirc_id', oxmClass: NX, field: 36, kind: 'u32' },
-  { name: 'conj_id', oxmClass: NX, field: 37, kind: 'u32' },
-  { name: 'ct_state', oxmClass: NX, field: 105, kind: 'u32' },
-  { name: 'ct_zone', oxmClass: NX, field: 106, kind: 'u16' },
-  { name: 'ct_mark', oxmClass: NX, field: 107, kind: 'u32' },
-  { name: 'ct_label', oxmClass: NX, field: 108, kind: 'u128' },
-  // Packet registers (OXM_OF_PKT_REG, class 0x8001): xreg0..7, 64 bits.
-  ...Array.from({ length: 8 }, (_, i): OxmFieldDef => ({ name: `xreg${i}`, oxmClass: OFPXMC_PACKET_REGS, field: i, kind: 'u64' })),
-];
-
+/** The named rows of FIELD_TABLE, in its order. */
+export const OXM_FIELDS: OxmFieldDef[] = FIELD_TABLE.filter((f): f is OxmFieldDef => f.name !== undefined);
 export const OXM_BY_NAME = new Map<string, OxmFieldDef>(OXM_FIELDS.map((f) => [f.name, f]));
 const key = (cls: number, field: number, exp = 0, expType = 0) => `${cls}:${field}:${exp}:${expType}`;
 const OXM_BY_CODE = new Map<string, OxmFieldDef>(OXM_FIELDS.map((f) => [key(f.oxmClass, f.field, f.experimenter ?? 0, f.expType ?? 0), f]));
@@ -258,28 +177,25 @@ export function fieldHeaderLen(name: string): number {
 }
 
 /**
- * Value lengths of NXM headers that load/move/output_reg name but that have
- * no OXM equivalent in OXM_FIELDS (nicira-ext.h / ovs-fields(7)): class 0
- * NXM_OF_* and the class 1 fields OVS prefers over their OXM twins.
+ * Value lengths of the headers load/move/output_reg may name that the codec
+ * has no name for (so they travel as `field:cls:code`): the NXM twins OVS
+ * prefers over OXM headers and the NXM-only fields of FIELD_TABLE.
  */
-const NXM_HEADER_LEN: Record<string, number> = {
-  // NXM_OF_: in_port, eth_dst, eth_src, eth_type, vlan_tci, ip_tos, ip_proto, ip_src, ip_dst,
-  // tcp_src, tcp_dst, udp_src, udp_dst, icmp_type, icmp_code, arp_op, arp_spa, arp_tpa
-  ...Object.fromEntries([2, 6, 6, 2, 2, 1, 1, 4, 4, 2, 2, 2, 2, 1, 1, 2, 4, 4].map((len, code) => [`0:${code}`, len])),
-  // NXM_NX_: tun_id, arp_sha, arp_tha, ipv6_src, ipv6_dst, icmpv6_type, icmpv6_code, nd_target, nd_sll, nd_tll,
-  // ip_frag, ipv6_label, ip_ecn, ip_ttl, mpls_ttl
-  '1:16': 8, '1:17': 6, '1:18': 6, '1:19': 16, '1:20': 16, '1:21': 1, '1:22': 1, '1:23': 16, '1:24': 6, '1:25': 6,
-  '1:26': 1, '1:27': 4, '1:28': 1, '1:29': 1, '1:30': 1,
-};
+const NXM_HEADER_LEN = new Map<string, number>();
+for (const f of FIELD_TABLE) {
+  if (!f.ovs) continue;
+  const [cls, code] = ovsHeaderOf(f);
+  if (!OXM_BY_CODE.has(key(cls, code))) NXM_HEADER_LEN.set(`${cls}:${code}`, KIND_LEN[f.kind]);
+}
 
 export function writeFieldHeader(w: Writer, name: string): void {
   if (name.startsWith('field:')) {
     const [, c, f, e] = name.split(':');
     const cls = parseInt(c, 16);
     const code = parseInt(f, 16);
-    const len = NXM_HEADER_LEN[`${cls}:${code}`];
+    const len = NXM_HEADER_LEN.get(`${cls}:${code}`);
     if (!e && len === undefined) throw new OfEncodeError(`unknown field header ${name}: its length is not known`);
-    w.u16(cls).u8(code << 1).u8(e ? 4 : len);
+    w.u16(cls).u8(code << 1).u8(e ? 4 : len!);
     if (e) w.u32(parseInt(e, 16));
     return;
   }

@@ -89,6 +89,11 @@ export class OvsdbClient {
     parseOvsdbTarget(target);
   }
 
+  /** Whether a connection is open now (the next call opens one when not). */
+  get connected(): boolean {
+    return !!this.sock && !this.sock.destroyed;
+  }
+
   private connect(): Promise<net.Socket> {
     if (this.sock && !this.sock.destroyed) return Promise.resolve(this.sock);
     this.connecting ??= new Promise<net.Socket>((resolve, reject) => {

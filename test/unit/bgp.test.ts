@@ -1,14 +1,24 @@
-// The BGP speaker: message bytes, and sessions against a scripted peer over
-// TCP (OPEN/KEEPALIVE handshake, announcements, withdrawals, a wrong AS).
+// BGP: message bytes (southbound/bgp), and the speaker's sessions against a
+// scripted peer over TCP (OPEN/KEEPALIVE handshake, announcements,
+// withdrawals, a wrong AS). Framing cut at every offset is in framer.test.ts.
 // bird2 as a real peer is in test/integration/multihost-routed.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import pino from 'pino';
-import { BgpFramer, BgpRoute, BgpSpeaker, decodeOpen, encodeOpen, encodeUpdates } from '../../controller/bgp';
+import { BgpRoute, BgpSpeaker } from '../../controller/bgp';
+import { BgpFramer, decodeOpen, encodeOpen, encodeUpdates, messageBody, messageType } from '../../southbound/bgp';
+import { FramingError } from '../../southbound/channel/framer';
 import { waitFor } from '../helpers/wait';
 
 const hex = (b: Buffer) => b.toString('hex');
+
+/** The messages of `bytes` as (type, body) pairs. */
+function frame(f: BgpFramer, bytes: Buffer): { type: number; body: Buffer }[] {
+  const out: { type: number; body: Buffer }[] = [];
+  f.push(bytes, (m) => out.push({ type: messageType(m), body: messageBody(m) }));
+  return out;
+}
 
 test('OPEN and UPDATE bytes', () => {
   const open = encodeOpen(64512, 90, '172.31.244.1');
@@ -28,21 +38,20 @@ test('OPEN and UPDATE bytes', () => {
   const many = Array.from({ length: 2000 }, (_, k) => ({ prefix: `10.${k >> 8}.${k & 255}.0/24`, nextHop: '10.0.0.1' }));
   const msgs = encodeUpdates(64512, 65001, many, []);
   assert.ok(msgs.length > 1 && msgs.every((m) => m.length <= 4096));
-  const framer = new BgpFramer();
-  assert.equal(framer.push(Buffer.concat(msgs)).length, msgs.length);
+  assert.equal(frame(new BgpFramer(), Buffer.concat(msgs)).length, msgs.length);
 });
 
 test('the framer refuses a bad marker or length', () => {
-  assert.throws(() => new BgpFramer().push(Buffer.alloc(19)), /marker/);
+  assert.throws(() => frame(new BgpFramer(), Buffer.alloc(19)), (e: unknown) => e instanceof FramingError && /marker/.test(e.message));
   const bad = Buffer.alloc(19, 0xff);
   bad.writeUInt16BE(5000, 16);
-  assert.throws(() => new BgpFramer().push(bad), /length/);
+  assert.throws(() => frame(new BgpFramer(), bad), (e: unknown) => e instanceof FramingError && /length/.test(e.message));
   const ka = Buffer.alloc(19, 0xff);
   ka.writeUInt16BE(19, 16);
   ka[18] = 4;
   const f = new BgpFramer();
-  assert.equal(f.push(ka.subarray(0, 7)).length, 0, 'a message split anywhere waits for the rest');
-  assert.deepEqual(f.push(ka.subarray(7)).map((m) => m.type), [4]);
+  assert.equal(frame(f, ka.subarray(0, 7)).length, 0, 'a message split anywhere waits for the rest');
+  assert.deepEqual(frame(f, ka.subarray(7)).map((m) => m.type), [4]);
 });
 
 interface PeerLog { open?: ReturnType<typeof decodeOpen>; types: number[]; announced: string[]; withdrawn: string[]; nextHops: string[] }
@@ -55,7 +64,7 @@ async function scriptedPeer(asn: number): Promise<{ port: number; log: PeerLog; 
     socks.push(s);
     const f = new BgpFramer();
     s.on('data', (d: Buffer) => {
-      for (const m of f.push(d)) {
+      for (const m of frame(f, d)) {
         log.types.push(m.type);
         if (m.type === 1) {
           log.open = decodeOpen(m.body);
@@ -116,11 +125,15 @@ test('a session: handshake, the table once established, then only changes', asyn
     await waitFor(() => peer.log.withdrawn.length === 1 && peer.log.announced.length === 3, { what: 'the change', timeoutMs: 5000 });
     assert.deepEqual(peer.log.withdrawn, ['10.60.0.64/26']);
     assert.equal(peer.log.announced[2], '10.60.0.128/26');
-    // nothing changed: nothing sent
+    // nothing changed: nothing sent. TCP keeps order, so a later change is the
+    // barrier: if the idle sync had sent anything it would arrive first.
     const n = peer.log.types.filter((t) => t === 2).length;
     sp.sync();
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(peer.log.types.filter((t) => t === 2).length, n);
+    routes = [...routes, { prefix: '10.60.1.0/26', nextHop: '172.31.244.2' }];
+    sp.sync();
+    await waitFor(() => peer.log.announced.length === 4, { what: 'the barrier route', timeoutMs: 5000 });
+    assert.equal(peer.log.announced[3], '10.60.1.0/26');
+    assert.equal(peer.log.types.filter((t) => t === 2).length, n + 1, 'only the barrier UPDATE after the idle sync');
   } finally {
     sp.stop();
     await peer.close();

@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { JsonSplitter, OvsdbClient, OvsdbError, parseOvsdbTarget } from '../../southbound/ovsdb/client';
+import { waitFor } from '../helpers/wait';
 
 test('the splitter finds every message wherever the stream is cut', () => {
   const msgs = [
@@ -58,10 +59,9 @@ test('transact, the server\'s echo, operation errors, reconnect after the server
         const ops = m.params.slice(1) as Array<{ op: string }>;
         // a mutate on a missing row fails the transaction, as OVSDB reports it
         const result = ops.map((o) => (o.op === 'mutate' ? { error: 'constraint violation', details: 'no such bridge' } : { uuid: ['uuid', '1'] }));
-        // answered in two pieces, to exercise reassembly
+        // answered in two writes, the second once the first has gone out, to exercise reassembly
         const text = JSON.stringify({ id: m.id, result, error: null });
-        c.write(text.slice(0, 7));
-        setTimeout(() => c.write(text.slice(7)), 5);
+        c.write(text.slice(0, 7), () => c.write(text.slice(7)));
       }
     });
     c.on('error', () => {});
@@ -72,12 +72,13 @@ test('transact, the server\'s echo, operation errors, reconnect after the server
     const res = await client.transact('Open_vSwitch', [{ op: 'insert', table: 'Port', row: { name: 'p1' } }]);
     assert.deepEqual(res, [{ uuid: ['uuid', '1'] }]);
     assert.deepEqual(seen[0], { method: 'transact', params: ['Open_vSwitch', { op: 'insert', table: 'Port', row: { name: 'p1' } }] });
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => echoAnswered !== null, { what: 'the answer to the server\'s echo', timeoutMs: 2000 });
     assert.deepEqual(echoAnswered, ['hi'], 'the server\'s echo is answered with its params');
     await assert.rejects(client.transact('Open_vSwitch', [{ op: 'mutate' }]), /constraint violation: no such bridge/);
     // the server drops the connection: the next call opens a new one
+    assert.equal(client.connected, true);
     for (const c of conns) c.destroy();
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => !client.connected, { what: 'the client to see the server close', timeoutMs: 2000 });
     assert.deepEqual(await client.transact('Open_vSwitch', [{ op: 'insert' }]), [{ uuid: ['uuid', '1'] }]);
     assert.equal(conns.length, 2);
   } finally {
