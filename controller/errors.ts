@@ -9,3 +9,5 @@ export const notFound = (what: string, id: string) => new WeftError(404, 'not_fo
 export const badRequest = (message: string, field?: string) => new WeftError(400, 'bad_request', message, field);
 export const conflict = (message: string, field?: string) => new WeftError(409, 'conflict', message, field);
 export const unavailable = (message: string) => new WeftError(503, 'unavailable', message);
+export const unauthorized = (message: string) => new WeftError(401, 'unauthorized', message);
+export const forbidden = (message: string, field?: string) => new WeftError(403, 'forbidden', message, field);

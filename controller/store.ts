@@ -72,6 +72,13 @@ const MIGRATIONS: string[] = [
    ALTER TABLE hosts ADD COLUMN underlay_gateway TEXT;`,
   `ALTER TABLE endpoints ADD COLUMN ofport_request INTEGER;
    CREATE UNIQUE INDEX endpoints_ofport_request ON endpoints(host, ofport_request) WHERE ofport_request IS NOT NULL;`,
+  `CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     hash TEXT NOT NULL UNIQUE,
+     role TEXT NOT NULL,
+     host TEXT,
+     created_at TEXT NOT NULL
+   );`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }

@@ -18,7 +18,10 @@ import { BgpSpeaker } from '../controller/bgp';
 import { createApps } from '../apps';
 import { NextHopResolver } from '../apps/next-hop-resolver';
 import { ContainerFlowSource } from '../apps/container-flow-source';
+import fs from 'node:fs';
 import { buildApi } from './api/app';
+import { Tokens } from '../controller/tokens';
+import { defaultAdminTokenFile, ensureAdminToken } from '../controller/admin-token';
 import type { ControllerConfig } from './config';
 
 export { DEFAULTS } from './config';
@@ -38,6 +41,11 @@ export class Controller {
   readonly round: number;
   /** Random per process: LLDP probes carry it so foreign probes are ignored. */
   readonly id = randomBytes(6).toString('hex');
+  /** API tokens (undefined with authentication off). */
+  readonly tokens?: Tokens;
+  /** The admin token this controller started with, and the file it is in (none for an in-memory database). */
+  readonly adminToken?: string;
+  readonly adminTokenFile?: string;
   api?: FastifyInstance;
   ofPort = 0;
   apiPort = 0;
@@ -51,6 +59,13 @@ export class Controller {
     this.bus.on('switch.connected', (e) => this.store.switchSeen(e.dpid, e.remote));
     this.topology = new Topology(this.bus);
     this.round = this.nextRound();
+    if (cfg.auth !== false) {
+      this.tokens = new Tokens(this.store);
+      this.adminTokenFile = cfg.adminTokenFile ?? defaultAdminTokenFile(cfg.db);
+      const { token, created } = ensureAdminToken(this.tokens, this.adminTokenFile);
+      this.adminToken = token;
+      if (created) this.log.info({ adminTokenFile: this.adminTokenFile ?? '(in memory only)' }, 'admin token created');
+    }
     const containers = new ContainerService(this.store, (d) => this.registry.get(d), this.bus, this.log.child({ component: 'containers' }), this.round);
     this.containers = containers;
     // container hosts' next hops: learned ones re-sync that br-phy, whose next-hop flows follow
@@ -79,11 +94,20 @@ export class Controller {
   async start(): Promise<void> {
     this.apps.start();
     this.ofPort = await this.of.listen();
-    this.api = await buildApi({ registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, containers: this.containers, bgp: this.bgp, log: this.log.child({ component: 'api' }) });
+    const t = this.cfg.apiTls;
+    const tls = t && { key: fs.readFileSync(t.key), cert: fs.readFileSync(t.cert), ...(t.ca ? { ca: fs.readFileSync(t.ca) } : {}) };
+    this.api = await buildApi({
+      registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, containers: this.containers, bgp: this.bgp,
+      tokens: this.tokens, allowedHosts: this.cfg.allowedHosts, allowedOrigins: this.cfg.allowedOrigins, log: this.log.child({ component: 'api' }),
+    }, tls);
     await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
     this.apiPort = (this.api.server.address() as { port: number }).port;
     this.bgp?.start();
-    this.log.info({ ofPort: this.ofPort, api: `http://${this.cfg.apiHost}:${this.apiPort}`, apps: this.apps.apps.filter((a) => a.scope !== 'hosts').map((a) => a.name), round: this.round, bgpPeers: this.cfg.bgp?.peers.length ?? 0 }, 'weft controller started');
+    if (!this.tokens) this.log.warn('authentication is off (--no-auth): anyone who reaches the API may do everything; for labs only');
+    if (!tls && !/^(127\.|::1$|localhost$)/.test(this.cfg.apiHost)) this.log.warn({ apiHost: this.cfg.apiHost }, 'the API leaves loopback without TLS: tokens cross the network in clear (use --api-tls-cert and --api-tls-key)');
+    this.log.info({
+      ofPort: this.ofPort, api: `${tls ? 'https' : 'http'}://${this.cfg.apiHost}:${this.apiPort}`, auth: this.tokens ? 'tokens' : 'off',
+      adminTokenFile: this.tokens ? this.adminTokenFile ?? '(in memory only)' : undefined, apps: this.apps.apps.filter((a) => a.scope !== 'hosts').map((a) => a.name), round: this.round, bgpPeers: this.cfg.bgp?.peers.length ?? 0 }, 'weft controller started');
   }
 
   async stop(): Promise<void> {

@@ -19,6 +19,16 @@ export interface ControllerConfig {
   connection?: ConnectionOptions;
   /** Announce routed networks' host blocks to these BGP peers (controller/bgp.ts). */
   bgp?: BgpConfig;
+  /** Bearer tokens on the API (default on); false is for labs only (--no-auth). */
+  auth?: boolean;
+  /** Where the admin token is written (default: weft-admin.token next to the database). */
+  adminTokenFile?: string;
+  /** HTTPS for the API; with ca, clients must present a certificate that chains to it. */
+  apiTls?: { cert: string; key: string; ca?: string };
+  /** Host names the API answers to besides IP literals and localhost (DNS rebinding guard). */
+  allowedHosts?: string[];
+  /** Browser origins allowed besides the API's own. */
+  allowedOrigins?: string[];
 }
 
 export const DEFAULTS: ControllerConfig = {

@@ -9,28 +9,46 @@ import { attachEventStream } from './events-ws';
 import { installErrorHandler } from './errors';
 import { ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema } from './schemas';
 import { switchRoutes } from './routes/switches';
-import { API_VERSION, ApiDeps } from './deps';
+import { API_VERSION, ApiDeps, authOptions } from './deps';
+import { installAuth } from './auth';
+import { tokenRoutes, TokenSchema } from './routes/tokens';
+import type { RouteOptions } from 'fastify';
 
 export { API_VERSION } from './deps';
 export type { ApiDeps } from './deps';
 
 
-export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: deps.log as unknown as FastifyBaseLogger, disableRequestLogging: true, ajv: { customOptions: { coerceTypes: true, removeAdditional: false } } });
+/** TLS for the API (HTTPS); with `ca`, clients must present a certificate that chains to it. */
+export interface ApiTls { key: Buffer | string; cert: Buffer | string; ca?: Buffer | string }
+
+/** Routes anyone may call: they answer 401/403 to no one. */
+const OPEN_ROUTES = new Set(['/v1/health', '/openapi.json', '/docs']);
+
+export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(tls ? { https: { key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } } : {}), logger: deps.log as unknown as FastifyBaseLogger, disableRequestLogging: true, ajv: { customOptions: { coerceTypes: true, removeAdditional: false } } });
   installErrorHandler(app);
+  installAuth(app, authOptions(deps));
+  // every route but the open ones may answer 401 (no or bad token) and 403 (outside its scope, or a foreign Host/Origin)
+  app.addHook('onRoute', (r: RouteOptions) => {
+    if (OPEN_ROUTES.has(r.url) || !r.schema || r.schema.hide) return;
+    r.schema = { ...r.schema, security: [{ bearer: [] }], response: { ...(r.schema.response as object ?? {}), 401: { $ref: 'Error' }, 403: { $ref: 'Error' } } };
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Weft controller API', version: API_VERSION, description: 'Northbound REST API of the Weft OpenFlow 1.3 controller.' },
+      info: { title: 'Weft controller API', version: API_VERSION, description: 'Northbound REST API of the Weft OpenFlow 1.3 controller. Every route but /v1/health and this document needs a bearer token (Authorization: Bearer <token>): an admin token, or a host token for the routes a host needs.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string) ?? `def-${i}` },
   });
-  for (const s of [ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema, HostRegSchema, NetworkSchema, EndpointSchema]) app.addSchema(s);
+  for (const s of [TokenSchema, ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema, HostRegSchema, NetworkSchema, EndpointSchema]) app.addSchema(s);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
   await app.register(switchRoutes(deps), { prefix: '/v1' });
   await app.register(topologyRoutes(deps), { prefix: '/v1' });
   await app.register(containerRoutes(deps), { prefix: '/v1' });
+  await app.register(tokenRoutes(deps), { prefix: '/v1' });
   attachEventStream(app, deps);
   await app.ready();
   return app;

@@ -8,6 +8,8 @@ import type { Store } from '../../controller/store';
 import type { EventBus } from '../../controller/events';
 import type { Topology } from '../../controller/topology';
 import type { ContainerService } from '../../controller/container-service';
+import type { Tokens } from '../../controller/tokens';
+import type { AuthOptions } from './auth';
 
 export interface ApiDeps {
   registry: SwitchRegistry;
@@ -17,7 +19,15 @@ export interface ApiDeps {
   containers: ContainerService;
   /** The BGP speaker, when the controller runs one. */
   bgp?: BgpSpeaker;
+  /** API tokens; undefined when authentication is off (--no-auth, labs only). */
+  tokens?: Tokens;
+  /** Host and Origin allow-lists (the API answers only to its own names). */
+  allowedHosts?: readonly string[];
+  allowedOrigins?: readonly string[];
   log: Logger;
 }
+
+/** The authentication options the API runs with. */
+export const authOptions = (d: ApiDeps): AuthOptions => ({ tokens: d.tokens, allowedHosts: d.allowedHosts ?? [], allowedOrigins: d.allowedOrigins ?? [] });
 
 export const API_VERSION = '0.1.0';

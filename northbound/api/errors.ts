@@ -3,7 +3,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 
 import { WeftError } from '../../controller/errors';
 
-export { WeftError as ApiError, notFound, badRequest, conflict, unavailable } from '../../controller/errors';
+export { WeftError as ApiError, notFound, badRequest, conflict, unavailable, unauthorized, forbidden } from '../../controller/errors';
 
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | WeftError, req, reply) => {

@@ -4,13 +4,35 @@
 // `?types=link.,host.` filters by type prefix.
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, WebSocket } from 'ws';
-import type { ApiDeps } from './deps';
+import { ApiDeps, authOptions } from './deps';
 import { switchView } from './views';
+import { bearer, hostOriginProblem, principalOf } from './auth';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 export const EVENTS_PATH = '/v1/events';
+/** Browsers cannot set headers on a WebSocket: they offer the token as the subprotocol `weft.bearer.<token>`. */
+export const BEARER_PROTOCOL = 'weft.bearer.';
+
+function refuse(socket: Duplex, status: string, message: string): void {
+  const body = JSON.stringify({ error: status.startsWith('401') ? 'unauthorized' : status.startsWith('403') ? 'forbidden' : 'not_found', message });
+  socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
+    + (status.startsWith('401') ? 'WWW-Authenticate: Bearer realm="weft"\r\n' : '') + `\r\n${body}`);
+  socket.destroy();
+}
+
+/** The token of an upgrade request: the Authorization header, or the offered `weft.bearer.` subprotocol. */
+function upgradeToken(req: IncomingMessage): string | undefined {
+  const fromHeader = bearer(req.headers);
+  if (fromHeader) return fromHeader;
+  const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+  return offered.find((p) => p.startsWith(BEARER_PROTOCOL))?.slice(BEARER_PROTOCOL.length);
+}
 
 export function attachEventStream(app: FastifyInstance, deps: ApiDeps): void {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  // the bearer subprotocol a browser offered is the one the server answers with
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4096, handleProtocols: (protocols) => [...protocols].find((p) => p.startsWith(BEARER_PROTOCOL)) ?? false });
+  const auth = authOptions(deps);
   const snapshot = () => JSON.stringify({
     type: 'snapshot', ts: new Date().toISOString(),
     switches: deps.registry.list().map(switchView), links: deps.topology.links(), hosts: [...deps.topology.hosts.values()],
@@ -22,6 +44,12 @@ export function attachEventStream(app: FastifyInstance, deps: ApiDeps): void {
       socket.destroy();
       return;
     }
+    // the same doors as the REST routes: Host and Origin, then a token; the stream shows everything, so admins only
+    const problem = hostOriginProblem(req.headers, auth);
+    if (problem) return refuse(socket, '403 Forbidden', problem);
+    const p = principalOf(upgradeToken(req), auth);
+    if (!p) return refuse(socket, '401 Unauthorized', 'a bearer token is required (Authorization header, or the subprotocol weft.bearer.<token>)');
+    if (p.role !== 'admin') return refuse(socket, '403 Forbidden', 'the event stream needs an admin token');
     wss.handleUpgrade(req, socket, head, (ws) => {
       const prefixes = (url.searchParams.get('types') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
       if (url.searchParams.get('snapshot') === '1' || url.searchParams.get('snapshot') === 'true') ws.send(snapshot());

@@ -19,6 +19,8 @@ Commands:
   controller        run the controller (OpenFlow listener + REST API)
   cni-agent         run the CNI agent of a container host: the native
                     weft-cni front end hands it CNI calls over a Unix socket
+  token             make, list or revoke API tokens (through the API, with
+                    the admin token): token create --role host --host NAME
   openapi           print the REST API's OpenAPI 3 document (JSON)
   version           print the version
   help              print this help
@@ -42,6 +44,22 @@ Options for "controller":
                     0.0.0.0 or a loopback address)
   --bgp-peer IP:AS[:PORT]  a BGP peer (a router of the underlay) that Weft
                     connects to (port 179 by default); repeat for more
+  --admin-token-file PATH  where the admin token is written on first start
+                    (default: weft-admin.token next to the database, mode 0600)
+  --no-auth         no tokens on the API: anyone who reaches it may do
+                    everything (labs only)
+  --api-tls-cert PATH, --api-tls-key PATH  serve the API over HTTPS
+  --api-tls-ca PATH clients must present a certificate that chains to this CA
+  --api-allowed-hosts NAME[,NAME]  host names the API answers to besides IP
+                    addresses and localhost (a guard against DNS rebinding)
+  --api-allowed-origins URL[,URL]  browser origins allowed besides the API's own
+
+Options for "token":
+  token create --role admin|host [--host NAME]   prints the new token once
+  token ls                                       lists tokens (no secrets)
+  token rm ID                                    revokes a token
+  --api URL         the controller's API (default http://127.0.0.1:${DEFAULTS.apiPort})
+  --admin-token-file PATH  the admin token to call it with (default ./weft-admin.token)
 
 Options for "cni-agent" (run it in the host's network namespace, as root):
   --socket PATH     Unix socket to listen on (default ${DEFAULT_AGENT_SOCKET}); the
@@ -67,6 +85,8 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
       'api-host': { type: 'string' }, db: { type: 'string' }, 'tls-key': { type: 'string' },
       'tls-cert': { type: 'string' }, 'tls-ca': { type: 'string' }, 'log-level': { type: 'string' }, apps: { type: 'string' },
       'bgp-asn': { type: 'string' }, 'bgp-router-id': { type: 'string' }, 'bgp-peer': { type: 'string', multiple: true },
+      'admin-token-file': { type: 'string' }, 'no-auth': { type: 'boolean' }, 'api-tls-cert': { type: 'string' }, 'api-tls-key': { type: 'string' },
+      'api-tls-ca': { type: 'string' }, 'api-allowed-hosts': { type: 'string' }, 'api-allowed-origins': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -93,7 +113,31 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     db: values.db ?? DEFAULTS.db,
     tls: values['tls-key'] ? { key: values['tls-key']!, cert: values['tls-cert']!, ca: values['tls-ca']! } : undefined,
     logLevel: level,
+    ...apiTrust(values),
     ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['api-host'] ?? DEFAULTS.apiHost),
+  };
+}
+
+function apiTrust(v: Record<string, string | boolean | string[] | undefined>): Pick<ControllerConfig, 'auth' | 'adminTokenFile' | 'apiTls' | 'allowedHosts' | 'allowedOrigins'> {
+  const cert = v['api-tls-cert'] as string | undefined, key = v['api-tls-key'] as string | undefined, ca = v['api-tls-ca'] as string | undefined;
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--api-tls-cert and --api-tls-key go together');
+  if (ca !== undefined && cert === undefined) throw new UsageError('--api-tls-ca needs --api-tls-cert and --api-tls-key');
+  if (v['no-auth'] && v['admin-token-file'] !== undefined) throw new UsageError('--no-auth and --admin-token-file exclude each other');
+  const list = (name: string) => ((v[name] as string | undefined) ?? '').split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+  const hosts = list('api-allowed-hosts');
+  for (const h of hosts) if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(h)) throw new UsageError(`--api-allowed-hosts: "${h}" is not a host name`);
+  const origins = list('api-allowed-origins').map((o) => {
+    let u: URL;
+    try { u = new URL(o); } catch { throw new UsageError(`--api-allowed-origins: "${o}" is not a URL`); }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search) throw new UsageError(`--api-allowed-origins: "${o}" is not an origin (scheme://host[:port])`);
+    return u.origin;
+  });
+  return {
+    ...(v['no-auth'] ? { auth: false } : {}),
+    ...(v['admin-token-file'] !== undefined ? { adminTokenFile: v['admin-token-file'] as string } : {}),
+    ...(cert ? { apiTls: { cert, key: key!, ...(ca ? { ca } : {}) } } : {}),
+    ...(hosts.length ? { allowedHosts: hosts } : {}),
+    ...(origins.length ? { allowedOrigins: origins } : {}),
   };
 }
 
@@ -160,6 +204,10 @@ async function main(argv: string[]): Promise<number> {
       process.once('SIGTERM', stop);
       return -1;
     }
+    case 'token': {
+      const { tokenMain } = await import('./token');
+      return tokenMain(rest);
+    }
     case 'openapi': {
       const { openapiDocument } = await import('../api/openapi');
       process.stdout.write(JSON.stringify(await openapiDocument(), null, 2) + '\n');
@@ -180,7 +228,7 @@ if (require.main === module) {
   main(process.argv.slice(2)).then((code) => {
     if (code >= 0) process.exit(code);
   }, (e: Error) => {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || e.name === 'TokenUsageError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`weft: ${e.message}\n\n${usage()}`);
       process.exit(2);
     }

@@ -6,7 +6,7 @@ import type { CreateEndpointRequest } from './api-client';
 import { randomBytes } from 'node:crypto';
 import { portNameFor } from '../../controller/port-name';
 import fs from 'node:fs';
-import { ApiHttpError, WeftApi, Endpoint } from './api-client';
+import { ApiHttpError, WeftApi, Endpoint, apiFor } from './api-client';
 import { addressRequest, CniEnv, DEFAULTS, isIPv4, NetConf, validIfName } from './config';
 import { CniCode, CniError, asCniError } from './errors';
 import { ExecError } from './exec';
@@ -22,7 +22,7 @@ export interface Deps {
 }
 
 export function depsFor(conf: NetConf): Deps {
-  return { api: new WeftApi(conf.api), ovs: new Ovs(conf.ovsdb, conf.bridge) };
+  return { api: apiFor(conf), ovs: new Ovs(conf.ovsdb, conf.bridge) };
 }
 
 /** Pause between polls when the API answers a long-poll early while still pending. */

@@ -2,6 +2,7 @@
 // on node:http, every request with a timeout. Failures come back as
 // CniErrors with the code a runtime should see: an unreachable or busy API
 // is "try again later" (11).
+import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { CniCode, CniError } from './errors';
@@ -72,11 +73,25 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 /** Extra time allowed on top of a long-poll's own timeout. */
 const LONG_POLL_SLACK_MS = 5000;
 
+/** How to reach and prove ourselves to the API: a bearer token, and a CA for an https API with a private one. */
+export interface ApiAuth { token?: string; ca?: Buffer }
+
+/** The API client a network configuration names: its token file and CA file are read now (code 7 when unreadable). */
+export function apiFor(conf: { api: string; tokenFile?: string; apiCaFile?: string }, requestTimeoutMs = REQUEST_TIMEOUT_MS): WeftApi {
+  const read = (file: string, what: string) => {
+    try { return fs.readFileSync(file); } catch (e) { throw new CniError(CniCode.INVALID_CONFIG, `cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  };
+  const token = conf.tokenFile !== undefined ? read(conf.tokenFile, 'token file').toString('utf8').trim() : undefined;
+  if (token !== undefined && !/^[\x21-\x7e]{1,512}$/.test(token)) throw new CniError(CniCode.INVALID_CONFIG, `the token file ${conf.tokenFile} does not hold a token`);
+  return new WeftApi(conf.api, requestTimeoutMs, { token, ca: conf.apiCaFile !== undefined ? read(conf.apiCaFile, 'API CA file') : undefined });
+}
+
 export class WeftApi {
   constructor(
     /** Base URL without a trailing slash, e.g. http://192.168.150.1:8080. */
     readonly base: string,
     private readonly requestTimeoutMs = REQUEST_TIMEOUT_MS,
+    private readonly auth: ApiAuth = {},
   ) {}
 
   /** POST /v1/endpoints. `created` is false when the API answered 200 (it already existed). */
@@ -133,7 +148,7 @@ export class WeftApi {
     const url = `${this.base}${path}`;
     let res: { status: number; ok: boolean; statusText: string; text: string };
     try {
-      res = await httpRequest(url, method, body === undefined ? undefined : JSON.stringify(body), timeoutMs);
+      res = await httpRequest(url, method, body === undefined ? undefined : JSON.stringify(body), timeoutMs, this.auth);
     } catch (e) {
       throw new CniError(CniCode.TRY_AGAIN_LATER, `Weft API at ${this.base} is unreachable (${what}): ${describeFetchError(e, timeoutMs)}`,
         `${method} ${url}`);
@@ -164,6 +179,15 @@ export class WeftApi {
  * plugin process exits explicitly, so idle sockets never hold it.
  */
 const keepAlive = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+/** One kept-alive https agent per private CA (the CNI agent may serve networks with different ones). */
+const caAgents = new Map<string, https.Agent>();
+function httpsAgent(ca: Buffer | undefined): https.Agent {
+  if (!ca) return keepAlive.https;
+  const key = ca.toString('base64');
+  let a = caAgents.get(key);
+  if (!a) { a = new https.Agent({ keepAlive: true, ca }); caAgents.set(key, a); }
+  return a;
+}
 
 /**
  * One HTTP request with node:http. Not fetch(): in a short-lived plugin
@@ -172,15 +196,16 @@ const keepAlive = { http: new http.Agent({ keepAlive: true }), https: new https.
  * A kept-alive connection the server closed meanwhile is retried once on a
  * new one (the server never saw the request).
  */
-function httpRequest(url: string, method: string, body: string | undefined, timeoutMs: number, retried = false):
+function httpRequest(url: string, method: string, body: string | undefined, timeoutMs: number, auth: ApiAuth = {}, retried = false):
   Promise<{ status: number; ok: boolean; statusText: string; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const tls = u.protocol === 'https:';
     const mod = tls ? https : http;
     const headers: Record<string, string | number> = { accept: 'application/json' };
+    if (auth.token !== undefined) headers.authorization = `Bearer ${auth.token}`;
     if (body !== undefined) { headers['content-type'] = 'application/json'; headers['content-length'] = Buffer.byteLength(body); }
-    const req = mod.request(u, { method, headers, timeout: timeoutMs, agent: tls ? keepAlive.https : keepAlive.http }, (res) => {
+    const req = mod.request(u, { method, headers, timeout: timeoutMs, agent: tls ? httpsAgent(auth.ca) : keepAlive.http }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -192,7 +217,7 @@ function httpRequest(url: string, method: string, body: string | undefined, time
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' })));
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (req.reusedSocket && !retried && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
-        httpRequest(url, method, body, timeoutMs, true).then(resolve, reject);
+        httpRequest(url, method, body, timeoutMs, auth, true).then(resolve, reject);
       } else reject(e);
     });
     req.end(body);

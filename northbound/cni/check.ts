@@ -1,7 +1,7 @@
 // CNI CHECK, STATUS and VERSION.
 import fs from 'node:fs';
 import { Deps, depsFor } from './add';
-import { WeftApi } from './api-client';
+import { WeftApi, apiFor } from './api-client';
 import { CniEnv, LATEST_VERSION, NetConf, SUPPORTED_VERSIONS, isSupportedVersion } from './config';
 import { CniCode, CniError } from './errors';
 import * as netlink from './netlink';
@@ -54,7 +54,7 @@ export async function cmdCheck(env: CniEnv, conf: NetConf, deps: Deps = depsFor(
 const STATUS_TIMEOUT_MS = 5000;
 
 /** STATUS (1.1.0): code 50 unless the Weft API answers /v1/health with status ok. */
-export async function cmdStatus(conf: NetConf, api: WeftApi = new WeftApi(conf.api)): Promise<void> {
+export async function cmdStatus(conf: NetConf, api: WeftApi = apiFor(conf)): Promise<void> {
   let body: Record<string, unknown>;
   try {
     body = await api.health(STATUS_TIMEOUT_MS);

@@ -65,6 +65,10 @@ export interface NetConf {
   validAttachments: Attachment[] | undefined;
   /** Unix socket of the host's CNI agent, read by the native weft-cni front end (docs/cni.md). */
   agentSocket: string | undefined;
+  /** File holding the API token (a host token for this host), read at each call. */
+  tokenFile: string | undefined;
+  /** CA certificate (PEM) that an https API's certificate must chain to, if not a system one. */
+  apiCaFile: string | undefined;
 }
 
 /** Static address / MAC requests for ADD. */
@@ -220,6 +224,11 @@ export function parseConf(raw: Record<string, unknown>, command: Command): NetCo
   if (agentSocket !== undefined && (!agentSocket.startsWith('/') || Buffer.byteLength(agentSocket) > 107)) {
     throw invalid(`"agentSocket": "${agentSocket}" must be an absolute path of at most 107 bytes`);
   }
+  const tokenFile = optString(raw, 'tokenFile');
+  if (tokenFile !== undefined && !tokenFile.startsWith('/')) throw invalid(`"tokenFile": "${tokenFile}" must be an absolute path`);
+  const apiCaFile = optString(raw, 'apiCaFile');
+  if (apiCaFile !== undefined && !apiCaFile.startsWith('/')) throw invalid(`"apiCaFile": "${apiCaFile}" must be an absolute path`);
+  if (apiCaFile !== undefined && api.protocol !== 'https:') throw invalid('"apiCaFile" goes with an https "api"');
   return {
     cniVersion,
     name,
@@ -237,6 +246,8 @@ export function parseConf(raw: Record<string, unknown>, command: Command): NetCo
     dns: isObject(dns) ? dns : undefined,
     validAttachments: parseAttachments(raw),
     agentSocket,
+    tokenFile,
+    apiCaFile,
   };
 }
 

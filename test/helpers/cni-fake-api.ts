@@ -524,6 +524,8 @@ export interface CniHost {
   ovs: FakeOvs;
   /** The controller's API behind a recording proxy: what weft-cni should use. */
   api: ApiRecorder;
+  /** The controller's admin token file: the CNI configuration's tokenFile. */
+  tokenFile: string;
   host: string;
   network: string;
   /** app.inject on the controller. */
@@ -558,7 +560,7 @@ export async function startCniHost(o: { host?: string; network?: string; cidr?: 
   const api = await ApiRecorder.start(`http://127.0.0.1:${ctl.apiPort}`);
   const spaces: string[] = [];
   return {
-    ctl, brInt, ovs, api, host, network, req,
+    ctl, brInt, ovs, api, host, network, req, tokenFile: ctl.adminTokenFile!,
     netns() {
       const name = `weftut-${process.pid}-${spaces.length}`;
       execFileSync('ip', ['netns', 'add', name]);

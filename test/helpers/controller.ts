@@ -11,6 +11,7 @@ export async function startController(over: Partial<ControllerConfig> = {}): Pro
   const log = pino({ level: process.env.WEFT_TEST_LOG ?? cfg.logLevel });
   const c = new Controller(cfg, log) as Controller & { cleanup(): Promise<void> };
   await c.start();
+  asAdmin(c);
   let stopped = false;
   c.cleanup = async () => {
     if (stopped) return;
@@ -25,3 +26,25 @@ export async function api<T = unknown>(c: Controller, url: string): Promise<{ st
   const r = await c.api!.inject({ method: 'GET', url });
   return { status: r.statusCode, body: r.json() as T };
 }
+
+/**
+ * Requests through app.inject() carry the admin token unless they name an
+ * authorization header themselves (an attacker's test passes its own, or
+ * an empty one for none): the API's callers in tests are its operator.
+ */
+function asAdmin(c: Controller): void {
+  const api = c.api!;
+  const inject = api.inject.bind(api) as (o: object) => Promise<unknown>;
+  (api as unknown as { inject: (o: object) => Promise<unknown> }).inject = (opts: object) => {
+    const o = opts as { headers?: Record<string, string> };
+    if (!c.adminToken || (o.headers && 'authorization' in o.headers)) {
+      const h = { ...(o.headers ?? {}) };
+      if (h.authorization === '') delete h.authorization;
+      return inject({ ...o, headers: h });
+    }
+    return inject({ ...o, headers: { ...(o.headers ?? {}), authorization: `Bearer ${c.adminToken}` } });
+  };
+}
+
+/** Headers that carry the controller's admin token (for fetch() and WebSocket clients). */
+export const adminHeaders = (c: Controller): Record<string, string> => (c.adminToken ? { authorization: `Bearer ${c.adminToken}` } : {});

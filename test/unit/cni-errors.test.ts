@@ -60,7 +60,7 @@ after(async () => {
 });
 
 const conf = (extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ cniVersion: '1.0.0', name: 'blue', type: 'weft-cni', api: h.api.url, host: 'host1', ovsdb: `unix:${tmp}/no-ovsdb.sock`, ...extra });
+  JSON.stringify({ cniVersion: '1.0.0', name: 'blue', type: 'weft-cni', api: h.api.url, host: 'host1', ovsdb: `unix:${tmp}/no-ovsdb.sock`, tokenFile: h.tokenFile, ...extra });
 const env = (extra: Record<string, string> = {}) => ({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'err1', CNI_NETNS: NETNS, CNI_IFNAME: 'eth0', ...extra });
 const endpoints = async () => (await h.req<{ id: string; containerId: string; ip: string }[]>('GET', '/v1/endpoints')).body;
 const hostLinks = () => (JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[])

@@ -66,6 +66,7 @@ function links(netns?: string): string[] {
 
 let h: CniHost;
 let api: ApiRecorder;
+let tokenFile: string;
 let tmp: string;
 const NETNS_SELF = `/proc/${process.pid}/ns/net`;
 const isRoot = process.getuid?.() === 0;
@@ -75,6 +76,7 @@ let NETNS = NETNS_SELF;
 before(async () => {
   h = await startCniHost({ host: 'host1', network: 'blue', cidr: '10.91.0.0/24' });
   api = h.api;
+  tokenFile = h.tokenFile;
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-cni-unit-'));
   if (isRoot) NETNS = h.netns();
 });
@@ -98,7 +100,7 @@ async function insert(containerId: string): Promise<{ id: string; ip: string }> 
 
 function conf(extra: Record<string, unknown> = {}): string {
   // ovsdb: a socket nobody serves, should the real ovs-vsctl ever be reached
-  return JSON.stringify({ cniVersion: '1.0.0', name: 'blue', type: 'weft-cni', api: api.url, host: 'host1', ovsdb: `unix:${tmp}/no-ovsdb.sock`, ...extra });
+  return JSON.stringify({ cniVersion: '1.0.0', name: 'blue', type: 'weft-cni', api: api.url, host: 'host1', ovsdb: `unix:${tmp}/no-ovsdb.sock`, tokenFile, ...extra });
 }
 
 const addEnv = (extra: Record<string, string> = {}) => ({

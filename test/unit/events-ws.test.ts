@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { startController, api } from '../helpers/controller';
+import { startController, api, adminHeaders } from '../helpers/controller';
 import { FakeSwitch, fakePort } from '../helpers/fake-switch';
 import { waitFor } from '../helpers/wait';
 import { FakeBrInt } from '../helpers/cni-fake-api';
@@ -16,7 +16,7 @@ after(async () => { for (const s of socks) s.close(); await (await ctlP).cleanup
 
 function open(path: string): Promise<{ ws: WebSocket; msgs: { type: string; ts: string; [k: string]: unknown }[] }> {
   return ctlP.then((ctl) => new Promise((res, rej) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${ctl.apiPort}${path}`);
+    const ws = new WebSocket(`ws://127.0.0.1:${ctl.apiPort}${path}`, { headers: adminHeaders(ctl) });
     const msgs: { type: string; ts: string }[] = [];
     ws.on('message', (d) => msgs.push(JSON.parse(d.toString())));
     ws.once('open', () => res({ ws, msgs }));

@@ -8,6 +8,7 @@ import {
 } from '../schemas-containers';
 import type { EndpointRec, HostRec, NetworkRec } from '../../../controller/resources';
 import { notFound } from '../errors';
+import { requireHost, tokenHost } from '../auth';
 
 const err = Type.Ref('Error');
 const errs = { 400: err, 404: err, 409: err };
@@ -25,8 +26,9 @@ export function containerRoutes(deps: ApiDeps) {
       schema: { summary: 'Register a container host', body: HostRegBody, response: { 201: Type.Ref('RegisteredHost'), ...errs } },
     }, async (req, reply) => reply.status(201).send(hostView(svc().createHost(req.body))));
     app.get<{ Params: { name: string } }>('/hosts/:name', {
+      config: { scope: 'host' },
       schema: { summary: 'One registered container host', params: Type.Object({ name: Type.String() }), response: { 200: Type.Ref('RegisteredHost'), 404: err } },
-    }, async (req) => hostView(svc().host(req.params.name)));
+    }, async (req) => { requireHost(req, req.params.name, 'name'); return hostView(svc().host(req.params.name)); });
     app.delete<{ Params: { name: string } }>('/hosts/:name', {
       schema: { summary: 'Unregister a host (refused while it has endpoints)', params: Type.Object({ name: Type.String() }), response: { 204: Type.Null(), 404: err, 409: err } },
     }, async (req, reply) => { svc().deleteHost(req.params.name); return reply.status(204).send(); });
@@ -43,9 +45,10 @@ export function containerRoutes(deps: ApiDeps) {
     app.post<{ Body: NetworkBodyT }>('/networks', {
       schema: { summary: 'Create a network', body: NetworkBody, response: { 201: Type.Ref('Network'), ...errs } },
     }, async (req, reply) => reply.status(201).send(netView(svc().createNetwork(req.body))));
-    app.get('/networks', { schema: { summary: 'All networks', response: { 200: Type.Array(Type.Ref('Network')) } } },
+    app.get('/networks', { config: { scope: 'host' }, schema: { summary: 'All networks', response: { 200: Type.Array(Type.Ref('Network')) } } },
       async () => svc().resources.networks().map(netView));
     app.get<{ Params: { id: string } }>('/networks/:id', {
+      config: { scope: 'host' },
       schema: { summary: 'One network, by name or id', params: Type.Object({ id: Type.String() }), response: { 200: Type.Ref('Network'), 404: err } },
     }, async (req) => netView(svc().network(req.params.id)));
     app.delete<{ Params: { id: string } }>('/networks/:id', {
@@ -54,28 +57,36 @@ export function containerRoutes(deps: ApiDeps) {
 
     // ---- endpoints
     app.post<{ Body: EndpointBodyT }>('/endpoints', {
+      config: { scope: 'host' },
       schema: {
         summary: 'Attach a container interface: allocates its address; the endpoint is ready once its flows are confirmed',
         description: 'Idempotent: the same containerId+ifName on the same host and network returns the existing endpoint with 200.',
         body: EndpointBody, response: { 201: Type.Ref('Endpoint'), 200: Type.Ref('Endpoint'), ...errs },
       },
     }, async (req, reply) => {
+      requireHost(req, req.body.host);
       const { endpoint, created } = svc().createEndpoint(req.body);
       return reply.status(created ? 201 : 200).send(epView(endpoint));
     });
     app.get<{ Querystring: { host?: string; network?: string; containerId?: string; ifName?: string } }>('/endpoints', {
+      config: { scope: 'host' },
       schema: { summary: 'Endpoints, optionally filtered', querystring: EndpointQuery, response: { 200: Type.Array(Type.Ref('Endpoint')) } },
     }, async (req) => {
       const q = req.query;
+      // a host token lists its own host's endpoints only
+      if (q.host !== undefined) requireHost(req, q.host);
+      const host = q.host ?? tokenHost(req);
       const networkId = q.network !== undefined ? svc().resources.network(q.network)?.id ?? -1 : undefined;
-      return svc().resources.endpoints({ host: q.host, networkId, containerId: q.containerId, ifName: q.ifName }).map(epView);
+      return svc().resources.endpoints({ host, networkId, containerId: q.containerId, ifName: q.ifName }).map(epView);
     });
     app.get<{ Params: { id: string }; Querystring: { wait?: 'ready'; timeoutMs?: number } }>('/endpoints/:id', {
+      config: { scope: 'host' },
       schema: {
         summary: 'One endpoint; with wait=ready, long-polls until it is ready or timeoutMs passes (then check state)',
         params: Type.Object({ id: Type.String() }), querystring: WaitQuery, response: { 200: Type.Ref('Endpoint'), 404: err },
       },
     }, async (req) => {
+      requireHost(req, svc().endpoint(req.params.id).host);
       if (req.query.wait === 'ready') {
         const e = await svc().waitReady(req.params.id, req.query.timeoutMs ?? 10000);
         deps.log.debug({ id: e.id }, 'long-poll answered');
@@ -85,7 +96,12 @@ export function containerRoutes(deps: ApiDeps) {
       return epView(svc().endpoint(req.params.id));
     });
     app.delete<{ Params: { id: string } }>('/endpoints/:id', {
+      config: { scope: 'host' },
       schema: { summary: 'Detach: removes the endpoint\'s flows and releases its address', params: Type.Object({ id: Type.String() }), response: { 204: Type.Null(), 404: err } },
-    }, async (req, reply) => { await svc().deleteEndpoint(req.params.id); return reply.status(204).send(); });
+    }, async (req, reply) => {
+      requireHost(req, svc().endpoint(req.params.id).host);
+      await svc().deleteEndpoint(req.params.id);
+      return reply.status(204).send();
+    });
   };
 }
