@@ -9,3 +9,9 @@ export const notFound = (what: string, id: string) => new WeftError(404, 'not_fo
 export const badRequest = (message: string, field?: string) => new WeftError(400, 'bad_request', message, field);
 export const conflict = (message: string, field?: string) => new WeftError(409, 'conflict', message, field);
 export const unavailable = (message: string) => new WeftError(503, 'unavailable', message);
+/** The database cannot be used (damaged file): 503 until an operator repairs or replaces it. */
+export const storeUnavailable = (reason: string) =>
+  new WeftError(503, 'store_unavailable', `the store is unavailable (${reason}); see GET /v1/health`);
+/** A SQLite error that means the database file is damaged (SQLITE_CORRUPT*, SQLITE_NOTADB), not the request. */
+export const isStoreFault = (e: unknown): boolean =>
+  typeof (e as { code?: unknown })?.code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test((e as { code: string }).code);
