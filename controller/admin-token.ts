@@ -13,7 +13,20 @@ export function defaultAdminTokenFile(db: string): string | undefined {
 }
 
 /** The admin token to start with: the file's, if it still proves an admin, else a new one written there. */
-export function ensureAdminToken(tokens: Tokens, file: string | undefined): { token: string; created: boolean } {
+export function ensureAdminToken(tokens: Tokens, file: string | undefined, storeDegraded = false): { token?: string; created: boolean } {
+  if (storeDegraded) {
+    // nothing can be checked or written: the file's token, if any, opens what needs no store
+    const token = file && fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : undefined;
+    if (token) tokens.acceptWhileDegraded(token);
+    return { token, created: false };
+  }
+  const { token, created } = fileOrNew(tokens, file);
+  // should the store fail later, this token still opens what needs no store
+  tokens.acceptWhileDegraded(token);
+  return { token, created };
+}
+
+function fileOrNew(tokens: Tokens, file: string | undefined): { token: string; created: boolean } {
   if (file && fs.existsSync(file)) {
     const token = fs.readFileSync(file, 'utf8').trim();
     if (tokens.verify(token)?.role === 'admin') return { token, created: false };

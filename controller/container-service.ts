@@ -35,6 +35,8 @@ export class ContainerService {
   readonly readiness: Readiness;
   private readonly hostDpids = new Set<string>();
   private readonly synced = new Set<string>();
+  /** The store could not list the hosts at start: every switch is treated as one (nothing is programmed without the store). */
+  private hostsUnknown = false;
   private source?: FlowSource;
 
   constructor(readonly store: Store, readonly connOf: (dpid: string) => Connection | undefined, readonly bus: EventBus, readonly log: Logger, readonly round: number) {
@@ -42,7 +44,13 @@ export class ContainerService {
     this.ipam = new Ipam(store);
     this.reconciler = new Reconciler(connOf, { desiredFlows: (dpid) => this.source!.desiredFlows(dpid) }, round, log.child({ component: 'reconciler' }));
     this.readiness = new Readiness(this.resources, this.reconciler, (dpid) => new Set((connOf(dpid)?.ports ?? []).map((p) => p.name)), bus, log);
-    for (const h of this.resources.hosts()) { this.hostDpids.add(h.dpid); if (h.phyDpid) this.hostDpids.add(h.phyDpid); }
+    try {
+      for (const h of this.resources.hosts()) { this.hostDpids.add(h.dpid); if (h.phyDpid) this.hostDpids.add(h.phyDpid); }
+    } catch (e) {
+      // a degraded store (GET /v1/health): which switches are container hosts is unknown, so the lab apps touch none
+      this.hostsUnknown = true;
+      log.error({ err: (e as Error).message }, 'container hosts unknown: no switch is served by the lab apps');
+    }
     bus.on('switch.connected', (e) => { if (this.isHost(e.dpid)) void this.onConnect(e.dpid); });
     bus.on('switch.disconnected', (e) => { this.synced.delete(e.dpid); this.reconciler.forget(e.dpid); });
     for (const t of ['port.added', 'port.modified', 'port.removed'] as const) {
@@ -66,7 +74,7 @@ export class ContainerService {
 
   /** True if the datapath is a registered container host's br-int or br-phy (lab apps leave it alone). */
   isHost(dpid: string): boolean {
-    return this.hostDpids.has(dpid);
+    return this.hostsUnknown || this.hostDpids.has(dpid);
   }
 
   /** What BGP announces (controller/bgp-routes.ts). */

@@ -11,3 +11,9 @@ export const conflict = (message: string, field?: string) => new WeftError(409, 
 export const unavailable = (message: string) => new WeftError(503, 'unavailable', message);
 export const unauthorized = (message: string) => new WeftError(401, 'unauthorized', message);
 export const forbidden = (message: string, field?: string) => new WeftError(403, 'forbidden', message, field);
+/** The database cannot be used (damaged file): 503 until an operator repairs or replaces it. */
+export const storeUnavailable = (reason: string) =>
+  new WeftError(503, 'store_unavailable', `the store is unavailable (${reason}); see GET /v1/health`);
+/** A SQLite error that means the database file is damaged (SQLITE_CORRUPT*, SQLITE_NOTADB), not the request. */
+export const isStoreFault = (e: unknown): boolean =>
+  typeof (e as { code?: unknown })?.code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test((e as { code: string }).code);

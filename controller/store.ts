@@ -1,8 +1,18 @@
-// The persistent store: embedded SQLite (better-sqlite3 v12), WAL, every
-// write in a transaction. Schema migrations are numbered and idempotent.
+// The persistent store: embedded SQLite (better-sqlite3 v12), WAL with
+// synchronous=FULL (a commit is on disk when it returns: an address handed
+// out is never handed out again after a power loss), every write in a
+// transaction. Schema migrations are numbered and idempotent.
+//
+// An existing file is checked first (PRAGMA quick_check, on a read-only
+// connection, so a damaged file is never written to). If the check fails the
+// store is degraded: it opens nothing on the file, every query throws
+// store_unavailable (503), and GET /v1/health says why. A query that meets
+// corruption at run time (SQLITE_CORRUPT, SQLITE_NOTADB) degrades it the
+// same way. The controller still starts, so the operator sees the health.
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isStoreFault, storeUnavailable } from './errors';
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE IF NOT EXISTS switches (
@@ -83,16 +93,97 @@ const MIGRATIONS: string[] = [
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }
 
+export type StoreHealth = { state: 'ok' } | { state: 'degraded'; reason: string };
+
+/** Rows of PRAGMA quick_check that mean "fine". */
+const CHECK_OK = ['ok'];
+/** At most this many quick_check messages go into the reason. */
+const CHECK_MAX_ERRORS = 3;
+
 export class Store {
   readonly db: Database.Database;
+  private state: StoreHealth = { state: 'ok' };
+  /** meta (the controller's round) while degraded: kept in memory, never written to the file. */
+  private readonly memMeta = new Map<string, string>();
 
   constructor(readonly file: string) {
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    this.db = new Database(file);
+    const problem = Store.check(file);
+    if (problem) {
+      this.state = { state: 'degraded', reason: problem };
+      // nothing is opened on the damaged file: an empty in-memory database stands in, refusing every query
+      this.db = this.guarded(new Database(':memory:'));
+      return;
+    }
+    this.db = this.guarded(new Database(file));
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.migrate();
+  }
+
+  /**
+   * PRAGMA quick_check on a read-only connection (nothing is written, not
+   * even a WAL checkpoint). Returns why the file is unusable, or undefined
+   * if it is fine or does not exist yet. Other errors (permissions, I/O)
+   * are thrown: they are not the file's content.
+   */
+  static check(file: string): string | undefined {
+    if (file === ':memory:' || !fs.existsSync(file) || fs.statSync(file).size === 0) return undefined;
+    let ro: Database.Database | undefined;
+    try {
+      ro = new Database(file, { readonly: true, fileMustExist: true });
+      const rows = ro.pragma(`quick_check(${CHECK_MAX_ERRORS})`, { simple: false }) as { quick_check: string }[];
+      const msgs = rows.map((r) => r.quick_check.replace(/\*\*\* in database \w+ \*\*\*/, '').replace(/\s+/g, ' ').trim());
+      if (msgs.length === 1 && CHECK_OK.includes(msgs[0])) return undefined;
+      return `quick_check failed: ${msgs.join('; ')}`;
+    } catch (e) {
+      if (isStoreFault(e)) return `${(e as { code: string }).code}: ${(e as Error).message}`;
+      throw e;
+    } finally {
+      ro?.close();
+    }
+  }
+
+  /** ok, or degraded with the reason (quick_check at start, or corruption met by a query since). */
+  health(): StoreHealth {
+    return this.state;
+  }
+
+  get degraded(): boolean {
+    return this.state.state === 'degraded';
+  }
+
+  /**
+   * Every statement of db goes through here: none is prepared once the
+   * store is degraded, and a corruption error from one degrades it (so the
+   * health says so and nothing more is written to a damaged file).
+   */
+  private guarded(db: Database.Database): Database.Database {
+    const prepare = db.prepare.bind(db);
+    const exec = db.exec.bind(db);
+    const fault = (e: unknown): unknown => {
+      if (isStoreFault(e) && !this.degraded) this.state = { state: 'degraded', reason: `${(e as { code: string }).code} at run time: ${(e as Error).message}` };
+      return e;
+    };
+    const refuse = () => { if (this.state.state === 'degraded') throw storeUnavailable(this.state.reason); };
+    db.prepare = ((sql: string) => {
+      refuse();
+      let st: Database.Statement;
+      try { st = prepare(sql); } catch (e) { throw fault(e); }
+      for (const m of ['run', 'get', 'all'] as const) {
+        const f = st[m] as (...a: unknown[]) => unknown;
+        (st as unknown as Record<string, unknown>)[m] = (...a: unknown[]) => {
+          try { return f.apply(st, a); } catch (e) { throw fault(e); }
+        };
+      }
+      return st;
+    }) as typeof db.prepare;
+    db.exec = ((sql: string) => {
+      refuse();
+      try { return exec(sql); } catch (e) { throw fault(e); }
+    }) as typeof db.exec;
+    return db;
   }
 
   private migrate(): void {
@@ -106,9 +197,15 @@ export class Store {
 
   /** Remember that a datapath connected (for GET /v1/switches?known=1 and audits). */
   switchSeen(dpid: string, remote: string): void {
+    if (this.degraded) return;
     const now = new Date().toISOString();
-    this.db.prepare(`INSERT INTO switches (dpid, first_seen, last_seen, last_remote) VALUES (?, ?, ?, ?)
-      ON CONFLICT(dpid) DO UPDATE SET last_seen = excluded.last_seen, last_remote = excluded.last_remote`).run(dpid, now, now, remote);
+    try {
+      this.db.prepare(`INSERT INTO switches (dpid, first_seen, last_seen, last_remote) VALUES (?, ?, ?, ?)
+        ON CONFLICT(dpid) DO UPDATE SET last_seen = excluded.last_seen, last_remote = excluded.last_remote`).run(dpid, now, now, remote);
+    } catch (e) {
+      // called from the switch.connected event: a damaged store degrades (see health), the switch is still adopted
+      if (!isStoreFault(e)) throw e;
+    }
   }
 
   knownSwitches(): KnownSwitch[] {
@@ -116,10 +213,12 @@ export class Store {
   }
 
   getMeta(key: string): string | undefined {
+    if (this.degraded) return this.memMeta.get(key);
     return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
   setMeta(key: string, value: string): void {
+    if (this.degraded) { this.memMeta.set(key, value); return; }
     this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 

@@ -5,6 +5,7 @@
 // lists and logs, the secret (32 random bytes) is what proves it.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Store } from './store';
+import { storeUnavailable } from './errors';
 
 export type Role = 'admin' | 'host';
 export const ROLES: readonly Role[] = ['admin', 'host'];
@@ -17,7 +18,15 @@ const TOKEN_RE = /^weft_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const hash = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export class Tokens {
+  /** The admin token's hash while the store is degraded (it cannot be read): the operator keeps read access to what needs no store. */
+  private degradedAdmin?: string;
+
   constructor(private readonly store: Store) {}
+
+  /** Accept this admin token (the controller's own, or its file's) while the store cannot be read. */
+  acceptWhileDegraded(token: string): void {
+    this.degradedAdmin = hash(token);
+  }
 
   /** A new token; its secret is in the returned string only. */
   create(role: Role, host: string | null = null): { token: string; rec: TokenRec } {
@@ -48,6 +57,10 @@ export class Tokens {
   verify(token: string): Principal | undefined {
     const m = TOKEN_RE.exec(token);
     if (!m) return undefined;
+    if (this.store.degraded) {
+      if (this.degradedAdmin === hash(token)) return { tokenId: m[1]!, role: 'admin', host: null };
+      throw storeUnavailable(`tokens cannot be checked: ${this.store.health().state === 'degraded' ? (this.store.health() as { reason: string }).reason : ''}`);
+    }
     const row = this.store.db.prepare('SELECT id, role, host FROM tokens WHERE hash = ?').get(hash(token)) as { id: string; role: Role; host: string | null } | undefined;
     // the hash is the lookup key; the id inside the token must name the same row
     if (!row || row.id !== m[1]) return undefined;

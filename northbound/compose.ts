@@ -62,7 +62,7 @@ export class Controller {
     if (cfg.auth !== false) {
       this.tokens = new Tokens(this.store);
       this.adminTokenFile = cfg.adminTokenFile ?? defaultAdminTokenFile(cfg.db);
-      const { token, created } = ensureAdminToken(this.tokens, this.adminTokenFile);
+      const { token, created } = ensureAdminToken(this.tokens, this.adminTokenFile, this.store.degraded);
       this.adminToken = token;
       if (created) this.log.info({ adminTokenFile: this.adminTokenFile ?? '(in memory only)' }, 'admin token created');
     }

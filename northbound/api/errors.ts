@@ -1,12 +1,17 @@
 // One error catalogue and one error handler for the northbound API.
 import type { FastifyError, FastifyInstance } from 'fastify';
 
-import { WeftError } from '../../controller/errors';
+import { WeftError, isStoreFault, storeUnavailable } from '../../controller/errors';
 
-export { WeftError as ApiError, notFound, badRequest, conflict, unavailable, unauthorized, forbidden } from '../../controller/errors';
+export { WeftError as ApiError, notFound, badRequest, conflict, unavailable, unauthorized, forbidden, storeUnavailable } from '../../controller/errors';
 
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | WeftError, req, reply) => {
+    // a damaged database file is not the request's fault, and not a bug: 503 store_unavailable, never 500
+    if (isStoreFault(err)) {
+      req.log.error({ err }, 'store fault');
+      err = storeUnavailable(`${(err as unknown as { code: string }).code}: ${err.message}`);
+    }
     if (err instanceof WeftError) {
       return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) });
     }

@@ -65,10 +65,12 @@ export const HostSchema = Type.Object({
 }, { $id: 'Host' });
 
 export const Health = Type.Object({
-  status: Type.Literal('ok'),
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')], { description: 'degraded (HTTP 503) when the store is: the controller runs, but the routes that need the database answer 503 store_unavailable' }),
   version: Type.String(),
   uptime_sec: Type.Number(),
   switches: Type.Integer({ description: 'connected switches' }),
+  store: Type.Union([Type.Literal('ok'), Type.Literal('degraded')], { description: 'the SQLite database: degraded when PRAGMA quick_check failed at start or a query met corruption since' }),
+  store_reason: Type.Optional(Type.String({ description: 'why the store is degraded (only then)' })),
 });
 
 export type SwitchT = Static<typeof SwitchSchema>;

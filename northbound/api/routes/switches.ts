@@ -31,9 +31,17 @@ export function switchRoutes(deps: ApiDeps) {
       if (!c) throw notFound('switch', dpid);
       return c;
     };
-    app.get('/health', { schema: { summary: 'Liveness and a connected-switch count', response: { 200: Health } } }, async () => ({
-      status: 'ok' as const, version: API_VERSION, uptime_sec: (Date.now() - started) / 1000, switches: deps.registry.list().length,
-    }));
+    app.get('/health', {
+      schema: { summary: 'Liveness, the store\'s state and a connected-switch count (503 when the store is degraded)', response: { 200: Health, 503: Health } },
+    }, async (_req, reply) => {
+      const s = deps.store.health();
+      const state = s.state;
+      if (state !== 'ok') reply.status(503);
+      return {
+        status: state, version: API_VERSION, uptime_sec: (Date.now() - started) / 1000, switches: deps.registry.list().length,
+        store: state, ...(s.state === 'degraded' ? { store_reason: s.reason } : {}),
+      };
+    });
     app.get('/switches', {
       schema: { summary: 'Connected switches with their ports', response: { 200: Type.Array(Type.Ref('Switch')) } },
     }, async () => deps.registry.list().map(switchView));
