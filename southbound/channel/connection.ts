@@ -281,7 +281,7 @@ export class Connection extends EventEmitter {
   /** Closes at once, dropping unsent output: a limit was exceeded (logged at warn with the remote and dpid). */
   abort(reason: string): void {
     if (this.state === 'closed') return;
-    this.log.warn({ reason, remote: this.remote, dpid: this.dpid || undefined }, 'closing connection: limit exceeded');
+    this.log.warn({ reason }, 'closing connection: limit exceeded'); // the child logger names remote and dpid
     this.out = null;
     this.socket.destroy();
     this.teardown(reason);
@@ -432,7 +432,7 @@ export class Connection extends EventEmitter {
       this.dpid = dpidToString(this.features.datapath_id);
       this.log = this.log.child({ dpid: this.dpid });
       if (this.identity && !this.identity.covers(this.dpid)) {
-        this.log.warn({ remote: this.remote, dpid: this.dpid, subject: this.identity.subject, certDpids: [...this.identity.dpids] },
+        this.log.warn({ subject: this.identity.subject, certDpids: [...this.identity.dpids] }, // with remote and dpid (child logger)
           'switch refused: its certificate does not cover the dpid it claims');
         this.close(`certificate (${this.identity.subject}) does not cover dpid ${this.dpid}`);
         return;
