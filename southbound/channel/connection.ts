@@ -43,6 +43,12 @@ export interface ConnectionOptions {
    * refused) if it answers, or sends anything, within this many ms.
    */
   takeoverProbeMs?: number;
+  /**
+   * With TLS, let a certificate that names no dpid claim any (the behaviour
+   * before dpid binding, for certificates made elsewhere). Default false: such
+   * a certificate covers none.
+   */
+  allowUnboundCertificates?: boolean;
   // Listener limits (OfServer): a connection over one of them is refused.
   /** Connections at once, all addresses together. */
   maxConnections?: number;
@@ -56,7 +62,7 @@ export interface ConnectionOptions {
 export const CONNECTION_DEFAULTS: Required<ConnectionOptions> = {
   echoIntervalMs: 5000, deadAfterMs: 15000, requestTimeoutMs: 10000, handshakeTimeoutMs: 10000,
   highWaterMark: 4 * 1024 * 1024, maxFrame: 65535,
-  maxMultipartBytes: 16 * 1024 * 1024, maxBufferedBytes: 64 * 1024 * 1024, takeoverProbeMs: 3000,
+  maxMultipartBytes: 16 * 1024 * 1024, maxBufferedBytes: 64 * 1024 * 1024, takeoverProbeMs: 3000, allowUnboundCertificates: false,
   maxConnections: 1024, maxConnectionsPerAddress: 256, maxHandshakes: 256,
 };
 
@@ -431,7 +437,8 @@ export class Connection extends EventEmitter {
       this.features = fr as FeaturesReply;
       this.dpid = dpidToString(this.features.datapath_id);
       this.log = this.log.child({ dpid: this.dpid });
-      if (this.identity && !this.identity.covers(this.dpid)) {
+      const unboundOk = this.o.allowUnboundCertificates && this.identity?.dpids.size === 0;
+      if (this.identity && !unboundOk && !this.identity.covers(this.dpid)) {
         this.log.warn({ subject: this.identity.subject, certDpids: [...this.identity.dpids] }, // with remote and dpid (child logger)
           'switch refused: its certificate does not cover the dpid it claims');
         this.close(`certificate (${this.identity.subject}) does not cover dpid ${this.dpid}`);

@@ -51,7 +51,7 @@ export class OfServer extends EventEmitter {
     super();
   }
 
-  private limit<K extends keyof typeof CONNECTION_DEFAULTS>(k: K): (typeof CONNECTION_DEFAULTS)[K] {
+  private limit(k: 'maxConnections' | 'maxConnectionsPerAddress' | 'maxHandshakes' | 'handshakeTimeoutMs'): number {
     return this.opts[k] ?? CONNECTION_DEFAULTS[k];
   }
 

@@ -190,4 +190,11 @@ test('TLS: a certificate binds the dpids a switch may claim; a stalled TLS hands
   cleanups.push(() => anon.destroy());
   await waitFor(() => anon.destroyed || anon.readableEnded, { what: 'a client without certificate closed' });
   assert.equal(ctl.registry.list().length, 3);
+
+  // allowUnboundCertificates: a certificate naming no dpid may claim any, one naming some still only those
+  const lax = await controller({ allowUnboundCertificates: true }, { tls: { key: ctlCert.key, cert: ctlCert.cert, ca } });
+  await fake(lax.ofPort, 0xc02n, { tls: ctlCert });
+  await waitFor(() => lax.registry.get('0000000000000c02'), { what: 'an unbound certificate adopted when allowed' });
+  const still = await fake(lax.ofPort, 0xc03n, { tls: h2 });
+  await waitFor(() => still.closed, { what: 'a bound certificate still held to its dpids' });
 });
