@@ -26,7 +26,11 @@ export const AGENT_MAGIC = 'WEFTCNI1\n';
 /** The agent's socket when --socket is not given (the plugin uses an agent only when its configuration names one). */
 export const DEFAULT_AGENT_SOCKET = '/run/weft/cni.sock';
 /** A request larger than this is refused (the shim caps configurations at 4 MiB). */
-const MAX_REQUEST = 5 * 1024 * 1024;
+export const AGENT_MAX_REQUEST = 5 * 1024 * 1024;
+/** A caller that sends nothing for this long while its request is unfinished is cut off (the shim writes it at once). */
+export const AGENT_IDLE_MS = 10_000;
+/** The whole request must have arrived by then, however it trickles in. */
+export const AGENT_REQUEST_DEADLINE_MS = 30_000;
 
 export interface AgentRequest {
   env: Record<string, string>;
@@ -58,6 +62,12 @@ export function parseAgentRequest(buf: Buffer): AgentRequest {
 export interface AgentOptions {
   socket: string;
   log: Logger;
+  /** Largest request in bytes (default AGENT_MAX_REQUEST). */
+  maxRequestBytes?: number;
+  /** Idle limit while a request is being read, ms (default AGENT_IDLE_MS). */
+  idleTimeoutMs?: number;
+  /** Limit on reading a whole request, ms (default AGENT_REQUEST_DEADLINE_MS). */
+  requestDeadlineMs?: number;
 }
 
 export class CniAgent {
@@ -126,13 +136,36 @@ export class CniAgent {
   private serve(c: net.Socket): void {
     const chunks: Buffer[] = [];
     let size = 0;
+    const max = this.opts.maxRequestBytes ?? AGENT_MAX_REQUEST;
+    const idleMs = this.opts.idleTimeoutMs ?? AGENT_IDLE_MS;
+    let cut = false;
+    /** Answers with a CNI error (if the caller still reads) and closes: a limit of the call was exceeded. */
+    const cutOff = (why: string) => {
+      if (cut) return;
+      cut = true;
+      clearTimeout(deadline);
+      c.setTimeout(0);
+      chunks.length = 0;
+      this.opts.log.warn({ why, bytes: size }, 'CNI call refused');
+      c.removeAllListeners('data');
+      c.end(`1\n${JSON.stringify({ cniVersion: '1.0.0', code: 4, msg: `the Weft CNI agent refused the call: ${why}` })}\n`);
+      setTimeout(() => c.destroy(), 1000).unref();
+    };
+    const deadlineMs = this.opts.requestDeadlineMs ?? AGENT_REQUEST_DEADLINE_MS;
+    const deadline = setTimeout(() => cutOff(`request not complete within ${deadlineMs} ms`), deadlineMs);
+    deadline.unref();
+    c.setTimeout(idleMs, () => cutOff(`nothing received for ${idleMs} ms with the request unfinished`));
     c.on('data', (d: Buffer) => {
       size += d.length;
-      if (size > MAX_REQUEST) { c.destroy(); return; }
+      if (size > max) { cutOff(`request over ${max} bytes`); return; }
       chunks.push(d);
     });
     c.on('error', () => { /* the plugin went away; nothing to answer */ });
+    c.on('close', () => clearTimeout(deadline));
     c.on('end', () => {
+      if (cut) return;
+      clearTimeout(deadline);
+      c.setTimeout(0);
       const t0 = performance.now();
       const marks: Marks = [['start', performance.timeOrigin + t0]];
       const p = withTrace(marks, () => this.handle(Buffer.concat(chunks))).then(({ exitCode, text, what }) => {

@@ -2,7 +2,7 @@
 // messages, and the error codes the session sends (§4.5, §6; Cease subcodes
 // RFC 4486).
 import { intToIpv4, ipv4ToInt } from './address';
-import { BgpError, BGP_TYPE, encodeMessage } from './header';
+import { BgpError, BGP_HEADER_LEN, BGP_TYPE, encodeMessage } from './header';
 
 export const BGP_VERSION = 4;
 
@@ -14,7 +14,9 @@ export const BGP_ERR = {
 export const BGP_SUBCODE = {
   UNSPECIFIC: 0,
   // Message Header Error (§6.1)
-  BAD_MESSAGE_TYPE: 3,
+  CONNECTION_NOT_SYNCHRONIZED: 1, BAD_MESSAGE_LENGTH: 2, BAD_MESSAGE_TYPE: 3,
+  // UPDATE Message Error (§6.3)
+  MALFORMED_ATTRIBUTE_LIST: 1,
   // OPEN Message Error (§6.2)
   UNSUPPORTED_VERSION_NUMBER: 1, BAD_PEER_AS: 2, UNACCEPTABLE_HOLD_TIME: 6,
   // Cease (RFC 4486 §4)
@@ -42,6 +44,58 @@ export function decodeOpen(body: Buffer): BgpOpen {
 
 export const encodeKeepalive = (): Buffer => encodeMessage(BGP_TYPE.KEEPALIVE, Buffer.alloc(0));
 
-export function encodeNotification(code: number, subcode: number): Buffer {
-  return encodeMessage(BGP_TYPE.NOTIFICATION, Buffer.from([code, subcode]));
+export function encodeNotification(code: number, subcode: number, data: Buffer = Buffer.alloc(0)): Buffer {
+  return encodeMessage(BGP_TYPE.NOTIFICATION, Buffer.concat([Buffer.from([code, subcode]), data]));
+}
+
+/** What to answer a malformed message with (RFC 4271 §6), and why. */
+export interface BgpMessageError { code: number; subcode: number; data: Buffer; why: string }
+
+/** Smallest whole message of each type (RFC 4271 §4.2-4.5), and KEEPALIVE's only size. */
+export const BGP_MIN_LENGTH = { OPEN: 29, UPDATE: 23, NOTIFICATION: 21, KEEPALIVE: 19 } as const;
+
+const u16 = (n: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; };
+
+/**
+ * The length checks of RFC 4271 §6.1 for a framed message's type and body
+ * (the header's own 19..4096 check is the framer's): Bad Message Length with
+ * the erroneous Length field as data, or Bad Message Type with the type.
+ * Then the internal lengths: an OPEN's Optional Parameters Length must fill
+ * the rest of the body (§6.2, no subcode for it: Unspecific), and an
+ * UPDATE's Withdrawn Routes Length + Total Path Attribute Length + 23 must
+ * not exceed the message length (§6.3, Malformed Attribute List).
+ */
+export function checkMessage(type: number, body: Buffer): BgpMessageError | null {
+  const len = body.length + BGP_HEADER_LEN;
+  const badLength = (what: string): BgpMessageError => ({
+    code: BGP_ERR.MESSAGE_HEADER, subcode: BGP_SUBCODE.BAD_MESSAGE_LENGTH, data: u16(len), why: `${what} of ${len} bytes`,
+  });
+  switch (type) {
+    case BGP_TYPE.OPEN: {
+      if (len < BGP_MIN_LENGTH.OPEN) return badLength('OPEN');
+      const opt = body[9]!;
+      if (10 + opt !== body.length) {
+        return { code: BGP_ERR.OPEN_MESSAGE, subcode: BGP_SUBCODE.UNSPECIFIC, data: Buffer.alloc(0), why: `OPEN's optional parameters length ${opt} does not match its ${body.length - 10} bytes` };
+      }
+      return null;
+    }
+    case BGP_TYPE.UPDATE: {
+      if (len < BGP_MIN_LENGTH.UPDATE) return badLength('UPDATE');
+      const wl = body.readUInt16BE(0);
+      const al = 2 + wl + 2 <= body.length ? body.readUInt16BE(2 + wl) : -1;
+      if (al < 0 || wl + al + BGP_MIN_LENGTH.UPDATE > len) {
+        return {
+          code: BGP_ERR.UPDATE_MESSAGE, subcode: BGP_SUBCODE.MALFORMED_ATTRIBUTE_LIST, data: Buffer.alloc(0),
+          why: `UPDATE's withdrawn routes length ${wl}${al >= 0 ? ` and path attribute length ${al}` : ''} exceed its ${len} bytes`,
+        };
+      }
+      return null;
+    }
+    case BGP_TYPE.NOTIFICATION:
+      return len < BGP_MIN_LENGTH.NOTIFICATION ? badLength('NOTIFICATION') : null;
+    case BGP_TYPE.KEEPALIVE:
+      return len !== BGP_MIN_LENGTH.KEEPALIVE ? badLength('KEEPALIVE') : null;
+    default:
+      return { code: BGP_ERR.MESSAGE_HEADER, subcode: BGP_SUBCODE.BAD_MESSAGE_TYPE, data: Buffer.from([type]), why: `unknown message type ${type}` };
+  }
 }

@@ -10,9 +10,10 @@
 // sends only the differences.
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { FramingError } from '../channel/framer';
 import { BgpFramer, BGP_TYPE, messageBody, messageType } from './header';
 import {
-  BGP_ERR, BGP_SUBCODE, BGP_VERSION, decodeOpen, encodeKeepalive, encodeNotification, encodeOpen,
+  BGP_ERR, BGP_SUBCODE, BGP_VERSION, checkMessage, decodeOpen, encodeKeepalive, encodeNotification, encodeOpen,
 } from './messages';
 import { BgpRoute, encodeUpdates } from './update';
 
@@ -38,7 +39,7 @@ export interface BgpSessionConfig {
 /** The FSM states (§8.2.2) the session passes through; Active is not used (no listening). */
 export type BgpState = 'idle' | 'connect' | 'opensent' | 'openconfirm' | 'established';
 
-type Notification = [code: number, subcode: number];
+type Notification = [code: number, subcode: number, data?: Buffer];
 
 export class BgpSession {
   state: BgpState = 'idle';
@@ -83,9 +84,22 @@ export class BgpSession {
         // the whole chunk is framed before any message acts, so a bad frame stops the chunk before it
         const frames: Buffer[] = [];
         framer.push(d, (m) => frames.push(m));
-        for (const m of frames) this.onMessage(messageType(m), messageBody(m));
+        for (const m of frames) {
+          if (this.sock !== s || s.writableEnded) return; // failed on an earlier message of the chunk
+          this.onMessage(messageType(m), messageBody(m));
+        }
       } catch (e) {
-        // a bad header (FramingError) or an undecodable message: Message Header Error, no subcode
+        if (e instanceof FramingError) {
+          // §6.1: a bad marker is Connection Not Synchronized; a length outside 19..4096 Bad Message Length, with the Length field
+          if (e.reason === 'marker') this.fail(e.message, [BGP_ERR.MESSAGE_HEADER, BGP_SUBCODE.CONNECTION_NOT_SYNCHRONIZED]);
+          else {
+            const len = Buffer.alloc(2);
+            len.writeUInt16BE(e.length ?? 0);
+            this.fail(e.message, [BGP_ERR.MESSAGE_HEADER, BGP_SUBCODE.BAD_MESSAGE_LENGTH, len]);
+          }
+          return;
+        }
+        // an undecodable message: Message Header Error, no subcode
         this.fail((e as Error).message, [BGP_ERR.MESSAGE_HEADER, BGP_SUBCODE.UNSPECIFIC]);
       }
     });
@@ -94,6 +108,8 @@ export class BgpSession {
   }
 
   private onMessage(type: number, body: Buffer): void {
+    const bad = checkMessage(type, body);
+    if (bad) return this.fail(bad.why, [bad.code, bad.subcode, bad.data]);
     this.armHold(this.holdTime);
     if (type === BGP_TYPE.OPEN) {
       if (this.state !== 'opensent') return this.fail('unexpected OPEN', [BGP_ERR.FSM, BGP_SUBCODE.UNSPECIFIC]);
@@ -122,8 +138,6 @@ export class BgpSession {
     } else if (type === BGP_TYPE.UPDATE) {
       if (this.state !== 'established') return this.fail('UPDATE before the session was up', [BGP_ERR.FSM, BGP_SUBCODE.UNSPECIFIC]);
       // routes from the peer are not used
-    } else {
-      this.fail(`unknown message type ${type}`, [BGP_ERR.MESSAGE_HEADER, BGP_SUBCODE.BAD_MESSAGE_TYPE]);
     }
   }
 
@@ -148,13 +162,15 @@ export class BgpSession {
     this.hold = seconds > 0 ? setTimeout(() => this.fail('hold timer expired', [BGP_ERR.HOLD_TIMER_EXPIRED, BGP_SUBCODE.UNSPECIFIC]), seconds * 1000) : undefined;
   }
 
-  private fail(why: string, [code, sub]: Notification): void {
+  private fail(why: string, [code, sub, data]: Notification): void {
     this.lastError = why;
-    this.log.warn({ peer: this.cfg.peer.address, why }, 'BGP session error');
+    this.log.warn({ peer: this.cfg.peer.address, why, code, subcode: sub }, 'BGP session error');
     const s = this.sock;
-    if (!s) return;
+    if (!s || s.writableEnded) return;
+    if (this.hold) clearTimeout(this.hold);
+    if (this.keepalive) clearInterval(this.keepalive);
     // the NOTIFICATION goes out before the close (end flushes it); destroy if the peer does not let go
-    try { s.end(encodeNotification(code, sub)); } catch { s.destroy(); return; }
+    try { s.end(encodeNotification(code, sub, data)); } catch { s.destroy(); return; }
     setTimeout(() => s.destroy(), LINGER_MS).unref();
   }
 

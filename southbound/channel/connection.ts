@@ -24,6 +24,66 @@ export interface ConnectionOptions {
   /** Max bytes queued in the socket before send() reports backpressure. */
   highWaterMark?: number;
   maxFrame?: number;
+  /**
+   * Largest multipart reply, in bytes on the wire summed over its parts
+   * (OFPMPF_REPLY_MORE reassembly); a switch that sends more is cut off.
+   * The handshake's port-desc is held to the smaller of this and
+   * PORT_DESC_MAX_BYTES (what 65535 ports take).
+   */
+  maxMultipartBytes?: number;
+  /**
+   * Most bytes one connection may hold: what waits to be written to the
+   * switch (including the socket's queue) plus the multipart replies being
+   * reassembled. Above it the connection is closed.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * When a new session claims a dpid that has a live session, the old one
+   * is probed with an ECHO_REQUEST; it keeps the dpid (and the newcomer is
+   * refused) if it answers, or sends anything, within this many ms.
+   */
+  takeoverProbeMs?: number;
+  /**
+   * With TLS, let a certificate that names no dpid claim any (the behaviour
+   * before dpid binding, for certificates made elsewhere). Default false: such
+   * a certificate covers none.
+   */
+  allowUnboundCertificates?: boolean;
+  // Listener limits (OfServer): a connection over one of them is refused.
+  /** Connections at once, all addresses together. */
+  maxConnections?: number;
+  /** Connections at once from one source address. */
+  maxConnectionsPerAddress?: number;
+  /** Connections at once that have not finished the handshake (TLS, HELLO, FEATURES, port-desc). */
+  maxHandshakes?: number;
+}
+
+/** What the limits default to: generous for Mininet fat-trees and cbench on one address. */
+export const CONNECTION_DEFAULTS: Required<ConnectionOptions> = {
+  echoIntervalMs: 5000, deadAfterMs: 15000, requestTimeoutMs: 10000, handshakeTimeoutMs: 10000,
+  highWaterMark: 4 * 1024 * 1024, maxFrame: 65535,
+  maxMultipartBytes: 16 * 1024 * 1024, maxBufferedBytes: 64 * 1024 * 1024, takeoverProbeMs: 3000, allowUnboundCertificates: false,
+  maxConnections: 1024, maxConnectionsPerAddress: 256, maxHandshakes: 256,
+};
+
+/** 65535 ports of 64 bytes, in parts of at most 65535 bytes with 16-byte headers: the largest sane port-desc. */
+export const PORT_DESC_MAX_BYTES = 4 * 1024 * 1024 + 64 * 1024;
+
+/**
+ * What a switch's TLS certificate lets it claim (southbound/channel/identity.ts):
+ * `covers(dpid)` says whether it may be that datapath.
+ */
+export interface SwitchIdentity {
+  /** Names the certificate in logs (its subject). */
+  subject: string;
+  /** The dpids (16 lowercase hex digits) the certificate is bound to. */
+  dpids: ReadonlySet<string>;
+  covers(dpid: string): boolean;
+}
+
+/** A limit of the channel was exceeded; the connection is closed. */
+export class LimitExceeded extends Error {
+  override readonly name = 'LimitExceeded';
 }
 
 /** The switch answered a request with OFPT_ERROR. */
@@ -45,6 +105,15 @@ interface Pending {
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
   parts: OfpMessage[];
+  /** Wire bytes of the parts so far, and the most allowed. */
+  bytes: number;
+  maxBytes: number;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  /** Cap on the reply's bytes (multipart: all parts); default maxMultipartBytes. */
+  maxBytes?: number;
 }
 
 export type ConnState = 'hello' | 'features' | 'ready' | 'closed';
@@ -72,23 +141,31 @@ export class Connection extends EventEmitter {
   private echoTimer?: NodeJS.Timeout;
   private handshakeTimer?: NodeJS.Timeout;
   private readonly o: Required<ConnectionOptions>;
+  /** Bytes of multipart replies being reassembled, all requests together. */
+  private reassembling = 0;
   readonly remote: string;
+  /** The peer's IP address (without the port). */
+  readonly remoteAddress: string;
   readonly connectedAt = Date.now();
 
-  constructor(readonly socket: Socket, log: Logger, opts: ConnectionOptions = {}) {
+  /**
+   * `identity`: the switch's TLS certificate's claims; when given, a
+   * FEATURES_REPLY with a dpid it does not cover closes the connection
+   * before it is ready.
+   */
+  constructor(readonly socket: Socket, log: Logger, opts: ConnectionOptions = {}, readonly identity?: SwitchIdentity) {
     super();
-    this.o = {
-      echoIntervalMs: 5000, deadAfterMs: 15000, requestTimeoutMs: 10000, handshakeTimeoutMs: 10000,
-      highWaterMark: 4 * 1024 * 1024, maxFrame: 65535, ...opts,
-    };
+    this.o = { ...CONNECTION_DEFAULTS };
+    for (const [k, v] of Object.entries(opts)) if (v !== undefined) (this.o as Record<string, unknown>)[k] = v;
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.remoteAddress = socket.remoteAddress ?? '';
     this.log = log.child({ remote: this.remote });
     this.framer = new Framer(this.o.maxFrame);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));
     socket.on('close', () => this.teardown('socket closed'));
-    this.handshakeTimer = setTimeout(() => this.close(`no handshake within ${this.o.handshakeTimeoutMs} ms`), this.o.handshakeTimeoutMs);
+    this.handshakeTimer = setTimeout(() => this.abort(`no handshake within ${this.o.handshakeTimeoutMs} ms`), this.o.handshakeTimeoutMs);
     this.echoTimer = setInterval(() => this.keepalive(), Math.max(100, Math.floor(this.o.echoIntervalMs / 2)));
     this.send({ type: 'hello', elements: [{ type: 'versionbitmap', bitmaps: [1 << OFP_VERSION] }] });
   }
@@ -107,11 +184,31 @@ export class Connection extends EventEmitter {
     if (this.state === 'closed') throw new ConnectionClosed('connection closed');
     if (!this.out) this.out = new Writer(16384);
     encodeInto(this.out, m, xid);
+    if (this.buffered > this.o.maxBufferedBytes) {
+      const msg = `${this.buffered} bytes buffered for the switch, over the limit of ${this.o.maxBufferedBytes}`;
+      this.abort(msg);
+      throw new LimitExceeded(msg);
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());
     }
     return xid;
+  }
+
+  /** Bytes this connection holds: unwritten output (ours and the socket's) and replies being reassembled. */
+  get buffered(): number {
+    return (this.out?.pos ?? 0) + this.socket.writableLength + this.reassembling;
+  }
+
+  /** Options in force (defaults filled in). */
+  get options(): Readonly<Required<ConnectionOptions>> {
+    return this.o;
+  }
+
+  /** When the switch last sent anything (ms since the epoch). */
+  get lastReceived(): number {
+    return this.lastRx;
   }
 
   /** True when the socket has more queued than the high-water mark. */
@@ -148,7 +245,10 @@ export class Connection extends EventEmitter {
    * reassembled until a reply without OFPMPF_REPLY_MORE). Rejects with
    * OfErrorReply if the switch answers OFPT_ERROR, RequestTimeout on timeout.
    */
-  request(m: Outgoing, timeoutMs = this.o.requestTimeoutMs): Promise<OfpMessage[]> {
+  request(m: Outgoing, opt: number | RequestOptions = {}): Promise<OfpMessage[]> {
+    const o = typeof opt === 'number' ? { timeoutMs: opt } : opt;
+    const timeoutMs = o.timeoutMs ?? this.o.requestTimeoutMs;
+    const maxBytes = o.maxBytes ?? this.o.maxMultipartBytes;
     return new Promise((resolve, reject) => {
       let xid: number;
       try {
@@ -158,22 +258,39 @@ export class Connection extends EventEmitter {
         return;
       }
       const timer = setTimeout(() => {
-        this.pending.delete(xid);
+        const p = this.pending.get(xid);
+        if (p) this.settle(xid, p);
         reject(new RequestTimeout(`${m.type} xid ${xid} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(xid, { resolve, reject, timer, parts: [] });
+      this.pending.set(xid, { resolve, reject, timer, parts: [], bytes: 0, maxBytes });
     });
   }
 
   /** A multipart request; resolves with the reply bodies in order. */
-  async multipart<K extends MultipartReplyBody['kind']>(body: Extract<Outgoing, { type: 'multipart_request' }>['body'] & { kind: K }, timeoutMs?: number): Promise<Extract<MultipartReplyBody, { kind: K }>[]> {
-    const replies = await this.request({ type: 'multipart_request', flags: 0, body }, timeoutMs);
+  async multipart<K extends MultipartReplyBody['kind']>(body: Extract<Outgoing, { type: 'multipart_request' }>['body'] & { kind: K }, opt?: number | RequestOptions): Promise<Extract<MultipartReplyBody, { kind: K }>[]> {
+    const replies = await this.request({ type: 'multipart_request', flags: 0, body }, opt);
     return replies.map((r) => (r as MultipartReply).body as Extract<MultipartReplyBody, { kind: K }>);
   }
 
   /** Barrier: resolves when the switch has processed everything sent before. */
   async barrier(timeoutMs?: number): Promise<void> {
     await this.request({ type: 'barrier_request' }, timeoutMs);
+  }
+
+  /** Forgets a pending request and the bytes it held. */
+  private settle(xid: number, p: Pending): void {
+    this.pending.delete(xid);
+    clearTimeout(p.timer);
+    this.reassembling -= p.bytes;
+  }
+
+  /** Closes at once, dropping unsent output: a limit was exceeded (logged at warn with the remote and dpid). */
+  abort(reason: string): void {
+    if (this.state === 'closed') return;
+    this.log.warn({ reason }, 'closing connection: limit exceeded'); // the child logger names remote and dpid
+    this.out = null;
+    this.socket.destroy();
+    this.teardown(reason);
   }
 
   close(reason = 'closed by controller'): void {
@@ -195,6 +312,7 @@ export class Connection extends EventEmitter {
       p.reject(new ConnectionClosed(reason));
     }
     this.pending.clear();
+    this.reassembling = 0;
     if (!this.socket.destroyed) this.socket.destroy();
     this.emit('close', reason);
   }
@@ -214,6 +332,9 @@ export class Connection extends EventEmitter {
     this.lastRx = Date.now();
     try {
       this.framer.push(chunk, (f) => this.onFrame(f));
+      if (this.state !== 'closed' && this.framer.buffered + this.buffered > this.o.maxBufferedBytes) {
+        this.abort(`${this.framer.buffered + this.buffered} bytes buffered, over the limit of ${this.o.maxBufferedBytes}`);
+      }
     } catch (e) {
       if (e instanceof FramingError) {
         this.log.warn({ err: e.message }, 'unrecoverable framing error');
@@ -248,7 +369,7 @@ export class Connection extends EventEmitter {
       this.sendError(e.errType, e.errCode, frame.subarray(0, 64), xid);
       return;
     }
-    this.dispatch(m);
+    this.dispatch(m, frame.length);
   }
 
   private sendHelloFailed(text: string): void {
@@ -256,7 +377,7 @@ export class Connection extends EventEmitter {
     this.close(text);
   }
 
-  private dispatch(m: OfpMessage): void {
+  private dispatch(m: OfpMessage, len: number): void {
     switch (m.type) {
       case 'hello':
         if (this.state === 'hello') this.onHello(m);
@@ -271,15 +392,23 @@ export class Connection extends EventEmitter {
     const p = this.pending.get(m.xid);
     if (p) {
       if (m.type === 'error') {
-        this.pending.delete(m.xid);
-        clearTimeout(p.timer);
+        this.settle(m.xid, p);
         p.reject(new OfErrorReply(m));
         return;
       }
       p.parts.push(m);
+      p.bytes += len;
+      this.reassembling += len;
+      if (p.bytes > p.maxBytes) {
+        this.abort(`reply to xid ${m.xid} is over ${p.maxBytes} bytes (${p.parts.length} parts)`);
+        return;
+      }
+      if (this.buffered > this.o.maxBufferedBytes) {
+        this.abort(`${this.buffered} bytes buffered, over the limit of ${this.o.maxBufferedBytes}`);
+        return;
+      }
       if (m.type === 'multipart_reply' && (m.flags & OFPMPF_REPLY_MORE)) return;
-      this.pending.delete(m.xid);
-      clearTimeout(p.timer);
+      this.settle(m.xid, p);
       p.resolve(p.parts);
       return;
     }
@@ -308,7 +437,14 @@ export class Connection extends EventEmitter {
       this.features = fr as FeaturesReply;
       this.dpid = dpidToString(this.features.datapath_id);
       this.log = this.log.child({ dpid: this.dpid });
-      const parts = await this.multipart({ kind: 'port_desc' });
+      const unboundOk = this.o.allowUnboundCertificates && this.identity?.dpids.size === 0;
+      if (this.identity && !unboundOk && !this.identity.covers(this.dpid)) {
+        this.log.warn({ subject: this.identity.subject, certDpids: [...this.identity.dpids] }, // with remote and dpid (child logger)
+          'switch refused: its certificate does not cover the dpid it claims');
+        this.close(`certificate (${this.identity.subject}) does not cover dpid ${this.dpid}`);
+        return;
+      }
+      const parts = await this.multipart({ kind: 'port_desc' }, { maxBytes: Math.min(this.o.maxMultipartBytes, PORT_DESC_MAX_BYTES) });
       this.ports = parts.flatMap((b) => b.ports);
       clearTimeout(this.handshakeTimer);
       this.state = 'ready';

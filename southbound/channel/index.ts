@@ -1,3 +1,4 @@
 export * from './framer';
 export * from './connection';
 export * from './server';
+export * from './identity';

@@ -1,6 +1,8 @@
 // A scripted OpenFlow 1.3 switch over a real TCP socket, for channel tests
 // (fast feedback; the real thing is OVS in the integration tests).
 import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { Framer } from '../../southbound/channel/framer';
 import { decodeMessage, encodeMessage, OfpMessage, Port } from '../../southbound/codec';
 import { waitFor } from './wait';
@@ -15,6 +17,10 @@ export interface FakeSwitchOptions {
   /** Version bitmap to offer in HELLO (default OF1.3 only). */
   helloBitmap?: number;
   helloVersion?: number;
+  /** Connect over TLS with this key, certificate and CA (PEM file paths). */
+  tls?: { key: string; cert: string; ca: string };
+  /** Local (source) address to connect from, e.g. 127.0.0.2. */
+  localAddress?: string;
 }
 
 export function fakePort(no: number, name = `p${no}`): Port {
@@ -30,8 +36,12 @@ export class FakeSwitch {
   private constructor(readonly sock: net.Socket, readonly opts: FakeSwitchOptions) {}
 
   static async connect(opts: FakeSwitchOptions): Promise<FakeSwitch> {
-    const sock = net.connect(opts.port, opts.host ?? '127.0.0.1');
-    await new Promise<void>((res, rej) => { sock.once('connect', res); sock.once('error', rej); });
+    const host = opts.host ?? '127.0.0.1';
+    const t = opts.tls;
+    const sock: net.Socket = t
+      ? tls.connect({ socket: net.connect({ port: opts.port, host, localAddress: opts.localAddress }), key: readFileSync(t.key), cert: readFileSync(t.cert), ca: readFileSync(t.ca), checkServerIdentity: () => undefined })
+      : net.connect({ port: opts.port, host, localAddress: opts.localAddress });
+    await new Promise<void>((res, rej) => { sock.once(t ? 'secureConnect' : 'connect', res); sock.once('error', rej); });
     const fs = new FakeSwitch(sock, opts);
     sock.on('data', (c) => fs.framer.push(c, (f) => fs.onMessage(decodeMessage(Buffer.from(f)))));
     sock.on('error', () => {});

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import pino from 'pino';
 import { BgpRoute, BgpSpeaker } from '../../controller/bgp';
-import { BgpFramer, decodeOpen, encodeOpen, encodeUpdates, messageBody, messageType } from '../../southbound/bgp';
+import { BgpFramer, BgpSession, decodeOpen, encodeOpen, encodeUpdates, messageBody, messageType } from '../../southbound/bgp';
 import { FramingError } from '../../southbound/channel/framer';
 import { waitFor } from '../helpers/wait';
 
@@ -154,4 +154,76 @@ test('a peer in another AS than configured gets a NOTIFICATION and no routes', a
     sp.stop();
     await peer.close();
   }
+});
+
+/** A raw BGP message: marker, a Length field that may lie, type, body. */
+function rawMsg(type: number, body: Buffer, len = 19 + body.length, marker = Buffer.alloc(16, 0xff)): Buffer {
+  const h = Buffer.alloc(19);
+  marker.copy(h);
+  h.writeUInt16BE(len, 16);
+  h[18] = type;
+  return Buffer.concat([h, body]);
+}
+const KEEPALIVE = rawMsg(4, Buffer.alloc(0));
+
+/**
+ * A peer that answers the session's OPEN with `reply(open)` (its OPEN and
+ * KEEPALIVE first when `establish`) and resolves with the NOTIFICATION it
+ * gets back: [code, subcode, data hex].
+ */
+async function notificationFor(bad: Buffer, establish: boolean): Promise<[number, number, string]> {
+  let resolveN!: (n: [number, number, string]) => void;
+  const got = new Promise<[number, number, string]>((r) => { resolveN = r; });
+  const socks: net.Socket[] = [];
+  const srv = net.createServer((s) => {
+    socks.push(s);
+    s.on('error', () => {});
+    const f = new BgpFramer();
+    s.on('data', (d: Buffer) => {
+      for (const m of frame(f, d)) {
+        if (m.type === 1) s.write(Buffer.concat([...(establish ? [encodeOpen(65001, 30, '192.0.2.9'), KEEPALIVE] : []), bad]));
+        if (m.type === 3) resolveN([m.body[0]!, m.body[1]!, m.body.subarray(2).toString('hex')]);
+      }
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const session = new BgpSession({ asn: 64512, routerId: '10.0.0.1', peer: { address: '127.0.0.1', asn: 65001, port: (srv.address() as net.AddressInfo).port } },
+    pino({ level: 'silent' }), () => {});
+  try {
+    session.start();
+    const timeout = new Promise<never>((_r, rej) => setTimeout(() => rej(new Error('no NOTIFICATION within 5 s')), 5000).unref());
+    return await Promise.race([got, timeout]);
+  } finally {
+    session.stop();
+    for (const s of socks) s.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+}
+
+test('RFC 4271 §6 length checks: each bad length gets its NOTIFICATION', async () => {
+  const open = encodeOpen(65001, 30, '192.0.2.9');
+  const cases: [string, Buffer, boolean, [number, number, string]][] = [
+    // §6.1 Message Header Error, Bad Message Length (data: the Length field)
+    ['a Length below 19', rawMsg(4, Buffer.alloc(0), 18), false, [1, 2, '0012']],
+    ['a Length above 4096', rawMsg(2, Buffer.alloc(0), 5000), false, [1, 2, '1388']],
+    ['a KEEPALIVE of 20 bytes', rawMsg(4, Buffer.alloc(1)), true, [1, 2, '0014']],
+    ['an OPEN of 28 bytes', rawMsg(1, open.subarray(19, 28)), false, [1, 2, '001c']],
+    ['an UPDATE of 22 bytes', rawMsg(2, Buffer.alloc(3)), true, [1, 2, '0016']],
+    ['a NOTIFICATION of 20 bytes', rawMsg(3, Buffer.from([6])), true, [1, 2, '0014']],
+    // §6.1 Connection Not Synchronized and Bad Message Type
+    ['a bad marker', rawMsg(4, Buffer.alloc(0), 19, Buffer.alloc(16, 0xfe)), false, [1, 1, '']],
+    ['an unknown type', rawMsg(9, Buffer.alloc(0)), true, [1, 3, '09']],
+    // §6.3 UPDATE Message Error, Malformed Attribute List: the internal lengths exceed the message
+    ['withdrawn routes length too large', rawMsg(2, Buffer.from('00100000', 'hex')), true, [3, 1, '']],
+    ['path attribute length too large', rawMsg(2, Buffer.from('0000' + '0008' + '40010100', 'hex')), true, [3, 1, '']],
+    // §6.2: an OPEN whose optional parameters length does not match its size
+    ['OPEN optional parameters length', rawMsg(1, Buffer.concat([open.subarray(19, 28), Buffer.from([4])])), false, [2, 0, '']],
+  ];
+  for (const [what, bad, establish, want] of cases) {
+    assert.deepEqual(await notificationFor(bad, establish), want, what);
+  }
+  // well-formed UPDATEs draw none: the first NOTIFICATION is the one for the bad KEEPALIVE after them (TCP keeps order)
+  const [w] = encodeUpdates(65001, 64512, [], ['10.1.0.0/16']);
+  const [a] = encodeUpdates(65001, 64512, [{ prefix: '10.2.0.0/16', nextHop: '192.0.2.9' }], []);
+  assert.deepEqual(await notificationFor(Buffer.concat([w!, a!, rawMsg(4, Buffer.alloc(1))]), true), [1, 2, '0014']);
 });

@@ -134,14 +134,40 @@ test('port-status turns into port.* events and updates the port table', async ()
   off();
 });
 
-test('a reconnect from the same dpid replaces the old session', async () => {
+test('a second session for a connected dpid is refused while the first answers echo', async () => {
   const ctl = await ctlP;
   const a = await sw({ dpid: 0x5a5an });
-  await waitFor(() => ctl.registry.get('0000000000005a5a'), { what: 'registered' });
-  const first = ctl.registry.get('0000000000005a5a');
-  await sw({ dpid: 0x5a5an });
-  await waitFor(() => ctl.registry.get('0000000000005a5a') !== first && ctl.registry.get('0000000000005a5a'), { what: 'replaced' });
-  await waitFor(() => a.closed, { what: 'old socket closed' });
+  const first = await waitFor(() => ctl.registry.get('0000000000005a5a'), { what: 'registered' });
+  const intruder = await sw({ dpid: 0x5a5an });
+  await waitFor(() => intruder.closed, { what: 'the newcomer closed', timeoutMs: 8000 });
+  assert.equal(ctl.registry.get('0000000000005a5a'), first, 'the first session keeps the dpid');
+  assert.equal(first.state, 'ready');
+  assert.ok(!a.closed);
+  await first.barrier();
+  assert.ok(a.received.some((m) => m.type === 'echo_request' && m.data.toString() === 'weft-probe'), 'the first session was probed');
+  assert.ok(!intruder.received.some((m) => m.type === 'flow_mod' || m.type === 'barrier_request'), 'nothing was sent to the newcomer');
+});
+
+test('a reconnect replaces the old session when the old one no longer answers', async () => {
+  const ctl = await ctlP;
+  const a = await sw({ dpid: 0x5a5bn });
+  const first = await waitFor(() => ctl.registry.get('0000000000005a5b'), { what: 'registered' });
+  a.sock.pause(); // the old connection died without a FIN: nothing comes back
+  await sw({ dpid: 0x5a5bn });
+  await waitFor(() => ctl.registry.get('0000000000005a5b') !== first && ctl.registry.get('0000000000005a5b'), { what: 'replaced', timeoutMs: 8000 });
+  assert.equal(first.state, 'closed');
+  await ctl.registry.get('0000000000005a5b')!.barrier();
+});
+
+test('a reconnect after the old session closed is adopted at once', async () => {
+  const ctl = await ctlP;
+  const a = await sw({ dpid: 0x5a5cn });
+  const first = await waitFor(() => ctl.registry.get('0000000000005a5c'), { what: 'registered' });
+  a.close();
+  await waitFor(() => !ctl.registry.get('0000000000005a5c'), { what: 'gone' });
+  await sw({ dpid: 0x5a5cn });
+  const second = await waitFor(() => ctl.registry.get('0000000000005a5c'), { what: 'registered again' });
+  assert.notEqual(second, first);
 });
 
 test('a bare TCP connection that sends nothing (as Mininet probes) is survived', async () => {
