@@ -21,6 +21,9 @@ Commands:
                     weft-cni front end hands it CNI calls over a Unix socket
   token             make, list or revoke API tokens (through the API, with
                     the admin token): token create --role host --host NAME
+  pki               make a CA and certificates for OpenFlow over TLS: pki init,
+                    pki controller, pki host --name H --dpid X [--dpid Y]
+                    (a host's certificate names the dpids it may claim)
   openapi           print the REST API's OpenAPI 3 document (JSON)
   version           print the version
   help              print this help
@@ -34,7 +37,10 @@ Options for "controller":
   --tls-key PATH    controller private key (PEM); with --tls-cert and --tls-ca
                     the OpenFlow listener speaks TLS (OVS "ssl:" targets)
   --tls-cert PATH   controller certificate (PEM)
-  --tls-ca PATH     CA certificate that switch certificates must chain to (PEM)
+  --tls-ca PATH     CA certificate that switch certificates must chain to (PEM);
+                    a switch may claim only the dpids its certificate names
+                    (subjectAltName URI dpid:<16 hex> or CN=dpid:<16 hex>)
+  --tls-allow-unbound  accept switch certificates that name no dpid (any dpid)
   --apps SPEC       app profile or comma-separated apps (default ${DEFAULTS.apps})
                     profiles: ${Object.entries(PROFILES).map(([k, v]) => `${k} = [${v.join(', ')}]`).join('; ')}
   --log-level LVL   trace|debug|info|warn|error (default ${DEFAULTS.logLevel})
@@ -87,6 +93,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
       'bgp-asn': { type: 'string' }, 'bgp-router-id': { type: 'string' }, 'bgp-peer': { type: 'string', multiple: true },
       'admin-token-file': { type: 'string' }, 'no-auth': { type: 'boolean' }, 'api-tls-cert': { type: 'string' }, 'api-tls-key': { type: 'string' },
       'api-tls-ca': { type: 'string' }, 'api-allowed-hosts': { type: 'string' }, 'api-allowed-origins': { type: 'string' },
+      'tls-allow-unbound': { type: 'boolean' },
     },
     strict: true,
     allowPositionals: false,
@@ -113,6 +120,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     db: values.db ?? DEFAULTS.db,
     tls: values['tls-key'] ? { key: values['tls-key']!, cert: values['tls-cert']!, ca: values['tls-ca']! } : undefined,
     logLevel: level,
+    ...(values['tls-allow-unbound'] ? { connection: { allowUnboundCertificates: true } } : {}),
     ...apiTrust(values),
     ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['api-host'] ?? DEFAULTS.apiHost),
   };
@@ -203,6 +211,10 @@ async function main(argv: string[]): Promise<number> {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       return -1;
+    }
+    case 'pki': {
+      const { pkiMain } = await import('./pki');
+      return pkiMain(rest);
     }
     case 'token': {
       const { tokenMain } = await import('./token');

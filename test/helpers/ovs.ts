@@ -198,7 +198,7 @@ async function requireOpenssl(): Promise<void> {
 }
 
 /** Issues a leaf key + certificate `${base}.key/.crt` in dir, signed by the CA. */
-async function issueCert(dir: string, base: string, cn: string, ca: { cert: string; key: string }): Promise<void> {
+async function issueCert(dir: string, base: string, cn: string, ca: { cert: string; key: string }, sans: string[] = []): Promise<void> {
   const key = path.join(dir, `${base}.key`);
   const csr = path.join(dir, `${base}.csr`);
   const ext = path.join(dir, `${base}.ext`);
@@ -209,7 +209,7 @@ async function issueCert(dir: string, base: string, cn: string, ca: { cert: stri
       'basicConstraints=critical,CA:FALSE',
       'keyUsage=critical,digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth,clientAuth',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      `subjectAltName=${['IP:127.0.0.1', 'DNS:localhost', ...sans].join(',')}`,
       '',
     ].join('\n'),
   );
@@ -226,6 +226,9 @@ async function issueCert(dir: string, base: string, cn: string, ca: { cert: stri
  * (`ovs-vsctl set-ssl swKey swCert caCert`). Both leaf certs allow server and
  * client use. Returns the file paths.
  */
+/** The switch certificate is bound to `switchDpid` (a subjectAltName URI dpid:<16 hex>): the controller refuses other dpids from it. */
+export const TEST_PKI_DPID = '00000000000a7301';
+
 export async function makeTestPki(dir: string): Promise<TestPki> {
   await requireOpenssl();
   await mkdir(dir, { recursive: true });
@@ -237,7 +240,7 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   await issueCert(dir, 'ctl', 'weft-controller', ca);
-  await issueCert(dir, 'sw', 'weft-switch', ca);
+  await issueCert(dir, 'sw', 'weft-switch', ca, [`URI:dpid:${TEST_PKI_DPID}`]);
   return {
     caCert: ca.cert,
     ctlCert: path.join(dir, 'ctl.crt'),

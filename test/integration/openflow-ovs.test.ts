@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ovsAvailable, TestBridge, makeTestPki, setOvsSsl, clearOvsSsl } from '../helpers/ovs';
+import { ovsAvailable, TestBridge, makeTestPki, TEST_PKI_DPID, setOvsSsl, clearOvsSsl } from '../helpers/ovs';
 import { startController, api } from '../helpers/controller';
 import { waitFor } from '../helpers/wait';
 import { SAMPLE_FLOWS, SAMPLE_GROUP, SAMPLE_METER } from '../helpers/sample-flows';
@@ -111,7 +111,7 @@ test('real OVS: connect, ports, flows round-trip, groups, meters, restart, TLS',
     cleanups.push(() => tctl.cleanup());
     await setOvsSsl(pki);
     cleanups.push(() => clearOvsSsl());
-    const tbr = await TestBridge.create({ ports: 1, controllerTarget: `ssl:127.0.0.1:${tctl.ofPort}`, maxBackoffMs: 1000 });
+    const tbr = await TestBridge.create({ ports: 1, controllerTarget: `ssl:127.0.0.1:${tctl.ofPort}`, maxBackoffMs: 1000, dpid: TEST_PKI_DPID });
     cleanups.push(() => tbr.destroy());
     const tdpid = await tbr.dpid();
     const c = await waitFor(() => tctl.registry.get(tdpid), { what: 'switch connected over TLS', timeoutMs: 20000 });
