@@ -14,7 +14,8 @@ import { EventBus } from './events';
 import { WeftError, conflict, notFound } from './errors';
 import { ipToInt } from './ipv4';
 import { derivedMac, isDerived } from './pipeline';
-import { HostInput, NetworkInput, EndpointInput, validHost, validNetwork, endpointRefs, portMappings } from './container-validation';
+import { HostInput, NetworkInput, EndpointInput, validHost, validNetwork, endpointRefs, portMappings, macInUse } from './container-validation';
+import { ContainerPolicy, DEFAULT_POLICY } from './container-policy';
 import { Readiness, endpointEventView } from './readiness';
 import { bgpRoutes } from './bgp-routes';
 
@@ -39,7 +40,12 @@ export class ContainerService {
   private hostsUnknown = false;
   private source?: FlowSource;
 
-  constructor(readonly store: Store, readonly connOf: (dpid: string) => Connection | undefined, readonly bus: EventBus, readonly log: Logger, readonly round: number) {
+  /**
+   * `policy`: the operator's address space and publishable host ports
+   * (controller/container-policy.ts; DEFAULT_POLICY unless given).
+   */
+  constructor(readonly store: Store, readonly connOf: (dpid: string) => Connection | undefined, readonly bus: EventBus, readonly log: Logger, readonly round: number,
+    private policy: ContainerPolicy = DEFAULT_POLICY) {
     this.resources = new Resources(store);
     this.ipam = new Ipam(store);
     this.reconciler = new Reconciler(connOf, { desiredFlows: (dpid) => this.source!.desiredFlows(dpid) }, round, log.child({ component: 'reconciler' }));
@@ -72,6 +78,16 @@ export class ContainerService {
     this.source = source;
   }
 
+  /** The policy new requests are checked against (and BGP's routes filtered by). */
+  get containerPolicy(): ContainerPolicy {
+    return this.policy;
+  }
+
+  /** Replace the policy: later requests are checked against it, and BGP announces only what it allows. */
+  setPolicy(policy: ContainerPolicy): void {
+    this.policy = policy;
+  }
+
   /** True if the datapath is a registered container host's br-int or br-phy (lab apps leave it alone). */
   isHost(dpid: string): boolean {
     return this.hostsUnknown || this.hostDpids.has(dpid);
@@ -79,7 +95,7 @@ export class ContainerService {
 
   /** What BGP announces (controller/bgp-routes.ts). */
   bgpRoutes(): { prefix: string; nextHop: string }[] {
-    return bgpRoutes(this.resources, this.ipam);
+    return bgpRoutes(this.resources, this.ipam, this.policy);
   }
 
   private async onConnect(dpid: string): Promise<void> {
@@ -171,7 +187,7 @@ export class ContainerService {
   // ---- networks ------------------------------------------------------------
 
   createNetwork(inp: NetworkInput): NetworkRec {
-    const v = validNetwork(inp, this.resources);
+    const v = validNetwork(inp, this.resources, this.policy);
     const n = this.store.tx(() => this.resources.insertNetwork({ ...v, vni: this.resources.nextVni() }));
     this.bus.emit({ type: 'network.created', network: { id: n.id, name: n.name, cidr: n.cidr, mode: n.mode } });
     return n;
@@ -201,7 +217,8 @@ export class ContainerService {
       if (existing.host === host.name && existing.networkId === net.id && (inp.ip === undefined || inp.ip === existing.ip)) return { endpoint: existing, created: false };
       throw conflict(`container ${inp.containerId} already has interface ${inp.ifName} (on ${existing.host}, network ${existing.network})`, 'ifName');
     }
-    const mappings = portMappings(inp, host, this.resources);
+    macInUse(mac, net, this.resources);
+    const mappings = portMappings(inp, host, this.resources, this.policy);
     const blocksBefore = this.ipam.allBlocks().length;
     const e = this.store.tx(() => {
       let a;

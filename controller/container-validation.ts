@@ -4,8 +4,10 @@
 import type { Resources, HostRec, NetworkRec, NetworkMode, PortMapping } from './resources';
 import { NETWORK_MODES } from './resources';
 import { WeftError, badRequest, conflict } from './errors';
-import { parseCidr, ipToInt, intToIp, cidrContains, isIp, prefixMask } from './ipv4';
+import { Cidr, parseCidr, ipToInt, intToIp, cidrContains, isIp, prefixMask, overlaps } from './ipv4';
 import { portNameFor } from './port-name';
+import { ContainerPolicy, DEFAULT_POLICY, allowedPrefix, forbiddenOverlap, hostPortRefusal } from './container-policy';
+import { GATEWAY_MAC, derivedMac } from './pipeline';
 
 export interface HostInput { name: string; dpid: string; underlayIp: string; phyDpid?: string; underlayGateway?: string; underlayPrefix?: number }
 export interface NetworkInput { name: string; cidr: string; gateway?: string; mode?: string; blockSize?: number; vlan?: number; mtu?: number }
@@ -17,17 +19,54 @@ export interface EndpointInput {
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-const IFNAME_RE = /^[^\s/:]{1,15}$/;
+/** CNI's interface name rules, in printable ASCII: 1-15 characters, none of / : or space (and not . or ..). */
+const IFNAME_RE = /^[!-.0-9;-~]{1,15}$/;
 const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
 const DPID_RE = /^[0-9a-f]{16}$/;
 const NAME_MSG = 'name must be 1-63 letters, digits, _ . or -, starting with a letter or digit';
+
+/**
+ * Addresses that are never a host's: "this network" (0/8), loopback
+ * (127/8), link-local (169.254/16: not routable, so no BGP next hop or
+ * VXLAN peer), multicast (224/4) and reserved/broadcast (240/4).
+ */
+const NOT_UNICAST: [Cidr, string][] = ([
+  ['0.0.0.0/8', '"this network" (0.0.0.0/8)'], ['127.0.0.0/8', 'loopback'], ['169.254.0.0/16', 'link-local'],
+  ['224.0.0.0/4', 'multicast'], ['240.0.0.0/4', 'reserved or broadcast'],
+] as const).map(([c, why]) => [parseCidr(c), why]);
+
+/** Why `ip` cannot be a host's underlay address (or its router), or undefined. `prefix`: its subnet's length, if known. */
+export function hostAddressRefusal(ip: string, prefix: number | null): string | undefined {
+  const n = ipToInt(ip);
+  const bad = NOT_UNICAST.find(([c]) => cidrContains(c, n));
+  if (bad) return `${ip} is a ${bad[1]} address`;
+  if (prefix !== null && prefix <= 30) {
+    const base = (n & prefixMask(prefix)) >>> 0;
+    if (n === base) return `${ip} is the network address of ${intToIp(base)}/${prefix}`;
+    if (n === base + 2 ** (32 - prefix) - 1) return `${ip} is the broadcast address of ${intToIp(base)}/${prefix}`;
+  }
+  return undefined;
+}
+
+/** Whether two networks would share the underlay's routing (routed) or L2 (underlay, same VLAN), so must not overlap. */
+function sharesUnderlay(a: { mode: NetworkMode }, b: { mode: NetworkMode }): boolean {
+  return (a.mode === 'routed' && (b.mode === 'routed' || b.mode === 'underlay')) || (b.mode === 'routed' && a.mode === 'underlay');
+}
 
 export function validHost(inp: HostInput, r: Resources): HostRec {
   if (!NAME_RE.test(inp.name)) throw badRequest(NAME_MSG, 'name');
   const dpid = inp.dpid.toLowerCase();
   if (!DPID_RE.test(dpid)) throw badRequest('dpid must be 16 hex digits', 'dpid');
-  if (!isIp(inp.underlayIp)) throw badRequest(`underlayIp "${inp.underlayIp}" is not an IPv4 address`, 'underlayIp');
+  if (!isIp(inp.underlayIp)) throw badRequest(`underlayIp "${inp.underlayIp}" is not an IPv4 address (a.b.c.d, no leading zeros)`, 'underlayIp');
+  // the subnet is known only with a router (underlayPrefix defaults to 24 then)
+  const subnetLen = inp.underlayGateway !== undefined ? inp.underlayPrefix ?? 24 : null;
+  const whyNot = hostAddressRefusal(inp.underlayIp, subnetLen !== null && Number.isInteger(subnetLen) ? subnetLen : null);
+  if (whyNot) throw badRequest(`underlayIp: ${whyNot}, not a host's`, 'underlayIp');
   if (r.host(inp.name)) throw conflict(`host ${inp.name} already exists`, 'name');
+  const sameIp = r.hosts().find((h) => h.underlayIp === inp.underlayIp);
+  if (sameIp) throw conflict(`underlayIp ${inp.underlayIp} already belongs to host ${sameIp.name}`, 'underlayIp');
+  const routed = r.networks().find((n) => n.mode === 'routed' && cidrContains(parseCidr(n.cidr), ipToInt(inp.underlayIp)));
+  if (routed) throw conflict(`underlayIp ${inp.underlayIp} is inside routed network ${routed.name} (${routed.cidr})`, 'underlayIp');
   if (r.hostByDpid(dpid) || r.hostByPhyDpid(dpid)) throw conflict(`datapath ${dpid} already belongs to another host`, 'dpid');
   const phyDpid = inp.phyDpid?.toLowerCase();
   if (phyDpid !== undefined) {
@@ -37,9 +76,11 @@ export function validHost(inp: HostInput, r: Resources): HostRec {
   let underlayPrefix: number | null = null;
   if (inp.underlayPrefix !== undefined && inp.underlayGateway === undefined) throw badRequest('underlayPrefix goes with underlayGateway', 'underlayPrefix');
   if (inp.underlayGateway !== undefined) {
-    if (!isIp(inp.underlayGateway)) throw badRequest(`underlayGateway "${inp.underlayGateway}" is not an IPv4 address`, 'underlayGateway');
+    if (!isIp(inp.underlayGateway)) throw badRequest(`underlayGateway "${inp.underlayGateway}" is not an IPv4 address (a.b.c.d, no leading zeros)`, 'underlayGateway');
     underlayPrefix = inp.underlayPrefix ?? 24;
     if (!Number.isInteger(underlayPrefix) || underlayPrefix < 1 || underlayPrefix > 31) throw badRequest('underlayPrefix must be 1..31', 'underlayPrefix');
+    const gwNot = hostAddressRefusal(inp.underlayGateway, underlayPrefix);
+    if (gwNot) throw badRequest(`underlayGateway: ${gwNot}, not a router's`, 'underlayGateway');
     const net = parseCidr(`${intToIp((ipToInt(inp.underlayIp) & prefixMask(underlayPrefix)) >>> 0)}/${underlayPrefix}`);
     if (!cidrContains(net, ipToInt(inp.underlayGateway)) || inp.underlayGateway === inp.underlayIp) {
       throw badRequest(`underlayGateway ${inp.underlayGateway} must be another address of ${intToIp(net.base)}/${underlayPrefix}`, 'underlayGateway');
@@ -52,15 +93,20 @@ export function validHost(inp: HostInput, r: Resources): HostRec {
 }
 
 /** A network to insert (its id and VNI are given by the store). */
-export function validNetwork(inp: NetworkInput, r: Resources): Omit<NetworkRec, 'id' | 'vni'> {
+export function validNetwork(inp: NetworkInput, r: Resources, policy: ContainerPolicy = DEFAULT_POLICY): Omit<NetworkRec, 'id' | 'vni'> {
   if (!NAME_RE.test(inp.name)) throw badRequest(NAME_MSG, 'name');
+  // GET /v1/networks/{name or id}: a name of digits only would be hidden by the network with that id
+  if (/^\d+$/.test(inp.name)) throw badRequest('name must not be all digits (it would read as a network id)', 'name');
   let c;
   try { c = parseCidr(inp.cidr); } catch (e) { throw badRequest((e as Error).message, 'cidr'); }
   if (c.len > 30 || c.len < 8) throw badRequest(`cidr ${inp.cidr}: prefix length must be 8..30`, 'cidr');
+  const forbidden = forbiddenOverlap(c);
+  if (forbidden) throw badRequest(`cidr ${c.text} overlaps ${forbidden.text}, which is never container address space`, 'cidr');
+  if (!allowedPrefix(policy, c)) throw badRequest(`cidr ${c.text} is not inside the allowed pod address space (${policy.podCidrs.map((p) => p.text).join(', ')})`, 'cidr');
   const mode = (inp.mode ?? 'local') as NetworkMode;
   if (!NETWORK_MODES.includes(mode)) throw badRequest(`mode must be one of ${NETWORK_MODES.join(', ')}`, 'mode');
   const gw = inp.gateway ?? intToIp(c.base + 1);
-  if (!isIp(gw)) throw badRequest(`gateway "${gw}" is not an IPv4 address`, 'gateway');
+  if (!isIp(gw)) throw badRequest(`gateway "${gw}" is not an IPv4 address (a.b.c.d, no leading zeros)`, 'gateway');
   const g = ipToInt(gw);
   if (!cidrContains(c, g) || g === c.base || g === c.base + c.size - 1) throw badRequest(`gateway ${gw} must be a host address in ${c.text}`, 'gateway');
   const blockSize = inp.blockSize ?? 26;
@@ -70,25 +116,71 @@ export function validNetwork(inp: NetworkInput, r: Resources): Omit<NetworkRec, 
   const mtu = inp.mtu ?? (mode === 'overlay' ? 1450 : 1500);
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) throw badRequest('mtu must be 576..9000', 'mtu');
   if (r.network(inp.name)) throw conflict(`network ${inp.name} already exists`, 'name');
+  for (const n of r.networks()) {
+    if (sharesUnderlay({ mode }, n) && overlaps(c, parseCidr(n.cidr))) {
+      throw conflict(`cidr ${c.text} overlaps ${n.mode} network ${n.name} (${n.cidr}): both are routed on the underlay`, 'cidr');
+    }
+    // the uplink's classifier tells underlay networks apart by VLAN alone
+    if (mode === 'underlay' && n.mode === 'underlay' && n.vlan === (inp.vlan ?? null)) {
+      throw conflict(`underlay network ${n.name} already uses ${n.vlan === null ? 'the untagged uplink' : `VLAN ${n.vlan}`}`, 'vlan');
+    }
+  }
+  if (mode === 'routed') {
+    const h = r.hosts().find((x) => cidrContains(c, ipToInt(x.underlayIp)) || (x.underlayGateway && cidrContains(c, ipToInt(x.underlayGateway))));
+    if (h) throw conflict(`cidr ${c.text} holds host ${h.name}'s underlay address or router`, 'cidr');
+  }
   return { name: inp.name, cidr: c.text, gateway: gw, mode, blockSize, vlan: inp.vlan ?? null, mtu, createdAt: new Date().toISOString() };
 }
 
 /** What an endpoint request names: its host and network (which must exist), its MAC and its port name. */
 export function endpointRefs(inp: EndpointInput, r: Resources): { host: HostRec; net: NetworkRec; mac?: string; portName: string } {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,255}$/.test(inp.containerId)) throw badRequest('containerId must be letters, digits, _ . or - (CNI_CONTAINERID)', 'containerId');
-  if (!IFNAME_RE.test(inp.ifName) || inp.ifName === '.' || inp.ifName === '..') throw badRequest('ifName must be a valid interface name (1-15 chars, no /, : or space)', 'ifName');
+  if (!IFNAME_RE.test(inp.ifName) || inp.ifName === '.' || inp.ifName === '..') {
+    throw badRequest('ifName must be a valid interface name (1-15 printable ASCII characters, no /, : or space, not . or ..)', 'ifName');
+  }
   const host = r.host(inp.host);
   if (!host) throw new WeftError(404, 'not_found', `host ${inp.host} not found (register it with POST /v1/hosts)`, 'host');
   const net = r.network(inp.network);
   if (!net) throw new WeftError(404, 'not_found', `network ${inp.network} not found`, 'network');
+  if (inp.ip !== undefined && !isIp(inp.ip)) throw badRequest(`ip "${inp.ip}" is not an IPv4 address (a.b.c.d, no leading zeros)`, 'ip');
   const mac = inp.mac?.toLowerCase();
-  if (mac !== undefined && (!MAC_RE.test(mac) || parseInt(mac.slice(0, 2), 16) & 1)) throw badRequest(`mac "${inp.mac}" is not a unicast MAC address`, 'mac');
-  if (inp.portName !== undefined && !IFNAME_RE.test(inp.portName)) throw badRequest('portName must be a valid interface name (1-15 chars)', 'portName');
-  return { host, net, mac, portName: inp.portName ?? portNameFor(inp.containerId, inp.ifName) };
+  if (mac !== undefined) macRefusal(mac, inp, net);
+  // the host end is always the attachment's own name: never a bridge's, a patch or tunnel port's, or another attachment's
+  const own = portNameFor(inp.containerId, inp.ifName);
+  if (inp.portName !== undefined && inp.portName !== own) {
+    throw badRequest(`portName must be ${own}, the name of this attachment's host end (wf + 11 hex digits of containerId/ifName; omit it to get that)`, 'portName');
+  }
+  return { host, net, mac, portName: own };
+}
+
+/**
+ * A requested MAC: unicast, not all zero, not the gateway's, and outside the
+ * derived space 0a:<network id>:<IPv4 address> of every network (where other
+ * endpoints' MACs live, so it would take their traffic), unless it is this
+ * endpoint's own derived MAC for the address it requests. Throws naming `mac`.
+ */
+function macRefusal(mac: string, inp: EndpointInput, net: NetworkRec): void {
+  const bad = (why: string) => badRequest(`mac ${inp.mac}: ${why}`, 'mac');
+  if (!MAC_RE.test(mac)) throw bad('not a MAC address (six hex pairs separated by :)');
+  if (parseInt(mac.slice(0, 2), 16) & 1) throw bad('a multicast or broadcast address, not a unicast one');
+  if (mac === '00:00:00:00:00:00') throw bad('the all-zero address');
+  if (mac === GATEWAY_MAC) throw bad('the gateway\'s MAC address');
+  if (mac.startsWith('0a:') && !(inp.ip !== undefined && mac === derivedMac(net.id, inp.ip))) {
+    throw bad('inside 0a:xx:xx:xx:xx:xx, the MACs Weft derives from endpoints\' addresses');
+  }
+}
+
+/** A requested MAC that another endpoint of the network already has (checked once the request is not a retry). */
+export function macInUse(mac: string | undefined, net: NetworkRec, r: Resources): void {
+  if (mac === undefined) return;
+  const other = r.endpoints({ networkId: net.id }).find((e) => e.mac.toLowerCase() === mac);
+  if (other) throw conflict(`mac ${mac} is already used in network ${net.name}`, 'mac');
 }
 
 /** Published ports of a new endpoint on `host`: each valid, and none already published there. */
-export function portMappings(inp: EndpointInput, host: HostRec, r: Resources): Omit<PortMapping, 'endpointId'>[] {
+export function portMappings(inp: EndpointInput, host: HostRec, r: Resources, policy: ContainerPolicy = DEFAULT_POLICY): Omit<PortMapping, 'endpointId'>[] {
+  // published ports are conntrack DNAT on the host's br-phy
+  if (inp.portMappings?.length && !host.phyDpid) throw badRequest(`host ${host.name} has no phyDpid (br-phy), so it cannot publish ports`, 'portMappings');
   const mappings = (inp.portMappings ?? []).map((m, i) => {
     const f = `portMappings.${i}`;
     const protocol = (m.protocol ?? 'tcp').toLowerCase();
@@ -96,6 +188,8 @@ export function portMappings(inp: EndpointInput, host: HostRec, r: Resources): O
     for (const k of ['hostPort', 'containerPort'] as const) {
       if (!Number.isInteger(m[k]) || m[k] < 1 || m[k] > 65535) throw badRequest(`${f}.${k} must be 1..65535`, `${f}.${k}`);
     }
+    const refused = hostPortRefusal(policy, m.hostPort);
+    if (refused) throw badRequest(`${f}.hostPort ${m.hostPort}: ${refused}`, `${f}.hostPort`);
     // a port is published on the host's own underlay address (hostIP may name it, or be the wildcard)
     if (m.hostIP !== undefined && m.hostIP !== '' && m.hostIP !== '0.0.0.0' && m.hostIP !== host.underlayIp) {
       throw badRequest(`${f}.hostIP must be this host's address ${host.underlayIp} (or 0.0.0.0)`, `${f}.hostIP`);

@@ -7,7 +7,7 @@
 // (network_id, ip_int) constraint is the final guard against duplicates.
 import type { Store } from './store';
 import type { NetworkRec } from './resources';
-import { Cidr, parseCidr, intToIp, ipToInt, cidrContains } from './ipv4';
+import { Cidr, parseCidr, parseIp, intToIp, ipToInt, cidrContains } from './ipv4';
 
 export class IpamError extends Error {
   constructor(readonly code: 'exhausted' | 'conflict' | 'bad_request', message: string, readonly field?: string) {
@@ -75,7 +75,7 @@ export class Ipam {
     const mine = this.store.db.prepare('SELECT base FROM blocks WHERE network_id = ? AND host = ? ORDER BY base').all(net.id, host) as { base: number }[];
     if (requested !== undefined) {
       let ip: number;
-      try { ip = ipToInt(requested); } catch { throw new IpamError('bad_request', `"${requested}" is not an IPv4 address`, 'ip'); }
+      try { ip = parseIp(requested); } catch { throw new IpamError('bad_request', `"${requested}" is not an IPv4 address`, 'ip'); }
       if (!cidrContains(c, ip)) throw new IpamError('bad_request', `${requested} is not in ${net.cidr}`, 'ip');
       if (this.reserved(net, c).has(ip)) throw new IpamError('bad_request', `${requested} is reserved (network, broadcast or gateway address)`, 'ip');
       if (this.used(net.id, ip, 1).size) throw new IpamError('conflict', `${requested} is already in use in network ${net.name}`, 'ip');

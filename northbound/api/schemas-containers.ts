@@ -4,9 +4,9 @@ import { Type, Static } from '@sinclair/typebox';
 export const HostRegBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 63, description: 'the host\'s name, used by the CNI plugin\'s "host" key' }),
   dpid: Type.String({ pattern: '^[0-9a-fA-F]{16}$', description: 'datapath id of the host\'s br-int, 16 hex digits' }),
-  underlayIp: Type.String({ minLength: 7, maxLength: 15, description: 'the host\'s IPv4 address on the underlay' }),
-  phyDpid: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{16}$', description: 'datapath id of the host\'s br-phy, when it is connected to Weft too (needed for routed networks)' })),
-  underlayGateway: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'the underlay\'s router: egress SNAT sends traffic for addresses outside the underlay subnet to it (without one, every destination is taken to be on the underlay\'s link)' })),
+  underlayIp: Type.String({ minLength: 7, maxLength: 15, description: 'the host\'s IPv4 address on the underlay (canonical a.b.c.d; unique across hosts; not 0/8, loopback, link-local, multicast, 240/4, nor its subnet\'s network or broadcast address)' }),
+  phyDpid: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{16}$', description: 'datapath id of the host\'s br-phy, when it is connected to Weft too (needed for routed networks and published ports)' })),
+  underlayGateway: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'the underlay\'s router (same address rules as underlayIp): egress SNAT sends traffic for addresses outside the underlay subnet to it (without one, every destination is taken to be on the underlay\'s link)' })),
   underlayPrefix: Type.Optional(Type.Integer({ minimum: 1, maximum: 31, description: 'prefix length of the underlay subnet around underlayIp (default 24; used with underlayGateway)' })),
 }, { additionalProperties: false });
 
@@ -24,8 +24,8 @@ export const HostRegSchema = Type.Object({
 }, { $id: 'RegisteredHost', description: 'a container host registered with POST /v1/hosts' });
 
 export const NetworkBody = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 63 }),
-  cidr: Type.String({ description: 'IPv4 CIDR, e.g. 10.1.0.0/16 (prefix 8..30)' }),
+  name: Type.String({ minLength: 1, maxLength: 63, description: '1-63 letters, digits, _ . or -, not all digits (GET /v1/networks/{name or id})' }),
+  cidr: Type.String({ description: 'IPv4 CIDR, e.g. 10.1.0.0/16 (prefix 8..30, the network address): inside the operator\'s pod CIDRs (default 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10), never in 0/8, 127/8, 169.254/16, 224/4 or 240/4; a routed network overlaps no routed or underlay network' }),
   gateway: Type.Optional(Type.String({ description: 'default: the first host address of the CIDR' })),
   mode: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('overlay'), Type.Literal('routed'), Type.Literal('underlay')], { description: 'default local (one host)' })),
   blockSize: Type.Optional(Type.Integer({ minimum: 16, maximum: 30, description: 'prefix length of the per-host IPAM blocks (default 26)' })),
@@ -49,7 +49,7 @@ export const NetworkSchema = Type.Object({
 }, { $id: 'Network' });
 
 export const PortMappingBody = Type.Object({
-  hostPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  hostPort: Type.Integer({ minimum: 1, maximum: 65535, description: 'in the operator\'s host port range (default 1024-65535), not one of Weft\'s own ports (179, 6640, 6653, 8080 by default); the host needs phyDpid' }),
   containerPort: Type.Integer({ minimum: 1, maximum: 65535 }),
   protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' })),
   hostIP: Type.Optional(Type.String({ description: 'the host\'s underlay address, or 0.0.0.0 / omitted for it' })),
@@ -57,13 +57,13 @@ export const PortMappingBody = Type.Object({
 
 export const EndpointBody = Type.Object({
   containerId: Type.String({ minLength: 1, maxLength: 256, description: 'CNI_CONTAINERID' }),
-  ifName: Type.String({ minLength: 1, maxLength: 15, description: 'CNI_IFNAME: the interface name inside the container' }),
+  ifName: Type.String({ minLength: 1, maxLength: 15, description: 'CNI_IFNAME: the interface name inside the container (printable ASCII, no / : or space, not . or ..)' }),
   host: Type.String({ minLength: 1, description: 'registered host name' }),
   network: Type.String({ minLength: 1, description: 'network name or id' }),
   netns: Type.Optional(Type.String({ maxLength: 4096, description: 'CNI_NETNS, recorded for operators' })),
-  ip: Type.Optional(Type.String({ description: 'a static IPv4 address to claim' })),
-  mac: Type.Optional(Type.String({ description: 'a unicast MAC address to use instead of the derived one' })),
-  portName: Type.Optional(Type.String({ minLength: 1, maxLength: 15, description: 'host-side port name on br-int (default derived from containerId+ifName)' })),
+  ip: Type.Optional(Type.String({ description: 'a static IPv4 address to claim (canonical a.b.c.d)' })),
+  mac: Type.Optional(Type.String({ description: 'a unicast MAC address to use instead of the derived one: not all-zero, not the gateway\'s 0e:00:00:00:00:01, not in the derived space 0a:xx:xx:xx:xx:xx (except this endpoint\'s own derived MAC with a requested ip), unused in the network' })),
+  portName: Type.Optional(Type.String({ minLength: 1, maxLength: 15, description: 'host-side port name on br-int: if given, it must be the name derived from containerId+ifName (wf + 11 hex digits), which is also the default' })),
   portMappings: Type.Optional(Type.Array(PortMappingBody, { maxItems: 64, description: 'published ports: hostIP:hostPort -> endpoint:containerPort (conntrack DNAT on the host\'s br-phy)' })),
 }, { additionalProperties: false });
 

@@ -540,6 +540,9 @@ export interface CniHost {
  * synced) and an IPv4 network, fakes the host's OVSDB, and puts a recording
  * proxy in front of the API.
  */
+/** The underlay address startCniHost registers its host with. */
+export const UNDERLAY_IP = '172.31.254.1';
+
 export async function startCniHost(o: { host?: string; network?: string; cidr?: string; mode?: string; dpid?: bigint } = {}): Promise<CniHost> {
   const host = o.host ?? 'host1';
   const network = o.network ?? 'blue';
@@ -549,7 +552,8 @@ export async function startCniHost(o: { host?: string; network?: string; cidr?: 
     const r = await ctl.api!.inject({ method: method as 'GET', url, payload: body as object });
     return { status: r.statusCode, body: (r.body ? r.json() : undefined) as T };
   };
-  const h = await req('POST', '/v1/hosts', { name: host, dpid: dpid.toString(16).padStart(16, '0'), underlayIp: '127.0.0.1' });
+  // a br-phy is registered (never connected) so the host may publish ports
+  const h = await req('POST', '/v1/hosts', { name: host, dpid: dpid.toString(16).padStart(16, '0'), underlayIp: UNDERLAY_IP, phyDpid: (dpid | 0xb000000000n).toString(16).padStart(16, '0') });
   if (h.status !== 201) throw new Error(`registering ${host}: ${JSON.stringify(h.body)}`);
   const n = await req('POST', '/v1/networks', { name: network, cidr: o.cidr ?? '10.91.0.0/24', ...(o.mode ? { mode: o.mode } : {}) });
   if (n.status !== 201) throw new Error(`creating ${network}: ${JSON.stringify(n.body)}`);

@@ -88,7 +88,7 @@ before(async () => {
 
   weft = await WeftProcess.start({ host: '127.0.0.1' });
   brW = await TestBridge.create({ controllerPort: weft.ofPort, maxBackoffMs: 1000 });
-  const reg = await weft.call('POST', '/v1/hosts', { name: 'host1', dpid: await brW.dpid(), underlayIp: '127.0.0.1' });
+  const reg = await weft.call('POST', '/v1/hosts', { name: 'host1', dpid: await brW.dpid(), underlayIp: '172.31.254.1' });
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
   await waitFor(() => weft.call<{ connected: boolean }>('GET', '/v1/hosts/host1').then((r) => r.body.connected),
     { what: `${brW.name} connected to Weft`, timeoutMs: 20000 });

@@ -61,7 +61,7 @@ async function attach(containerId: string, network: string, ns?: string, extra: 
 test('containers on a real OVS bridge', async (t) => {
   if (skip) { t.skip('no OVS'); return; }
   const dpid = await br!.dpid();
-  assert.equal((await call('POST', '/v1/hosts', { name: 'local', dpid, underlayIp: '127.0.0.1' })).status, 201);
+  assert.equal((await call('POST', '/v1/hosts', { name: 'local', dpid, underlayIp: '172.31.254.1' })).status, 201);
   await waitFor(() => call<{ connected: boolean }>('GET', '/v1/hosts/local').then((r) => r.body.connected), { what: 'br connected', timeoutMs: 15000 });
   await call('POST', '/v1/networks', { name: 'blue', cidr: '10.11.0.0/24' });
   await call('POST', '/v1/networks', { name: 'red', cidr: '10.12.0.0/24' });

@@ -64,17 +64,17 @@ test('published TCP and UDP ports reach a container at hostIP:hostPort', async (
   await lab.weft.call('POST', '/v1/networks', { name: 'pub', cidr: '10.80.0.0/24' });
   const cap = { capabilities: { portMappings: true } };
   const web = await lab.attach(0, 'web', 'pub', {
-    capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 5353, containerPort: 53, protocol: 'udp' }] },
+    capabilityArgs: { portMappings: [{ hostPort: 9080, containerPort: 80, protocol: 'tcp' }, { hostPort: 5353, containerPort: 53, protocol: 'udp' }] },
   }, cap);
   const ep = (await lab.weft.call<{ portMappings: { hostPort: number }[] }[]>('GET', '/v1/endpoints?containerId=pp-web')).body[0];
-  assert.deepEqual(ep.portMappings.map((m) => m.hostPort).sort(), [5353, 8080]);
+  assert.deepEqual(ep.portMappings.map((m) => m.hostPort).sort(), [5353, 9080]);
   const client = await lab.outsideMachine('client', CLIENT_IP);
 
-  await t.test('TCP: client -> host:8080 -> container:80', async () => {
+  await t.test('TCP: client -> host:9080 -> container:80', async () => {
     const srv = await web.ct.serveTcp(80);
-    const got = await waitFor(() => client.tcpConnect(host.ip, 8080, 'published!', 2000).catch(() => ''), { what: 'published TCP port answers', timeoutMs: 15000 });
+    const got = await waitFor(() => client.tcpConnect(host.ip, 9080, 'published!', 2000).catch(() => ''), { what: 'published TCP port answers', timeoutMs: 15000 });
     assert.equal(got, 'published!');
-    assert.equal(await client.tcpConnect(host.ip, 8080, 'x'.repeat(20000)), 'x'.repeat(20000));
+    assert.equal(await client.tcpConnect(host.ip, 9080, 'x'.repeat(20000)), 'x'.repeat(20000));
     await srv.stop();
   });
 
@@ -133,10 +133,10 @@ test('published TCP and UDP ports reach a container at hostIP:hostPort', async (
     const published = await web.ct.serveTcp(80);
     assert.notEqual(await client.tcpConnect(host.ip, 81, 'nope', 1500).catch(() => 'refused'), 'nope');
     // the control: the same client, container and moment, through the published port
-    assert.equal(await client.tcpConnect(host.ip, 8080, 'published still'), 'published still');
+    assert.equal(await client.tcpConnect(host.ip, 9080, 'published still'), 'published still');
     await published.stop();
     await srv.stop();
     await lab!.detach(0, 'web', 'pub', web.ct, cap);
-    assert.ok(!/tp_dst=8080/.test(await host.ofctlOn('br-phy', 'dump-flows')), 'DNAT flow gone');
+    assert.ok(!/tp_dst=9080/.test(await host.ofctlOn('br-phy', 'dump-flows')), 'DNAT flow gone');
   });
 });

@@ -112,7 +112,7 @@ test('11: the API is unreachable', async () => {
 test('11: the endpoint is not ready within readyTimeoutMs (its host\'s br-int never reports the port), and the ADD is rolled back', async (t) => {
   if (!isRoot) return t.skip('needs root to create veth pairs and namespaces');
   // host2 is registered, but no switch is connected as its br-int
-  assert.equal((await h.req('POST', '/v1/hosts', { name: 'host2', dpid: '0000000000c0de02', underlayIp: '127.0.0.2' })).status, 201);
+  assert.equal((await h.req('POST', '/v1/hosts', { name: 'host2', dpid: '0000000000c0de02', underlayIp: '172.31.254.2' })).status, 201);
   const ovs2 = await FakeOvs.start({ 'br-int': null });
   try {
     const linksBefore = hostLinks();

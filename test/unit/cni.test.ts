@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { repoRoot } from '../helpers/paths';
-import { startCniHost, CniHost, ApiRecorder } from '../helpers/cni-fake-api';
+import { startCniHost, CniHost, ApiRecorder, UNDERLAY_IP } from '../helpers/cni-fake-api';
 import { waitFor } from '../helpers/wait';
 import { parseCniArgs, parseEnv, addressRequest, parseConf, compareVersions } from '../../northbound/cni/config';
 import { buildResult, hostInterfaceNames, containerInterface, addressesOn } from '../../northbound/cni/result';
@@ -332,7 +332,7 @@ test('ADD takes the normal path: the controller keeps the plugin\'s port name, t
   assert.equal(ep.state, 'ready');
   assert.equal(ep.ofportRequest, 10000);
   assert.equal(ep.ofport, 10000, 'the port came up with the number it asked for');
-  assert.deepEqual(ep.portMappings, [{ protocol: 'tcp', hostIP: '127.0.0.1', hostPort: 18080, containerPort: 80 }]);
+  assert.deepEqual(ep.portMappings, [{ protocol: 'tcp', hostIP: UNDERLAY_IP, hostPort: 18080, containerPort: 80 }]);
   // the normal branch: one add-port with ofport_request and the external ids, no stale port removed first
   const calls = h.ovs.calls.slice(vsctl);
   assert.equal(calls.filter((c) => c.includes('del-port')).length, 0, `no stale port was removed: ${JSON.stringify(calls)}`);

@@ -28,11 +28,11 @@ const counts = async () => [
 test('setup', async () => { ctl = await startController({ db, apps: 'none' }); });
 
 test('hosts: create, conflicts, validation naming the field', async () => {
-  const ok = await req('POST', '/v1/hosts', { name: 'node1', dpid: '0000000000000A01', underlayIp: '172.31.250.2' });
+  const ok = await req('POST', '/v1/hosts', { name: 'node1', dpid: '0000000000000A01', underlayIp: '172.31.250.2', phyDpid: '0000000000000b01' });
   assert.equal(ok.status, 201);
   assert.equal(ok.body.dpid, '0000000000000a01');
   assert.equal(ok.body.connected, false);
-  await req('POST', '/v1/hosts', { name: 'node2', dpid: '0000000000000a02', underlayIp: '172.31.250.3' });
+  await req('POST', '/v1/hosts', { name: 'node2', dpid: '0000000000000a02', underlayIp: '172.31.250.3', phyDpid: '0000000000000b02' });
   const before = await counts();
   for (const [body, status, field] of [
     [{ name: 'node1', dpid: '0000000000000a09', underlayIp: '1.2.3.4' }, 409, 'name'],
@@ -146,12 +146,12 @@ test('endpoints: bad input and conflicts change nothing', async () => {
 
 test('published ports: validated, unique per host and protocol, gone with the endpoint', async () => {
   const ok = await req<{ id: string; portMappings: { hostPort: number; hostIP: string; protocol: string }[] }>('POST', '/v1/endpoints',
-    { containerId: 'web', ifName: 'eth0', host: 'node1', network: 'blue', portMappings: [{ hostPort: 8080, containerPort: 80 }, { hostPort: 8080, containerPort: 53, protocol: 'udp' }] });
+    { containerId: 'web', ifName: 'eth0', host: 'node1', network: 'blue', portMappings: [{ hostPort: 18080, containerPort: 80 }, { hostPort: 18080, containerPort: 53, protocol: 'udp' }] });
   assert.equal(ok.status, 201);
-  assert.deepEqual(ok.body.portMappings.map((m) => [m.protocol, m.hostPort, m.hostIP]), [['tcp', 8080, '172.31.250.2'], ['udp', 8080, '172.31.250.2']]);
+  assert.deepEqual(ok.body.portMappings.map((m) => [m.protocol, m.hostPort, m.hostIP]), [['tcp', 18080, '172.31.250.2'], ['udp', 18080, '172.31.250.2']]);
   const before = await counts();
   for (const [pm, status, field] of [
-    [[{ hostPort: 8080, containerPort: 81 }], 409, 'portMappings.0.hostPort'],
+    [[{ hostPort: 18080, containerPort: 81 }], 409, 'portMappings.0.hostPort'],
     [[{ hostPort: 9000, containerPort: 80 }, { hostPort: 9000, containerPort: 81 }], 409, 'portMappings.1.hostPort'],
     [[{ hostPort: 9000, containerPort: 80, hostIP: '10.9.9.9' }], 400, 'portMappings.0.hostIP'],
     [[{ hostPort: 0, containerPort: 80 }], 400, 'portMappings.0.hostPort'],
@@ -163,10 +163,10 @@ test('published ports: validated, unique per host and protocol, gone with the en
   }
   assert.deepEqual(await counts(), before);
   // published on another host: no clash
-  const other = await req('POST', '/v1/endpoints', { containerId: 'web3', ifName: 'eth0', host: 'node2', network: 'blue', portMappings: [{ hostPort: 8080, containerPort: 80 }] });
+  const other = await req('POST', '/v1/endpoints', { containerId: 'web3', ifName: 'eth0', host: 'node2', network: 'blue', portMappings: [{ hostPort: 18080, containerPort: 80 }] });
   assert.equal(other.status, 201);
   assert.equal((await req('DELETE', `/v1/endpoints/${ok.body.id}`)).status, 204);
-  const again = await req('POST', '/v1/endpoints', { containerId: 'web4', ifName: 'eth0', host: 'node1', network: 'blue', portMappings: [{ hostPort: 8080, containerPort: 80 }] });
+  const again = await req('POST', '/v1/endpoints', { containerId: 'web4', ifName: 'eth0', host: 'node1', network: 'blue', portMappings: [{ hostPort: 18080, containerPort: 80 }] });
   assert.equal(again.status, 201, 'the port is free again after DELETE');
 });
 
