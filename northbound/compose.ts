@@ -21,8 +21,9 @@ import { ContainerFlowSource } from '../apps/container-flow-source';
 import fs from 'node:fs';
 import { buildApi } from './api/app';
 import { Tokens } from '../controller/tokens';
+import { containerPolicy, ContainerPolicy } from '../controller/container-policy';
 import { defaultAdminTokenFile, ensureAdminToken } from '../controller/admin-token';
-import type { ControllerConfig } from './config';
+import { DEFAULTS, ControllerConfig } from './config';
 
 export { DEFAULTS } from './config';
 export type { ControllerConfig } from './config';
@@ -41,6 +42,7 @@ export class Controller {
   readonly round: number;
   /** Random per process: LLDP probes carry it so foreign probes are ignored. */
   readonly id = randomBytes(6).toString('hex');
+  private readonly policy: (ownPorts: number[]) => ContainerPolicy;
   /** API tokens (undefined with authentication off). */
   readonly tokens?: Tokens;
   /** The admin token this controller started with, and the file it is in (none for an in-memory database). */
@@ -66,7 +68,11 @@ export class Controller {
       this.adminToken = token;
       if (created) this.log.info({ adminTokenFile: this.adminTokenFile ?? '(in memory only)' }, 'admin token created');
     }
-    const containers = new ContainerService(this.store, (d) => this.registry.get(d), this.bus, this.log.child({ component: 'containers' }), this.round);
+    // Weft's well-known ports stay reserved whatever this controller listens on (another may use them)
+    const policy = (ownPorts: number[]) => containerPolicy({ podCidrs: cfg.podCidrs, hostPorts: cfg.hostPorts, ownPorts: [DEFAULTS.ofPort, DEFAULTS.apiPort, ...ownPorts] });
+    const containers = new ContainerService(this.store, (d) => this.registry.get(d), this.bus, this.log.child({ component: 'containers' }), this.round,
+      policy([cfg.ofPort, cfg.apiPort]));
+    this.policy = policy;
     this.containers = containers;
     // container hosts' next hops: learned ones re-sync that br-phy, whose next-hop flows follow
     const resolver = new NextHopResolver((dpid) => containers.resources.hostByPhyDpid(dpid), (dpid) => void containers.resync(dpid));
@@ -102,6 +108,8 @@ export class Controller {
     }, tls);
     await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
     this.apiPort = (this.api.server.address() as { port: number }).port;
+    // ports picked at listen time (0 = any) are Weft's own too: never published to a container
+    this.containers.setPolicy(this.policy([this.ofPort, this.apiPort]));
     this.bgp?.start();
     if (!this.tokens) this.log.warn('authentication is off (--no-auth): anyone who reaches the API may do everything; for labs only');
     if (!tls && !/^(127\.|::1$|localhost$)/.test(this.cfg.apiHost)) this.log.warn({ apiHost: this.cfg.apiHost }, 'the API leaves loopback without TLS: tokens cross the network in clear (use --api-tls-cert and --api-tls-key)');

@@ -29,6 +29,10 @@ export interface ControllerConfig {
   allowedHosts?: string[];
   /** Browser origins allowed besides the API's own. */
   allowedOrigins?: string[];
+  /** Container address space, CIDR[,CIDR...] (controller/container-policy.ts; default the private ranges). */
+  podCidrs?: string;
+  /** Host ports that may be published, LO-HI (default 1024-65535, less Weft's own). */
+  hostPorts?: string;
 }
 
 export const DEFAULTS: ControllerConfig = {

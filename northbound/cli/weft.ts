@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ControllerConfig, DEFAULTS } from '../config';
 import { PROFILES, resolveApps, AppSelectionError } from '../../apps/profiles';
+import { containerPolicy } from '../../controller/container-policy';
 import { DEFAULT_AGENT_SOCKET } from '../cni/agent';
 import { version } from '../version';
 
@@ -50,6 +51,11 @@ Options for "controller":
                     0.0.0.0 or a loopback address)
   --bgp-peer IP:AS[:PORT]  a BGP peer (a router of the underlay) that Weft
                     connects to (port 179 by default); repeat for more
+  --pod-cidrs CIDR[,CIDR]  the address space container networks must lie in
+                    (default 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10);
+                    BGP announces nothing outside it
+  --host-ports LO-HI  host ports that may be published to containers
+                    (default 1024-65535; Weft's own ports, 179 and 6640 never)
   --admin-token-file PATH  where the admin token is written on first start
                     (default: weft-admin.token next to the database, mode 0600)
   --no-auth         no tokens on the API: anyone who reaches it may do
@@ -93,7 +99,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
       'bgp-asn': { type: 'string' }, 'bgp-router-id': { type: 'string' }, 'bgp-peer': { type: 'string', multiple: true },
       'admin-token-file': { type: 'string' }, 'no-auth': { type: 'boolean' }, 'api-tls-cert': { type: 'string' }, 'api-tls-key': { type: 'string' },
       'api-tls-ca': { type: 'string' }, 'api-allowed-hosts': { type: 'string' }, 'api-allowed-origins': { type: 'string' },
-      'tls-allow-unbound': { type: 'boolean' },
+      'tls-allow-unbound': { type: 'boolean' }, 'pod-cidrs': { type: 'string' }, 'host-ports': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -121,9 +127,20 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     tls: values['tls-key'] ? { key: values['tls-key']!, cert: values['tls-cert']!, ca: values['tls-ca']! } : undefined,
     logLevel: level,
     ...(values['tls-allow-unbound'] ? { connection: { allowUnboundCertificates: true } } : {}),
+    ...containerLimits(values['pod-cidrs'], values['host-ports']),
     ...apiTrust(values),
     ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['api-host'] ?? DEFAULTS.apiHost),
   };
+}
+
+function containerLimits(podCidrs: string | undefined, hostPorts: string | undefined): Pick<ControllerConfig, 'podCidrs' | 'hostPorts'> {
+  try {
+    // checked here for a usage error at start; the controller parses them again into its policy
+    containerPolicy({ podCidrs, hostPorts });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return { ...(podCidrs !== undefined ? { podCidrs } : {}), ...(hostPorts !== undefined ? { hostPorts } : {}) };
 }
 
 function apiTrust(v: Record<string, string | boolean | string[] | undefined>): Pick<ControllerConfig, 'auth' | 'adminTokenFile' | 'apiTls' | 'allowedHosts' | 'allowedOrigins'> {

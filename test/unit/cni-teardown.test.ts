@@ -19,7 +19,7 @@ afterEach(() => mock.restoreAll());
 const conf = (over: Partial<NetConf> = {}): NetConf => ({
   cniVersion: '1.1.0', name: 'blue', type: 'weft-cni', api: 'http://127.0.0.1:1', host: 'host1', ovsdb: 'unix:/nonexistent', bridge: 'br-int',
   network: 'blue', mtu: undefined, readyTimeoutMs: 1000, prevResult: undefined, runtimeConfig: {}, args: undefined, dns: undefined,
-  validAttachments: undefined, agentSocket: undefined, ...over,
+  validAttachments: undefined, agentSocket: undefined, tokenFile: undefined, apiCaFile: undefined, ...over,
 });
 const env = (containerId: string, ifName = 'eth0'): CniEnv => ({ command: 'DEL', containerId, netns: '', ifName, args: {}, path: [] });
 const ids = (containerId: string, ifName = 'eth0', network = 'blue', endpoint = `ep-${containerId}`) =>
