@@ -6,6 +6,8 @@
 //   npm run build && node dist/bench/attach.js
 //   BENCH_N=100          containers per scenario (default 100)
 //   BENCH_TRACE_N=20     containers in the traced breakdown pass (0 = skip it)
+//   BENCH_AUTH_N=N       ADDs per side in the authentication pass (0 = skip it)
+//   BENCH_AUTH_REQ=2000  API requests per side in the authentication pass
 //
 // Per container:  t0 = just before the plugin process is spawned (ADD start)
 //                 t1 = the ADD returned (weft-cni waits until Weft reports
@@ -20,6 +22,15 @@
 //   (c) traced:     BENCH_TRACE_N sequential ADDs through a wrapper that
 //                   preloads a tracer into the plugin (timestamps of every
 //                   command and API call), for the breakdown of the ADD time
+//   (d) auth:       what bearer tokens cost. A second controller with
+//                   --no-auth and a second emulated host (h2) on it, beside
+//                   the first (tokens on; h1's plugin calls with h1's host
+//                   token from its tokenFile). BENCH_AUTH_N sequential ADDs
+//                   on each, interleaved (on, off, off, on, ...) so drift
+//                   hits both alike; then BENCH_AUTH_REQ GET /v1/endpoints/{id}
+//                   on each from this process over a kept-alive connection
+//                   (the plugin's node:http client), interleaved too. Printed:
+//                   p50/p99 of both and the difference.
 // The containers of (a) and (c) are deleted (CNI DEL) before the next
 // scenario, so each one starts with only the probe attached; those of (b)
 // stay until the end, when the flow count is read.
@@ -32,6 +43,7 @@
 // on the machine are flagged). See docs/bench.md.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -46,10 +58,14 @@ import { intEnv, now, pct, ms, table, cpuSeconds, machineJiffies, selfAndChildre
 
 const N = intEnv('BENCH_N', 100, 1);
 const TRACE_N = intEnv('BENCH_TRACE_N', 20, 0);
+const AUTH_N = intEnv('BENCH_AUTH_N', N, 0);
+const AUTH_REQ = intEnv('BENCH_AUTH_REQ', 2000, 1);
 const BASELINE_RUNS = 20;
 const UNDERLAY_SUBNET = '172.31.242.0/24';
 const NETWORK = 'bench';
 const HOST = 'h1';
+/** The host of the authentication pass's --no-auth controller. */
+const HOST_OFF = 'h2';
 const CONTAINER_PREFIX = 'wfbc-';
 const PING_DEADLINE_S = 5;
 
@@ -67,16 +83,26 @@ const CLK_TCK = 100; // USER_HZ; getconf CLK_TCK is 100 on Linux
 
 /** Busy and total jiffies of the whole machine (/proc/stat). */
 
-/** Runs `fn` with at most `limit` calls in flight. */
+/**
+ * Runs `fn` with at most `limit` calls in flight. After a failure no new
+ * call starts, and the first error is thrown once the calls in flight have
+ * ended (so that nothing is still being made while the bench cleans up).
+ */
 async function pool<T, R>(items: T[], limit: number, fn: (x: T, i: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
+  let failed: { e: unknown } | undefined;
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const i = next++;
-      out[i] = await fn(items[i]!, i);
+      try {
+        out[i] = await fn(items[i]!, i);
+      } catch (e) {
+        failed ??= { e };
+      }
     }
   }));
+  if (failed) throw failed.e;
   return out;
 }
 
@@ -90,10 +116,15 @@ let host: EmuHost;
 let rt: TestRuntime;
 let rtTraced: TestRuntime;
 let traceDir = '';
+/** h1's host token file: the plugin calls Weft with it, as on a real host. */
+let tokenFile: string | undefined;
+/** The authentication pass's --no-auth controller and its host. */
+let weftOff: WeftProcess | undefined;
+let hostOff: EmuHost | undefined;
 
 const conf = (): ConfList => ({
   cniVersion: '1.0.0', name: NETWORK,
-  plugins: [{ type: 'weft-cni', api: weft!.api, host: HOST, network: NETWORK, ovsdb: host.ovsdb, bridge: 'br-int' }],
+  plugins: [{ type: 'weft-cni', api: weft!.api, host: HOST, network: NETWORK, ovsdb: host.ovsdb, bridge: 'br-int', ...(tokenFile ? { tokenFile } : {}) }],
 });
 
 interface CniResult { ips: { address: string }[] }
@@ -180,6 +211,7 @@ async function setup(): Promise<Container> {
 
   const reg = await weft.call('POST', '/v1/hosts', { name: HOST, dpid: host.dpid, underlayIp: host.ip });
   if (reg.status !== 201) throw new Error(`registering the host: ${reg.status} ${JSON.stringify(reg.body)}`);
+  tokenFile = await weft.hostTokenFile(HOST);
   await waitFor(() => weft!.call<{ connected: boolean }>('GET', `/v1/hosts/${HOST}`).then((r) => r.body.connected), { what: 'br-int connected', timeoutMs: 20_000 });
   // Room for the probe and every scenario's containers (DEL releases addresses, but IPAM may not reuse them at once).
   const need = 1 + 2 * N + TRACE_N + 16;
@@ -204,6 +236,7 @@ function cleanup(): Promise<void> {
       console.error(`cleanup: ${(e as Error).message}`);
     }
     await weft?.stop().catch(() => undefined);
+    await weftOff?.stop().catch(() => undefined);
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   })();
   return cleaning;
@@ -298,7 +331,8 @@ interface Usage {
  * machine": processes that start and end within a scenario are missed.
  */
 function otherProcesses(): Map<string, { comm: string; cpu: number }> {
-  const mine = new Set([process.pid, weft?.proc?.pid, host.pids.ovsVswitchd, host.pids.ovsdbServer]);
+  const mine = new Set([process.pid, weft?.proc?.pid, host.pids.ovsVswitchd, host.pids.ovsdbServer,
+    weftOff?.proc?.pid, hostOff?.pids.ovsVswitchd, hostOff?.pids.ovsdbServer]);
   const out = new Map<string, { comm: string; cpu: number }>();
   for (const e of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(e) || mine.has(Number(e))) continue;
@@ -416,6 +450,122 @@ async function detachAll(runtime: TestRuntime, cs: Container[], tag: string): Pr
   }
   await pool(cs, 8, (c) => c.destroy());
   return times;
+}
+
+// ---------------------------------------------------------------------------
+// (d) authentication on and off
+
+interface AuthSide { label: string; add: number[]; del: number[]; req: number[]; errors: string[] }
+
+/** Sub-millisecond figures need more digits than ms() gives. */
+const fine = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(3)} ms` : '-');
+
+/** One GET over a kept-alive connection, as the plugin's client makes it; its time in ms. */
+function timedGet(agent: http.Agent, url: string, token: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = http.get(url, { agent, headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`GET ${url}: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+  });
+}
+
+/**
+ * The same sequential ADD (and DEL) against a controller with tokens (h1,
+ * with h1's host token) and one with --no-auth (h2), interleaved; then API
+ * requests alone. The second controller and host exist only for this pass.
+ */
+async function authPass(n: number, reqs: number): Promise<{ on: AuthSide; off: AuthSide; setupMs: number }> {
+  const t0 = performance.now();
+  weftOff = await WeftProcess.start({ host: underlay!.ip, auth: false });
+  hostOff = await EmuHost.create({
+    name: HOST_OFF, underlay: underlay!, index: 2, controller: weftOff.ofTarget, tunnel: false, patch: false, prefix: 'wfb-', baseDir: path.join(tmp, 'emu'),
+  });
+  const reg = await weftOff.call('POST', '/v1/hosts', { name: HOST_OFF, dpid: hostOff.dpid, underlayIp: hostOff.ip });
+  if (reg.status !== 201) throw new Error(`registering ${HOST_OFF}: ${reg.status} ${JSON.stringify(reg.body)}`);
+  await waitFor(() => weftOff!.call<{ connected: boolean }>('GET', `/v1/hosts/${HOST_OFF}`).then((r) => r.body.connected), { what: `${HOST_OFF} br-int connected`, timeoutMs: 20_000 });
+  const net = await weftOff.call('POST', '/v1/networks', { name: NETWORK, cidr: '10.43.0.0/22' });
+  if (net.status !== 201) throw new Error(`creating the network on the --no-auth controller: ${net.status} ${JSON.stringify(net.body)}`);
+  const rtOff = new TestRuntime(rt.cniPath, hostOff.netns);
+  const confOff = (): ConfList => ({
+    cniVersion: '1.0.0', name: NETWORK,
+    plugins: [{ type: 'weft-cni', api: weftOff!.api, host: HOST_OFF, network: NETWORK, ovsdb: hostOff!.ovsdb, bridge: 'br-int' }],
+  });
+  const sides = [
+    { s: { label: `tokens (h1, host token)`, add: [], del: [], req: [], errors: [] } as AuthSide, h: host, runtime: rt, cf: conf, w: weft! },
+    { s: { label: `--no-auth (h2)`, add: [], del: [], req: [], errors: [] } as AuthSide, h: hostOff, runtime: rtOff, cf: confOff, w: weftOff },
+  ];
+  const setupMs = performance.now() - t0;
+  // one after the other: the two sides' netns names differ (wfbc-ua0.., wfbc-ub0..)
+  const cs: Container[][] = [];
+  for (const [k, x] of sides.entries()) {
+    cs.push(await pool(Array.from({ length: n }, (_, i) => i), 8, (i) => {
+      checkStop();
+      return Container.create(x.h, `u${'ab'[k]}${i}`, { prefix: CONTAINER_PREFIX });
+    }));
+  }
+  // on, off, off, on, on, off, ...: each side goes first half of the time
+  const order = (i: number) => (i % 2 === 0 ? [0, 1] : [1, 0]);
+  const ids: string[][] = [[], []];
+  for (let i = 0; i < n; i++) {
+    for (const k of order(i)) {
+      checkStop();
+      const x = sides[k]!;
+      const id = `auth-${k}-${i}`;
+      const a = now();
+      try {
+        await x.runtime.add(x.cf(), { containerId: id, netns: cs[k]![i]!.netnsPath, ifName: 'eth0' });
+        x.s.add.push(now() - a);
+        ids[k]!.push(id);
+      } catch (e) {
+        x.s.errors.push(`${id}: ${(e as Error).message}`);
+      }
+    }
+  }
+  // API requests alone: GET one endpoint, as the plugin's long-poll on a ready endpoint does
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const targets = await Promise.all(sides.map(async (x, k) => {
+    const ep = (await x.w.call<{ id: string }[]>('GET', `/v1/endpoints?containerId=${ids[k]![0]}`)).body[0];
+    if (!ep) throw new Error(`no endpoint ${ids[k]![0]} to read`);
+    return `${x.w.api}/v1/endpoints/${ep.id}`;
+  }));
+  const tokens = [fs.readFileSync(tokenFile!, 'utf8').trim(), undefined];
+  for (let i = 0; i < 200; i++) for (const k of [0, 1]) await timedGet(agent, targets[k]!, tokens[k]); // warm-up
+  for (let i = 0; i < reqs; i++) {
+    for (const k of order(i)) sides[k]!.s.req.push(await timedGet(agent, targets[k]!, tokens[k]));
+  }
+  agent.destroy();
+  for (let i = 0; i < n; i++) {
+    for (const k of order(i)) {
+      checkStop();
+      const x = sides[k]!;
+      const id = `auth-${k}-${i}`;
+      if (!ids[k]!.includes(id)) continue;
+      const a = now();
+      await x.runtime.del(x.cf(), { containerId: id, netns: cs[k]![i]!.netnsPath, ifName: 'eth0' });
+      x.s.del.push(now() - a);
+    }
+  }
+  for (const c of cs.flat()) await c.destroy();
+  await hostOff.destroy();
+  hostOff = undefined;
+  await weftOff.stop();
+  weftOff = undefined;
+  return { on: sides[0]!.s, off: sides[1]!.s, setupMs };
+}
+
+function authRows(on: AuthSide, off: AuthSide): string {
+  const row = (label: string, f: (s: AuthSide) => number[], p: number) => [label, fine(pct(f(on), p)), fine(pct(f(off), p)), fine(pct(f(on), p) - pct(f(off), p))];
+  return table(['', 'tokens', '--no-auth', 'added by tokens'], [
+    row(`ADD p50 (${on.add.length} / ${off.add.length} ADDs)`, (s) => s.add, 50),
+    row('ADD p99', (s) => s.add, 99),
+    row(`DEL p50 (${on.del.length} / ${off.del.length})`, (s) => s.del, 50),
+    row('DEL p99', (s) => s.del, 99),
+    row(`API GET /v1/endpoints/{id} p50 (${on.req.length} each, kept-alive)`, (s) => s.req, 50),
+    row('API GET p99', (s) => s.req, 99),
+  ]);
 }
 
 // ---------------------------------------------------------------------------
@@ -608,6 +758,9 @@ async function main(): Promise<void> {
     await detachAll(rt, c.cs, 't');
   }
 
+  // (d) authentication on and off, while h1 holds only the probe
+  const auth = AUTH_N > 0 ? await authPass(AUTH_N, AUTH_REQ) : undefined;
+
   // (b) concurrent
   const b = await concurrent(`(b) concurrent (${N} at once)`, 'c', N, probe);
 
@@ -664,6 +817,16 @@ async function main(): Promise<void> {
   console.log(`  flows on br-int: ${flowsCtl} (controller flow-stats, GET /v1/switches/${host.dpid}/flows), ${flowsOvs} (ovs-ofctl dump-flows)`);
   console.log(`  endpoints: ${eps.length}, ready ${eps.filter((e) => e.state === 'ready').length}`);
   console.log(`  controller pid ${weftPid}: CPU ${cpuSeconds(weftPid).toFixed(2)} s total since start, RSS ${(pidRssKb(weftPid) / 1024).toFixed(0)} MiB`);
+  if (auth) {
+    console.log('');
+    console.log(`(d) authentication: ${AUTH_N} sequential ADDs and DELs on each controller, interleaved, plus ${AUTH_REQ} API requests each ` +
+      `(second controller and host set up in ${ms(auth.setupMs)})`);
+    console.log(authRows(auth.on, auth.off));
+    const added = pct(auth.on.add, 50) - pct(auth.off.add, 50);
+    console.log(`added at ADD p50: ${fine(added)} (target < 0.5 ms: ${added < 0.5 ? 'met' : 'NOT met'}); ` +
+      'the ADD figures also differ by host (h1 and h2 are separate OVS instances), so the API request rows are the cleaner measure');
+    for (const s of [auth.on, auth.off]) if (s.errors.length) console.log(`${s.label}: ${s.errors.length} failed ADD(s), first: ${s.errors[0]}`);
+  }
   if (traced) {
     console.log('');
     console.log(`ADD breakdown (traced pass, ${TRACE_N} sequential ADDs; the plugin runs under a sh wrapper with a preloaded tracer)`);

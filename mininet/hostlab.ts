@@ -4,6 +4,8 @@
  *
  *   mininet/hostlab up 3 --controller tcp:172.31.250.1:6653   # prints JSON
  *   mininet/hostlab up 3 --controller ... --cni-agent       # and a CNI agent per host
+ *   mininet/hostlab register --api http://172.31.250.1:8080 --admin-token-file ./weft-admin.token
+ *                                      # register h1..hN with Weft, a host token each (0600)
  *   mininet/hostlab status
  *   mininet/hostlab down
  *   mininet/hostlab cleanup            # (or --cleanup) remove every wf* leftover
@@ -12,10 +14,16 @@
  * and ovs-vswitchd (files in /tmp/weft-emu/hN), on the bridge `wfulab`
  * (default 172.31.250.1/24; host i is .i+1). The daemons run detached: `up`
  * returns and they keep running until `down`. State: /tmp/weft-emu/hostlab.json.
+ * `register` (or `up ... --api URL`) registers every host with Weft through
+ * its API (with the admin token) and makes each host its own host token,
+ * written mode 0600 to /tmp/weft-emu/hN/weft-host.token: that file is the
+ * host's CNI `tokenFile` (the JSON prints it, and a ready CNI plugin
+ * configuration per host). `down` revokes those tokens and unregisters the
+ * hosts again (best effort: the controller may be gone).
  * Needs root and `npm run build`.
  */
 import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -45,6 +53,10 @@ const USAGE = `usage: mininet/hostlab <command> [options]
 commands:
   up N        start hosts h1..hN (replaces a running lab); prints a JSON description
   down        stop the lab (state file + wf-* names under the lab's prefix)
+  register    register h1..hN with Weft (POST /v1/hosts) and make each its host
+              token, written 0600 to <base-dir>/hN/weft-host.token; prints the
+              JSON again, each host with its tokenFile and a CNI configuration
+              (needs --api; the controller must be up)
   status      JSON: which daemons run, memory, controller / manager connected
   cleanup     remove every leftover: netns wf*-*, links wfu* / wf*-*, daemons
               under /tmp/weft-emu*  (same as --cleanup)
@@ -62,6 +74,11 @@ options for up:
   --cni-agent      run \`weft cni-agent\` in each host's netns (socket
                    <base-dir>/hN/cni.sock, log <base-dir>/hN/cni-agent.log);
                    put the socket in the CNI configuration's "agentSocket"
+options for up and register:
+  --api URL        Weft's API as the hosts reach it, e.g. http://172.31.250.1:8080;
+                   with up: register the hosts at once (the controller must be up)
+  --admin-token-file F  the admin token to register with (default
+                   ./weft-admin.token: what a controller on ./weft.db writes)
 common:
   --base-dir DIR   default ${DEFAULT_BASE_DIR}
   --prefix P       host netns prefix (default ${DEFAULT_HOST_PREFIX})
@@ -79,6 +96,90 @@ interface LabState {
   hosts: EmuHostInfo[];
   /** CNI agents by host name (--cni-agent). */
   cniAgents?: Record<string, { pid: number; socket: string; log: string }>;
+  /** Weft's API the hosts are registered with (register, or up --api), and the admin token file used. */
+  weft?: { api: string; adminTokenFile: string };
+  /** Per host: its host token's id and file (0600), and a CNI plugin configuration for it. */
+  tokens?: Record<string, { id: string; tokenFile: string }>;
+  cni?: Record<string, Record<string, unknown>>;
+}
+
+/** The name of a host's token file in its folder. */
+const HOST_TOKEN_FILE = 'weft-host.token';
+
+/** An admin call to Weft's API. */
+async function weftCall(api: string, token: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const r = await fetch(api.replace(/\/$/, '') + url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+function readAdminToken(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new Error(`cannot read the admin token file ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ` +
+      'a controller writes it next to its database (weft-admin.token) or where --admin-token-file says');
+  }
+}
+
+/**
+ * Registers the lab's hosts with Weft (a host already registered is kept),
+ * makes each a host token (an older one this lab made is revoked) written
+ * 0600 to <host dir>/weft-host.token, and records it all in the state.
+ */
+async function register(state: LabState, api: string, adminTokenFile: string): Promise<void> {
+  const admin = readAdminToken(adminTokenFile);
+  const health = await fetch(`${api.replace(/\/$/, '')}/v1/health`, { signal: AbortSignal.timeout(5000) }).catch((e: Error) => e);
+  if (health instanceof Error) throw new Error(`Weft's API at ${api} is not reachable: ${health.message}`);
+  state.weft = { api, adminTokenFile: path.resolve(adminTokenFile) };
+  state.tokens ??= {};
+  state.cni ??= {};
+  for (const h of state.hosts) {
+    const r = await weftCall(api, admin, 'POST', '/v1/hosts', { name: h.name, dpid: h.dpid, underlayIp: h.ip });
+    if (r.status === 409) log(`${h.name}: already registered (${String(r.body.message)})`);
+    else if (r.status !== 201) throw new Error(`registering ${h.name}: ${r.status} ${JSON.stringify(r.body)}`);
+    const old = state.tokens[h.name];
+    if (old) await weftCall(api, admin, 'DELETE', `/v1/tokens/${old.id}`).catch(() => undefined);
+    const t = await weftCall(api, admin, 'POST', '/v1/tokens', { role: 'host', host: h.name });
+    if (t.status !== 201) throw new Error(`a host token for ${h.name}: ${t.status} ${JSON.stringify(t.body)}`);
+    const tokenFile = path.join(h.dir, HOST_TOKEN_FILE);
+    await rm(tokenFile, { force: true });
+    writeFileSync(tokenFile, `${String(t.body.token)}\n`, { mode: 0o600, flag: 'wx' });
+    state.tokens[h.name] = { id: String(t.body.id), tokenFile };
+    const agent = state.cniAgents?.[h.name];
+    state.cni[h.name] = {
+      type: 'weft-cni', api, host: h.name, ovsdb: h.ovsdb, bridge: 'br-int', tokenFile, ...(agent ? { agentSocket: agent.socket } : {}),
+    };
+    log(`${h.name}: registered, host token ${String(t.body.id)} in ${tokenFile}`);
+  }
+}
+
+/** Revokes the lab's host tokens and unregisters its hosts; best effort (the controller may be gone, hosts may have endpoints). */
+async function unregister(state: LabState): Promise<void> {
+  if (!state.weft) return;
+  let admin: string;
+  try {
+    admin = readAdminToken(state.weft.adminTokenFile);
+  } catch (e) {
+    log(`not unregistering the hosts: ${(e as Error).message}`);
+    return;
+  }
+  for (const [name, t] of Object.entries(state.tokens ?? {})) {
+    try {
+      const r = await weftCall(state.weft.api, admin, 'DELETE', `/v1/tokens/${t.id}`);
+      if (r.status !== 204 && r.status !== 404) log(`revoking ${name}'s token: ${r.status} ${JSON.stringify(r.body)}`);
+      const h = await weftCall(state.weft.api, admin, 'DELETE', `/v1/hosts/${name}`);
+      if (h.status !== 204 && h.status !== 404) log(`unregistering ${name}: ${h.status} ${JSON.stringify(h.body)}`);
+    } catch (e) {
+      log(`unregistering ${name}: ${(e as Error).message}`);
+      return; // the controller is gone: the rest would fail the same way
+    }
+  }
 }
 
 function log(msg: string): void {
@@ -121,6 +222,7 @@ async function down(baseDir: string, prefix: string): Promise<SweepReport & { ho
   const state = await readState(baseDir);
   const hosts: string[] = [];
   if (state) {
+    await unregister(state);
     for (const [name, a] of Object.entries(state.cniAgents ?? {})) {
       if (!pidAlive(a.pid)) continue;
       log(`stopping the CNI agent of ${name} (pid ${a.pid})`);
@@ -210,6 +312,7 @@ async function up(n: number, v: Record<string, string | boolean | undefined>, ba
       hosts: hosts.map((h) => h.info()),
       ...(Object.keys(cniAgents).length ? { cniAgents } : {}),
     };
+    if (v.api !== undefined) await register(state, v.api as string, (v['admin-token-file'] as string | undefined) ?? 'weft-admin.token');
     await writeFile(path.join(baseDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
     process.stdout.write(JSON.stringify(state, null, 2) + '\n');
   } catch (e) {
@@ -255,9 +358,10 @@ async function status(baseDir: string): Promise<number> {
       manager: h.manager,
       managerConnected: dbAlive ? await connected(h.dbSocket, 'manager') : null,
       ...(state.cniAgents?.[h.name] ? { cniAgent: { ...state.cniAgents[h.name], alive: pidAlive(state.cniAgents[h.name]!.pid) } } : {}),
+      ...(state.tokens?.[h.name] ? { tokenFile: state.tokens[h.name]!.tokenFile } : {}),
     });
   }
-  process.stdout.write(JSON.stringify({ up: true, healthy, underlay: state.underlay, createdAt: state.createdAt, hosts }, null, 2) + '\n');
+  process.stdout.write(JSON.stringify({ up: true, healthy, underlay: state.underlay, createdAt: state.createdAt, ...(state.weft ? { weft: state.weft } : {}), hosts }, null, 2) + '\n');
   return healthy ? 0 : 1;
 }
 
@@ -274,6 +378,8 @@ async function main(argv: string[]): Promise<number> {
       'no-tunnel': { type: 'boolean' },
       'no-patch': { type: 'boolean' },
       'cni-agent': { type: 'boolean' },
+      api: { type: 'string' },
+      'admin-token-file': { type: 'string' },
       'base-dir': { type: 'string' },
       prefix: { type: 'string' },
       cleanup: { type: 'boolean' },
@@ -292,6 +398,15 @@ async function main(argv: string[]): Promise<number> {
     case 'up':
       await up(Number(positionals[1] ?? '2'), v, baseDir, prefix);
       return 0;
+    case 'register': {
+      const state = await readState(baseDir);
+      if (!state) throw new Error('register: no lab is up (mininet/hostlab up N first)');
+      if (v.api === undefined) throw new Error('register: --api URL is required');
+      await register(state, v.api, v['admin-token-file'] ?? 'weft-admin.token');
+      await writeFile(path.join(baseDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+      process.stdout.write(JSON.stringify(state, null, 2) + '\n');
+      return 0;
+    }
     case 'down':
       process.stdout.write(JSON.stringify(await down(baseDir, prefix), null, 2) + '\n');
       return 0;

@@ -12,6 +12,13 @@ reconvergence, pings again, brings the link back and pings once more.
   mininet/lab single 3 --apps learning
   mininet/lab ring 6 --flap s1,s2 --json
   mininet/lab ring 4 --keep          # leave it running (Ctrl-C stops everything)
+  mininet/lab ring 4 --controller 127.0.0.1:6653 --api http://127.0.0.1:8080 --admin-token-file ./weft-admin.token
+                                     # a running controller, and its admin token
+
+The API needs a bearer token: a controller the lab starts writes its admin
+token next to its database (weft-admin.token in the lab's temporary folder);
+for a running one, --admin-token-file names that file (default: ./weft-admin.token
+when it exists, the file a controller on ./weft.db writes).
 
 Run as root. Needs `npm run build` first (the controller is dist/...).
 """
@@ -27,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from functools import partial
 
@@ -54,11 +62,24 @@ def log(msg):
 
 
 class Api:
-    def __init__(self, base):
+    def __init__(self, base, token_file=None):
         self.base = base.rstrip('/')
+        self.token_file = token_file
+        self.token = None
+
+    def _token(self):
+        # read once it exists: the controller writes it before its API listens
+        if self.token is None and self.token_file and os.path.exists(self.token_file):
+            with open(self.token_file) as f:
+                self.token = f.read().strip() or None
+        return self.token
 
     def get(self, path):
-        with urllib.request.urlopen(self.base + path, timeout=5) as r:
+        req = urllib.request.Request(self.base + path)
+        token = self._token()
+        if token:
+            req.add_header('Authorization', 'Bearer ' + token)
+        with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read().decode())
 
     def wait(self, what, pred, timeout):
@@ -69,6 +90,12 @@ class Api:
                 last = pred()
                 if last:
                     return last
+            except urllib.error.HTTPError as e:
+                if e.code in (401, 403):  # no use waiting: the lab lacks the token
+                    raise RuntimeError('the API answered %d %s: give the controller\'s admin token file with '
+                                       '--admin-token-file (it writes weft-admin.token next to its database)'
+                                       % (e.code, e.reason))
+                last = e
             except Exception as e:  # controller not up yet
                 last = e
             time.sleep(0.2)
@@ -109,6 +136,8 @@ def main():
     ap.add_argument('--apps', default='forwarding', help='controller app profile (default forwarding)')
     ap.add_argument('--controller', help='use a running controller at HOST:PORT instead of starting one')
     ap.add_argument('--api', help='its REST API base URL (default http://127.0.0.1:8080)')
+    ap.add_argument('--admin-token-file', help='its admin token file (default ./weft-admin.token if it exists; '
+                    'a controller the lab starts writes its own next to its database)')
     ap.add_argument('--default-ports', action='store_true', help='start the controller on 6653/8080 instead of free ports')
     ap.add_argument('--flap', help='A,B: take the link between switches A and B down and up again')
     ap.add_argument('--ping-timeout', default='2')
@@ -130,13 +159,16 @@ def main():
     if args.controller:
         host, port = args.controller.rsplit(':', 1)
         of_port = int(port)
-        api = Api(args.api or 'http://127.0.0.1:8080')
+        token_file = args.admin_token_file
+        if token_file is None and os.path.exists('weft-admin.token'):
+            token_file = os.path.abspath('weft-admin.token')
+        api = Api(args.api or 'http://127.0.0.1:8080', token_file)
     else:
         host = '127.0.0.1'
         of_port = 6653 if args.default_ports else free_port()
         api_port = 8080 if args.default_ports else free_port()
         ctl = start_controller(args, of_port, api_port, os.path.join(tmp, 'weft.db'))
-        api = Api('http://127.0.0.1:%d' % api_port)
+        api = Api('http://127.0.0.1:%d' % api_port, os.path.join(tmp, 'weft-admin.token'))
     report = {'topo': args.topo, 'params': args.params, 'apps': args.apps, 'switches': n_sw,
               'hosts': len(topo.hosts()), 'expected_links': expected_links, 'phases': [], 'ok': False}
     net = None
@@ -183,7 +215,8 @@ def main():
             from mininet.cli import CLI
             CLI(net)
         if args.keep:
-            log('lab running; controller API at %s; Ctrl-C to stop' % api.base)
+            log('lab running; controller API at %s%s; Ctrl-C to stop' % (
+                api.base, ' (admin token in %s)' % api.token_file if api.token_file else ''))
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
             try:
                 while True:
@@ -197,7 +230,7 @@ def main():
         if net:
             net.stop()
         stop_process(ctl)
-        shutil.rmtree(tmp, ignore_errors=True)  # the lab's own database
+        shutil.rmtree(tmp, ignore_errors=True)  # the lab's own database and admin token file
     if args.json:
         print(json.dumps(report))
     else:

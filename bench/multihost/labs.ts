@@ -139,6 +139,8 @@ export class WeftLab implements Lab {
   private underlay?: Underlay;
   private traceDir = '';
   private readonly agents: AgentProcess[] = [];
+  /** Host i's own host token file (0600), its CNI configuration's tokenFile. */
+  private readonly tokenFiles: (string | undefined)[] = [];
 
   constructor(readonly mode: 'overlay' | 'routed', private readonly opts: LabOptions & { trace?: boolean; plugin: 'agent' | 'node' }) {}
 
@@ -192,6 +194,7 @@ export class WeftLab implements Lab {
     for (const [i, h] of this.hosts.entries()) {
       const r = await this.weft.call('POST', '/v1/hosts', { name: hostName(i), dpid: h.dpid, underlayIp: h.ip, ...(routed ? { phyDpid: this.phyDpid(i) } : {}) });
       if (r.status !== 201) throw new Error(`registering ${hostName(i)}: ${r.status} ${JSON.stringify(r.body)}`);
+      this.tokenFiles[i] = await this.weft.hostTokenFile(hostName(i));
     }
     const n = this.hosts.length;
     await waitFor(async () => (await this.weft!.call<{ connected: boolean }[]>('GET', '/v1/hosts?kind=registered')).body.filter((h) => h.connected).length === n,
@@ -218,6 +221,7 @@ export class WeftLab implements Lab {
       cniVersion: '1.0.0', name: NETWORK,
       plugins: [{
         type: 'weft-cni', api: this.weft!.api, host: hostName(i), network: NETWORK, ovsdb: this.hosts[i]!.ovsdb, bridge: 'br-int',
+        ...(this.tokenFiles[i] ? { tokenFile: this.tokenFiles[i] } : {}),
         ...(this.opts.plugin === 'agent' ? { agentSocket: this.agentSocket(i) } : {}),
       }],
     };

@@ -6,18 +6,25 @@ import pino from 'pino';
 import { Controller, ControllerConfig, DEFAULTS } from '../../northbound/compose';
 
 export async function startController(over: Partial<ControllerConfig> = {}): Promise<Controller & { cleanup(): Promise<void> }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-test-'));
-  const cfg: ControllerConfig = { ...DEFAULTS, ofPort: 0, apiPort: 0, ofHost: '127.0.0.1', db: path.join(dir, 'weft.db'), logLevel: 'silent', ...over };
+  // a throw-away folder for the database (and the admin token file beside it), unless the test brings its own database
+  const dir = over.db === undefined ? fs.mkdtempSync(path.join(os.tmpdir(), 'weft-test-')) : undefined;
+  const cfg: ControllerConfig = { ...DEFAULTS, ofPort: 0, apiPort: 0, ofHost: '127.0.0.1', db: dir ? path.join(dir, 'weft.db') : ':memory:', logLevel: 'silent', ...over };
   const log = pino({ level: process.env.WEFT_TEST_LOG ?? cfg.logLevel });
-  const c = new Controller(cfg, log) as Controller & { cleanup(): Promise<void> };
-  await c.start();
+  let c: Controller & { cleanup(): Promise<void> };
+  try {
+    c = new Controller(cfg, log) as Controller & { cleanup(): Promise<void> };
+    await c.start();
+  } catch (e) {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   asAdmin(c);
   let stopped = false;
   c.cleanup = async () => {
     if (stopped) return;
     stopped = true;
     await c.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   };
   return c;
 }

@@ -1,6 +1,8 @@
 // A lab of emulated container hosts on one underlay, with the real Weft
 // controller (a child process) and weft-cni run as a runtime would in each
-// host's namespace. Shared by the multi-host integration tests.
+// host's namespace. Shared by the multi-host integration tests. Each host's
+// CNI configuration carries that host's own token (made when the host is
+// registered, as a real deployment does), so the plugin runs host-scoped.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,6 +33,8 @@ export const ipOf = (r: CniResult) => r.ips[0].address.split('/')[0];
 export class MultiHostLab {
   readonly hosts: EmuHost[] = [];
   readonly rts: TestRuntime[] = [];
+  /** Host i's token file (0600), made by register(); a configuration's `tokenFile`. */
+  readonly tokenFiles: string[] = [];
   private readonly links: string[] = [];
   private bridges: string[] = [];
   private constructor(readonly o: LabOptions, readonly tmp: string, readonly underlay: Underlay, readonly weft: WeftProcess) {}
@@ -69,11 +73,19 @@ export class MultiHostLab {
   hostName(i: number): string { return `${this.o.id}${i + 1}`; }
   phyDpid(h: EmuHost): string { return `${h.dpid.slice(0, 12)}0b${h.dpid.slice(14)}`; }
 
-  /** Register every host with Weft (with `extra` keys in each body) and wait until their bridges are connected. */
+  /**
+   * Register every host with Weft (with `extra` keys in each body), make each
+   * its host token (written 0600, `tokenFiles[i]`), and wait until their
+   * bridges are connected.
+   */
   async register(extra: Record<string, unknown> = {}): Promise<void> {
     for (const [i, h] of this.hosts.entries()) {
       const r = await this.weft.call('POST', '/v1/hosts', { name: this.hostName(i), dpid: h.dpid, underlayIp: h.ip, ...(this.o.phy ? { phyDpid: this.phyDpid(h) } : {}), ...extra });
       assert.equal(r.status, 201, JSON.stringify(r.body));
+      const file = await this.weft.hostTokenFile(this.hostName(i));
+      assert.ok(file, 'the lab runs with tokens');
+      assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+      this.tokenFiles[i] = file;
     }
     const want = this.hosts.length * (this.o.phy ? 2 : 1);
     await waitFor(async () => (await this.weft.call<unknown[]>('GET', '/v1/switches')).body.length === want, { what: `${want} bridges connected`, timeoutMs: 30000 });
@@ -82,7 +94,10 @@ export class MultiHostLab {
   conf(i: number, network: string, extra: Record<string, unknown> = {}): ConfList {
     return {
       cniVersion: '1.0.0', name: network,
-      plugins: [{ type: 'weft-cni', api: this.weft.api, host: this.hostName(i), ovsdb: this.hosts[i].ovsdb, bridge: 'br-int', ...extra }],
+      plugins: [{
+        type: 'weft-cni', api: this.weft.api, host: this.hostName(i), ovsdb: this.hosts[i].ovsdb, bridge: 'br-int',
+        ...(this.tokenFiles[i] ? { tokenFile: this.tokenFiles[i] } : {}), ...extra,
+      }],
     };
   }
 

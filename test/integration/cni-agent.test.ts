@@ -66,6 +66,20 @@ test('weft-cni through the host agent', async (t) => {
     assert.deepEqual(agent!.calls().at(-1), ['ADD', 'ag-bad', 1]);
   });
 
+  await t.test('another host\'s token is refused (403) through the agent, and nothing is left behind', async () => {
+    const foreign = lab!.conf(1, 'agn', { ...withAgent, tokenFile: lab!.tokenFiles[0] }); // ag1's token in ag2's configuration
+    const c = await Container.create(hosts[1], 'tok', { prefix: 'wfa-c' });
+    const err = await rt.add(foreign, { containerId: 'ag-tok', netns: c.netnsPath, ifName: 'eth0' })
+      .then(() => undefined, (e: { cniError?: { code: number; msg: string; details?: string } }) => e.cniError);
+    assert.equal(err?.code, 999, JSON.stringify(err));
+    assert.match(String(err!.details), /HTTP 403/);
+    assert.match(err!.msg, /ag1, not ag2/);
+    assert.equal((await weft.call<unknown[]>('GET', '/v1/endpoints?containerId=ag-tok')).body.length, 0, 'nothing left behind');
+    const links = (JSON.parse(await c.exec(['ip', '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname);
+    assert.deepEqual(links, ['lo'], 'no interface left in the container');
+    assert.deepEqual(agent!.calls().at(-1), ['ADD', 'ag-tok', 1]);
+  });
+
   let pIps: string[] = [];
   await t.test('10 concurrent ADDs through the agent: distinct addresses, all answer', async () => {
     const cts = await Promise.all(Array.from({ length: 10 }, (_, i) => Container.create(hosts[1], `p${i}`, { prefix: 'wfa-c' })));

@@ -40,6 +40,8 @@ let api: FakeWeftApi;
 /** The real controller, and the bridge it programs as host1's br-int. */
 let weft: WeftProcess;
 let brW: TestBridge;
+/** host1's host token file (0600): the real controller's chain runs host-scoped. */
+let hostTokenFile: string;
 let tmp: string;
 let runtime: TestRuntime;
 const netnses = new Set<string>();
@@ -92,6 +94,7 @@ before(async () => {
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
   await waitFor(() => weft.call<{ connected: boolean }>('GET', '/v1/hosts/host1').then((r) => r.body.connected),
     { what: `${brW.name} connected to Weft`, timeoutMs: 20000 });
+  hostTokenFile = (await weft.hostTokenFile('host1'))!;
   const net = await weft.call('POST', '/v1/networks', { name: 'blue', cidr: '10.92.0.0/24', gateway: GW });
   assert.equal(net.status, 201, JSON.stringify(net.body));
 });
@@ -128,7 +131,7 @@ function weftConf(extra: Record<string, unknown> = {}): ConfList['plugins'][numb
 
 /** weft-cni against the real controller, on the bridge Weft programs. */
 function realConf(): ConfList['plugins'][number] {
-  return weftConf({ api: weft.api, bridge: brW.name, readyTimeoutMs: 15000 });
+  return weftConf({ api: weft.api, bridge: brW.name, readyTimeoutMs: 15000, tokenFile: hostTokenFile });
 }
 
 function chain(): ConfList {

@@ -18,11 +18,13 @@ let underlay: Underlay;
 let host: EmuHost;
 let weft: WeftProcess;
 let rt: TestRuntime;
+/** h1's host token (made when h1 is registered): the plugin runs host-scoped, as on a real host. */
+let tokenFile: string;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-cnihost-'));
 
 const conf = (network: string): ConfList => ({
   cniVersion: '1.0.0', name: network,
-  plugins: [{ type: 'weft-cni', api: weft.api, host: 'h1', ovsdb: host.ovsdb, bridge: 'br-int' }],
+  plugins: [{ type: 'weft-cni', api: weft.api, host: 'h1', ovsdb: host.ovsdb, bridge: 'br-int', tokenFile }],
 });
 interface Result { ips: { address: string }[]; interfaces: { name: string; mac: string; mtu?: number }[] }
 interface Ep { id: string; portName: string; ip: string; mac: string; state: string; ofport: number | null; ofportRequest: number | null; mtu: number }
@@ -47,6 +49,7 @@ after(async () => {
 test('three containers on two networks via weft-cni; routing, spoofing, DEL, another port number than asked, a network MTU; 100 concurrent ADDs', async (t) => {
   if (skip) { t.skip('no OVS'); return; }
   assert.equal((await weft.call('POST', '/v1/hosts', { name: 'h1', dpid: host.dpid, underlayIp: host.ip })).status, 201);
+  tokenFile = (await weft.hostTokenFile('h1'))!;
   await waitFor(() => weft.call<{ connected: boolean }>('GET', '/v1/hosts/h1').then((r) => r.body.connected), { what: 'br-int connected', timeoutMs: 20000 });
   await weft.call('POST', '/v1/networks', { name: 'blue', cidr: '10.21.0.0/24' });
   await weft.call('POST', '/v1/networks', { name: 'red', cidr: '10.22.0.0/24' });

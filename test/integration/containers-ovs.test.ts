@@ -22,6 +22,9 @@ let br: TestBridge | undefined;
 const ofPort = 16653 + Math.floor(Math.random() * 1000);
 const apiPort = 18080 + Math.floor(Math.random() * 1000);
 const base = `http://127.0.0.1:${apiPort}`;
+/** The admin token the controller writes next to its database (the same file across the restart). */
+const tokenFile = path.join(dir, 'weft-admin.token');
+let token = '';
 
 function startWeft(): ChildProcess {
   const p = spawn(process.execPath, [path.join(repoRoot(), 'dist/northbound/cli/weft.js'), 'controller', '--of-port', String(ofPort), '--of-host', '127.0.0.1',
@@ -29,7 +32,8 @@ function startWeft(): ChildProcess {
   return p;
 }
 async function call<T = Record<string, unknown>>(method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const r = await fetch(base + url, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) };
+  const r = await fetch(base + url, { method, headers, body: body ? JSON.stringify(body) : undefined });
   return { status: r.status, body: (r.status === 204 ? undefined : await r.json()) as T };
 }
 interface Ep { id: string; ip: string; mac: string; portName: string; prefixLength: number; gateway: string; state: string; mtu: number }
@@ -38,6 +42,7 @@ before(async () => {
   if (!(await ovsAvailable())) { assert.ok(!process.env.CI, 'OVS must run in CI'); skip = true; return; }
   proc = startWeft();
   await waitFor(() => call('GET', '/v1/health').then((r) => r.status === 200), { what: 'controller API', timeoutMs: 15000 });
+  token = fs.readFileSync(tokenFile, 'utf8').trim();
   br = await TestBridge.create({ controllerPort: ofPort, maxBackoffMs: 1000 });
 });
 after(async () => {
@@ -118,6 +123,7 @@ test('containers on a real OVS bridge', async (t) => {
     await new Promise((r) => proc!.once('exit', r));
     proc = startWeft();
     await waitFor(() => call('GET', '/v1/health').then((r) => r.status === 200), { what: 'controller back', timeoutMs: 15000 });
+    assert.equal(fs.readFileSync(tokenFile, 'utf8').trim(), token, 'the restarted controller keeps its admin token');
     const out = await pinger;
     assert.match(out, /80 packets transmitted, 80 received/);
     const afterRestart = (await call<Ep[]>('GET', '/v1/endpoints')).body;
