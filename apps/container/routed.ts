@@ -18,10 +18,13 @@ export function routedFlows(c: Ctx): FlowMod[] {
   const { s } = c;
   const out: FlowMod[] = [];
   if (c.routed) {
-    // from the underlay through br-phy: addressed to a local routed endpoint, so hand it to the gateway
-    out.push(flow('classifier', { category: 'network', id: UNDERLAY_NET }).band('fromUnderlay').match('in_port', s.patchPort!)
-      .actions(setField(REG.network, UNDERLAY_NET), setField('eth_dst', GATEWAY_MAC))
-      .goto('l3Forwarding').build());
+    // from the underlay through br-phy: addressed to a local routed endpoint, so hand it to the gateway.
+    // Routed frames come addressed to this host's br-phy MAC (other hosts and the underlay's routers send
+    // them there): matching it keeps an untagged underlay network's classifier from taking them.
+    const b = flow('classifier', { category: 'network', id: UNDERLAY_NET });
+    if (c.myPhyMac) b.band('routedToHost').match('in_port', s.patchPort!).match('eth_dst', c.myPhyMac);
+    else b.band('fromUnderlay').match('in_port', s.patchPort!);
+    out.push(b.actions(setField(REG.network, UNDERLAY_NET), setField('eth_dst', GATEWAY_MAC)).goto('l3Forwarding').build());
   }
   for (const n of c.localNets) {
     if (n.mode !== 'routed') continue;
@@ -60,7 +63,16 @@ export function routedFlows(c: Ctx): FlowMod[] {
     const n = s.networks.get(e.networkId);
     if (n?.mode !== 'routed' || blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === e.host) continue;
     const to = viaUnderlay(e.host);
-    if (to) for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, { category: 'endpoint', id: objectId(e.id) }, e.ip, 32, to, s.phyMac!(e.host)));
+    if (!to) continue;
+    const owner = { category: 'endpoint' as const, id: objectId(e.id) };
+    for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, owner, e.ip, 32, to, s.phyMac!(e.host)));
+    // borrowed from one of this host's blocks, whose addresses are on-link here: its ARP answer is the
+    // gateway instead, so local containers send to it through the /32 route above
+    if (c.localNetIds.has(n.id) && blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === s.host) {
+      out.push(flow('arpResponder', owner).band('exact')
+        .match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', e.ip)
+        .actions(...proxyArpReply(GATEWAY_MAC)).build());
+    }
   }
   return out;
 }

@@ -337,20 +337,16 @@ test('br-phy NAT: egress SNAT for a local network\'s new connection, to the rout
   sentTo(run(natInt, { ...r.fields, in_port: PATCH }), NA.port);
 });
 
-// ---- known pipeline bugs (todo: they assert the intended behaviour) -------
+// ---- bugs these tests found, fixed -----------------------------------------
 
-test('routed and an untagged underlay network on one host: underlay traffic still reaches a routed endpoint', {
-  todo: 'pipeline bug: the untagged underlay classifier (priority 110, in_port=patch-phy, vlan_vid=none) takes every untagged frame from br-phy before the routed one (priority 100), sends it back to patch-phy, and OVS drops it',
-}, () => {
+test('routed and an untagged underlay network on one host: underlay traffic still reaches a routed endpoint', () => {
   const flat = network(7, 'underlay', '10.7.0.0/24');
   const w: World = { networks: [rt, flat], endpoints: [RA, endpoint(flat, 'h1', '10.7.0.2')], blocks: routed.blocks };
   const t = run(containerFlows(hostState(w, 'h1', { patchPort: PATCH })), ipPacket({ ip: '192.168.7.7', mac: PHY_MAC.h1, port: PATCH }, { ip: RA.ip, mac: PHY_MAC.h1 }));
   sentTo(t, RA.port);
 });
 
-test('routed: an endpoint on an address borrowed from this host\'s block, living on another host, is reachable from here', {
-  todo: 'pipeline bug: the on-link ARP answer for this host\'s own block (priority 160) gives the borrowed address its derived MAC, the container sends to that MAC directly, and with no local port behind it l2Forwarding drops it; the /32 route only catches frames sent to the gateway MAC',
-}, () => {
+test('routed: an endpoint on an address borrowed from this host\'s block, living on another host, is reachable from here', () => {
   const RX = endpoint(rt, 'h2', '10.5.0.5'); // h2 borrowed it from h1's block
   const flows = containerFlows(hostState({ ...routed, endpoints: [RA, RX] }, 'h1', { patchPort: PATCH }));
   const [answer] = sentTo(run(flows, arpRequest(RA, RX.ip)), RA.port);
