@@ -41,21 +41,40 @@ export interface PeerStatus {
 /** The speaker: the routes come from `routes()`; call sync() when they may have changed. */
 export class BgpSpeaker {
   private readonly sessions: BgpSession[];
+  private readonly log: Logger;
 
   constructor(readonly cfg: BgpConfig, readonly routes: () => BgpRoute[], log: Logger) {
     const sessionLog = log.child({ component: 'bgp' });
+    this.log = sessionLog;
     this.sessions = cfg.peers.map((peer) => {
       // a session that comes up gets the whole table
-      const s: BgpSession = new BgpSession({ asn: cfg.asn, routerId: cfg.routerId, peer }, sessionLog, () => s.advertise(this.routes()));
+      const s: BgpSession = new BgpSession({ asn: cfg.asn, routerId: cfg.routerId, peer }, sessionLog, () => this.advertise(s));
       return s;
     });
+  }
+
+  /**
+   * Tells a session the current routes. When they cannot be read (the store
+   * is degraded), the session keeps what it announced: tearing it down would
+   * make the peer withdraw every route, and the routes themselves have not
+   * changed.
+   */
+  private advertise(s: BgpSession): void {
+    let routes: BgpRoute[];
+    try {
+      routes = this.routes();
+    } catch (e) {
+      this.log.warn({ peer: s.cfg.peer.address, err: (e as Error).message }, 'routes unavailable; announcements left as they are');
+      return;
+    }
+    s.advertise(routes);
   }
 
   start(): void { for (const s of this.sessions) s.start(); }
 
   /** Sends each established peer what changed since it was last told. */
   sync(): void {
-    for (const s of this.sessions) if (s.state === 'established') s.advertise(this.routes());
+    for (const s of this.sessions) if (s.state === 'established') this.advertise(s);
   }
 
   status(): PeerStatus[] {

@@ -140,6 +140,31 @@ test('a session: handshake, the table once established, then only changes', asyn
   }
 });
 
+test('routes that cannot be read (a degraded store) leave the session and its announcements as they are', async () => {
+  const peer = await scriptedPeer(65001);
+  let broken = false;
+  const table: BgpRoute[] = [{ prefix: '10.60.0.0/26', nextHop: '172.31.244.2' }];
+  const sp = new BgpSpeaker({ asn: 64512, routerId: '172.31.244.1', peers: [{ address: '127.0.0.1', asn: 65001, port: peer.port }] },
+    () => { if (broken) throw new Error('the store is unavailable'); return table; }, pino({ level: 'silent' }));
+  try {
+    sp.start();
+    await waitFor(() => peer.log.announced.length === 1, { what: 'the table', timeoutMs: 5000 });
+    broken = true;
+    sp.sync();
+    broken = false;
+    // the session stayed up and announced nothing new: the next change arrives alone, and nothing was withdrawn
+    table.push({ prefix: '10.60.0.64/26', nextHop: '172.31.244.2' });
+    sp.sync();
+    await waitFor(() => peer.log.announced.length === 2, { what: 'the next change', timeoutMs: 5000 });
+    assert.deepEqual(peer.log.withdrawn, []);
+    assert.equal(sp.status()[0]!.state, 'established');
+    assert.equal(peer.log.types.filter((t) => t === 3).length, 0, 'no NOTIFICATION');
+  } finally {
+    sp.stop();
+    await peer.close();
+  }
+});
+
 test('a peer in another AS than configured gets a NOTIFICATION and no routes', async () => {
   const peer = await scriptedPeer(65099);
   const sp = new BgpSpeaker({ asn: 64512, routerId: '10.0.0.1', peers: [{ address: '127.0.0.1', asn: 65001, port: peer.port }] },
