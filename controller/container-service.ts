@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Store } from './store';
 import type { Connection } from '../southbound/channel';
+import type { FlowMod } from '../southbound/codec';
 import { Resources, HostRec, NetworkRec, EndpointRec } from './resources';
 import { Ipam, IpamError, blockOf } from './ipam';
 import { Reconciler, FlowSource } from './reconciler';
@@ -86,6 +87,11 @@ export class ContainerService {
   /** Replace the policy: later requests are checked against it, and BGP announces only what it allows. */
   setPolicy(policy: ContainerPolicy): void {
     this.policy = policy;
+  }
+
+  /** The flows the flow source wants on a host's bridge now (what the reconciler installs; traces walk them). */
+  desiredFlows(dpid: string): FlowMod[] {
+    return this.source?.desiredFlows(dpid) ?? [];
   }
 
   /** True if the datapath is a registered container host's br-int or br-phy (lab apps leave it alone). */

@@ -21,6 +21,8 @@ import { ContainerFlowSource } from '../apps/container-flow-source';
 import fs from 'node:fs';
 import { buildApi } from './api/app';
 import { Tokens } from '../controller/tokens';
+import { Tracer } from '../controller/trace';
+import { OFPP_LOCAL } from '../southbound/codec';
 import { containerPolicy, ContainerPolicy } from '../controller/container-policy';
 import { defaultAdminTokenFile, ensureAdminToken } from '../controller/admin-token';
 import { DEFAULTS, ControllerConfig } from './config';
@@ -43,6 +45,8 @@ export class Controller {
   /** Random per process: LLDP probes carry it so foreign probes are ignored. */
   readonly id = randomBytes(6).toString('hex');
   private readonly policy: (ownPorts: number[]) => ContainerPolicy;
+  /** Packet paths on the desired flows (POST /v1/traces). */
+  readonly tracer: Tracer;
   /** API tokens (undefined with authentication off). */
   readonly tokens?: Tokens;
   /** The admin token this controller started with, and the file it is in (none for an in-memory database). */
@@ -77,6 +81,11 @@ export class Controller {
     // container hosts' next hops: learned ones re-sync that br-phy, whose next-hop flows follow
     const resolver = new NextHopResolver((dpid) => containers.resources.hostByPhyDpid(dpid), (dpid) => void containers.resync(dpid));
     containers.useFlowSource(new ContainerFlowSource(containers, (host) => resolver.neighbors(host)));
+    const portsOf = (dpid: string) => { const c = this.registry.get(dpid); return c && new Map(c.ports.map((p) => [p.name, p.port_no])); };
+    this.tracer = new Tracer({
+      containers, desiredFlows: (dpid) => containers.desiredFlows(dpid), ports: portsOf,
+      phyMac: (h) => (h.phyDpid ? this.registry.get(h.phyDpid)?.ports.find((p) => p.port_no === OFPP_LOCAL)?.hw_addr : undefined),
+    });
     this.apps = new AppRunner([...createApps(cfg.apps, cfg.appOptions), resolver], this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
       (dpid) => containers.isHost(dpid));
     if (cfg.bgp) {
@@ -104,7 +113,7 @@ export class Controller {
     const tls = t && { key: fs.readFileSync(t.key), cert: fs.readFileSync(t.cert), ...(t.ca ? { ca: fs.readFileSync(t.ca) } : {}) };
     this.api = await buildApi({
       registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, containers: this.containers, bgp: this.bgp,
-      tokens: this.tokens, allowedHosts: this.cfg.allowedHosts, allowedOrigins: this.cfg.allowedOrigins, log: this.log.child({ component: 'api' }),
+      tracer: this.tracer, tokens: this.tokens, allowedHosts: this.cfg.allowedHosts, allowedOrigins: this.cfg.allowedOrigins, log: this.log.child({ component: 'api' }),
     }, tls);
     await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
     this.apiPort = (this.api.server.address() as { port: number }).port;

@@ -12,6 +12,7 @@ import { switchRoutes } from './routes/switches';
 import { API_VERSION, ApiDeps, authOptions } from './deps';
 import { installAuth } from './auth';
 import { tokenRoutes, TokenSchema } from './routes/tokens';
+import { traceRoutes } from './routes/traces';
 import type { RouteOptions } from 'fastify';
 
 export { API_VERSION } from './deps';
@@ -49,6 +50,7 @@ export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInst
   await app.register(topologyRoutes(deps), { prefix: '/v1' });
   await app.register(containerRoutes(deps), { prefix: '/v1' });
   await app.register(tokenRoutes(deps), { prefix: '/v1' });
+  await app.register(traceRoutes(deps), { prefix: '/v1' });
   attachEventStream(app, deps);
   await app.ready();
   return app;

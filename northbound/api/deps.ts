@@ -9,6 +9,7 @@ import type { EventBus } from '../../controller/events';
 import type { Topology } from '../../controller/topology';
 import type { ContainerService } from '../../controller/container-service';
 import type { Tokens } from '../../controller/tokens';
+import type { Tracer } from '../../controller/trace';
 import type { AuthOptions } from './auth';
 
 export interface ApiDeps {
@@ -19,6 +20,8 @@ export interface ApiDeps {
   containers: ContainerService;
   /** The BGP speaker, when the controller runs one. */
   bgp?: BgpSpeaker;
+  /** Computes packet paths on the desired flows (POST /v1/traces). */
+  tracer?: Tracer;
   /** API tokens; undefined when authentication is off (--no-auth, labs only). */
   tokens?: Tokens;
   /** Host and Origin allow-lists (the API answers only to its own names). */

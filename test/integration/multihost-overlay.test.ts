@@ -55,6 +55,33 @@ test('overlay networks across three hosts', async (t) => {
     await srv.stop();
   });
 
+  await t.test('trace: the path computed on the controller\'s flows agrees with what the packets did', async () => {
+    type Hop = { host?: string; table?: string; kind?: string; vni?: number; from?: string; to?: string; flow?: string | null; owner?: string | null };
+    type Answer = { computed: { arp: { target: string; mac: string | null }; hops: Hop[]; verdict: { result: string; endpoint?: string; host: string; table?: string; reason?: string } } };
+    const id = async (name: string) => (await weft.call<{ id: string }[]>('GET', `/v1/endpoints?containerId=${lab!.o.id}-${name}`)).body[0]!.id;
+    const net = (await weft.call<{ vni: number }>('GET', '/v1/networks/ov1')).body;
+    const hostIp = (i: number) => hosts[i]!.ip;
+    // a -> c, TCP as above: delivered to c on mh3, through the tunnel with ov1's VNI from mh1 to mh3
+    const ac = await weft.call<Answer>('POST', '/v1/traces', { from: { endpoint: await id('a') }, to: { endpoint: await id('c') }, proto: 'tcp', dstPort: 9000 });
+    assert.equal(ac.status, 200, JSON.stringify(ac.body));
+    const v = ac.body.computed.verdict;
+    assert.deepEqual([v.result, v.endpoint, v.host], ['delivered', await id('c'), 'mh3']);
+    const tunnel = ac.body.computed.hops.filter((h) => h.kind === 'tunnel');
+    assert.deepEqual(tunnel, [{ kind: 'tunnel', vni: net.vni, from: hostIp(0), to: hostIp(2) }]);
+    const tables = ac.body.computed.hops.filter((h) => h.table).map((h) => `${h.host}/${h.table}`);
+    assert.ok(tables.includes('mh1/spoofGuard') && tables.includes('mh3/l2Forwarding'), tables.join(' '));
+    assert.ok(ac.body.computed.hops.every((h) => !h.table || (h.flow && h.owner)), 'every table lookup names the flow that matched and its owner');
+    // d (ov2, same CIDR) -> a's address: no ov2 endpoint has it, dropped at l2Forwarding on mh3, as the ping showed
+    const da = await weft.call<Answer>('POST', '/v1/traces', { from: { endpoint: await id('d') }, to: { ip: a.ip }, proto: 'icmp' });
+    assert.equal(da.status, 200);
+    assert.deepEqual([da.body.computed.verdict.result, da.body.computed.verdict.host, da.body.computed.verdict.table], ['dropped', 'mh3', 'l2Forwarding']);
+    assert.match(da.body.computed.verdict.reason!, /no route/);
+    // bad input names its field; an unknown endpoint is a 404
+    const bad = await weft.call<{ field?: string }>('POST', '/v1/traces', { from: { endpoint: await id('a') }, to: { ip: '10.40.0.010' }, proto: 'icmp' });
+    assert.deepEqual([bad.status, bad.body.field], [400, 'to.ip']);
+    assert.equal((await weft.call('POST', '/v1/traces', { from: { endpoint: 'nosuch' }, to: { ip: a.ip }, proto: 'icmp' })).status, 404);
+  });
+
   await t.test('flows grow with hosts, not remote endpoints', async () => {
     // counted in the settled state: nothing of the earlier attaches still on its way to mh1
     const f1 = (await waitStable(() => hosts[0].dumpFlows(), { what: 'mh1 flows before the attach' })).length;

@@ -80,7 +80,7 @@ test('a host token reaches only its own host: 403 elsewhere, and nothing changes
     ['GET', `/v1/endpoints/${epH2}`], ['GET', `/v1/endpoints/${epH2}?wait=ready&timeoutMs=10`], ['DELETE', `/v1/endpoints/${epH2}`],
     ['GET', '/v1/endpoints?host=h2'], ['GET', '/v1/hosts/h2'], ['GET', '/v1/hosts'], ['DELETE', '/v1/hosts/h1'],
     ['POST', '/v1/hosts', { name: 'h3', dpid: '00000000000000a3', underlayIp: '172.30.1.3' }], ['POST', '/v1/networks', { name: 'red', cidr: '10.78.0.0/24' }],
-    ['DELETE', '/v1/networks/blue'], ['POST', '/v1/tokens', { role: 'admin' }], ['GET', '/v1/tokens'], ['GET', '/v1/switches'], ['GET', '/v1/topology'], ['GET', '/v1/bgp'],
+    ['DELETE', '/v1/networks/blue'], ['POST', '/v1/tokens', { role: 'admin' }], ['POST', '/v1/traces', { from: { endpoint: epH1 }, to: { ip: '10.77.0.9' }, proto: 'icmp' }], ['GET', '/v1/tokens'], ['GET', '/v1/switches'], ['GET', '/v1/topology'], ['GET', '/v1/bgp'],
   ];
   for (const [m, u, body] of refused) {
     const r = await call(m, u, { token: hostToken, body });

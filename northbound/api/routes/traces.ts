@@ -1,0 +1,53 @@
+// POST /v1/traces: the path a packet would take between two endpoints (or
+// from an endpoint to an address), computed on the flows the controller
+// wants on every bridge: hop by hop, with the tunnel and underlay between
+// hosts, and a verdict (controller/trace.ts).
+import type { FastifyInstance } from 'fastify';
+import { Type, Static } from '@sinclair/typebox';
+import type { ApiDeps } from '../deps';
+import { Tracer } from '../../../controller/trace';
+import { conflict } from '../errors';
+
+const err = Type.Ref('Error');
+const Id = Type.String({ minLength: 1, maxLength: 64 });
+const Ip = Type.String({ minLength: 7, maxLength: 15 });
+
+const TraceBody = Type.Object({
+  from: Type.Union([Type.Object({ endpoint: Id }, { additionalProperties: false }), Type.Object({ ip: Ip, network: Type.String({ minLength: 1, maxLength: 63 }) }, { additionalProperties: false })]),
+  to: Type.Union([Type.Object({ ip: Ip }, { additionalProperties: false }), Type.Object({ endpoint: Id }, { additionalProperties: false })]),
+  proto: Type.Union([Type.Literal('icmp'), Type.Literal('tcp'), Type.Literal('udp')]),
+  dstPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+}, { additionalProperties: false });
+type TraceBodyT = Static<typeof TraceBody>;
+
+const Hop = Type.Object({
+  host: Type.Optional(Type.String()), bridge: Type.Optional(Type.String()), tableId: Type.Optional(Type.Integer()), table: Type.Optional(Type.String()),
+  flow: Type.Optional(Type.Union([Type.String(), Type.Null()])), owner: Type.Optional(Type.Union([Type.String(), Type.Null()])), actions: Type.Optional(Type.String()),
+  kind: Type.Optional(Type.Union([Type.Literal('tunnel'), Type.Literal('underlay')])), vni: Type.Optional(Type.Integer()), from: Type.Optional(Type.String()), to: Type.Optional(Type.String()),
+}, { description: 'a table a bridge looked the packet up in (host, bridge, table, the matched flow in ovs-ofctl text with its owner, the actions taken), or a tunnel / underlay crossing between hosts' });
+
+const TraceAnswer = Type.Object({
+  computed: Type.Object({
+    arp: Type.Object({ target: Type.String(), mac: Type.Union([Type.String(), Type.Null()]) }, { description: 'the next hop the container resolves first, and the MAC the flows answer' }),
+    hops: Type.Array(Hop),
+    verdict: Type.Object({
+      result: Type.Union([Type.Literal('delivered'), Type.Literal('dropped'), Type.Literal('left')]),
+      endpoint: Type.Optional(Type.String()), host: Type.String(), bridge: Type.Optional(Type.String()), table: Type.Optional(Type.String()),
+      reason: Type.Optional(Type.String()), detail: Type.Optional(Type.String()), how: Type.Optional(Type.String()),
+    }),
+  }),
+});
+
+export function traceRoutes(deps: ApiDeps) {
+  return async (app: FastifyInstance) => {
+    app.post<{ Body: TraceBodyT }>('/traces', {
+      schema: {
+        summary: 'Trace a packet: its path hop by hop on the controller\'s flows, and whether it is delivered or where it is dropped, and why',
+        body: TraceBody, response: { 200: TraceAnswer, 400: err, 404: err, 409: err },
+      },
+    }, async (req) => {
+      if (!deps.tracer) throw conflict('tracing is not available');
+      return { computed: (deps.tracer as Tracer).trace(req.body) };
+    });
+  };
+}
