@@ -29,14 +29,18 @@ export function ensureAdminToken(tokens: Tokens, file: string | undefined, store
 function fileOrNew(tokens: Tokens, file: string | undefined): { token: string; created: boolean } {
   if (file && fs.existsSync(file)) {
     const token = fs.readFileSync(file, 'utf8').trim();
-    if (tokens.verify(token)?.role === 'admin') return { token, created: false };
+    if (tokens.verify(token)?.role === 'admin') {
+      // an operator may have copied it with looser permissions: the admin token is for its owner only
+      if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
+      return { token, created: false };
+    }
   }
   const { token } = tokens.create('admin');
   if (file) {
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     // written beside and renamed over: the file never exists with looser permissions or half a token
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, token + '\n', { mode: 0o600 });
+    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    fs.writeFileSync(tmp, token + '\n', { mode: 0o600, flag: 'wx' }); // never through a file or link already there
     fs.chmodSync(tmp, 0o600);
     fs.renameSync(tmp, file);
   }

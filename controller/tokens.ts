@@ -8,7 +8,6 @@ import type { Store } from './store';
 import { storeUnavailable } from './errors';
 
 export type Role = 'admin' | 'host';
-export const ROLES: readonly Role[] = ['admin', 'host'];
 
 export interface TokenRec { id: string; role: Role; host: string | null; createdAt: string }
 /** Who made a request: the token's id, role and (host tokens) host. */
@@ -47,6 +46,11 @@ export class Tokens {
 
   delete(id: string): boolean {
     return this.store.db.prepare('DELETE FROM tokens WHERE id = ?').run(id).changes > 0;
+  }
+
+  /** Revokes every token of a host (it was unregistered: a host registered later under its name must not inherit them). */
+  revokeHost(host: string): number {
+    return this.store.db.prepare("DELETE FROM tokens WHERE role = 'host' AND host = ?").run(host).changes;
   }
 
   countAdmins(): number {

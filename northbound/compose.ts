@@ -71,6 +71,12 @@ export class Controller {
       const { token, created } = ensureAdminToken(this.tokens, this.adminTokenFile, this.store.degraded);
       this.adminToken = token;
       if (created) this.log.info({ adminTokenFile: this.adminTokenFile ?? '(in memory only)' }, 'admin token created');
+      // an unregistered host's tokens go with it (the event is emitted synchronously, right after the delete)
+      const tokens = this.tokens;
+      this.bus.on('host.unregistered', (e) => {
+        const n = tokens.revokeHost(e.name);
+        if (n) this.log.info({ host: e.name, tokens: n }, 'host tokens revoked with the host');
+      });
     }
     // Weft's well-known ports stay reserved whatever this controller listens on (another may use them)
     const policy = (ownPorts: number[]) => containerPolicy({ podCidrs: cfg.podCidrs, hostPorts: cfg.hostPorts, ownPorts: [DEFAULTS.ofPort, DEFAULTS.apiPort, ...ownPorts] });

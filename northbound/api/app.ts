@@ -10,7 +10,7 @@ import { installErrorHandler } from './errors';
 import { ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema } from './schemas';
 import { switchRoutes } from './routes/switches';
 import { API_VERSION, ApiDeps, authOptions } from './deps';
-import { installAuth } from './auth';
+import { installAuth, PUBLIC_ROUTES } from './auth';
 import { tokenRoutes, TokenSchema } from './routes/tokens';
 import { traceRoutes } from './routes/traces';
 import type { RouteOptions } from 'fastify';
@@ -22,8 +22,6 @@ export type { ApiDeps } from './deps';
 /** TLS for the API (HTTPS); with `ca`, clients must present a certificate that chains to it. */
 export interface ApiTls { key: Buffer | string; cert: Buffer | string; ca?: Buffer | string }
 
-/** Routes anyone may call: they answer 401/403 to no one. */
-const OPEN_ROUTES = new Set(['/v1/health', '/openapi.json', '/docs']);
 
 export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInstance> {
   const app = Fastify({
@@ -32,7 +30,7 @@ export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInst
   installAuth(app, authOptions(deps));
   // every route but the open ones may answer 401 (no or bad token) and 403 (outside its scope, or a foreign Host/Origin)
   app.addHook('onRoute', (r: RouteOptions) => {
-    if (OPEN_ROUTES.has(r.url) || !r.schema || r.schema.hide) return;
+    if (PUBLIC_ROUTES.has(r.url) || !r.schema || r.schema.hide) return;
     r.schema = { ...r.schema, security: [{ bearer: [] }], response: { ...(r.schema.response as object ?? {}), 401: { $ref: 'Error' }, 403: { $ref: 'Error' } } };
   });
   await app.register(swagger, {

@@ -24,7 +24,7 @@ export interface AuthOptions {
 }
 
 /** Routes anyone may read: liveness and the API's own description. */
-const PUBLIC = new Set(['/v1/health', '/openapi.json', '/docs']);
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/v1/health', '/openapi.json', '/docs']);
 
 /** The route scope a host token may use; everything else is admin only. */
 export type Scope = 'admin' | 'host';
@@ -76,7 +76,7 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): void {
     const problem = hostOriginProblem(req.headers, o);
     if (problem) throw forbidden(problem);
     const path = req.url.split('?')[0]!;
-    if (PUBLIC.has(path) && req.method === 'GET') return;
+    if (PUBLIC_ROUTES.has(path) && req.method === 'GET') return;
     const token = bearer(req.headers);
     const p = principalOf(token, o);
     if (!p) {

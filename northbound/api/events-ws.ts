@@ -7,6 +7,7 @@ import { WebSocketServer, WebSocket } from 'ws';
 import { ApiDeps, authOptions } from './deps';
 import { switchView } from './views';
 import { bearer, hostOriginProblem, principalOf } from './auth';
+import { WeftError } from '../../controller/errors';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 
@@ -15,7 +16,8 @@ export const EVENTS_PATH = '/v1/events';
 export const BEARER_PROTOCOL = 'weft.bearer.';
 
 function refuse(socket: Duplex, status: string, message: string): void {
-  const body = JSON.stringify({ error: status.startsWith('401') ? 'unauthorized' : status.startsWith('403') ? 'forbidden' : 'not_found', message });
+  const code = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 503: 'store_unavailable' }[Number(status.slice(0, 3))] ?? 'internal';
+  const body = JSON.stringify({ error: code, message });
   socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
     + (status.startsWith('401') ? 'WWW-Authenticate: Bearer realm="weft"\r\n' : '') + `\r\n${body}`);
   socket.destroy();
@@ -38,7 +40,18 @@ export function attachEventStream(app: FastifyInstance, deps: ApiDeps): void {
     switches: deps.registry.list().map(switchView), links: deps.topology.links(), hosts: [...deps.topology.hosts.values()],
   });
   app.server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://x');
+    // nothing an upgrade request carries may throw out of this listener: that would end the process
+    try {
+      upgrade(req, socket, head);
+    } catch (e) {
+      const status = e instanceof WeftError ? e.status : 500;
+      if (status >= 500 && !(e instanceof WeftError)) deps.log.error({ err: (e as Error).stack }, 'WebSocket upgrade failed');
+      refuse(socket, `${status} ${status === 503 ? 'Service Unavailable' : status === 400 ? 'Bad Request' : 'Internal Server Error'}`, (e as Error).message);
+    }
+  });
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (!req.url?.startsWith('/') || req.url.startsWith('//')) return refuse(socket, '400 Bad Request', 'the request target must be a path');
+    const url = new URL(req.url, 'http://x');
     if (url.pathname !== EVENTS_PATH) {
       socket.write('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       socket.destroy();
@@ -73,7 +86,7 @@ export function attachEventStream(app: FastifyInstance, deps: ApiDeps): void {
       ws.on('close', off);
       ws.on('error', off);
     });
-  });
+  };
   // Documents the stream in the OpenAPI document; a plain GET is told to upgrade.
   app.get(EVENTS_PATH, {
     schema: {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import {
   OfpMessage, Outgoing, decodeMessage, encodeInto, Writer, OfDecodeError, OFP_VERSION, FeaturesReply, Port,
   MultipartReply, MultipartReplyBody, ErrorMsg, OFPMPF_REPLY_MORE, OFPET_HELLO_FAILED, OFPHFC_INCOMPATIBLE,
-  OFPET_BAD_REQUEST, Hello,
+  OFPET_BAD_REQUEST, Hello, OFPP_MAX, OFPP_LOCAL,
 } from '../codec';
 import { Framer, FramingError } from './framer';
 
@@ -56,6 +56,8 @@ export interface ConnectionOptions {
   maxConnectionsPerAddress?: number;
   /** Connections at once that have not finished the handshake (TLS, HELLO, FEATURES, port-desc). */
   maxHandshakes?: number;
+  /** Of those, from one source address: one address can never hold every handshake slot. */
+  maxHandshakesPerAddress?: number;
 }
 
 /** What the limits default to: generous for Mininet fat-trees and cbench on one address. */
@@ -63,8 +65,11 @@ export const CONNECTION_DEFAULTS: Required<ConnectionOptions> = {
   echoIntervalMs: 5000, deadAfterMs: 15000, requestTimeoutMs: 10000, handshakeTimeoutMs: 10000,
   highWaterMark: 4 * 1024 * 1024, maxFrame: 65535,
   maxMultipartBytes: 16 * 1024 * 1024, maxBufferedBytes: 64 * 1024 * 1024, takeoverProbeMs: 3000, allowUnboundCertificates: false,
-  maxConnections: 1024, maxConnectionsPerAddress: 256, maxHandshakes: 256,
+  maxConnections: 1024, maxConnectionsPerAddress: 256, maxHandshakes: 256, maxHandshakesPerAddress: 64,
 };
+
+/** The most ports a switch may have (port-status adds beyond it close the connection). */
+export const MAX_PORTS = 4096;
 
 /** 65535 ports of 64 bytes, in parts of at most 65535 bytes with 16-byte headers: the largest sane port-desc. */
 export const PORT_DESC_MAX_BYTES = 4 * 1024 * 1024 + 64 * 1024;
@@ -131,6 +136,8 @@ export class Connection extends EventEmitter {
   features?: FeaturesReply;
   dpid = '';
   ports: Port[] = [];
+  /** port_no -> index in ports (rebuilt when ports was replaced) */
+  private portIndex = new Map<number, number>();
   log: Logger;
   private nextXid = 1;
   private readonly pending = new Map<number, Pending>();
@@ -184,8 +191,8 @@ export class Connection extends EventEmitter {
     if (this.state === 'closed') throw new ConnectionClosed('connection closed');
     if (!this.out) this.out = new Writer(16384);
     encodeInto(this.out, m, xid);
-    if (this.buffered > this.o.maxBufferedBytes) {
-      const msg = `${this.buffered} bytes buffered for the switch, over the limit of ${this.o.maxBufferedBytes}`;
+    if (this.buffered > this.bufferLimit) {
+      const msg = `${this.buffered} bytes buffered for the switch, over the limit of ${this.bufferLimit}`;
       this.abort(msg);
       throw new LimitExceeded(msg);
     }
@@ -194,6 +201,15 @@ export class Connection extends EventEmitter {
       queueMicrotask(() => this.flush());
     }
     return xid;
+  }
+
+  /**
+   * What this connection may hold: maxBufferedBytes once the switch is
+   * ready; before, enough for the handshake's port-desc reply and little
+   * more, so peers that never finish a handshake cannot pile up output.
+   */
+  private get bufferLimit(): number {
+    return this.state === 'ready' ? this.o.maxBufferedBytes : Math.min(this.o.maxBufferedBytes, PORT_DESC_MAX_BYTES + 1024 * 1024);
   }
 
   /** Bytes this connection holds: unwritten output (ours and the socket's) and replies being reassembled. */
@@ -324,7 +340,7 @@ export class Connection extends EventEmitter {
       this.log.warn({ idleMs: idle }, 'switch silent, declaring it dead');
       this.close('echo timeout');
     } else if (idle > this.o.echoIntervalMs && this.state !== 'hello') {
-      this.send({ type: 'echo_request', data: Buffer.alloc(0) });
+      try { this.send({ type: 'echo_request', data: Buffer.alloc(0) }); } catch { /* over a limit: aborted */ }
     }
   }
 
@@ -332,8 +348,8 @@ export class Connection extends EventEmitter {
     this.lastRx = Date.now();
     try {
       this.framer.push(chunk, (f) => this.onFrame(f));
-      if (this.state !== 'closed' && this.framer.buffered + this.buffered > this.o.maxBufferedBytes) {
-        this.abort(`${this.framer.buffered + this.buffered} bytes buffered, over the limit of ${this.o.maxBufferedBytes}`);
+      if (this.state !== 'closed' && this.framer.buffered + this.buffered > this.bufferLimit) {
+        this.abort(`${this.framer.buffered + this.buffered} bytes buffered, over the limit of ${this.bufferLimit}`);
       }
     } catch (e) {
       if (e instanceof FramingError) {
@@ -342,7 +358,9 @@ export class Connection extends EventEmitter {
         this.close(`framing: ${e.message}`);
         return;
       }
-      throw e;
+      // a limit tripped while answering (LimitExceeded has closed it), or a bug: this connection ends, the process never does
+      if (!(e instanceof LimitExceeded)) this.log.error({ err: (e as Error).stack }, 'error handling a message from the switch');
+      this.abort(`error handling its messages: ${(e as Error).message}`);
     }
   }
 
@@ -456,10 +474,21 @@ export class Connection extends EventEmitter {
   }
 
   private applyPortStatus(reason: number, desc: Port): void {
-    const i = this.ports.findIndex((p) => p.port_no === desc.port_no);
+    // a port number a switch cannot have (above OFPP_MAX, but LOCAL) is not a port
+    if (desc.port_no > OFPP_MAX && desc.port_no !== OFPP_LOCAL) {
+      this.log.warn({ port_no: desc.port_no }, 'port-status for a reserved port number ignored');
+      return;
+    }
+    // constant time per message: a switch may send port-status as fast as it likes
+    if (this.portIndex.size !== this.ports.length) this.portIndex = new Map(this.ports.map((p, k) => [p.port_no, k]));
+    const i = this.portIndex.get(desc.port_no);
     if (reason === 1 /* OFPPR_DELETE */) {
-      if (i >= 0) this.ports.splice(i, 1);
-    } else if (i >= 0) this.ports[i] = desc;
-    else this.ports.push(desc);
+      if (i === undefined) return;
+      const last = this.ports.pop()!;
+      this.portIndex.delete(desc.port_no);
+      if (i < this.ports.length) { this.ports[i] = last; this.portIndex.set(last.port_no, i); }
+    } else if (i !== undefined) this.ports[i] = desc;
+    else if (this.ports.length >= MAX_PORTS) this.abort(`more than ${MAX_PORTS} ports announced`);
+    else { this.portIndex.set(desc.port_no, this.ports.length); this.ports.push(desc); }
   }
 }

@@ -51,7 +51,7 @@ export class OfServer extends EventEmitter {
     super();
   }
 
-  private limit(k: 'maxConnections' | 'maxConnectionsPerAddress' | 'maxHandshakes' | 'handshakeTimeoutMs'): number {
+  private limit(k: 'maxConnections' | 'maxConnectionsPerAddress' | 'maxHandshakes' | 'maxHandshakesPerAddress' | 'handshakeTimeoutMs'): number {
     return this.opts[k] ?? CONNECTION_DEFAULTS[k];
   }
 
@@ -87,6 +87,7 @@ export class OfServer extends EventEmitter {
     if (this.slots.size >= this.limit('maxConnections')) why = `${this.slots.size} connections, the limit`;
     else if (fromAddr >= this.limit('maxConnectionsPerAddress')) why = `${fromAddr} connections from ${address}, the limit per address`;
     else if (this.handshakes >= this.limit('maxHandshakes')) why = `${this.handshakes} handshakes in progress, the limit`;
+    else if (this.handshakingFrom(address) >= this.limit('maxHandshakesPerAddress')) why = `${this.handshakingFrom(address)} handshakes in progress from ${address}, the limit per address`;
     if (why) {
       this.log.warn({ remote, reason: why }, 'switch connection refused');
       s.on('error', () => {});
@@ -119,6 +120,12 @@ export class OfServer extends EventEmitter {
       }, ms);
     }
     s.once('close', slot.release);
+  }
+
+  private handshakingFrom(address: string): number {
+    let n = 0;
+    for (const slot of this.slots.values()) if (slot.handshaking && slot.address === address) n++;
+    return n;
   }
 
   private handshakeDone(slot: Slot): void {

@@ -198,3 +198,61 @@ test('TLS: a certificate binds the dpids a switch may claim; a stalled TLS hands
   const still = await fake(lax.ofPort, 0xc03n, { tls: h2 });
   await waitFor(() => still.closed, { what: 'a bound certificate still held to its dpids' });
 });
+
+/** OpenFlow messages in raw bytes: an ECHO_REQUEST of `size` bytes. */
+function echoRequest(size: number): Buffer {
+  const m = Buffer.alloc(size);
+  m[0] = 4; m[1] = 2; m.writeUInt16BE(size, 2);
+  return m;
+}
+
+test('a peer that sends echo requests and never reads loses its own connection; the controller lives on', async () => {
+  const ctl = await controller({ maxBufferedBytes: 1024 * 1024 });
+  const good = await fake(ctl.ofPort, 0x91n);
+  await waitFor(() => ctl.registry.get(dpidStr(0x91n)), { what: 'registered' });
+  const s = net.connect({ port: ctl.ofPort, host: '127.0.0.1' });
+  s.on('error', () => {});
+  let gone = false;
+  s.on('close', () => { gone = true; });
+  await new Promise((r) => s.once('connect', r));
+  s.pause(); // never reads: every echo reply stays in the controller's buffer for it
+  const chunk = Buffer.concat(Array.from({ length: 64 }, () => echoRequest(1024)));
+  for (let i = 0; i < 400 && !gone; i++) {
+    if (!s.write(chunk)) await new Promise((r) => setTimeout(r, 5));
+  }
+  await waitFor(() => gone, { what: 'the flooding peer disconnected', timeoutMs: 10000 });
+  // still here, and the well-behaved switch too
+  await ctl.registry.get(dpidStr(0x91n))!.barrier();
+  assert.ok(!good.closed);
+  assert.equal((await ctl.api!.inject({ method: 'GET', url: '/v1/health' })).statusCode, 200);
+});
+
+test('handshakes per source address: one address never holds every slot', async () => {
+  const ctl = await controller({ maxHandshakes: 8, maxHandshakesPerAddress: 3, handshakeTimeoutMs: 3000 });
+  const mine = [await silent(ctl.ofPort), await silent(ctl.ofPort), await silent(ctl.ofPort)];
+  await waitFor(() => ctl.of.counts().handshakes === 3, { what: 'three handshakes from 127.0.0.1' });
+  const fourth = await silent(ctl.ofPort);
+  await waitFor(() => fourth.gone, { what: 'the 4th handshake from the same address refused', timeoutMs: 1000 });
+  // another address still gets in while those three wait for their deadline
+  const other = await fake(ctl.ofPort, 0x92n, { localAddress: '127.0.0.2' });
+  await waitFor(() => ctl.registry.get(dpidStr(0x92n)), { what: 'a switch from 127.0.0.2 adopted' });
+  assert.ok(!other.closed && mine.every((m) => !m.gone));
+});
+
+test('port-status: reserved port numbers are not ports, and a switch announcing too many ports is cut off', async () => {
+  const ctl = await controller({});
+  const s = await fake(ctl.ofPort, 0x93n);
+  const conn: Connection = await waitFor(() => ctl.registry.get(dpidStr(0x93n)), { what: 'registered' });
+  const before = conn.ports.length;
+  const port = (no: number) => ({ port_no: no, hw_addr: '02:00:00:00:00:01', name: `p${no}`, config: 0, state: 0, curr: 0, advertised: 0, supported: 0, peer: 0, curr_speed: 0, max_speed: 0 });
+  s.send({ type: 'port_status', xid: 0, reason: 0, desc: port(0xfffffff0) });
+  s.send({ type: 'port_status', xid: 0, reason: 0, desc: port(7) });
+  s.send({ type: 'port_status', xid: 0, reason: 2, desc: port(7) });
+  s.send({ type: 'port_status', xid: 0, reason: 0, desc: port(8) });
+  s.send({ type: 'port_status', xid: 0, reason: 1, desc: port(7) });
+  await conn.barrier();
+  assert.deepEqual(conn.ports.map((p) => p.port_no).slice(before), [8], 'the reserved number ignored; 7 added, changed, removed; 8 kept');
+  for (let no = 100; no < 100 + 5000; no++) s.send({ type: 'port_status', xid: 0, reason: 0, desc: port(no) });
+  await waitFor(() => conn.state === 'closed', { what: 'cut off past the port limit', timeoutMs: 10000 });
+  assert.ok(conn.ports.length <= 4096);
+});
