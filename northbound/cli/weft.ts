@@ -22,6 +22,16 @@ Commands:
                     weft-cni front end hands it CNI calls over a Unix socket
   token             make, list or revoke API tokens (through the API, with
                     the admin token): token create --role host --host NAME
+  hosts             registered container hosts: hosts ls | get NAME | rm NAME
+  networks          networks: networks ls | get NAME | rm NAME
+  endpoints         container endpoints: endpoints ls [--host H] [--network N]
+                    | get ID | rm ID | add --container ID [--if eth0] --host H
+                    --network N [--ip A] [--mac M]
+  trace             trace FROM TO [--tcp PORT|--udp PORT]: a packet's path on
+                    the controller's flows, hop by hop, and its verdict; FROM
+                    is an endpoint id or IP@NETWORK, TO an endpoint id or an IP
+  flows             flows HOST [--table NAME] [--bridge br-int|br-phy]: the
+                    live flows of a host's bridge, with their table names
   pki               make a CA and certificates for OpenFlow over TLS: pki init,
                     pki controller, pki host --name H --dpid X [--dpid Y]
                     (a host's certificate names the dpids it may claim)
@@ -70,8 +80,15 @@ Options for "token":
   token create --role admin|host [--host NAME]   prints the new token once
   token ls                                       lists tokens (no secrets)
   token rm ID                                    revokes a token
+
+Options for the API commands (token, hosts, networks, endpoints, trace, flows):
   --api URL         the controller's API (default http://127.0.0.1:${DEFAULTS.apiPort})
-  --admin-token-file PATH  the admin token to call it with (default ./weft-admin.token)
+  --token-file PATH the token to call it with (default ./weft-admin.token);
+                    --admin-token-file is the same
+  -o table|json     a table (default), or the API's JSON as it answered
+  Without the flags: WEFT_API, WEFT_TOKEN (the token itself) or
+  WEFT_TOKEN_FILE, then ~/.config/weft/cli.json {"api": URL, "tokenFile": PATH}.
+  An error answer prints "weft: <status> <message>" and exits 1.
 
 Options for "cni-agent" (run it in the host's network namespace, as root):
   --socket PATH     Unix socket to listen on (default ${DEFAULT_AGENT_SOCKET}); the
@@ -237,6 +254,18 @@ async function main(argv: string[]): Promise<number> {
       const { tokenMain } = await import('./token');
       return tokenMain(rest);
     }
+    case 'hosts': case 'networks': case 'endpoints': {
+      const { resourceMain } = await import('./resources');
+      return resourceMain(cmd, rest);
+    }
+    case 'trace': {
+      const { traceMain } = await import('./resources');
+      return traceMain(rest);
+    }
+    case 'flows': {
+      const { flowsMain } = await import('./resources');
+      return flowsMain(rest);
+    }
     case 'openapi': {
       const { openapiDocument } = await import('../api/openapi');
       process.stdout.write(JSON.stringify(await openapiDocument(), null, 2) + '\n');
@@ -257,9 +286,14 @@ if (require.main === module) {
   main(process.argv.slice(2)).then((code) => {
     if (code >= 0) process.exit(code);
   }, (e: Error) => {
-    if (e instanceof UsageError || e.name === 'TokenUsageError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || e.name === 'TokenUsageError' || e.name === 'CliUsageError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`weft: ${e.message}\n\n${usage()}`);
       process.exit(2);
+    }
+    if (e.name === 'ApiError') {
+      // `weft: <status> <message>` (client.ts)
+      process.stderr.write(`${(e as Error & { line(): string }).line()}\n`);
+      process.exit(1);
     }
     process.stderr.write(`weft: ${e.stack ?? e.message}\n`);
     process.exit(1);
