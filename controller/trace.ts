@@ -5,7 +5,7 @@
 // host's bridges — until it is delivered to an endpoint, leaves, or is
 // dropped in a named table. The container first resolves its next hop with
 // ARP, as a real one does, through the same flows.
-import type { FlowMod } from '../southbound/codec';
+import type { FlowMod, Action, Instruction } from '../southbound/codec';
 import { OFPP_NORMAL, OFPP_CONTROLLER, OFPP_LOCAL } from '../southbound/codec';
 import { formatFlow, formatActions } from '../southbound/text';
 import { simulate, SimOutput, PacketFields, Trace as SimTrace, Verdict as SimVerdict } from './flow-sim';
@@ -193,7 +193,7 @@ export class Tracer {
         host: host.name, bridge, tableId: h.table, table: h.tableName ?? pipeline.nameOf(h.table) ?? String(h.table),
         flow: h.flow ? formatFlow({ ...h.flow, table_id: h.table, cookie: h.flow.cookie ?? 0n, priority: h.flow.priority ?? 0, match: [...h.flow.match], instructions: [...h.flow.instructions] } as Parameters<typeof formatFlow>[0]) : null,
         owner: h.flow?.cookie !== undefined ? this.owner(h.flow.cookie, pipeline) : null,
-        actions: formatActions(h.actions),
+        actions: actionsText(h.actions, h.flow?.instructions),
       });
     }
     return t;
@@ -219,6 +219,13 @@ export class Tracer {
   private endpointPort(e: EndpointRec, h: HostRec): number {
     return this.src.ports(h.dpid)?.get(e.portName) ?? e.ofportRequest ?? -1;
   }
+}
+
+/** What a hop did: its actions, and where it went on; a flow that only continues says so rather than "drop". */
+function actionsText(actions: Action[], instructions: readonly Instruction[] | undefined): string {
+  const goto = instructions?.find((i) => i.type === 'goto_table') as { table_id: number } | undefined;
+  const parts = [...(actions.length ? [formatActions(actions)] : []), ...(goto ? [`goto_table:${goto.table_id}`] : [])];
+  return parts.length ? parts.join(',') : 'drop';
 }
 
 /** A packet's fields as the next bridge receives them: no registers, metadata or tunnel fields carry over. */
