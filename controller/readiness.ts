@@ -8,6 +8,7 @@ import type { Reconciler } from './reconciler';
 import type { EventBus } from './events';
 import { CATEGORY, categoryOf, objectId, objectIdOf } from './pipeline';
 import { notFound } from './errors';
+import type { Metrics } from './metrics';
 
 /** The endpoint as events show it. */
 export function endpointEventView(e: EndpointRec) {
@@ -21,6 +22,7 @@ export class Readiness {
    * re-sync of every host their creation started.
    */
   readonly awaitingAll = new Set<string>();
+  private metrics?: Metrics;
 
   constructor(
     private readonly resources: Resources,
@@ -29,6 +31,11 @@ export class Readiness {
     private readonly bus: EventBus,
     private readonly log: Logger,
   ) {}
+
+  /** Observe each endpoint's attach latency (weft_endpoint_attach_seconds). */
+  useMetrics(m: Metrics): void {
+    this.metrics = m;
+  }
 
   /** Object ids (cookie low 32 bits) of the endpoints with flows a barrier confirmed on the switch. */
   private confirmedEndpoints(dpid: string): Set<number> {
@@ -39,6 +46,7 @@ export class Readiness {
   private setReady(e: EndpointRec): void {
     const at = new Date().toISOString();
     this.resources.setEndpointState(e.id, 'ready', at);
+    this.metrics?.endpointReady(e.createdAt, at);
     this.log.debug({ id: e.id, host: e.host, port: e.portName, ms: Date.parse(at) - Date.parse(e.createdAt) }, 'endpoint ready');
     this.bus.emit({ type: 'endpoint.ready', endpoint: endpointEventView({ ...e, state: 'ready' }) });
   }

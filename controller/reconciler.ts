@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { FlowMod, flowMod, OFPFC_DELETE, OFPFC_DELETE_STRICT, OFPTT_ALL, OFPG_ANY, OFPP_ANY } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
 import { ROUND_MASK, ROUND_SHIFT, roundOf } from './pipeline';
+import type { Metrics, SyncKind } from './metrics';
 
 export interface FlowSource {
   /** Desired flows of a switch (cookie round bits are filled in here). */
@@ -26,6 +27,26 @@ const body = (f: FlowMod) => JSON.stringify([f.instructions, f.idle_timeout, f.h
 
 export interface SyncStats { added: number; deleted: number; staleRounds: number[] }
 
+/** How a bridge's flows stand (GET /v1/hosts/{name}/status). */
+export interface BridgeSyncStatus {
+  /** A full sync completed since the switch last connected. */
+  fullSynced: boolean;
+  /** Desired flows, and those a barrier confirmed. */
+  desired: number;
+  confirmed: number;
+  /** Connected, fully synced, and the confirmed flows are exactly the desired ones. */
+  inSync: boolean;
+  /** The last sync that talked to the switch: when it ended, how long it took, which kind. */
+  lastSyncAt: string | null;
+  lastSyncMs: number | null;
+  lastSyncKind: SyncKind | null;
+  /** The last sync that failed, and when (kept after a later success: compare with lastSyncAt). */
+  lastError: string | null;
+  lastErrorAt: string | null;
+}
+
+interface SyncRecord { at?: string; ms?: number; kind?: SyncKind; error?: string; errorAt?: string }
+
 export class Reconciler {
   /** dpid -> key -> installed flow (sent; the last barrier may still be outstanding) */
   private readonly installed = new Map<string, Map<string, FlowMod>>();
@@ -33,6 +54,9 @@ export class Reconciler {
   private readonly confirmed = new Map<string, FlowMod[]>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly pendingSync = new Map<string, Promise<SyncStats>>();
+  /** dpid -> the last sync that talked to the switch, and the last failure */
+  private readonly records = new Map<string, SyncRecord>();
+  private metrics?: Metrics;
 
   constructor(
     readonly connOf: (dpid: string) => Connection | undefined,
@@ -40,6 +64,37 @@ export class Reconciler {
     readonly round: number,
     readonly log: Logger,
   ) {}
+
+  /** Observe each sync's duration (weft_reconcile_duration_seconds). */
+  useMetrics(m: Metrics): void {
+    this.metrics = m;
+  }
+
+  private record(dpid: string): SyncRecord {
+    let r = this.records.get(dpid);
+    if (!r) this.records.set(dpid, (r = {}));
+    return r;
+  }
+
+  /** Time a sync job: a completed one that talked to the switch is recorded and observed, a failed one leaves its error. */
+  private timed<T>(dpid: string, kind: SyncKind, job: () => Promise<T | undefined>): () => Promise<T> {
+    return async () => {
+      const t0 = process.hrtime.bigint();
+      try {
+        const out = await job();
+        if (out === undefined) return undefined as T; // nothing was sent: not a sync of the switch
+        const s = Number(process.hrtime.bigint() - t0) / 1e9;
+        const r = this.record(dpid);
+        r.at = new Date().toISOString(); r.ms = Math.round(s * 1e6) / 1e3; r.kind = kind;
+        this.metrics?.reconciled(kind, s);
+        return out;
+      } catch (e) {
+        const r = this.record(dpid);
+        r.error = (e as Error).message; r.errorAt = new Date().toISOString();
+        throw e;
+      }
+    };
+  }
 
   private withRound(f: FlowMod): FlowMod {
     return { ...f, cookie: (f.cookie & ~ROUND_MASK) | (BigInt(this.round) << ROUND_SHIFT) };
@@ -60,7 +115,7 @@ export class Reconciler {
 
   /** Full sync on (re)connect: install this round, barrier, delete older rounds. */
   fullSync(dpid: string): Promise<SyncStats> {
-    return this.enqueue(dpid, async () => {
+    return this.enqueue(dpid, this.timed(dpid, 'full', async (): Promise<SyncStats> => {
       const c = this.connOf(dpid);
       if (!c) throw new Error(`switch ${dpid} is not connected`);
       const parts = await c.multipart({ kind: 'flow', table_id: OFPTT_ALL, out_port: OFPP_ANY, out_group: OFPG_ANY, cookie: 0n, cookie_mask: 0n, match: [] });
@@ -78,7 +133,7 @@ export class Reconciler {
       this.confirmed.set(dpid, [...want.values()]);
       this.log.info({ dpid, flows: want.size, staleRounds: stale, round: this.round }, 'switch flows reconciled');
       return { added: want.size, deleted: 0, staleRounds: stale };
-    });
+    }));
   }
 
   /**
@@ -88,43 +143,78 @@ export class Reconciler {
   sync(dpid: string): Promise<SyncStats> {
     const queued = this.pendingSync.get(dpid);
     if (queued) return queued;
+    const idle: SyncStats = { added: 0, deleted: 0, staleRounds: [] };
     const p = this.enqueue(dpid, async () => {
       this.pendingSync.delete(dpid);
-      const c = this.connOf(dpid);
-      const have = this.installed.get(dpid);
-      if (!c || !have) return { added: 0, deleted: 0, staleRounds: [] };
-      const want = new Map<string, FlowMod>();
-      for (const f of this.source.desiredFlows(dpid)) want.set(flowKey(f), this.withRound(f));
-      let added = 0, deleted = 0;
-      for (const [k, f] of have) {
-        if (want.has(k)) continue;
-        c.send(flowMod({ command: OFPFC_DELETE_STRICT, table_id: f.table_id, priority: f.priority, match: f.match }));
-        have.delete(k);
-        deleted++;
-      }
-      for (const [k, f] of want) {
-        const old = have.get(k);
-        if (old && body(old) === body(f)) continue;
-        c.send(f);
-        have.set(k, f);
-        added++;
-      }
-      // nothing sent: what the last barrier confirmed still stands (jobs are serialised per switch)
-      if (!added && !deleted && this.confirmed.has(dpid)) return { added, deleted, staleRounds: [] };
-      try {
-        await c.barrier();
-      } catch (e) {
-        // what the switch holds is unknown now: the next sync must send a barrier again
-        this.confirmed.delete(dpid);
-        throw e;
-      }
-      // jobs are serialised per switch, so `have` holds exactly what this barrier confirmed
-      this.confirmed.set(dpid, [...have.values()]);
-      if (added || deleted) this.log.debug({ dpid, added, deleted }, 'flows updated');
-      return { added, deleted, staleRounds: [] };
+      return (await this.timed(dpid, 'diff', () => this.diffSync(dpid))()) ?? idle;
     });
     this.pendingSync.set(dpid, p);
     return p;
+  }
+
+  /** One diff sync (in the switch's queue); undefined when nothing had to be sent. */
+  private async diffSync(dpid: string): Promise<SyncStats | undefined> {
+    const c = this.connOf(dpid);
+    const have = this.installed.get(dpid);
+    if (!c || !have) return undefined;
+    const want = new Map<string, FlowMod>();
+    for (const f of this.source.desiredFlows(dpid)) want.set(flowKey(f), this.withRound(f));
+    let added = 0, deleted = 0;
+    for (const [k, f] of have) {
+      if (want.has(k)) continue;
+      c.send(flowMod({ command: OFPFC_DELETE_STRICT, table_id: f.table_id, priority: f.priority, match: f.match }));
+      have.delete(k);
+      deleted++;
+    }
+    for (const [k, f] of want) {
+      const old = have.get(k);
+      if (old && body(old) === body(f)) continue;
+      c.send(f);
+      have.set(k, f);
+      added++;
+    }
+    // nothing sent: what the last barrier confirmed still stands (jobs are serialised per switch)
+    if (!added && !deleted && this.confirmed.has(dpid)) return undefined;
+    try {
+      await c.barrier();
+    } catch (e) {
+      // what the switch holds is unknown now: the next sync must send a barrier again
+      this.confirmed.delete(dpid);
+      throw e;
+    }
+    // jobs are serialised per switch, so `have` holds exactly what this barrier confirmed
+    this.confirmed.set(dpid, [...have.values()]);
+    if (added || deleted) this.log.debug({ dpid, added, deleted }, 'flows updated');
+    return { added, deleted, staleRounds: [] };
+  }
+
+  /** How many flows are desired and confirmed (for the scrape: keys only, no bodies). */
+  counts(dpid: string): { desired: number; confirmed: number } {
+    let desired = 0;
+    try { desired = new Set(this.source.desiredFlows(dpid).map(flowKey)).size; } catch { /* no flow source yet, or a degraded store */ }
+    return { desired, confirmed: this.confirmed.get(dpid)?.length ?? 0 };
+  }
+
+  /** Desired flows by key with their bodies; undefined when the source cannot say (no flow source yet, a degraded store). */
+  private desiredKeys(dpid: string): Map<string, string> | undefined {
+    try {
+      return new Map(this.source.desiredFlows(dpid).map((f) => { const w = this.withRound(f); return [flowKey(w), body(w)]; }));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The bridge's sync state, for operators. */
+  status(dpid: string): BridgeSyncStatus {
+    const want = this.desiredKeys(dpid);
+    const conf = this.confirmed.get(dpid);
+    const r = this.records.get(dpid) ?? {};
+    const inSync = !!this.connOf(dpid) && this.installed.has(dpid) && !!conf && !!want && conf.length === want.size
+      && conf.every((f) => want.get(flowKey(f)) === body(f));
+    return {
+      fullSynced: this.installed.has(dpid), desired: want?.size ?? 0, confirmed: conf?.length ?? 0, inSync,
+      lastSyncAt: r.at ?? null, lastSyncMs: r.ms ?? null, lastSyncKind: r.kind ?? null, lastError: r.error ?? null, lastErrorAt: r.errorAt ?? null,
+    };
   }
 
   /** Flows the switch confirmed with its last barrier: a later sync's unconfirmed flows are not among them. */

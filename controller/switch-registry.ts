@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { Connection } from '../southbound/channel';
 import { OfpMessage, Port, OFPPC_PORT_DOWN, OFPPS_LINK_DOWN, OFPPR_ADD, OFPPR_DELETE } from '../southbound/codec';
 import { EventBus, PortView } from './events';
+import type { Metrics } from './metrics';
 
 export function portView(p: Port): PortView {
   const down = (p.config & OFPPC_PORT_DOWN) !== 0 || (p.state & OFPPS_LINK_DOWN) !== 0;
@@ -26,6 +27,7 @@ export class SwitchRegistry {
   private readonly handlers: MessageHandler[] = [];
   /** dpids whose session is being probed, with the newcomer waiting for the outcome. */
   private readonly contested = new Map<string, Connection>();
+  private metrics?: Metrics;
 
   constructor(readonly bus: EventBus, readonly log: Logger) {}
 
@@ -34,6 +36,11 @@ export class SwitchRegistry {
     c.once('ready', () => this.onReady(c));
     c.on('message', (m: OfpMessage) => this.onMessage(c, m));
     c.once('close', (reason: string) => this.onClose(c, reason));
+  }
+
+  /** Count packet-ins and unsolicited OpenFlow errors (weft_packet_ins_total, weft_openflow_errors_total). */
+  useMetrics(m: Metrics): void {
+    this.metrics = m;
   }
 
   /** Subscribe to asynchronous messages (packet-in, flow-removed, ...) from ready switches. */
@@ -102,6 +109,8 @@ export class SwitchRegistry {
 
   private onMessage(c: Connection, m: OfpMessage): void {
     if (c.state !== 'ready' || this.byDpid.get(c.dpid) !== c) return;
+    if (m.type === 'packet_in') this.metrics?.packetIn(c.dpid);
+    else if (m.type === 'error') this.metrics?.ofError(m.errType);
     if (m.type === 'port_status') {
       const type = m.reason === OFPPR_ADD ? 'port.added' : m.reason === OFPPR_DELETE ? 'port.removed' : 'port.modified';
       this.bus.emit({ type, dpid: c.dpid, port: portView(m.desc) });

@@ -15,6 +15,7 @@ import { Topology } from '../controller/topology';
 import { AppRunner } from '../controller/app-runner';
 import { ContainerService } from '../controller/container-service';
 import { BgpSpeaker } from '../controller/bgp';
+import { Metrics } from '../controller/metrics';
 import { createApps } from '../apps';
 import { NextHopResolver } from '../apps/next-hop-resolver';
 import { ContainerFlowSource } from '../apps/container-flow-source';
@@ -40,6 +41,8 @@ export class Controller {
   readonly apps: AppRunner;
   readonly containers: ContainerService;
   readonly bgp?: BgpSpeaker;
+  /** Prometheus metrics (GET /metrics), in a registry of this controller's own. */
+  readonly metrics = new Metrics();
   /** Flow generation of this controller process (cookie bits 63..48). */
   readonly round: number;
   /** Random per process: LLDP probes carry it so foreign probes are ignored. */
@@ -94,6 +97,7 @@ export class Controller {
     });
     this.apps = new AppRunner([...createApps(cfg.apps, cfg.appOptions), resolver], this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
       (dpid) => containers.isHost(dpid));
+    this.observeMetrics();
     if (cfg.bgp) {
       const bgp = new BgpSpeaker(cfg.bgp, () => this.containers.bgpRoutes(), this.log);
       this.bgp = bgp;
@@ -102,6 +106,27 @@ export class Controller {
         this.bus.on(t, () => setImmediate(() => bgp.sync()));
       }
     }
+  }
+
+  /** Hand the metrics to the pieces that observe events, and tell the state gauges where to read. */
+  private observeMetrics(): void {
+    const m = this.metrics;
+    const containers = this.containers;
+    this.registry.useMetrics(m);
+    containers.reconciler.useMetrics(m);
+    containers.readiness.useMetrics(m);
+    // a degraded store must not fail the scrape: what cannot be read is left out
+    const safe = <T>(f: () => T[]): T[] => { try { return f(); } catch { return []; } };
+    m.observe({
+      kindOf: (dpid) => (containers.isHost(dpid) ? 'host' : 'lab'),
+      switches: () => this.registry.list().map((c) => c.dpid),
+      hostBridges: () => safe(() => containers.resources.hosts()).flatMap((h) => [
+        { host: h.name, bridge: 'br-int' as const, dpid: h.dpid, ...containers.reconciler.counts(h.dpid) },
+        ...(h.phyDpid ? [{ host: h.name, bridge: 'br-phy' as const, dpid: h.phyDpid, ...containers.reconciler.counts(h.phyDpid) }] : []),
+      ]),
+      endpointStates: () => safe(() => containers.resources.endpoints()).map((e) => e.state),
+      bgpStates: () => this.bgp?.status().map((p) => p.state) ?? [],
+    });
   }
 
   /** Each start is a new round (1..65535, persisted), so stale flows of the last one can be told apart. */
@@ -119,7 +144,7 @@ export class Controller {
     const tls = t && { key: fs.readFileSync(t.key), cert: fs.readFileSync(t.cert), ...(t.ca ? { ca: fs.readFileSync(t.ca) } : {}) };
     this.api = await buildApi({
       registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, containers: this.containers, bgp: this.bgp,
-      tracer: this.tracer, tokens: this.tokens, allowedHosts: this.cfg.allowedHosts, allowedOrigins: this.cfg.allowedOrigins, log: this.log.child({ component: 'api' }),
+      tracer: this.tracer, metrics: this.metrics, tokens: this.tokens, allowedHosts: this.cfg.allowedHosts, allowedOrigins: this.cfg.allowedOrigins, log: this.log.child({ component: 'api' }),
     }, tls);
     await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
     this.apiPort = (this.api.server.address() as { port: number }).port;

@@ -13,6 +13,7 @@ import { API_VERSION, ApiDeps, authOptions } from './deps';
 import { installAuth, PUBLIC_ROUTES } from './auth';
 import { tokenRoutes, TokenSchema } from './routes/tokens';
 import { traceRoutes } from './routes/traces';
+import { metricsRoutes, observeRequests } from './routes/metrics';
 import type { RouteOptions } from 'fastify';
 
 export { API_VERSION } from './deps';
@@ -28,6 +29,7 @@ export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInst
     ...(tls ? { https: { key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) } } : {}), logger: deps.log as unknown as FastifyBaseLogger, disableRequestLogging: true, ajv: { customOptions: { coerceTypes: true, removeAdditional: false } } });
   installErrorHandler(app);
   installAuth(app, authOptions(deps));
+  observeRequests(app, deps);
   // every route but the open ones may answer 401 (no or bad token) and 403 (outside its scope, or a foreign Host/Origin)
   app.addHook('onRoute', (r: RouteOptions) => {
     if (PUBLIC_ROUTES.has(r.url) || !r.schema || r.schema.hide) return;
@@ -49,6 +51,7 @@ export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInst
   await app.register(containerRoutes(deps), { prefix: '/v1' });
   await app.register(tokenRoutes(deps), { prefix: '/v1' });
   await app.register(traceRoutes(deps), { prefix: '/v1' });
+  await app.register(metricsRoutes(deps));
   attachEventStream(app, deps);
   await app.ready();
   return app;

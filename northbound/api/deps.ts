@@ -10,6 +10,7 @@ import type { Topology } from '../../controller/topology';
 import type { ContainerService } from '../../controller/container-service';
 import type { Tokens } from '../../controller/tokens';
 import type { Tracer } from '../../controller/trace';
+import type { Metrics } from '../../controller/metrics';
 import type { AuthOptions } from './auth';
 
 export interface ApiDeps {
@@ -22,6 +23,8 @@ export interface ApiDeps {
   bgp?: BgpSpeaker;
   /** Computes packet paths on the desired flows (POST /v1/traces). */
   tracer?: Tracer;
+  /** Prometheus metrics (GET /metrics; the API observes its own request durations). */
+  metrics?: Metrics;
   /** API tokens; undefined when authentication is off (--no-auth, labs only). */
   tokens?: Tokens;
   /** Host and Origin allow-lists (the API answers only to its own names). */

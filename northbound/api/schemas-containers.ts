@@ -119,3 +119,36 @@ export const BgpStatusSchema = Type.Object({
   })),
   routes: Type.Array(Type.Object({ prefix: Type.String(), nextHop: Type.String() }), { description: 'what is announced: host blocks of routed networks (and routed endpoints on borrowed addresses as /32) via their host' }),
 }, { $id: 'BgpStatus' });
+
+const traffic = (description: string) => Type.Object({ packets: Type.Integer({ minimum: 0 }), bytes: Type.Integer({ minimum: 0 }) }, { description });
+
+export const EndpointCountersSchema = Type.Object({
+  id: Type.String(),
+  host: Type.String(),
+  dpid: Type.String({ description: 'the host\'s br-int, where the counters were read' }),
+  out: traffic('what the endpoint sent: its spoof-guard flows (ARP and IPv4 from its own MAC and address); what the spoof guard dropped is not here'),
+  in: traffic('what the bridge delivered to it: its delivery flows (l2Forwarding by its MAC, and the l3Forwarding /32 route that outputs straight to its port for underlay networks or a requested MAC)'),
+  flows: Type.Integer({ description: 'flows of the endpoint the switch reported' }),
+  readAt: Type.String({ format: 'date-time' }),
+}, { $id: 'EndpointCounters', description: 'Counters of an endpoint\'s flows, read live from its br-int. They count since each flow was installed: a flow re-installed (a controller restart\'s new round, a changed flow) starts again from zero.' });
+export type EndpointCountersT = Static<typeof EndpointCountersSchema>;
+
+export const HostStatusSchema = Type.Object({
+  name: Type.String(),
+  bridges: Type.Array(Type.Object({
+    bridge: Type.Union([Type.Literal('br-int'), Type.Literal('br-phy')]),
+    dpid: Type.String(),
+    connected: Type.Boolean(),
+    synced: Type.Boolean({ description: 'connected, fully synced since it connected, and the flows its last barrier confirmed are exactly the desired ones' }),
+    flows: Type.Object({
+      desired: Type.Integer({ description: 'flows the controller wants on the bridge now' }),
+      confirmed: Type.Integer({ description: 'flows the switch confirmed with its last barrier' }),
+    }),
+    lastSyncAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'when the last sync that sent flows ended (a sync with nothing to send does not count)' }),
+    lastSyncMs: Type.Union([Type.Number(), Type.Null()], { description: 'how long it took, barrier included' }),
+    lastSyncKind: Type.Union([Type.Literal('full'), Type.Literal('diff'), Type.Null()], { description: 'full: on connect; diff: after a change' }),
+    lastError: Type.Union([Type.String(), Type.Null()], { description: 'the last failed sync\'s error (kept after a later success: compare lastErrorAt with lastSyncAt)' }),
+    lastErrorAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  })),
+}, { $id: 'HostStatus' });
+export type HostStatusT = Static<typeof HostStatusSchema>;

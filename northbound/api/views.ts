@@ -2,13 +2,14 @@
 // every route and the event stream that shows it.
 import type { ApiDeps } from './deps';
 import type { SwitchT, FlowT } from './schemas';
-import type { EndpointT } from './schemas-containers';
+import type { EndpointT, EndpointCountersT, HostStatusT } from './schemas-containers';
 import type { EndpointRec, HostRec, NetworkRec } from '../../controller/resources';
 import { parseCidr } from '../../controller/ipv4';
 import { portView } from '../../controller/switch-registry';
 import type { Connection } from '../../southbound/channel';
 import type { FlowStats } from '../../southbound/codec';
 import { formatFlow } from '../../southbound/text';
+import { BR_INT, CATEGORY, ROUND_MASK, categoryOf, objectId, objectIdOf } from '../../controller/pipeline';
 
 export function switchView(c: Connection): SwitchT {
   return {
@@ -54,4 +55,42 @@ export function endpointView(deps: ApiDeps, e: EndpointRec): EndpointT {
     requestedIp: e.requestedIp, netns: e.netns, state: e.state, createdAt: e.createdAt, readyAt: e.readyAt,
     portMappings: res.portMappings({ endpointId: e.id }).map((m) => ({ protocol: m.protocol, hostIP: m.hostIp, hostPort: m.hostPort, containerPort: m.containerPort })),
   };
+}
+
+/** Cookie bits an endpoint's flows share whatever the round: category, reserved and object id. */
+export const ENDPOINT_COOKIE_MASK = ~ROUND_MASK & 0xffffffffffffffffn;
+
+/**
+ * An endpoint's counters from the flow stats of its br-int (schema
+ * EndpointCounters): out = its spoof-guard flows, in = its delivery flows
+ * (l2Forwarding, and l3Forwarding /32 routes that output to its port).
+ * Flows of other owners are ignored, should the switch send any.
+ */
+export function endpointCountersView(e: EndpointRec, dpid: string, stats: FlowStats[]): EndpointCountersT {
+  const id = objectId(e.id);
+  const out = { packets: 0, bytes: 0 }, inn = { packets: 0, bytes: 0 };
+  let flows = 0;
+  for (const f of stats) {
+    if (categoryOf(f.cookie) !== CATEGORY.endpoint || objectIdOf(f.cookie) !== id) continue;
+    flows++;
+    const to = f.table_id === BR_INT.tableId.spoofGuard ? out
+      : f.table_id === BR_INT.tableId.l2Forwarding || f.table_id === BR_INT.tableId.l3Forwarding ? inn : undefined;
+    if (!to) continue;
+    to.packets += Number(f.packet_count);
+    to.bytes += Number(f.byte_count);
+  }
+  return { id: e.id, host: e.host, dpid, out, in: inn, flows, readAt: new Date().toISOString() };
+}
+
+/** A registered host's bridges as the reconciler sees them (schema HostStatus). */
+export function hostStatusView(deps: ApiDeps, h: HostRec): HostStatusT {
+  const rec = deps.containers.reconciler;
+  const bridge = (bridge: 'br-int' | 'br-phy', dpid: string) => {
+    const s = rec.status(dpid);
+    return {
+      bridge, dpid, connected: !!deps.registry.get(dpid), synced: s.inSync, flows: { desired: s.desired, confirmed: s.confirmed },
+      lastSyncAt: s.lastSyncAt, lastSyncMs: s.lastSyncMs, lastSyncKind: s.lastSyncKind, lastError: s.lastError, lastErrorAt: s.lastErrorAt,
+    };
+  };
+  return { name: h.name, bridges: [bridge('br-int', h.dpid), ...(h.phyDpid ? [bridge('br-phy', h.phyDpid)] : [])] };
 }

@@ -24,9 +24,9 @@ import path from 'node:path';
 import type { Endpoint } from '../../northbound/cni/api-client';
 import { portNameFor } from '../../controller/port-name';
 import { Framer } from '../../southbound/channel/framer';
-import { decodeMessage, encodeMessage, FlowMod, OfpMessage, Port, OFPPR_ADD, OFPPR_DELETE } from '../../southbound/codec';
+import { decodeMessage, encodeMessage, FlowMod, OfpMessage, Port, OFPPR_ADD, OFPPR_DELETE, OFPTT_ALL } from '../../southbound/codec';
 import { execFileSync } from 'node:child_process';
-import { FakeTable } from './fake-table';
+import { FakeTable, FakeFlow } from './fake-table';
 import { startController } from './controller';
 import { waitFor } from './wait';
 import type { Controller } from '../../northbound/compose';
@@ -268,6 +268,8 @@ export class FakeBrInt {
   readonly table = new FakeTable();
   readonly received: OfpMessage[] = [];
   readonly ports = new Map<string, Port>();
+  /** A flow's packet and byte counters in flow-stats replies (0 unless given). */
+  flowCounts?: (f: FakeFlow) => { packets: bigint; bytes: bigint } | undefined;
   private readonly framer = new Framer();
   private constructor(private readonly sock: net.Socket, readonly dpid: bigint) {}
 
@@ -293,9 +295,12 @@ export class FakeBrInt {
     } else if (m.type === 'multipart_request' && m.body.kind === 'port_desc') {
       this.send({ type: 'multipart_reply', xid: m.xid, flags: 0, body: { kind: 'port_desc', ports: [...this.ports.values()] } });
     } else if (m.type === 'multipart_request' && m.body.kind === 'flow') {
-      const stats = this.table.flows.map((f) => ({
-        ...f, duration_sec: 0, duration_nsec: 0, idle_timeout: 0, hard_timeout: 0, flags: 0, packet_count: 0n, byte_count: 0n,
-      }));
+      // the request's table and cookie/mask select flows, as OVS does (its match and out_port are not looked at)
+      const q = m.body;
+      const stats = this.table.flows.filter((f) => (q.table_id === OFPTT_ALL || f.table_id === q.table_id) && (f.cookie & q.cookie_mask) === (q.cookie & q.cookie_mask)).map((f) => {
+        const n = this.flowCounts?.(f);
+        return { ...f, duration_sec: 0, duration_nsec: 0, idle_timeout: 0, hard_timeout: 0, flags: 0, packet_count: n?.packets ?? 0n, byte_count: n?.bytes ?? 0n };
+      });
       this.send({ type: 'multipart_reply', xid: m.xid, flags: 0, body: { kind: 'flow', stats } });
     } else if (m.type === 'flow_mod') {
       this.table.apply(m as FlowMod);

@@ -2,12 +2,14 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../deps';
-import { registeredHostView, networkView, endpointView } from '../views';
+import { registeredHostView, networkView, endpointView, endpointCountersView, hostStatusView, ENDPOINT_COOKIE_MASK } from '../views';
 import {
-  BgpStatusSchema, HostRegBody, HostRegBodyT, NetworkBody, NetworkBodyT, EndpointBody, EndpointBodyT, EndpointQuery, WaitQuery, EndpointT,
+  BgpStatusSchema, EndpointCountersSchema, HostStatusSchema, HostRegBody, HostRegBodyT, NetworkBody, NetworkBodyT, EndpointBody, EndpointBodyT, EndpointQuery, WaitQuery, EndpointT,
 } from '../schemas-containers';
 import type { EndpointRec, HostRec, NetworkRec } from '../../../controller/resources';
-import { notFound } from '../errors';
+import { notFound, unavailable } from '../errors';
+import { cookie, objectId } from '../../../controller/pipeline';
+import { OFPTT_ALL, OFPP_ANY, OFPG_ANY } from '../../../southbound/codec';
 import { requireHost, tokenHost } from '../auth';
 
 const err = Type.Ref('Error');
@@ -29,6 +31,13 @@ export function containerRoutes(deps: ApiDeps) {
       config: { scope: 'host' },
       schema: { summary: 'One registered container host', params: Type.Object({ name: Type.String() }), response: { 200: Type.Ref('RegisteredHost'), 404: err } },
     }, async (req) => { requireHost(req, req.params.name, 'name'); return hostView(svc().host(req.params.name)); });
+    app.get<{ Params: { name: string } }>('/hosts/:name/status', {
+      config: { scope: 'host' },
+      schema: {
+        summary: 'A registered host\'s bridges as the reconciler sees them: connected, synced, flows desired and confirmed, the last sync and the last error',
+        params: Type.Object({ name: Type.String() }), response: { 200: HostStatusSchema, 404: err },
+      },
+    }, async (req) => { requireHost(req, req.params.name, 'name'); return hostStatusView(deps, svc().host(req.params.name)); });
     app.delete<{ Params: { name: string } }>('/hosts/:name', {
       schema: { summary: 'Unregister a host (refused while it has endpoints)', params: Type.Object({ name: Type.String() }), response: { 204: Type.Null(), 404: err, 409: err } },
     }, async (req, reply) => { svc().deleteHost(req.params.name); return reply.status(204).send(); });
@@ -94,6 +103,30 @@ export function containerRoutes(deps: ApiDeps) {
         return epView(e);
       }
       return epView(svc().endpoint(req.params.id));
+    });
+    app.get<{ Params: { id: string } }>('/endpoints/:id/counters', {
+      config: { scope: 'host' },
+      schema: {
+        summary: 'Packets and bytes the endpoint sent (out) and was delivered (in), read live from its br-int\'s flow stats',
+        description: 'One flow-stats request to the host\'s br-int for the flows with the endpoint\'s cookie (all tables, any round). 503 when the br-int is not connected or does not answer.',
+        params: Type.Object({ id: Type.String() }), response: { 200: EndpointCountersSchema, 404: err, 503: err },
+      },
+    }, async (req) => {
+      const e = svc().endpoint(req.params.id);
+      requireHost(req, e.host);
+      const dpid = svc().host(e.host).dpid;
+      const c = deps.registry.get(dpid);
+      if (!c) throw unavailable(`host ${e.host}'s br-int (${dpid}) is not connected`);
+      let parts;
+      try {
+        parts = await c.multipart({
+          kind: 'flow', table_id: OFPTT_ALL, out_port: OFPP_ANY, out_group: OFPG_ANY, match: [],
+          cookie: cookie(0, 'endpoint', objectId(e.id)), cookie_mask: ENDPOINT_COOKIE_MASK,
+        });
+      } catch (err) {
+        throw unavailable(`reading flow stats from host ${e.host}'s br-int: ${(err as Error).message}`);
+      }
+      return endpointCountersView(e, dpid, parts.flatMap((p) => p.stats));
     });
     app.delete<{ Params: { id: string } }>('/endpoints/:id', {
       config: { scope: 'host' },
