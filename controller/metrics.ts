@@ -96,22 +96,17 @@ export class Metrics {
         }
       },
     });
-    new Gauge({
-      name: 'weft_endpoints', help: 'Endpoints by state', labelNames: ['state'], registers,
+    // things counted by state, every known state shown (0 included) so a series never disappears
+    const byState = (name: string, help: string, states: readonly string[], read: () => readonly string[]) => new Gauge({
+      name, help, labelNames: ['state'], registers,
       collect() {
-        const n = new Map<string, number>(ENDPOINT_STATES.map((s) => [s, 0]));
-        for (const s of self.sources?.endpointStates() ?? []) n.set(s, (n.get(s) ?? 0) + 1);
+        const n = new Map<string, number>(states.map((s) => [s, 0]));
+        for (const s of read()) n.set(s, (n.get(s) ?? 0) + 1);
         for (const [state, v] of n) this.set({ state }, v);
       },
     });
-    new Gauge({
-      name: 'weft_bgp_sessions', help: 'BGP sessions by state (all zero without a BGP speaker)', labelNames: ['state'], registers,
-      collect() {
-        const n = new Map<string, number>(BGP_STATES.map((s) => [s, 0]));
-        for (const s of self.sources?.bgpStates() ?? []) n.set(s, (n.get(s) ?? 0) + 1);
-        for (const [state, v] of n) this.set({ state }, v);
-      },
-    });
+    byState('weft_endpoints', 'Endpoints by state', ENDPOINT_STATES, () => self.sources?.endpointStates() ?? []);
+    byState('weft_bgp_sessions', 'BGP sessions by state (all zero without a BGP speaker)', BGP_STATES, () => self.sources?.bgpStates() ?? []);
   }
 
   /** Where the state gauges read from (the composition root wires it once everything exists). */
