@@ -1,5 +1,5 @@
 // The container pipeline on br-int (docs/pipeline.md, "Container pipeline").
-import { Pipeline, TableDecl } from './declaration';
+import { Pipeline, TableDecl, TRACE_OBSERVE } from './declaration';
 import type { Owner } from './cookie';
 
 export type BrIntTable = 'classifier' | 'spoofGuard' | 'arpResponder' | 'l3Forwarding' | 'l2Forwarding';
@@ -11,27 +11,27 @@ export const BR_INT_TABLES: readonly TableDecl<BrIntTable>[] = [
   {
     name: 'classifier', purpose: 'where a packet came from: the tunnel (VNI -> network id in reg6), the underlay through br-phy (routed mode: to the gateway; NAT replies; underlay VLANs); anything else is from an endpoint port and goes to the spoof guard',
     matches: ['in_port', 'tunnel_id', 'vlan_vid', 'eth_dst'], sets: ['reg6', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: { goto: 'spoofGuard' },
-    bands: { miss: 0, fromTunnel: 100, fromUnderlay: 100, underlayVlan: 110, natReply: 115, routedToHost: 120 },
+    bands: { miss: 0, fromTunnel: 100, fromUnderlay: 100, underlayVlan: 110, natReply: 115, routedToHost: 120, traceObserve: TRACE_OBSERVE },
   },
   {
     name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); what passes is classified (in_port -> network id in reg6); anything else is dropped',
     matches: ['in_port', 'eth_src', 'eth_type', 'arp_spa', 'arp_sha', 'ipv4_src'], sets: ['reg6'], next: ['arpResponder', 'l3Forwarding'], miss: 'drop',
-    bands: { miss: 0, endpoint: 200 },
+    bands: { miss: 0, endpoint: 200, traceObserve: TRACE_OBSERVE },
   },
   {
     name: 'arpResponder', purpose: 'answers ARP requests for the gateway and for known endpoints of the same network from flows (underlay networks pass the rest on to the business network)',
     matches: ['reg6', 'eth_type', 'arp_op', 'arp_tpa'], sets: ARP_ANSWER, next: ['l2Forwarding'], miss: 'drop',
-    bands: { miss: 0, underlayPass: 50, network: 150, proxy: 150, ownBlock: 160, exact: 200 },
+    bands: { miss: 0, underlayPass: 50, network: 150, proxy: 150, ownBlock: 160, exact: 200, traceObserve: TRACE_OBSERVE },
   },
   {
     name: 'l3Forwarding', purpose: 'distributed gateway: IPv4 to the gateway MAC is routed to the destination endpoint, local or (by host block) remote (TTL-1, MACs rewritten)',
     matches: ['reg6', 'eth_type', 'eth_dst', 'ipv4_dst'], sets: ['eth_src', 'eth_dst', 'reg6', ...TUNNEL], next: ['l2Forwarding'], miss: { goto: 'l2Forwarding' },
-    bands: { miss: 0, natOut: 40, routedOut: 50, intoNetwork: 100, block: 150, exact: 200 },
+    bands: { miss: 0, natOut: 40, routedOut: 50, intoNetwork: 100, block: 150, exact: 200, traceObserve: TRACE_OBSERVE },
   },
   {
     name: 'l2Forwarding', purpose: 'delivery within a network by destination MAC: to a local port, or through the tunnel to the host that owns the address block',
     matches: ['reg6', 'eth_dst'], sets: ['vlan_vid', ...TUNNEL], next: [], miss: 'drop',
-    bands: { miss: 0, underlayOut: 50, underlayBroadcast: 100, block: 150, endpoint: 200 },
+    bands: { miss: 0, underlayOut: 50, underlayBroadcast: 100, block: 150, endpoint: 200, traceObserve: TRACE_OBSERVE },
   },
 ];
 

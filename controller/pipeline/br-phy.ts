@@ -2,7 +2,7 @@
 // host's own address. Routed networks' blocks go into br-int; published
 // ports and egress SNAT pass conntrack's NAT zone; next hops are resolved by
 // the controller.
-import { Pipeline, TableDecl } from './declaration';
+import { Pipeline, TableDecl, TRACE_OBSERVE } from './declaration';
 import type { Owner } from './cookie';
 
 export type BrPhyTable = 'phyIngress' | 'phyNat' | 'phyNextHop';
@@ -11,17 +11,17 @@ export const BR_PHY_TABLES: readonly TableDecl<BrPhyTable>[] = [
   {
     name: 'phyIngress', purpose: "published ports (DNAT into br-int); this host's routed blocks into br-int; traffic from br-int and to the host's address through the NAT zone; next-hop ARP replies to the controller; anything else is the host's own traffic (NORMAL)",
     matches: ['in_port', 'eth_type', 'eth_dst', 'arp_op', 'ip_proto', 'ipv4_dst', 'tcp_dst', 'udp_dst'], sets: ['eth_dst', 'ct_label', 'ct_mark'], next: ['phyNat'], miss: 'normal',
-    bands: { miss: 0, routedBlock: 200, routedEndpoint: 210, toHost: 240, fromBrInt: 250, neighborReply: 260, publishedPort: 300 },
+    bands: { miss: 0, routedBlock: 200, routedEndpoint: 210, toHost: 240, fromBrInt: 250, neighborReply: 260, publishedPort: 300, traceObserve: TRACE_OBSERVE },
   },
   {
     name: 'phyNat', purpose: 'after conntrack: replies of published connections straight back to the client (ct_label, ct_mark), SNAT replies back to the container, new connections of local and overlay networks masqueraded behind the host address; anything else NORMAL',
     matches: ['in_port', 'ct_state', 'eth_type', 'ipv4_src'], sets: ['eth_src', 'eth_dst', 'ct_label'], next: ['phyNextHop'], miss: 'normal',
-    bands: { miss: 0, snatNew: 150, snatEstablished: 160, snatReply: 190, publishedReply: 200 },
+    bands: { miss: 0, snatNew: 150, snatEstablished: 160, snatReply: 190, publishedReply: 200, traceObserve: TRACE_OBSERVE },
   },
   {
     name: 'phyNextHop', purpose: "masqueraded traffic to its next hop's MAC on the uplink: a resolved neighbour, or the underlay's router; unresolved next hops go to the controller, which ARPs for them",
     matches: ['eth_type', 'ipv4_dst'], sets: ['eth_dst'], next: [], miss: 'controller',
-    bands: { miss: 0, router: 50, onLinkUnresolved: 60, neighbor: 100 },
+    bands: { miss: 0, router: 50, onLinkUnresolved: 60, neighbor: 100, traceObserve: TRACE_OBSERVE },
   },
 ];
 

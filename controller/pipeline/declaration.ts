@@ -25,6 +25,16 @@ export interface TableDecl<N extends string = string> {
 
 export class PipelineError extends Error {}
 
+/**
+ * Band traceObserve, in every table of both bridges: a live trace's
+ * observation flows (controller/live-trace.ts). They match only the trace's
+ * marked packet: a catch at the band's own priority (the packet matched no
+ * flow of the table: dropped) and, at TRACE_OBSERVE + 1 + p, a copy of each
+ * flow of priority p the switch holds, which also sends the packet to the
+ * controller. Above every other band, so the marked packet always meets them.
+ */
+export const TRACE_OBSERVE = 1000;
+
 /** Registers and fields are matched and set by name; a ranged destination (`ct_label[0..47]`) is its field. */
 const fieldName = (f: string) => f.replace(/\[.*$/, '');
 
