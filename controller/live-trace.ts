@@ -1,0 +1,366 @@
+// The live trace (POST /v1/traces with "live": true), in the style of
+// Antrea's Traceflow: while the trace runs, every bridge of the hosts on the
+// computed path gets observation flows that match only the trace's marked
+// packet (IP DSCP = the trace's tag, plus its addresses and protocol); a
+// marked packet is injected by packet-out at the source endpoint's port as if
+// the container had sent it (output OFPP_TABLE); the observation flows copy
+// it to the controller table by table, and what comes back (host, bridge,
+// table, and what the switch's flow did) is the live path. The observation
+// flows are copies of the flows the switch actually holds (read back with a
+// flow-stats request), not of the flows the controller wants, so a flow
+// missing on a switch shows as a difference with the computed trace. They
+// are removed by cookie when the trace ends.
+//
+// It is a host-scoped app: its flow-mods and packet-outs are Effects sent by
+// the AppRunner, and the packet-ins of its observation flows reach it like
+// any host packet-in. Reading the switch's flows and the barriers that order
+// them before the injection are requests, given to it by the composition root.
+import type { App, AppContext, Effect } from './app';
+import type { Resources, EndpointRec, HostRec } from './resources';
+import {
+  FlowMod, FlowStats, Action, Instruction, Oxm, PacketIn, flowMod,
+  OFPFC_ADD, OFPFC_DELETE, OFPTT_ALL, OFPP_CONTROLLER, OFPP_TABLE, OFPP_LOCAL, OFPCML_NO_BUFFER, OFP_NO_BUFFER,
+} from '../southbound/codec';
+import { formatFlow } from '../southbound/text';
+import {
+  BR_INT, BR_PHY, Pipeline, CATEGORY, TRACE_OBSERVE, TRACE_TAG_MASK, categoryOf, objectIdOf, cookie,
+  TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, ETH_TYPE, IP_PROTO,
+} from './pipeline';
+import type { TraceRequest, TraceResult, TraceHop, TraceVerdict } from './trace';
+import { conflict } from './errors';
+
+export type LiveEvent = 'forwarded' | 'tunneled' | 'delivered' | 'dropped' | 'left';
+
+export interface LiveObservation {
+  host: string;
+  bridge: 'br-int' | 'br-phy';
+  tableId: number;
+  table: string;
+  event: LiveEvent;
+  /** the switch's flow that matched the marked packet (ovs-ofctl text), or null when none did */
+  flow: string | null;
+  /** delivered: the endpoint whose port the flow outputs to */
+  endpoint?: string;
+  /** tunneled: the port it left by */
+  port?: string;
+}
+
+export type LiveVerdict =
+  | { result: 'delivered'; endpoint: string; host: string }
+  | { result: 'dropped'; host: string; bridge: string; table: string; reason: string }
+  | { result: 'left'; host: string; bridge: string; how: string }
+  | { result: 'lost'; host: string; detail: string };
+
+export interface LiveResult {
+  /** the trace's tag: the marked packet's IP DSCP, and bits of its observation flows' cookie */
+  tag: number;
+  /** bridges that had observation flows: host/bridge */
+  bridges: string[];
+  observed: LiveObservation[];
+  verdict: LiveVerdict;
+}
+
+export interface Comparison {
+  agree: boolean;
+  /** the first difference between the computed and the live path, in words, or null when they agree */
+  difference: null | { index: number; computed: string; live: string; detail: string };
+}
+
+export interface LiveTraceDeps {
+  resources: Resources;
+  /** a bridge's ports by name, undefined while it is not connected */
+  ports(dpid: string): Map<string, number> | undefined;
+  /** the flows the switch holds (a flow-stats request) */
+  dumpFlows(dpid: string): Promise<FlowStats[]>;
+  /** resolves when the switch has processed everything sent before */
+  barrier(dpid: string): Promise<void>;
+  /** the AppRunner's send, for this app */
+  send(effects: Effect[]): void;
+  /** how long to wait for observations (default 2000 ms) */
+  timeoutMs?: number;
+}
+
+/**
+ * DSCP values a trace may use: none of the standard code points (CS*, AF*,
+ * EF, VOICE-ADMIT), so ordinary marked traffic is never mistaken for a trace.
+ */
+const STANDARD_DSCP = new Set([0, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 44, 46, 48, 56]);
+export const TRACE_TAGS = Array.from({ length: 63 }, (_, i) => i + 1).filter((d) => !STANDARD_DSCP.has(d));
+/** TCP/UDP source port of the marked packet (the computed trace uses it too). */
+export const TRACE_SRC_PORT = 40000;
+
+interface FlowInfo { host: string; bridge: 'br-int' | 'br-phy'; tableId: number; table: string; event: LiveEvent; flow: string | null; endpoint?: string; port?: string }
+
+interface Running {
+  tag: number;
+  flows: Map<number, FlowInfo>;
+  observed: LiveObservation[];
+  done: () => void;
+}
+
+interface Bridge { host: HostRec; bridge: 'br-int' | 'br-phy'; dpid: string; ports: Map<string, number> }
+
+export class LiveTracer implements App {
+  readonly name = 'live-trace';
+  readonly scope = 'hosts' as const;
+  private readonly running = new Map<number, Running>();
+  private ctx?: AppContext;
+
+  constructor(private readonly deps: LiveTraceDeps) {}
+
+  init(ctx: AppContext): void {
+    this.ctx = ctx;
+  }
+
+  onPacketIn(_dpid: string, pi: PacketIn): Effect[] | void {
+    if (categoryOf(pi.cookie) !== CATEGORY.trace) return;
+    const id = objectIdOf(pi.cookie);
+    const r = this.running.get(id >>> 24);
+    const info = r?.flows.get(id & 0xffffff);
+    if (!r || !info) return;
+    r.observed.push({ ...info });
+    if (info.event === 'delivered' || info.event === 'dropped') r.done();
+  }
+
+  /** Run a live trace of `req`, whose computed trace is `computed`. */
+  async run(req: TraceRequest, from: EndpointRec, dstIp: string, computed: TraceResult): Promise<LiveResult> {
+    const res = this.deps.resources;
+    const src = res.host(from.host)!;
+    const srcPorts = this.deps.ports(src.dpid);
+    const inPort = srcPorts?.get(from.portName);
+    if (!srcPorts || inPort === undefined) throw conflict(`a live trace needs ${src.name}'s br-int connected with ${from.portName} on it`);
+    if (!computed.arp.mac) throw conflict(`a live trace needs the next hop's MAC: ${computed.arp.target} has no ARP answer`);
+    const tag = TRACE_TAGS.find((t) => !this.running.has(t));
+    if (tag === undefined) throw conflict(`${TRACE_TAGS.length} live traces are running already`);
+    // the bridges: every bridge of the hosts on the computed path, and the source's
+    const names = new Set([src.name, ...computed.hops.flatMap((h) => ('host' in h ? [h.host] : []))]);
+    const bridges: Bridge[] = [];
+    for (const n of names) {
+      const h = res.host(n);
+      if (!h) continue;
+      for (const [bridge, dpid] of [['br-int', h.dpid], ['br-phy', h.phyDpid]] as const) {
+        const ports = dpid ? this.deps.ports(dpid) : undefined;
+        if (dpid && ports) bridges.push({ host: h, bridge, dpid, ports });
+      }
+    }
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => { done = resolve; });
+    const run: Running = { tag, flows: new Map(), observed: [], done };
+    this.running.set(tag, run);
+    const mark: Mark = { tag, src: from.ip, dst: dstIp, proto: req.proto === 'icmp' ? 1 : IP_PROTO[req.proto] };
+    try {
+      for (const b of bridges) {
+        const flows = observationFlows(b, await this.deps.dumpFlows(b.dpid), mark, run.flows, res.endpoints({ host: b.host.name }));
+        this.deps.send(flows.map((msg) => ({ dpid: b.dpid, msg })));
+      }
+      await Promise.all(bridges.map((b) => this.deps.barrier(b.dpid)));
+      const frame = markedFrame(mark, from.mac, computed.arp.mac, req.proto, req.dstPort ?? 80);
+      this.deps.send([{ dpid: src.dpid, msg: { type: 'packet_out', buffer_id: OFP_NO_BUFFER, in_port: inPort, actions: [{ type: 'output', port: OFPP_TABLE, max_len: 0 }], data: frame } }]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([finished, new Promise<void>((resolve) => { timer = setTimeout(resolve, this.deps.timeoutMs ?? 2000); })]);
+      clearTimeout(timer);
+    } finally {
+      this.running.delete(tag);
+      const del = flowMod({ command: OFPFC_DELETE, table_id: OFPTT_ALL, cookie: cookie(0, 'trace', tag << 24), cookie_mask: TRACE_TAG_MASK });
+      for (const b of bridges) this.deps.send([{ dpid: b.dpid, msg: del }]);
+      await Promise.all(bridges.map((b) => this.deps.barrier(b.dpid).catch(() => undefined)));
+    }
+    const observed = inPathOrder(run.observed);
+    this.ctx?.log.info({ tag, from: from.id, to: dstIp, observed: observed.length }, 'live trace');
+    return { tag, bridges: bridges.map((b) => `${b.host.name}/${b.bridge}`), observed, verdict: verdictOf(observed) };
+  }
+}
+
+interface Mark { tag: number; src: string; dst: string; proto: number }
+
+/** Observations grouped by bridge (each bridge's in the order it sent them), bridges in the order they were first seen. */
+function inPathOrder(o: LiveObservation[]): LiveObservation[] {
+  const order: string[] = [];
+  const by = new Map<string, LiveObservation[]>();
+  for (const x of o) {
+    const k = `${x.host}/${x.bridge}`;
+    if (!by.has(k)) { by.set(k, []); order.push(k); }
+    by.get(k)!.push(x);
+  }
+  return order.flatMap((k) => by.get(k)!);
+}
+
+function verdictOf(o: LiveObservation[]): LiveVerdict {
+  const end = o.find((x) => x.event === 'delivered' || x.event === 'dropped');
+  if (end?.event === 'delivered') return { result: 'delivered', endpoint: end.endpoint!, host: end.host };
+  if (end) return { result: 'dropped', host: end.host, bridge: end.bridge, table: end.table, reason: end.flow ? 'a flow of the switch drops it' : 'no flow of the switch matched it' };
+  const last = o[o.length - 1];
+  if (last?.event === 'left') return { result: 'left', host: last.host, bridge: last.bridge, how: last.port ?? 'out' };
+  return { result: 'lost', host: last?.host ?? '-', detail: last ? `last seen on ${last.host} ${last.bridge} ${last.table} (${last.event}), then nothing` : 'never seen: not even the source bridge reported it' };
+}
+
+/** The marked packet's matches on a bridge: eth_type, the DSCP tag, protocol and addresses (br-phy: not the addresses, NAT may rewrite them). */
+function markMatch(m: Mark, bridge: 'br-int' | 'br-phy'): Oxm[] {
+  return [
+    { field: 'eth_type', value: ETH_TYPE.ipv4 }, { field: 'ip_dscp', value: m.tag }, { field: 'ip_proto', value: m.proto },
+    ...(bridge === 'br-int' ? [{ field: 'ipv4_src', value: m.src }, { field: 'ipv4_dst', value: m.dst }] : []),
+  ];
+}
+
+/** A flow's match plus the mark; undefined when the flow cannot match the marked packet (ARP, another address). */
+function withMark(match: readonly Oxm[], mark: Oxm[]): Oxm[] | undefined {
+  const out = [...match];
+  for (const k of mark) {
+    const o = match.find((x) => x.field === k.field);
+    if (!o) { out.push(k); continue; }
+    if (!compatible(o, k.value)) return undefined;
+  }
+  return out;
+}
+
+function compatible(o: Oxm, v: Oxm['value']): boolean {
+  if (o.mask === undefined) return String(o.value).toLowerCase() === String(v).toLowerCase();
+  if (typeof v === 'string' && v.includes('.')) {
+    const n = (s: string) => s.split('.').reduce((a, x) => ((a << 8) | Number(x)) >>> 0, 0);
+    return ((n(String(o.value)) & n(String(o.mask))) >>> 0) === ((n(v) & n(String(o.mask))) >>> 0);
+  }
+  return (BigInt(o.value as number) & BigInt(o.mask as number)) === (BigInt(v as number) & BigInt(o.mask as number));
+}
+
+const toController: Action = { type: 'output', port: OFPP_CONTROLLER, max_len: OFPCML_NO_BUFFER };
+
+/**
+ * A bridge's observation flows for one trace: per table, a catch (band
+ * traceObserve: the marked packet matched no flow: dropped) and a copy of
+ * each of the switch's flows that can match the marked packet, one priority
+ * above its band, that sends it to the controller first and then does what
+ * the flow does — except delivering it to an endpoint or the host's stack:
+ * the marked packet never reaches a container.
+ */
+export function observationFlows(b: Bridge, actual: FlowStats[], m: Mark, index: Map<number, FlowInfo>, locals: EndpointRec[]): FlowMod[] {
+  const pipeline = (b.bridge === 'br-int' ? BR_INT : BR_PHY) as Pipeline<string>;
+  const mark = markMatch(m, b.bridge);
+  const names = new Map([...b.ports].map(([n, no]) => [no, n]));
+  const endpointAt = new Map(locals.map((e) => [b.ports.get(e.portName), e] as const).filter(([p]) => p !== undefined));
+  const out: FlowMod[] = [];
+  const add = (info: Omit<FlowInfo, 'host' | 'bridge' | 'table'>, f: Omit<Parameters<typeof flowMod>[0], 'cookie'>) => {
+    const i = index.size;
+    if (i > 0xffffff) return;
+    index.set(i, { host: b.host.name, bridge: b.bridge, table: pipeline.nameOf(info.tableId) ?? String(info.tableId), ...info });
+    out.push(flowMod({ ...f, command: OFPFC_ADD, cookie: cookie(0, 'trace', (m.tag << 24) | i) }));
+  };
+  for (const t of pipeline.tables) {
+    const id = pipeline.tableId[t.name];
+    add({ tableId: id, event: 'dropped', flow: null }, { table_id: id, priority: TRACE_OBSERVE, match: mark, instructions: [{ type: 'apply_actions', actions: [toController] }] });
+  }
+  for (const f of actual) {
+    if (categoryOf(f.cookie) === CATEGORY.trace || pipeline.nameOf(f.table_id) === undefined) continue;
+    const match = withMark(f.match, mark);
+    if (!match) continue;
+    let event: LiveEvent | undefined;
+    let endpoint: string | undefined, port: string | undefined;
+    const rank: Record<LiveEvent, number> = { dropped: 0, left: 1, forwarded: 2, tunneled: 3, delivered: 4 };
+    const see = (e: LiveEvent) => { if (event === undefined || rank[e] > rank[event]) event = e; };
+    const keep = (acts: readonly Action[]): Action[] => acts.filter((a) => {
+      if (a.type === 'resubmit' || a.type === 'ct') { see('forwarded'); return true; }
+      if (a.type !== 'output') return true;
+      const e = b.bridge === 'br-int' ? endpointAt.get(a.port) : undefined;
+      if (e) { see('delivered'); endpoint = e.id; return false; }
+      const name = names.get(a.port);
+      if (name === TUNNEL_PORT) { see('tunneled'); port = name; return true; }
+      if (name === PATCH_PORT || name === PHY_PATCH_PORT) { see('forwarded'); port = name; return true; }
+      if (a.port === OFPP_LOCAL) { see('left'); port = 'LOCAL'; return false; }
+      see('left'); port = name ?? String(a.port);
+      return true;
+    });
+    const instructions: Instruction[] = [];
+    let applied = false;
+    for (const ins of f.instructions) {
+      if (ins.type === 'apply_actions') { instructions.push({ type: 'apply_actions', actions: [toController, ...keep(ins.actions)] }); applied = true; }
+      else if (ins.type === 'write_actions') instructions.push({ ...ins, actions: keep(ins.actions) });
+      else { if (ins.type === 'goto_table') see('forwarded'); instructions.push(ins); }
+    }
+    if (!applied) instructions.unshift({ type: 'apply_actions', actions: [toController] });
+    add({ tableId: f.table_id, event: event ?? 'dropped', flow: formatFlow({ ...f, cookie: f.cookie } as unknown as Parameters<typeof formatFlow>[0]), endpoint, port },
+      { table_id: f.table_id, priority: TRACE_OBSERVE + 1 + f.priority, match, instructions });
+  }
+  return out;
+}
+
+/** The marked packet: Ethernet, IPv4 with DSCP = tag, then ICMP echo, TCP SYN or a UDP datagram. */
+export function markedFrame(m: Mark, srcMac: string, dstMac: string, proto: TraceRequest['proto'], dstPort: number): Buffer {
+  const payload = Buffer.from('weft-trace');
+  let l4: Buffer;
+  if (proto === 'icmp') {
+    l4 = Buffer.concat([Buffer.from([8, 0, 0, 0, 0x77, 0x74, 0, m.tag]), payload]);
+    l4.writeUInt16BE(checksum(l4), 2);
+  } else if (proto === 'tcp') {
+    l4 = Buffer.alloc(20);
+    l4.writeUInt16BE(TRACE_SRC_PORT, 0); l4.writeUInt16BE(dstPort, 2); l4.writeUInt32BE(m.tag, 4);
+    l4[12] = 5 << 4; l4[13] = 0x02; l4.writeUInt16BE(64240, 14);
+    l4.writeUInt16BE(checksum(Buffer.concat([pseudo(m, 20), l4])), 16);
+  } else {
+    l4 = Buffer.concat([Buffer.alloc(8), payload]);
+    l4.writeUInt16BE(TRACE_SRC_PORT, 0); l4.writeUInt16BE(dstPort, 2); l4.writeUInt16BE(l4.length, 4);
+    l4.writeUInt16BE(checksum(Buffer.concat([pseudo(m, l4.length), l4])) || 0xffff, 6);
+  }
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45; ip[1] = m.tag << 2; ip.writeUInt16BE(20 + l4.length, 2); ip.writeUInt16BE(0x7774, 4); ip[6] = 0x40;
+  ip[8] = 64; ip[9] = m.proto; ipBytes(m.src).copy(ip, 12); ipBytes(m.dst).copy(ip, 16);
+  ip.writeUInt16BE(checksum(ip), 10);
+  const eth = Buffer.concat([macBytes(dstMac), macBytes(srcMac), Buffer.from([0x08, 0x00])]);
+  return Buffer.concat([eth, ip, l4]);
+}
+
+const ipBytes = (s: string) => Buffer.from(s.split('.').map(Number));
+const macBytes = (s: string) => Buffer.from(s.split(':').map((x) => parseInt(x, 16)));
+function pseudo(m: Mark, len: number): Buffer {
+  const p = Buffer.alloc(12);
+  ipBytes(m.src).copy(p, 0); ipBytes(m.dst).copy(p, 4); p[9] = m.proto; p.writeUInt16BE(len, 10);
+  return p;
+}
+function checksum(b: Buffer): number {
+  let s = 0;
+  for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (i + 1 < b.length ? b[i + 1] : 0);
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return ~s & 0xffff;
+}
+
+/** Where the computed path and the live one first part, if they do: table by table, then the verdicts. */
+export function compare(computed: TraceResult, live: LiveResult): Comparison {
+  const c = computed.hops.filter((h): h is TraceHop => 'table' in h);
+  const l = live.observed;
+  const key = (x: { host: string; bridge: string; table: string }) => `${x.host} ${x.bridge} ${x.table}`;
+  const n = Math.max(c.length, l.length);
+  for (let i = 0; i < n; i++) {
+    const a = c[i], b = l[i];
+    if (a && b && key(a) === key(b)) {
+      const cEnd = endOf(computed, a, i === c.length - 1);
+      if (b.event === 'dropped' && cEnd !== 'dropped') {
+        return diff(i, `${key(a)}: ${a.flow ?? 'no flow'} (${a.actions})`, `${key(b)}: dropped, ${b.flow ? `by ${b.flow}` : 'no flow matched'}`,
+          `the switch dropped the packet at ${key(b)} where the controller's flows ${cEnd === 'delivered' ? 'deliver it' : 'pass it on'}: ${b.flow ? 'the switch holds another flow' : 'a flow is missing on the switch'}`);
+      }
+      continue;
+    }
+    if (!a && b) return diff(i, 'nothing: the computed path ended', `${key(b)}: ${b.event}`, `the packet went on to ${key(b)} where the computed path ended`);
+    if (a && !b) return diff(i, `${key(a)}: ${a.flow ?? 'no flow'} (${a.actions})`, 'nothing observed', `the packet was not seen at ${key(a)}${l.length ? `: last seen at ${key(l[l.length - 1])} (${l[l.length - 1].event})` : ''}`);
+    return diff(i, `${key(a!)}: ${a!.flow ?? 'no flow'}`, `${key(b!)}: ${b!.event}`, `the computed path goes through ${key(a!)}, the packet went through ${key(b!)}`);
+  }
+  const cv = computed.verdict, lv = live.verdict;
+  const same = cv.result === lv.result && cv.host === lv.host
+    && (cv.result !== 'delivered' || cv.endpoint === (lv as { endpoint?: string }).endpoint)
+    && (cv.result !== 'dropped' || (cv.table === (lv as { table?: string }).table && cv.bridge === (lv as { bridge?: string }).bridge));
+  if (same) return { agree: true, difference: null };
+  return diff(n, verdictText(cv), verdictText(lv), 'the paths agree table by table but not their outcome');
+}
+
+function endOf(computed: TraceResult, _h: TraceHop, last: boolean): 'delivered' | 'dropped' | 'on' {
+  if (!last) return 'on';
+  return computed.verdict.result === 'delivered' ? 'delivered' : computed.verdict.result === 'dropped' ? 'dropped' : 'on';
+}
+
+function verdictText(v: TraceVerdict | LiveVerdict): string {
+  switch (v.result) {
+    case 'delivered': return `delivered to ${v.endpoint} on ${v.host}`;
+    case 'dropped': return `dropped on ${v.host} ${v.bridge} ${v.table}`;
+    case 'left': return `left ${v.host}: ${v.how}`;
+    default: return `lost: ${v.detail}`;
+  }
+}
+
+const diff = (index: number, computed: string, live: string, detail: string): Comparison => ({ agree: false, difference: { index, computed, live, detail } });
