@@ -13,13 +13,24 @@ import type { ContainerService } from './container-service';
 import type { EndpointRec, HostRec, NetworkRec } from './resources';
 import { BR_INT, BR_PHY, CATEGORY, categoryOf, objectIdOf, objectId, TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, ETH_TYPE, ARP_OP, IP_PROTO, BROADCAST_MAC } from './pipeline';
 import { parseCidr, cidrContains, ipToInt, isIp } from './ipv4';
-import { badRequest, notFound } from './errors';
+import { badRequest, notFound, conflict } from './errors';
+import { compare, type LiveTracer, type LiveResult, type Comparison } from './live-trace';
 
 export interface TraceRequest {
   from: { endpoint: string } | { ip: string; network: string };
   to: { ip: string } | { endpoint: string };
   proto: 'icmp' | 'tcp' | 'udp';
   dstPort?: number;
+  /** also inject a marked packet and observe it on the switches (controller/live-trace.ts) */
+  live?: boolean;
+}
+
+/** The computed trace, and with `live` what the switches did with a marked packet and whether the two agree. */
+export interface TraceAnswer {
+  computed: TraceResult;
+  live?: LiveResult;
+  agree?: boolean;
+  difference?: Comparison['difference'];
 }
 
 export interface TraceHop {
@@ -74,7 +85,26 @@ const DROP_REASONS: Record<string, string> = {
 const MAX_BRIDGES = 8;
 
 export class Tracer {
+  private live?: LiveTracer;
+
   constructor(private readonly src: TraceSource) {}
+
+  /** Live traces run through this host app (wired by the composition root). */
+  useLive(l: LiveTracer): void {
+    this.live = l;
+  }
+
+  /** The computed trace and, when asked, the live one compared with it. */
+  async answer(req: TraceRequest): Promise<TraceAnswer> {
+    const computed = this.trace(req);
+    if (!req.live) return { computed };
+    if (!this.live) throw conflict('live traces are not available');
+    const from = this.endpointByRef(req.from, 'from')!;
+    const dstIp = 'endpoint' in req.to ? this.endpointByRef(req.to, 'to')!.ip : req.to.ip;
+    const live = await this.live.run(req, from, dstIp, computed);
+    const c = compare(computed, live);
+    return { computed, live, agree: c.agree, ...(c.difference ? { difference: c.difference } : {}) };
+  }
 
   private endpointByRef(ref: TraceRequest['from'] | TraceRequest['to'], field: string): EndpointRec | undefined {
     const res = this.src.containers.resources;

@@ -23,7 +23,8 @@ import fs from 'node:fs';
 import { buildApi } from './api/app';
 import { Tokens } from '../controller/tokens';
 import { Tracer } from '../controller/trace';
-import { OFPP_LOCAL } from '../southbound/codec';
+import { LiveTracer } from '../controller/live-trace';
+import { OFPP_LOCAL, OFPTT_ALL, OFPP_ANY, OFPG_ANY } from '../southbound/codec';
 import { containerPolicy, ContainerPolicy } from '../controller/container-policy';
 import { defaultAdminTokenFile, ensureAdminToken } from '../controller/admin-token';
 import { DEFAULTS, ControllerConfig } from './config';
@@ -95,7 +96,16 @@ export class Controller {
       containers, desiredFlows: (dpid) => containers.desiredFlows(dpid), ports: portsOf,
       phyMac: (h) => (h.phyDpid ? this.registry.get(h.phyDpid)?.ports.find((p) => p.port_no === OFPP_LOCAL)?.hw_addr : undefined),
     });
-    this.apps = new AppRunner([...createApps(cfg.apps, cfg.appOptions), resolver], this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
+    // live traces: a host app whose flows and packet-out the runner sends; reading a switch's flows and barriers are requests
+    const conn = (dpid: string) => { const c = this.registry.get(dpid); if (!c) throw new Error(`switch ${dpid} is not connected`); return c; };
+    const live: LiveTracer = new LiveTracer({
+      resources: containers.resources, ports: portsOf,
+      dumpFlows: async (dpid) => (await conn(dpid).multipart({ kind: 'flow', table_id: OFPTT_ALL, out_port: OFPP_ANY, out_group: OFPG_ANY, cookie: 0n, cookie_mask: 0n, match: [] })).flatMap((p) => p.stats),
+      barrier: (dpid) => conn(dpid).barrier(),
+      send: (effects) => this.apps.send(effects, live),
+    });
+    this.tracer.useLive(live);
+    this.apps = new AppRunner([...createApps(cfg.apps, cfg.appOptions), resolver, live], this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
       (dpid) => containers.isHost(dpid));
     this.observeMetrics();
     if (cfg.bgp) {

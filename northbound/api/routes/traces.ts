@@ -1,7 +1,9 @@
 // POST /v1/traces: the path a packet would take between two endpoints (or
 // from an endpoint to an address), computed on the flows the controller
 // wants on every bridge: hop by hop, with the tunnel and underlay between
-// hosts, and a verdict (controller/trace.ts).
+// hosts, and a verdict (controller/trace.ts). With "live": true, a marked
+// packet is injected too and observed on the switches, and the two are
+// compared (controller/live-trace.ts).
 import type { FastifyInstance } from 'fastify';
 import { Type, Static } from '@sinclair/typebox';
 import type { ApiDeps } from '../deps';
@@ -17,6 +19,7 @@ const TraceBody = Type.Object({
   to: Type.Union([Type.Object({ ip: Ip }, { additionalProperties: false }), Type.Object({ endpoint: Id }, { additionalProperties: false })]),
   proto: Type.Union([Type.Literal('icmp'), Type.Literal('tcp'), Type.Literal('udp')]),
   dstPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  live: Type.Optional(Type.Boolean({ description: 'also inject a marked packet at the source endpoint\'s port, observe it on the switches, and compare with the computed path' })),
 }, { additionalProperties: false });
 type TraceBodyT = Static<typeof TraceBody>;
 
@@ -36,18 +39,34 @@ const TraceAnswer = Type.Object({
       reason: Type.Optional(Type.String()), detail: Type.Optional(Type.String()), how: Type.Optional(Type.String()),
     }),
   }),
+  live: Type.Optional(Type.Object({
+    tag: Type.Integer({ description: 'the marked packet\'s IP DSCP, and the trace\'s bits in its observation flows\' cookie' }),
+    bridges: Type.Array(Type.String(), { description: 'host/bridge that had observation flows while the trace ran' }),
+    observed: Type.Array(Type.Object({
+      host: Type.String(), bridge: Type.String(), tableId: Type.Integer(), table: Type.String(),
+      event: Type.Union([Type.Literal('forwarded'), Type.Literal('tunneled'), Type.Literal('delivered'), Type.Literal('dropped'), Type.Literal('left')]),
+      flow: Type.Union([Type.String(), Type.Null()]), endpoint: Type.Optional(Type.String()), port: Type.Optional(Type.String()),
+    }), { description: 'where the switches saw the marked packet, table by table: the switch\'s flow that matched (null: none did) and what it did' }),
+    verdict: Type.Object({
+      result: Type.Union([Type.Literal('delivered'), Type.Literal('dropped'), Type.Literal('left'), Type.Literal('lost')]),
+      endpoint: Type.Optional(Type.String()), host: Type.String(), bridge: Type.Optional(Type.String()), table: Type.Optional(Type.String()),
+      reason: Type.Optional(Type.String()), how: Type.Optional(Type.String()), detail: Type.Optional(Type.String()),
+    }),
+  }, { description: 'with "live": what the switches did with a marked packet' })),
+  agree: Type.Optional(Type.Boolean({ description: 'with "live": the live path and verdict are the computed ones' })),
+  difference: Type.Optional(Type.Object({ index: Type.Integer(), computed: Type.String(), live: Type.String(), detail: Type.String() }, { description: 'the first difference between the computed and the live path' })),
 });
 
 export function traceRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
     app.post<{ Body: TraceBodyT }>('/traces', {
       schema: {
-        summary: 'Trace a packet: its path hop by hop on the controller\'s flows, and whether it is delivered or where it is dropped, and why',
+        summary: 'Trace a packet: its path hop by hop on the controller\'s flows, and whether it is delivered or where it is dropped, and why; with live, what the switches did with a marked packet, compared',
         body: TraceBody, response: { 200: TraceAnswer, 400: err, 404: err, 409: err },
       },
     }, async (req) => {
       if (!deps.tracer) throw conflict('tracing is not available');
-      return { computed: (deps.tracer as Tracer).trace(req.body) };
+      return (deps.tracer as Tracer).answer(req.body);
     });
   };
 }
