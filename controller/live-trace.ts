@@ -41,8 +41,10 @@ export interface LiveObservation {
   flow: string | null;
   /** delivered: the endpoint whose port the flow outputs to */
   endpoint?: string;
-  /** tunneled: the port it left by */
+  /** tunneled, forwarded or left: the port it left by */
   port?: string;
+  /** the port the packet came in by on this bridge */
+  inPort?: number;
 }
 
 export type LiveVerdict =
@@ -56,6 +58,8 @@ export interface LiveResult {
   tag: number;
   /** bridges that had observation flows: host/bridge */
   bridges: string[];
+  /** marked packets injected: another when one was not seen to its end (delivered or dropped) in time */
+  injections: number;
   observed: LiveObservation[];
   verdict: LiveVerdict;
 }
@@ -94,7 +98,9 @@ interface FlowInfo { host: string; bridge: 'br-int' | 'br-phy'; tableId: number;
 interface Running {
   tag: number;
   flows: Map<number, FlowInfo>;
-  observed: LiveObservation[];
+  /** observations by injection (the marked packet's IP id) */
+  observed: Map<number, LiveObservation[]>;
+  attempt: number;
   done: () => void;
 }
 
@@ -118,8 +124,13 @@ export class LiveTracer implements App {
     const r = this.running.get(id >>> 24);
     const info = r?.flows.get(id & 0xffffff);
     if (!r || !info) return;
-    r.observed.push({ ...info });
-    if (info.event === 'delivered' || info.event === 'dropped') r.done();
+    const inPort = pi.match?.find((m) => m.field === 'in_port')?.value;
+    const attempt = ipIdOf(pi.data);
+    if (attempt === undefined) return;
+    let list = r.observed.get(attempt);
+    if (!list) r.observed.set(attempt, (list = []));
+    list.push({ ...info, ...(typeof inPort === 'number' ? { inPort } : {}) });
+    if ((info.event === 'delivered' || info.event === 'dropped') && attempt === r.attempt) r.done();
   }
 
   /** Run a live trace of `req`, whose computed trace is `computed`. */
@@ -143,9 +154,7 @@ export class LiveTracer implements App {
         if (dpid && ports) bridges.push({ host: h, bridge, dpid, ports });
       }
     }
-    let done!: () => void;
-    const finished = new Promise<void>((resolve) => { done = resolve; });
-    const run: Running = { tag, flows: new Map(), observed: [], done };
+    const run: Running = { tag, flows: new Map(), observed: new Map(), attempt: 0, done: () => undefined };
     this.running.set(tag, run);
     const mark: Mark = { tag, src: from.ip, dst: dstIp, proto: req.proto === 'icmp' ? 1 : IP_PROTO[req.proto] };
     try {
@@ -154,35 +163,84 @@ export class LiveTracer implements App {
         this.deps.send(flows.map((msg) => ({ dpid: b.dpid, msg })));
       }
       await Promise.all(bridges.map((b) => this.deps.barrier(b.dpid)));
-      const frame = markedFrame(mark, from.mac, computed.arp.mac, req.proto, req.dstPort ?? 80);
-      this.deps.send([{ dpid: src.dpid, msg: { type: 'packet_out', buffer_id: OFP_NO_BUFFER, in_port: inPort, actions: [{ type: 'output', port: OFPP_TABLE, max_len: 0 }], data: frame } }]);
+      const timeoutMs = this.deps.timeoutMs ?? 2000;
+      const t0 = Date.now();
+      const left = () => timeoutMs - (Date.now() - t0);
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([finished, new Promise<void>((resolve) => { timer = setTimeout(resolve, this.deps.timeoutMs ?? 2000); })]);
-      clearTimeout(timer);
+      const sleep = (ms: number) => new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(0, ms)); });
+      // A barrier says the switch took the flows, not that its datapath forgot the cached flows of
+      // real traffic with the same addresses (OVS revalidates them a moment later): a marked packet
+      // arriving over the tunnel meanwhile takes the cached path unseen. So let it settle, and inject
+      // again (a new IP id) while an injection was not seen to its end.
+      await sleep(Math.min(SETTLE_MS, timeoutMs / 4));
+      while (left() > 0 && run.attempt < MAX_INJECTIONS) {
+        run.attempt++;
+        const finished = new Promise<void>((resolve) => { run.done = resolve; });
+        const frame = markedFrame(mark, from.mac, computed.arp.mac, req.proto, req.dstPort ?? 80, run.attempt);
+        this.deps.send([{ dpid: src.dpid, msg: { type: 'packet_out', buffer_id: OFP_NO_BUFFER, in_port: inPort, actions: [{ type: 'output', port: OFPP_TABLE, max_len: 0 }], data: frame } }]);
+        const ended = await Promise.race([finished.then(() => true), sleep(Math.min(left(), timeoutMs / MAX_INJECTIONS)).then(() => false)]);
+        clearTimeout(timer);
+        if (ended) {
+          // the end may be reported before the bridges the packet crossed (their packet-ins come on
+          // other connections): give them a moment
+          await sleep(Math.min(GRACE_MS, left()));
+          break;
+        }
+      }
     } finally {
       this.running.delete(tag);
       const del = flowMod({ command: OFPFC_DELETE, table_id: OFPTT_ALL, cookie: cookie(0, 'trace', tag << 24), cookie_mask: TRACE_TAG_MASK });
       for (const b of bridges) this.deps.send([{ dpid: b.dpid, msg: del }]);
       await Promise.all(bridges.map((b) => this.deps.barrier(b.dpid).catch(() => undefined)));
     }
-    const observed = inPathOrder(run.observed);
-    this.ctx?.log.info({ tag, from: from.id, to: dstIp, observed: observed.length }, 'live trace');
-    return { tag, bridges: bridges.map((b) => `${b.host.name}/${b.bridge}`), observed, verdict: verdictOf(observed) };
+    const patches = new Map(bridges.map((b) => [`${b.host.name}/${b.bridge}`, b.ports.get(b.bridge === 'br-int' ? PATCH_PORT : PHY_PATCH_PORT)]));
+    // the injection seen to its end, else the last one
+    const ended = [...run.observed.entries()].find(([, o]) => o.some((x) => x.event === 'delivered' || x.event === 'dropped'));
+    const raw = ended?.[1] ?? run.observed.get(run.attempt) ?? [];
+    const observed = inPathOrder(raw, src.name, patches).map(({ inPort: _i, ...o }) => o);
+    this.ctx?.log.info({ tag, from: from.id, to: dstIp, observed: observed.length, injections: run.attempt }, 'live trace');
+    return { tag, bridges: bridges.map((b) => `${b.host.name}/${b.bridge}`), injections: run.attempt, observed, verdict: verdictOf(observed) };
   }
 }
 
 interface Mark { tag: number; src: string; dst: string; proto: number }
 
-/** Observations grouped by bridge (each bridge's in the order it sent them), bridges in the order they were first seen. */
-function inPathOrder(o: LiveObservation[]): LiveObservation[] {
-  const order: string[] = [];
+/** How long to wait for the other bridges' packet-ins once the end was reported. */
+const GRACE_MS = 300;
+/** How long the datapaths get to revalidate their cached flows before the first injection. */
+const SETTLE_MS = 100;
+/** Injections at most, each waited for timeoutMs / MAX_INJECTIONS. */
+const MAX_INJECTIONS = 3;
+
+/** The IP id of a frame (untagged or one VLAN tag): which injection a packet-in is of. */
+function ipIdOf(b: Buffer): number | undefined {
+  const l3 = b.length >= 18 && b.readUInt16BE(12) === 0x8100 ? 18 : 14;
+  if (b.length < l3 + 20 || b.readUInt16BE(l3 - 2) !== 0x0800) return undefined;
+  return b.readUInt16BE(l3 + 4);
+}
+
+/**
+ * Observations in path order: grouped by bridge (each bridge's in the order
+ * it sent them: one connection keeps its order), the source host's first,
+ * then the other hosts in the order they were first heard of; on a host, a
+ * bridge the packet entered from the outside comes before the one it
+ * reached through the patch port (and the source's br-int first).
+ */
+export function inPathOrder(o: LiveObservation[], source: string, patchPorts: Map<string, number | undefined>): LiveObservation[] {
+  const hosts: string[] = [source];
   const by = new Map<string, LiveObservation[]>();
   for (const x of o) {
+    if (!hosts.includes(x.host)) hosts.push(x.host);
     const k = `${x.host}/${x.bridge}`;
-    if (!by.has(k)) { by.set(k, []); order.push(k); }
+    if (!by.has(k)) by.set(k, []);
     by.get(k)!.push(x);
   }
-  return order.flatMap((k) => by.get(k)!);
+  const rank = (h: string, bridge: string): number => {
+    if (h === source) return bridge === 'br-int' ? 0 : 1;
+    const first = by.get(`${h}/${bridge}`)![0];
+    return first.inPort !== undefined && patchPorts.get(`${h}/${bridge}`) === first.inPort ? 1 : 0;
+  };
+  return hosts.flatMap((h) => (['br-int', 'br-phy'] as const).filter((b) => by.has(`${h}/${b}`)).sort((a, b) => rank(h, a) - rank(h, b)).flatMap((b) => by.get(`${h}/${b}`)!));
 }
 
 function verdictOf(o: LiveObservation[]): LiveVerdict {
@@ -283,7 +341,7 @@ export function observationFlows(b: Bridge, actual: FlowStats[], m: Mark, index:
 }
 
 /** The marked packet: Ethernet, IPv4 with DSCP = tag, then ICMP echo, TCP SYN or a UDP datagram. */
-export function markedFrame(m: Mark, srcMac: string, dstMac: string, proto: TraceRequest['proto'], dstPort: number): Buffer {
+export function markedFrame(m: Mark, srcMac: string, dstMac: string, proto: TraceRequest['proto'], dstPort: number, ipId = 1): Buffer {
   const payload = Buffer.from('weft-trace');
   let l4: Buffer;
   if (proto === 'icmp') {
@@ -300,7 +358,7 @@ export function markedFrame(m: Mark, srcMac: string, dstMac: string, proto: Trac
     l4.writeUInt16BE(checksum(Buffer.concat([pseudo(m, l4.length), l4])) || 0xffff, 6);
   }
   const ip = Buffer.alloc(20);
-  ip[0] = 0x45; ip[1] = m.tag << 2; ip.writeUInt16BE(20 + l4.length, 2); ip.writeUInt16BE(0x7774, 4); ip[6] = 0x40;
+  ip[0] = 0x45; ip[1] = m.tag << 2; ip.writeUInt16BE(20 + l4.length, 2); ip.writeUInt16BE(ipId, 4); ip[6] = 0x40;
   ip[8] = 64; ip[9] = m.proto; ipBytes(m.src).copy(ip, 12); ipBytes(m.dst).copy(ip, 16);
   ip.writeUInt16BE(checksum(ip), 10);
   const eth = Buffer.concat([macBytes(dstMac), macBytes(srcMac), Buffer.from([0x08, 0x00])]);

@@ -42,6 +42,7 @@ const TraceAnswer = Type.Object({
   live: Type.Optional(Type.Object({
     tag: Type.Integer({ description: 'the marked packet\'s IP DSCP, and the trace\'s bits in its observation flows\' cookie' }),
     bridges: Type.Array(Type.String(), { description: 'host/bridge that had observation flows while the trace ran' }),
+    injections: Type.Integer({ description: 'marked packets injected: another when one was not seen to its end in time (a datapath still had real traffic\'s cached flow)' }),
     observed: Type.Array(Type.Object({
       host: Type.String(), bridge: Type.String(), tableId: Type.Integer(), table: Type.String(),
       event: Type.Union([Type.Literal('forwarded'), Type.Literal('tunneled'), Type.Literal('delivered'), Type.Literal('dropped'), Type.Literal('left')]),
