@@ -39,7 +39,11 @@ test('live trace across three hosts', async (t) => {
     for (const h of hosts) assert.deepEqual((await h.ofctl('--no-stats', 'dump-flows', TRACE_COOKIE)).split('\n').filter((l) => l.includes('cookie=')), [], `no observation flow left on ${h.name}`);
   };
 
-  await t.test('a -> c: observed tunneled from lt1 and delivered on lt3, as computed', async () => {
+  await t.test('a -> c: observed tunneled from lt1 and delivered on lt3, as computed; the marked packet does not reach c', async () => {
+    const portName = (await weft.call<{ portName: string }>('GET', `/v1/endpoints/${cId}`)).body.portName;
+    const ofport = await hosts[2].ofport(portName);
+    const txToC = async () => Number(/tx pkts=(\d+)/.exec(await hosts[2].ofctl('dump-ports', String(ofport)))![1]);
+    const tx0 = await txToC();
     const r = await trace({ endpoint: cId });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const { live, computed } = r.body;
@@ -50,6 +54,8 @@ test('live trace across three hosts', async (t) => {
     assert.equal(seen[seen.length - 1], 'lt3/l2Forwarding:delivered', seen.join(' '));
     assert.ok(live!.observed.every((o) => o.flow), 'every observation names the switch flow that matched');
     assert.equal(r.body.agree, true, JSON.stringify(r.body.difference));
+    assert.equal(r.body.live!.injections, 1);
+    assert.equal(await txToC(), tx0, 'nothing was sent to c\'s port');
     await noTraceFlows();
   });
 
