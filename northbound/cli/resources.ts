@@ -152,9 +152,9 @@ export function verdictLine(v: Verdict): string {
 }
 
 export async function traceMain(argv: string[]): Promise<number> {
-  const { values, positionals: pos, json } = parse(argv, { tcp: { type: 'string' }, udp: { type: 'string' } });
+  const { values, positionals: pos, json } = parse(argv, { tcp: { type: 'string' }, udp: { type: 'string' }, live: { type: 'boolean' } });
   const [from, to] = positionals('trace', pos, ['FROM', 'TO']);
-  const body = traceBody(from!, to!, values as { tcp?: string; udp?: string });
+  const body = { ...traceBody(from!, to!, values as { tcp?: string; udp?: string }), ...(values.live ? { live: true } : {}) };
   const a = await ApiClient.fromFlags(values).call('POST', '/v1/traces', body);
   if (json) { raw(a); return 0; }
   const c = (a.json as { computed: { arp: { target: string; mac: string | null }; hops: Hop[]; verdict: Verdict } }).computed;
@@ -165,6 +165,13 @@ export async function traceMain(argv: string[]): Promise<number> {
     return [h.host, h.bridge, h.table !== undefined ? `${h.tableId ?? '?'}:${h.table}` : h.tableId, h.flow === null ? '(miss)' : h.owner, h.actions];
   })));
   write(`${verdictLine(c.verdict)}\n`);
+  const l = a.json as { live?: { observed: { host: string; bridge: string; tableId: number; table: string; event: string }[]; verdict: Verdict & { result: string } }; agree?: boolean; difference?: { detail: string } | null };
+  if (l.live) {
+    write(`live (a marked packet, as the switches saw it):\n`);
+    write(table(['HOST', 'BRIDGE', 'TABLE', 'EVENT'], l.live.observed.map((o) => [o.host, o.bridge, `${o.tableId}:${o.table}`, o.event])));
+    write(`${l.live.verdict.result === 'lost' ? `verdict: lost (${(l.live.verdict as { detail?: string }).detail ?? ''})` : verdictLine(l.live.verdict)}\n`);
+    write(l.agree ? 'computed and live agree\n' : `computed and live differ: ${l.difference?.detail ?? '?'}\n`);
+  }
   return 0;
 }
 

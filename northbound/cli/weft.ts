@@ -27,7 +27,7 @@ Commands:
   endpoints         container endpoints: endpoints ls [--host H] [--network N]
                     | get ID | rm ID | add --container ID [--if eth0] --host H
                     --network N [--ip A] [--mac M]
-  trace             trace FROM TO [--tcp PORT|--udp PORT]: a packet's path on
+  trace             trace FROM TO [--tcp PORT|--udp PORT] [--live]: a packet's path on
                     the controller's flows, hop by hop, and its verdict; FROM
                     is an endpoint id or IP@NETWORK, TO an endpoint id or an IP
   flows             flows HOST [--table NAME] [--bridge br-int|br-phy]: the

@@ -8,6 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { MultiHostLab } from '../helpers/multihost-lab';
 import { ipToInt, intToIp } from '../../controller/ipv4';
+import path from 'node:path';
+import { repoRoot } from '../helpers/paths';
 
 let lab: MultiHostLab | undefined;
 before(async () => { lab = await MultiHostLab.start({ id: 'lt', subnet: '172.31.248.0/24', hosts: 3, mtu: 1600, tunnel: true }); });
@@ -56,6 +58,20 @@ test('live trace across three hosts', async (t) => {
     assert.equal(r.body.agree, true, JSON.stringify(r.body.difference));
     assert.equal(r.body.live!.injections, 1);
     assert.equal(await txToC(), tx0, 'nothing was sent to c\'s port');
+    await noTraceFlows();
+  });
+
+  await t.test('weft trace --live prints both paths and says they agree', async () => {
+    const { execFile } = await import('node:child_process');
+    const cli = path.join(repoRoot(), 'dist/northbound/cli/weft.js');
+    const out = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => execFile(process.execPath,
+      [cli, 'trace', aId, cId, '--tcp', '80', '--live', '--api', weft.api, '--token-file', weft.adminTokenFile], { encoding: 'utf8' },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr })));
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /verdict: delivered to endpoint \S+ on lt3/);
+    assert.match(out.stdout, /^live \(a marked packet/m);
+    assert.match(out.stdout, /lt3\s+br-int\s+4:l2Forwarding\s+delivered/);
+    assert.match(out.stdout, /^computed and live agree$/m);
     await noTraceFlows();
   });
 
