@@ -2,14 +2,12 @@
 // (br-int or br-phy), the host's view of the cluster assembled from the
 // store and the switches, turned into the flows the reconciler installs.
 import type { FlowMod } from '../southbound/codec';
-import { OFPP_LOCAL } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
 import type { FlowSource } from '../controller/reconciler';
 import type { Resources, HostRec } from '../controller/resources';
 import type { Ipam } from '../controller/ipam';
-import { TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT } from '../controller/pipeline';
+import { TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, uplinkOf, bridgeMac } from '../controller/pipeline';
 import { containerFlows, phyFlows } from './container-network';
-import { uplinkOf } from './container/context';
 
 export interface ContainerState {
   resources: Resources;
@@ -26,7 +24,7 @@ export class ContainerFlowSource implements FlowSource {
 
   /** MAC of a host's br-phy (its LOCAL port), while that bridge is connected. */
   private phyMac(h: HostRec): string | undefined {
-    return h.phyDpid ? this.state.connOf(h.phyDpid)?.ports.find((p) => p.port_no === OFPP_LOCAL)?.hw_addr : undefined;
+    return h.phyDpid ? bridgeMac(this.state.connOf(h.phyDpid)?.ports ?? []) : undefined;
   }
 
   desiredFlows(dpid: string): FlowMod[] {

@@ -7,10 +7,9 @@
 import type { App, AppContext, Effect } from '../controller/app';
 import type { HostRec } from '../controller/resources';
 import { prefixMask, ipToInt } from '../controller/ipv4';
-import { GATEWAY_MAC, BR_PHY, ARP_OP } from '../controller/pipeline';
+import { GATEWAY_MAC, BR_PHY, ARP_OP, uplinkOf } from '../controller/pipeline';
 import { OFPP_CONTROLLER, OFP_NO_BUFFER, PacketIn } from '../southbound/codec';
 import { Frame, buildArpRequest } from '../southbound/packet/ethernet';
-import { uplinkOf } from './container/context';
 
 /** The underlay next hop of a host's egress traffic to `dst`: `dst` on the underlay's own subnet (or with no router registered), else the router. */
 export function nextHop(h: HostRec, dst: string): string {

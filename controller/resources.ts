@@ -135,3 +135,8 @@ export class Resources {
       .run(m.endpointId, m.host, m.protocol, m.hostIp, m.hostPort, m.containerPort);
   }
 }
+
+/** An endpoint's OpenFlow port: the one OVS reports for its port name, or (not there yet) the number it asked OVS for. */
+export function endpointPort(e: EndpointRec, ofport: (portName: string) => number | undefined): number | undefined {
+  return ofport(e.portName) ?? e.ofportRequest ?? undefined;
+}

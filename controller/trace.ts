@@ -10,8 +10,8 @@ import { OFPP_NORMAL, OFPP_CONTROLLER, OFPP_LOCAL } from '../southbound/codec';
 import { formatFlow, formatActions } from '../southbound/text';
 import { simulate, SimOutput, PacketFields, Trace as SimTrace, Verdict as SimVerdict } from './flow-sim';
 import type { ContainerService } from './container-service';
-import type { EndpointRec, HostRec, NetworkRec } from './resources';
-import { BR_INT, BR_PHY, CATEGORY, categoryOf, objectIdOf, objectId, TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, ETH_TYPE, ARP_OP, IP_PROTO, BROADCAST_MAC } from './pipeline';
+import { EndpointRec, HostRec, NetworkRec, endpointPort } from './resources';
+import { BR_INT, BR_PHY, CATEGORY, categoryOf, objectIdOf, objectId, TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, ETH_TYPE, ARP_OP, IP_PROTO, BROADCAST_MAC, uplinkOf } from './pipeline';
 import { parseCidr, cidrContains, ipToInt, isIp } from './ipv4';
 import { badRequest, notFound, conflict } from './errors';
 import { compare, type LiveTracer, type LiveResult, type Comparison } from './live-trace';
@@ -199,7 +199,7 @@ export class Tracer {
     const peer = res.hosts().find((h) => h.name !== at.host.name && h.phyDpid && this.src.phyMac(h)?.toLowerCase() === dstMac);
     if (peer) {
       hops.push({ kind: 'underlay', from: at.host.underlayIp, to: peer.underlayIp });
-      const uplink = [...(this.src.ports(peer.phyDpid!) ?? new Map<string, number>()).entries()].find(([n, no]) => n !== PHY_PATCH_PORT && no < 0xffffff00)?.[1];
+      const uplink = uplinkOf([...(this.src.ports(peer.phyDpid!) ?? [])].map(([name, port_no]) => ({ name, port_no })));
       if (uplink === undefined) return { verdict: { result: 'dropped', host: peer.name, bridge: 'br-phy', table: '-', reason: 'not connected', detail: `${peer.name}'s br-phy is not connected` } };
       return { at: { host: peer, bridge: 'br-phy' }, packet: { ...strip(o.fields), in_port: uplink } };
     }
@@ -247,7 +247,7 @@ export class Tracer {
 
   /** An endpoint's port: the one OVS reports, or the number it asked for. */
   private endpointPort(e: EndpointRec, h: HostRec): number {
-    return this.src.ports(h.dpid)?.get(e.portName) ?? e.ofportRequest ?? -1;
+    return endpointPort(e, (name) => this.src.ports(h.dpid)?.get(name)) ?? -1;
   }
 }
 

@@ -24,7 +24,8 @@ import { buildApi } from './api/app';
 import { Tokens } from '../controller/tokens';
 import { Tracer } from '../controller/trace';
 import { LiveTracer } from '../controller/live-trace';
-import { OFPP_LOCAL, OFPTT_ALL, OFPP_ANY, OFPG_ANY } from '../southbound/codec';
+import { OFPTT_ALL, OFPP_ANY, OFPG_ANY } from '../southbound/codec';
+import { bridgeMac } from '../controller/pipeline';
 import { containerPolicy, ContainerPolicy } from '../controller/container-policy';
 import { defaultAdminTokenFile, ensureAdminToken } from '../controller/admin-token';
 import { DEFAULTS, ControllerConfig } from './config';
@@ -94,7 +95,7 @@ export class Controller {
     const portsOf = (dpid: string) => { const c = this.registry.get(dpid); return c && new Map(c.ports.map((p) => [p.name, p.port_no])); };
     this.tracer = new Tracer({
       containers, desiredFlows: (dpid) => containers.desiredFlows(dpid), ports: portsOf,
-      phyMac: (h) => (h.phyDpid ? this.registry.get(h.phyDpid)?.ports.find((p) => p.port_no === OFPP_LOCAL)?.hw_addr : undefined),
+      phyMac: (h) => (h.phyDpid ? bridgeMac(this.registry.get(h.phyDpid)?.ports ?? []) : undefined),
     });
     // live traces: a host app whose flows and packet-out the runner sends; reading a switch's flows and barriers are requests
     const conn = (dpid: string) => { const c = this.registry.get(dpid); if (!c) throw new Error(`switch ${dpid} is not connected`); return c; };

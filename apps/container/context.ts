@@ -1,10 +1,10 @@
 // What every container-flow module reads: the host's view of the cluster
 // (HostState, assembled by the flow source from the store) and the facts
 // derived from it once per computation (Ctx).
-import { Action, FlowMod, OFPP_MAX } from '../../southbound/codec';
-import type { EndpointRec, NetworkRec, HostRec, PortMapping } from '../../controller/resources';
+import type { Action, FlowMod } from '../../southbound/codec';
+import { EndpointRec, NetworkRec, HostRec, PortMapping, endpointPort } from '../../controller/resources';
 import type { Block } from '../../controller/ipam';
-import { flow, GATEWAY_MAC, REG, derivedMac, UNDERLAY_NET, ETH_TYPE, Owner, PHY_PATCH_PORT } from '../../controller/pipeline';
+import { flow, GATEWAY_MAC, REG, derivedMac, UNDERLAY_NET, ETH_TYPE, Owner } from '../../controller/pipeline';
 import { parseCidr, Cidr, intToIp, maskOf, overlaps } from '../../controller/ipv4';
 
 export interface HostState {
@@ -55,7 +55,7 @@ export interface Ctx {
 export const UNDERLAY_SRC = { id: UNDERLAY_NET } as NetworkRec;
 
 export function context(s: HostState): Ctx {
-  const portOf = (e: EndpointRec) => s.ofport(e.portName) ?? e.ofportRequest ?? undefined;
+  const portOf = (e: EndpointRec) => endpointPort(e, s.ofport);
   const local = s.endpoints.filter((e) => e.host === s.host && e.state !== 'removed' && portOf(e) !== undefined);
   const localNets = [...new Set(local.map((e) => e.networkId))].map((id) => s.networks.get(id)).filter((n): n is NetworkRec => !!n);
   const cidr = new Map<number, Cidr>();
@@ -94,7 +94,3 @@ export const deriveDstMac = (networkId: number): Action[] => [setField('eth_dst'
 /** The CIDR of a network as an ipv4 match value and mask. */
 export const cidrMatch = (c: Cidr): [string, string] => [intToIp(c.base), maskOf(c.len)];
 
-/** br-phy's uplink: its one port that is neither LOCAL (or another reserved port) nor the patch to br-int. */
-export function uplinkOf(ports: readonly { port_no: number; name: string }[]): number | undefined {
-  return ports.find((p) => p.port_no <= OFPP_MAX && p.name !== PHY_PATCH_PORT)?.port_no;
-}

@@ -1,6 +1,7 @@
 // Named fields, registers and spec constants the pipelines use, written once
 // (Antrea's fields.go model): every register, conntrack field and ct_state
 // bit a flow touches is spelled here and nowhere else.
+import { OFPP_MAX, OFPP_LOCAL } from '../../southbound/codec';
 
 /** Register use on br-int. */
 export const REG = {
@@ -77,3 +78,15 @@ export function blockMac(networkId: number, baseIp: string, len: number): { valu
 }
 /** The endpoint's MAC is the one derivedMac gives its address (so network-wide flows cover it). */
 export const isDerived = (e: { mac: string; networkId: number; ip: string }): boolean => e.mac.toLowerCase() === derivedMac(e.networkId, e.ip);
+
+/** br-phy's uplink: its one port that is neither reserved (LOCAL) nor the patch to br-int. */
+export function uplinkOf(ports: Iterable<{ port_no: number; name: string }>): number | undefined {
+  for (const p of ports) if (p.port_no <= OFPP_MAX && p.name !== PHY_PATCH_PORT) return p.port_no;
+  return undefined;
+}
+
+/** A bridge's own MAC: its LOCAL port's (for br-phy, the host's address on the underlay). */
+export function bridgeMac(ports: Iterable<{ port_no: number; hw_addr: string }>): string | undefined {
+  for (const p of ports) if (p.port_no === OFPP_LOCAL) return p.hw_addr;
+  return undefined;
+}

@@ -136,7 +136,7 @@ export class Connection extends EventEmitter {
   features?: FeaturesReply;
   dpid = '';
   ports: Port[] = [];
-  /** port_no -> index in ports (rebuilt when ports was replaced) */
+  /** port_no -> index in ports (rebuilt when the handshake's port-desc replaces them) */
   private portIndex = new Map<number, number>();
   log: Logger;
   private nextXid = 1;
@@ -464,6 +464,7 @@ export class Connection extends EventEmitter {
       }
       const parts = await this.multipart({ kind: 'port_desc' }, { maxBytes: Math.min(this.o.maxMultipartBytes, PORT_DESC_MAX_BYTES) });
       this.ports = parts.flatMap((b) => b.ports);
+      this.portIndex = new Map(this.ports.map((p, k) => [p.port_no, k]));
       clearTimeout(this.handshakeTimer);
       this.state = 'ready';
       this.log.info({ ports: this.ports.length, n_tables: this.features.n_tables }, 'switch connected');
@@ -480,7 +481,6 @@ export class Connection extends EventEmitter {
       return;
     }
     // constant time per message: a switch may send port-status as fast as it likes
-    if (this.portIndex.size !== this.ports.length) this.portIndex = new Map(this.ports.map((p, k) => [p.port_no, k]));
     const i = this.portIndex.get(desc.port_no);
     if (reason === 1 /* OFPPR_DELETE */) {
       if (i === undefined) return;
