@@ -27,6 +27,13 @@ export class ContainerFlowSource implements FlowSource {
     return h.phyDpid ? bridgeMac(this.state.connOf(h.phyDpid)?.ports ?? []) : undefined;
   }
 
+  /** MAC of a host's uplink (br-phy's uplink port), while br-phy is connected. */
+  private uplinkMac(h: HostRec): string | undefined {
+    const ports = h.phyDpid ? this.state.connOf(h.phyDpid)?.ports ?? [] : [];
+    const up = uplinkOf(ports);
+    return up === undefined ? undefined : ports.find((p) => p.port_no === up)?.hw_addr;
+  }
+
   desiredFlows(dpid: string): FlowMod[] {
     const { resources, ipam, connOf } = this.state;
     const phyHost = resources.hostByPhyDpid(dpid);
@@ -45,6 +52,7 @@ export class ContainerFlowSource implements FlowSource {
       tunnelPort: ports.get(TUNNEL_PORT),
       patchPort: ports.get(PATCH_PORT),
       phyMac: (name: string) => { const h = resources.host(name); return h ? this.phyMac(h) : undefined; },
+      uplinkMac: (name: string) => { const h = resources.host(name); return h ? this.uplinkMac(h) : undefined; },
     };
     return phyHost
       ? phyFlows({ ...state, patchPort: ports.get(PHY_PATCH_PORT), uplinkPort: c && uplinkOf(c.ports), neighbors: this.neighbors(host.name) })

@@ -10,7 +10,7 @@ import { context, HostState } from './container/context';
 import { localNetworkFlows, localEndpointFlows } from './container/local';
 import { overlayFlows } from './container/overlay';
 import { routedFlows, phyRoutedFlows } from './container/routed';
-import { underlayFlows } from './container/underlay';
+import { underlayFlows, phyUnderlayFlows } from './container/underlay';
 import { natFlows, phyNatFlows } from './container/phy-nat';
 
 export type { HostState } from './container/context';
@@ -38,5 +38,5 @@ export function containerFlows(s: HostState): FlowMod[] {
 export function phyFlows(s: HostState): FlowMod[] {
   const out = BR_PHY.missFlows(['phyIngress']);
   if (s.patchPort === undefined) return out;
-  return [...out, ...phyRoutedFlows(s, s.patchPort), ...phyNatFlows(s, s.patchPort)];
+  return [...out, ...phyRoutedFlows(s, s.patchPort), ...phyUnderlayFlows(s, s.patchPort), ...phyNatFlows(s, s.patchPort)];
 }

@@ -1,7 +1,7 @@
 // Meaning checks for container resources (the REST schema checks shapes):
 // each returns the record to store or throws a WeftError naming the field.
 // Nothing here writes, so a rejected request changes nothing.
-import type { Resources, HostRec, NetworkRec, NetworkMode, PortMapping } from './resources';
+import type { Resources, HostRec, NetworkRec, NetworkMode, PortMapping, MacMode, AddressRange } from './resources';
 import { NETWORK_MODES } from './resources';
 import { WeftError, badRequest, conflict } from './errors';
 import { Cidr, parseCidr, ipToInt, intToIp, cidrContains, isIp, prefixMask, overlaps } from './ipv4';
@@ -10,7 +10,14 @@ import { ContainerPolicy, DEFAULT_POLICY, allowedPrefix, forbiddenOverlap, hostP
 import { GATEWAY_MAC, derivedMac } from './pipeline';
 
 export interface HostInput { name: string; dpid: string; underlayIp: string; phyDpid?: string; underlayGateway?: string; underlayPrefix?: number }
-export interface NetworkInput { name: string; cidr: string; gateway?: string; mode?: string; blockSize?: number; vlan?: number; mtu?: number }
+export interface NetworkInput {
+  name: string; cidr: string; gateway?: string; mode?: string; blockSize?: number; vlan?: number; mtu?: number;
+  macMode?: string; ranges?: AddressRange[]; exclude?: string[];
+}
+
+/** At most this many ranges and excluded addresses per network. */
+export const MAX_RANGES = 64;
+export const MAX_EXCLUDE = 256;
 export interface PortMappingInput { hostPort: number; containerPort: number; protocol?: string; hostIP?: string }
 export interface EndpointInput {
   containerId: string; ifName: string; host: string; network: string; netns?: string; ip?: string; mac?: string; portName?: string;
@@ -67,6 +74,11 @@ export function validHost(inp: HostInput, r: Resources): HostRec {
   if (sameIp) throw conflict(`underlayIp ${inp.underlayIp} already belongs to host ${sameIp.name}`, 'underlayIp');
   const routed = r.networks().find((n) => n.mode === 'routed' && cidrContains(parseCidr(n.cidr), ipToInt(inp.underlayIp)));
   if (routed) throw conflict(`underlayIp ${inp.underlayIp} is inside routed network ${routed.name} (${routed.cidr})`, 'underlayIp');
+  // an underlay network shares the business subnet with the hosts: a host cannot take a container's address
+  for (const n of r.networks().filter((x) => x.mode === 'underlay')) {
+    const holder = r.endpoints({ networkId: n.id }).find((e) => e.ip === inp.underlayIp || e.ip === inp.underlayGateway);
+    if (holder) throw conflict(`${holder.ip} is endpoint ${holder.id}'s address in underlay network ${n.name}`, holder.ip === inp.underlayIp ? 'underlayIp' : 'underlayGateway');
+  }
   if (r.hostByDpid(dpid) || r.hostByPhyDpid(dpid)) throw conflict(`datapath ${dpid} already belongs to another host`, 'dpid');
   const phyDpid = inp.phyDpid?.toLowerCase();
   if (phyDpid !== undefined) {
@@ -115,6 +127,7 @@ export function validNetwork(inp: NetworkInput, r: Resources, policy: ContainerP
   // VXLAN adds 50 bytes on the underlay: an overlay network defaults to 1450 so a 1500-byte underlay carries it
   const mtu = inp.mtu ?? (mode === 'overlay' ? 1450 : 1500);
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) throw badRequest('mtu must be 576..9000', 'mtu');
+  const { macMode, ranges, exclude } = underlayAddressing(inp, mode, c, g);
   if (r.network(inp.name)) throw conflict(`network ${inp.name} already exists`, 'name');
   for (const n of r.networks()) {
     if (sharesUnderlay({ mode }, n) && overlaps(c, parseCidr(n.cidr))) {
@@ -129,7 +142,57 @@ export function validNetwork(inp: NetworkInput, r: Resources, policy: ContainerP
     const h = r.hosts().find((x) => cidrContains(c, ipToInt(x.underlayIp)) || (x.underlayGateway && cidrContains(c, ipToInt(x.underlayGateway))));
     if (h) throw conflict(`cidr ${c.text} holds host ${h.name}'s underlay address or router`, 'cidr');
   }
-  return { name: inp.name, cidr: c.text, gateway: gw, mode, blockSize, vlan: inp.vlan ?? null, mtu, createdAt: new Date().toISOString() };
+  return { name: inp.name, cidr: c.text, gateway: gw, mode, blockSize, vlan: inp.vlan ?? null, mtu, createdAt: new Date().toISOString(), macMode, ranges, exclude };
+}
+
+/**
+ * An underlay network's MAC mode and the part of the business subnet the
+ * network team gave the platform: `ranges` (inclusive, inside the CIDR, not
+ * overlapping) and `exclude` (addresses inside the CIDR never handed out).
+ * Other modes own their whole CIDR, so they take neither.
+ */
+function underlayAddressing(inp: NetworkInput, mode: NetworkMode, c: Cidr, gateway: number): { macMode: MacMode; ranges: AddressRange[] | null; exclude: string[] | null } {
+  for (const k of ['macMode', 'ranges', 'exclude'] as const) {
+    if (inp[k] !== undefined && mode !== 'underlay') throw badRequest(`${k} is for underlay networks only (this one is ${mode})`, k);
+  }
+  const macMode = (inp.macMode ?? 'own') as MacMode;
+  if (macMode !== 'own' && macMode !== 'shared') throw badRequest('macMode must be own or shared', 'macMode');
+  const inside = (ip: string, f: string): number => {
+    if (!isIp(ip)) throw badRequest(`${f} "${ip}" is not an IPv4 address (a.b.c.d, no leading zeros)`, f);
+    const n = ipToInt(ip);
+    if (!cidrContains(c, n)) throw badRequest(`${f} ${ip} is not in ${c.text}`, f);
+    return n;
+  };
+  let ranges: AddressRange[] | null = null;
+  if (inp.ranges !== undefined) {
+    if (!Array.isArray(inp.ranges) || inp.ranges.length === 0 || inp.ranges.length > MAX_RANGES) throw badRequest(`ranges must list 1..${MAX_RANGES} ranges`, 'ranges');
+    const spans = inp.ranges.map((x, i) => {
+      const s = inside(x.start, `ranges.${i}.start`), e = inside(x.end, `ranges.${i}.end`);
+      if (s > e) throw badRequest(`ranges.${i}: start ${x.start} is after end ${x.end}`, `ranges.${i}`);
+      return { s, e, i };
+    }).sort((a, b) => a.s - b.s);
+    for (let k = 1; k < spans.length; k++) {
+      if (spans[k].s <= spans[k - 1].e) throw badRequest(`ranges.${spans[k].i} overlaps ranges.${spans[k - 1].i}`, `ranges.${spans[k].i}`);
+    }
+    ranges = inp.ranges.map((x) => ({ start: x.start, end: x.end }));
+  }
+  let exclude: string[] | null = null;
+  if (inp.exclude !== undefined) {
+    if (!Array.isArray(inp.exclude) || inp.exclude.length > MAX_EXCLUDE) throw badRequest(`exclude must list at most ${MAX_EXCLUDE} addresses`, 'exclude');
+    inp.exclude.forEach((ip, i) => inside(ip, `exclude.${i}`));
+    exclude = [...new Set(inp.exclude)];
+  }
+  if (ranges) {
+    // something must be left to hand out (looked for up to a bound: a range that large has room anyway)
+    const never = new Set([gateway, c.base, c.base + c.size - 1, ...(exclude ?? []).map(ipToInt)]);
+    let found = false;
+    for (const x of ranges) {
+      for (let ip = ipToInt(x.start), n = 0; ip <= ipToInt(x.end) && n <= never.size; ip++, n++) if (!never.has(ip)) { found = true; break; }
+      if (found) break;
+    }
+    if (!found) throw badRequest('ranges leave no address to hand out (the gateway, network and broadcast addresses and exclude are never handed out)', 'ranges');
+  }
+  return { macMode, ranges, exclude };
 }
 
 /** What an endpoint request names: its host and network (which must exist), its MAC and its port name. */

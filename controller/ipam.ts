@@ -35,6 +35,36 @@ export class Ipam {
     return r;
   }
 
+  /**
+   * Why an address of the network is never handed out, or undefined. An
+   * underlay network shares the business subnet with machines that are not
+   * containers: only its ranges (if it has them) are the platform's, its
+   * exclude list is not, and no registered host's underlay address or router is.
+   */
+  private refusal(net: NetworkRec, c: Cidr): (ip: number) => string | undefined {
+    const reserved = this.reserved(net, c);
+    if (net.mode !== 'underlay') return (ip) => (reserved.has(ip) ? 'reserved (network, broadcast or gateway address)' : undefined);
+    const ranges = (net.ranges ?? []).map((r) => [ipToInt(r.start), ipToInt(r.end)] as const);
+    const excluded = new Set((net.exclude ?? []).map(ipToInt));
+    const hosts = new Set<number>();
+    for (const h of this.store.db.prepare('SELECT underlay_ip, underlay_gateway FROM hosts').all() as { underlay_ip: string; underlay_gateway: string | null }[]) {
+      for (const a of [h.underlay_ip, h.underlay_gateway]) if (a) hosts.add(ipToInt(a));
+    }
+    return (ip) => {
+      if (reserved.has(ip)) return 'reserved (network, broadcast or gateway address)';
+      if (ranges.length && !ranges.some(([s, e]) => ip >= s && ip <= e)) return `outside the network's ranges (${net.ranges!.map((r) => `${r.start}-${r.end}`).join(', ')})`;
+      if (excluded.has(ip)) return 'excluded by the network (exclude)';
+      if (hosts.has(ip)) return "a registered host's underlay address or router";
+      return undefined;
+    };
+  }
+
+  /** Whether a block [base, base+size) holds any address of the network's ranges. */
+  private inRanges(net: NetworkRec, base: number, size: number): boolean {
+    if (net.mode !== 'underlay' || !net.ranges?.length) return true;
+    return net.ranges.some((r) => ipToInt(r.start) < base + size && ipToInt(r.end) >= base);
+  }
+
   private blockLen(net: NetworkRec, c: Cidr): number {
     return Math.max(net.blockSize, c.len);
   }
@@ -44,10 +74,10 @@ export class Ipam {
     return new Set(rows.map((r) => r.ip_int));
   }
 
-  private firstFree(net: NetworkRec, c: Cidr, base: number, size: number): number | undefined {
+  private firstFree(net: NetworkRec, base: number, size: number, refused: (ip: number) => string | undefined): number | undefined {
+    if (!this.inRanges(net, base, size)) return undefined;
     const used = this.used(net.id, base, size);
-    const reserved = this.reserved(net, c);
-    for (let ip = base; ip < base + size; ip++) if (!used.has(ip) && !reserved.has(ip)) return ip;
+    for (let ip = base; ip < base + size; ip++) if (!used.has(ip) && refused(ip) === undefined) return ip;
     return undefined;
   }
 
@@ -73,11 +103,13 @@ export class Ipam {
     const size = 2 ** (32 - len);
     const blockOf = (ip: number) => (ip - ((ip - c.base) % size)) >>> 0;
     const mine = this.store.db.prepare('SELECT base FROM blocks WHERE network_id = ? AND host = ? ORDER BY base').all(net.id, host) as { base: number }[];
+    const refused = this.refusal(net, c);
     if (requested !== undefined) {
       let ip: number;
       try { ip = parseIp(requested); } catch { throw new IpamError('bad_request', `"${requested}" is not an IPv4 address`, 'ip'); }
       if (!cidrContains(c, ip)) throw new IpamError('bad_request', `${requested} is not in ${net.cidr}`, 'ip');
-      if (this.reserved(net, c).has(ip)) throw new IpamError('bad_request', `${requested} is reserved (network, broadcast or gateway address)`, 'ip');
+      const why = refused(ip);
+      if (why) throw new IpamError('bad_request', `${requested} is ${why}`, 'ip');
       if (this.used(net.id, ip, 1).size) throw new IpamError('conflict', `${requested} is already in use in network ${net.name}`, 'ip');
       const b = blockOf(ip);
       const exists = this.store.db.prepare('SELECT 1 FROM blocks WHERE network_id = ? AND base = ?').get(net.id, b);
@@ -85,23 +117,23 @@ export class Ipam {
       return { ip: requested, ipInt: ip, block: `${intToIp(b)}/${len}` };
     }
     for (const { base } of mine) {
-      const ip = this.firstFree(net, c, base, size);
+      const ip = this.firstFree(net, base, size, refused);
       if (ip !== undefined) return { ip: intToIp(ip), ipInt: ip, block: `${intToIp(base)}/${len}` };
     }
     const taken = new Set((this.store.db.prepare('SELECT base FROM blocks WHERE network_id = ?').all(net.id) as { base: number }[]).map((r) => r.base));
     for (let base = c.base; base < c.base + c.size; base += size) {
       if (taken.has(base)) continue;
-      const ip = this.firstFree(net, c, base, size);
+      const ip = this.firstFree(net, base, size, refused);
       if (ip === undefined) continue;
       this.claim(net, base, len, host);
       return { ip: intToIp(ip), ipInt: ip, block: `${intToIp(base)}/${len}` };
     }
     // borrow from any block with room (another host's, or one whose owner was deleted)
     for (const base of [...taken].sort((a, b) => a - b)) {
-      const ip = this.firstFree(net, c, base, size);
+      const ip = this.firstFree(net, base, size, refused);
       if (ip !== undefined) return { ip: intToIp(ip), ipInt: ip, block: `${intToIp(base)}/${len}` };
     }
-    throw new IpamError('exhausted', `network ${net.name} (${net.cidr}) has no free address`);
+    throw new IpamError('exhausted', `network ${net.name} (${net.cidr}) has no free address${net.mode === 'underlay' && net.ranges?.length ? ' in its ranges' : ''}`);
   }
 
   /** After an endpoint is deleted: give an empty block back so any host can claim it. */

@@ -5,6 +5,10 @@ import type { Store } from './store';
 export type NetworkMode = 'local' | 'overlay' | 'routed' | 'underlay';
 export const NETWORK_MODES: NetworkMode[] = ['local', 'overlay', 'routed', 'underlay'];
 export type EndpointState = 'pending' | 'ready' | 'removed';
+/** How an underlay network's endpoints appear on the business network: each with its own MAC (macvlan), or all behind their host's (ipvlan L2). */
+export type MacMode = 'own' | 'shared';
+/** An inclusive range of addresses IPAM may hand out. */
+export interface AddressRange { start: string; end: string }
 
 export interface HostRec {
   name: string; dpid: string; underlayIp: string; phyDpid: string | null; createdAt: string;
@@ -14,6 +18,10 @@ export interface HostRec {
 export interface NetworkRec {
   id: number; name: string; cidr: string; gateway: string; mode: NetworkMode; vni: number;
   blockSize: number; vlan: number | null; mtu: number; createdAt: string;
+  /** underlay networks: 'shared' puts endpoints behind their host's MAC (default 'own') */
+  macMode?: MacMode;
+  /** underlay networks: the only addresses IPAM hands out (null: the whole CIDR), and addresses it never does */
+  ranges?: AddressRange[] | null; exclude?: string[] | null;
 }
 export interface PortMapping { endpointId: string; host: string; protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }
 
@@ -26,7 +34,10 @@ export interface EndpointRec {
 }
 
 interface HostRow { name: string; dpid: string; underlay_ip: string; phy_dpid: string | null; created_at: string; underlay_prefix: number | null; underlay_gateway: string | null }
-interface NetRow { id: number; name: string; cidr: string; gateway: string; mode: string; vni: number; block_size: number; vlan: number | null; mtu: number; created_at: string }
+interface NetRow {
+  id: number; name: string; cidr: string; gateway: string; mode: string; vni: number; block_size: number; vlan: number | null; mtu: number; created_at: string;
+  mac_mode: string | null; ranges: string | null; exclude: string | null;
+}
 interface EpRow {
   id: string; container_id: string; if_name: string; host: string; network_id: number; network: string; port_name: string;
   mac: string; ip: string; requested_ip: string | null; netns: string | null; state: string; created_at: string; ready_at: string | null;
@@ -40,6 +51,8 @@ const host = (r: HostRow): HostRec => ({
 const net = (r: NetRow): NetworkRec => ({
   id: r.id, name: r.name, cidr: r.cidr, gateway: r.gateway, mode: r.mode as NetworkMode, vni: r.vni, blockSize: r.block_size,
   vlan: r.vlan, mtu: r.mtu, createdAt: r.created_at,
+  macMode: (r.mac_mode ?? 'own') as MacMode, ranges: r.ranges ? JSON.parse(r.ranges) as AddressRange[] : null,
+  exclude: r.exclude ? JSON.parse(r.exclude) as string[] : null,
 });
 const ep = (r: EpRow): EndpointRec => ({
   id: r.id, containerId: r.container_id, ifName: r.if_name, host: r.host, network: r.network, networkId: r.network_id,
@@ -75,9 +88,10 @@ export class Resources {
     return r && net(r);
   }
   insertNetwork(n: Omit<NetworkRec, 'id'>): NetworkRec {
-    const info = this.db.prepare('INSERT INTO networks (name, cidr, gateway, mode, vni, block_size, vlan, mtu, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(n.name, n.cidr, n.gateway, n.mode, n.vni, n.blockSize, n.vlan, n.mtu, n.createdAt);
-    return { ...n, id: Number(info.lastInsertRowid) };
+    const info = this.db.prepare('INSERT INTO networks (name, cidr, gateway, mode, vni, block_size, vlan, mtu, created_at, mac_mode, ranges, exclude) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(n.name, n.cidr, n.gateway, n.mode, n.vni, n.blockSize, n.vlan, n.mtu, n.createdAt, n.macMode ?? 'own',
+        n.ranges ? JSON.stringify(n.ranges) : null, n.exclude ? JSON.stringify(n.exclude) : null);
+    return { macMode: 'own', ranges: null, exclude: null, ...n, id: Number(info.lastInsertRowid) };
   }
   deleteNetwork(id: number): void { this.db.prepare('DELETE FROM networks WHERE id = ?').run(id); }
   nextVni(): number {

@@ -89,6 +89,9 @@ const MIGRATIONS: string[] = [
      host TEXT,
      created_at TEXT NOT NULL
    );`,
+  `ALTER TABLE networks ADD COLUMN mac_mode TEXT NOT NULL DEFAULT 'own';
+   ALTER TABLE networks ADD COLUMN ranges TEXT;
+   ALTER TABLE networks ADD COLUMN exclude TEXT;`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }

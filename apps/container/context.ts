@@ -22,6 +22,8 @@ export interface HostState {
   patchPort?: number;
   /** MAC of a host's br-phy, while it is connected (routed mode, NAT) */
   phyMac?(host: string): string | undefined;
+  /** MAC of a host's uplink (br-phy's uplink port), while br-phy is connected: shared-MAC underlay endpoints appear behind it */
+  uplinkMac?(host: string): string | undefined;
   /** ports published on this host */
   mappings?: PortMapping[];
   /** br-phy's uplink port (SNAT output) */
@@ -42,6 +44,8 @@ export interface Ctx {
   /** this host carries a routed network and has its patch to br-phy */
   routed: boolean;
   myPhyMac?: string;
+  /** this host's uplink MAC (shared-MAC underlay networks) */
+  myUplinkMac?: string;
   tun?: number;
   /** Source networks on this host that may route to n: itself, any whose CIDR does not overlap, and for a routed network the underlay. */
   routableFrom(n: NetworkRec): NetworkRec[];
@@ -65,6 +69,7 @@ export function context(s: HostState): Ctx {
   return {
     s, portOf, local, localNets, localNetIds: new Set(localNets.map((n) => n.id)), cidr, routed, tun,
     myPhyMac: s.phyMac?.(s.host),
+    myUplinkMac: s.uplinkMac?.(s.host),
     routableFrom: (n) => [
       ...localNets.filter((src) => src.id === n.id || !overlaps(cidr.get(src.id)!, cidr.get(n.id)!)),
       ...(n.mode === 'routed' && routed ? [UNDERLAY_SRC] : []),

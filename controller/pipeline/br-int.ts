@@ -29,9 +29,9 @@ export const BR_INT_TABLES: readonly TableDecl<BrIntTable>[] = [
     bands: { miss: 0, natOut: 40, routedOut: 50, intoNetwork: 100, block: 150, exact: 200, traceObserve: TRACE_OBSERVE },
   },
   {
-    name: 'l2Forwarding', purpose: 'delivery within a network by destination MAC: to a local port, or through the tunnel to the host that owns the address block',
-    matches: ['reg6', 'eth_dst'], sets: ['vlan_vid', ...TUNNEL], next: [], miss: 'drop',
-    bands: { miss: 0, underlayOut: 50, underlayBroadcast: 100, block: 150, endpoint: 200, traceObserve: TRACE_OBSERVE },
+    name: 'l2Forwarding', purpose: "delivery within a network by destination MAC: to a local port, or through the tunnel to the host that owns the address block; underlay networks' broadcasts and outbound frames to the uplink (shared MAC mode: from the host's MAC)",
+    matches: ['reg6', 'eth_dst', 'eth_type'], sets: ['vlan_vid', 'eth_src', 'arp_sha', ...TUNNEL], next: [], miss: 'drop',
+    bands: { miss: 0, underlayOut: 50, underlayOutArp: 55, underlayBroadcast: 100, underlayBroadcastArp: 105, block: 150, endpoint: 200, traceObserve: TRACE_OBSERVE },
   },
 ];
 

@@ -23,6 +23,11 @@ export const HostRegSchema = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
 }, { $id: 'RegisteredHost', description: 'a container host registered with POST /v1/hosts' });
 
+const AddressRange = Type.Object({
+  start: Type.String({ description: 'first address (IPv4)' }),
+  end: Type.String({ description: 'last address (IPv4), not before start' }),
+}, { additionalProperties: false });
+
 export const NetworkBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 63, description: '1-63 letters, digits, _ . or -, not all digits (GET /v1/networks/{name or id})' }),
   cidr: Type.String({ description: 'IPv4 CIDR, e.g. 10.1.0.0/16 (prefix 8..30, the network address): inside the operator\'s pod CIDRs (default 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10), never in 0/8, 127/8, 169.254/16, 224/4 or 240/4; a routed network overlaps no routed or underlay network' }),
@@ -31,6 +36,9 @@ export const NetworkBody = Type.Object({
   blockSize: Type.Optional(Type.Integer({ minimum: 16, maximum: 30, description: 'prefix length of the per-host IPAM blocks (default 26)' })),
   vlan: Type.Optional(Type.Integer({ minimum: 1, maximum: 4094, description: 'VLAN tag (underlay mode)' })),
   mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9000, description: 'interface MTU handed to containers (default 1500; 1450 for overlay networks, leaving room for VXLAN)' })),
+  macMode: Type.Optional(Type.Union([Type.Literal('own'), Type.Literal('shared')], { description: "underlay mode only: `own` (default, the macvlan model: each endpoint shows its own MAC on the business network) or `shared` (the ipvlan-L2 model: endpoints appear behind their host's br-phy MAC; ARP for them is answered with it, frames are rewritten on the way out and delivered by IP on the way in)" })),
+  ranges: Type.Optional(Type.Array(AddressRange, { minItems: 1, maxItems: 64, description: 'underlay mode only: the part of the business subnet the platform may hand out (inclusive, inside the CIDR, not overlapping); default the whole CIDR. Registered hosts\' underlay addresses and routers are never handed out either way' })),
+  exclude: Type.Optional(Type.Array(Type.String(), { maxItems: 256, description: 'underlay mode only: addresses inside the CIDR never handed out (machines already on the business subnet)' })),
 }, { additionalProperties: false });
 
 export const NetworkSchema = Type.Object({
@@ -43,6 +51,9 @@ export const NetworkSchema = Type.Object({
   blockSize: Type.Integer(),
   vlan: Type.Union([Type.Integer(), Type.Null()]),
   mtu: Type.Integer(),
+  macMode: Type.Union([Type.Literal('own'), Type.Literal('shared')], { description: 'underlay networks: how endpoints appear on the business network (own for every other mode)' }),
+  ranges: Type.Union([Type.Array(AddressRange), Type.Null()], { description: 'underlay networks: the ranges IPAM hands out from (null: the whole CIDR)' }),
+  exclude: Type.Union([Type.Array(Type.String()), Type.Null()]),
   endpoints: Type.Integer(),
   blocks: Type.Array(Type.Object({ cidr: Type.String(), host: Type.Union([Type.String(), Type.Null()]), used: Type.Integer() }), { description: 'IPAM blocks and the host each is affine to' }),
   createdAt: Type.String({ format: 'date-time' }),

@@ -26,6 +26,7 @@ const host = (name: string, underlayIp: string): HostRec => ({
 });
 const HOSTS = new Map([host('h1', '192.168.0.1'), host('h2', '192.168.0.2'), host('h3', '192.168.0.3')].map((h) => [h.name, h]));
 const PHY_MAC: Record<string, string> = { h1: 'aa:00:00:00:00:01', h2: 'aa:00:00:00:00:02', h3: 'aa:00:00:00:00:03' };
+const UPLINK_MAC: Record<string, string> = { h1: 'ba:00:00:00:00:01', h2: 'ba:00:00:00:00:02', h3: 'ba:00:00:00:00:03' };
 
 function network(id: number, mode: NetworkMode, cidr: string, vlan: number | null = null): NetworkRec {
   return { id, name: `n${id}`, cidr, gateway: intToIp(parseCidr(cidr).base + 1), mode, vni: 5000 + id, blockSize: 26, vlan, mtu: 1500, createdAt: '' };
@@ -50,7 +51,7 @@ function hostState(w: World, name: string, extra: Partial<HostState> = {}): Host
   const ports = new Map(w.endpoints.filter((e) => e.host === name).map((e) => [e.portName, e.ofportRequest!]));
   return {
     host: name, hosts: HOSTS, networks: new Map(w.networks.map((n) => [n.id, n])), endpoints: w.endpoints, blocks: w.blocks,
-    ofport: (p) => ports.get(p), tunnelPort: TUN, phyMac: (h) => PHY_MAC[h], ...extra,
+    ofport: (p) => ports.get(p), tunnelPort: TUN, phyMac: (h) => PHY_MAC[h], uplinkMac: (h) => UPLINK_MAC[h], ...extra,
   };
 }
 
@@ -283,6 +284,64 @@ test('underlay: broadcast goes to the local endpoints and out the uplink, never 
   const fromUplink = { ...arpRequest({ ip: '10.6.0.200', mac: 'cc:00:00:00:06:c8', port: PATCH }, UA.ip), vlan_vid: 0x1000 | 100 };
   const back = sentTo(run(ulFlows, fromUplink), UA.port, UB.port);
   assert.ok(back.every((o) => o.vlan_vid === undefined));
+});
+
+// ---- underlay, shared MAC (ipvlan L2) ---------------------------------------
+
+const sh = { ...network(8, 'underlay', '10.8.0.0/24', 200), macMode: 'shared' as const };
+const SA = endpoint(sh, 'h1', '10.8.0.2');
+const SB = endpoint(sh, 'h1', '10.8.0.3');
+const SC = endpoint(sh, 'h2', '10.8.0.4');
+const shared: World = { networks: [sh], endpoints: [SA, SB, SC], blocks: [block(sh, '10.8.0.0/26', 'h1')] };
+const shInt = containerFlows(hostState(shared, 'h1', { patchPort: PATCH }));
+const shPhy = phyFlows(hostState(shared, 'h1', { patchPort: PHY_PATCH, uplinkPort: PHY_UPLINK }));
+const MACHINE = { ip: '10.8.0.200', mac: 'cc:00:00:00:08:c8', port: PHY_UPLINK };
+const tag200 = (p: PacketFields): PacketFields => ({ ...p, vlan_vid: 0x1000 | 200 });
+
+test('underlay shared MAC: a container\'s frame leaves from the host\'s uplink MAC, tagged, and br-phy sends it straight to the uplink', () => {
+  const [o] = sentTo(run(shInt, ipPacket(SA, MACHINE)), PATCH);
+  assert.deepEqual([o.fields.eth_src, o.fields.eth_dst, o.vlan_vid, o.fields.ipv4_src], [UPLINK_MAC.h1, MACHINE.mac, 200, SA.ip]);
+  // br-phy: from the patch with the host's MAC as source: to the uplink, not NORMAL (which would learn the host's MAC on the patch port)
+  const [u] = sentTo(run(shPhy, { ...o.fields, in_port: PHY_PATCH, vlan_vid: 0x1000 | 200 }), PHY_UPLINK);
+  assert.equal(u.fields.eth_src, UPLINK_MAC.h1);
+});
+
+test('underlay shared MAC: ARP from a container names the host\'s uplink MAC outside, and the local endpoints get it unchanged', () => {
+  const outs = sentTo(run(shInt, arpRequest(SA, MACHINE.ip)), SB.port, PATCH);
+  assert.deepEqual([outs[0].fields.eth_src, outs[0].fields.arp_sha], [SA.mac, SA.mac], 'the neighbour on the host sees the container\'s own MAC');
+  assert.deepEqual([outs[1].fields.eth_src, outs[1].fields.arp_sha, outs[1].fields.arp_spa, outs[1].vlan_vid], [UPLINK_MAC.h1, UPLINK_MAC.h1, SA.ip, 200]);
+  // the container's answer to a machine's ARP request: the host's MAC for the container's address
+  const answer = { in_port: SA.port, eth_src: SA.mac, eth_dst: MACHINE.mac, eth_type: 0x0806, arp_op: 2, arp_spa: SA.ip, arp_sha: SA.mac, arp_tpa: MACHINE.ip, arp_tha: MACHINE.mac };
+  const [a] = sentTo(run(shInt, answer), PATCH);
+  assert.deepEqual([a.fields.eth_src, a.fields.arp_sha, a.fields.arp_spa], [UPLINK_MAC.h1, UPLINK_MAC.h1, SA.ip]);
+});
+
+test('underlay shared MAC: br-phy hands frames for the host\'s uplink MAC to the endpoint by IP, with its own MAC restored', () => {
+  for (const e of [SA, SB]) {
+    const [o] = sentTo(run(shPhy, tag200(ipPacket(MACHINE, { ip: e.ip, mac: UPLINK_MAC.h1 }))), PHY_PATCH);
+    assert.deepEqual([o.fields.eth_dst, o.fields.ipv4_dst], [e.mac, e.ip]);
+    // br-int delivers it by MAC as in own mode
+    const [d] = sentTo(run(shInt, { ...o.fields, in_port: PATCH }), e.port);
+    assert.deepEqual([d.fields.eth_dst, d.vlan_vid], [e.mac, undefined]);
+  }
+  // an ARP reply for a container (it asked through the host's MAC) gets its MAC back in the target fields
+  const reply = tag200({ in_port: PHY_UPLINK, eth_src: MACHINE.mac, eth_dst: UPLINK_MAC.h1, eth_type: 0x0806, arp_op: 2, arp_spa: MACHINE.ip, arp_sha: MACHINE.mac, arp_tpa: SA.ip, arp_tha: UPLINK_MAC.h1 });
+  const [r] = sentTo(run(shPhy, reply), PHY_PATCH);
+  assert.deepEqual([r.fields.eth_dst, r.fields.arp_tha], [SA.mac, SA.mac]);
+  sentTo(run(shInt, { ...r.fields, in_port: PATCH }), SA.port);
+  // the host's own traffic, another VLAN, and an endpoint of another host stay NORMAL
+  sentTo(run(shPhy, ipPacket(MACHINE, { ip: '192.168.0.1', mac: PHY_MAC.h1 })), OFPP_NORMAL);
+  sentTo(run(shPhy, { in_port: PHY_UPLINK, eth_src: MACHINE.mac, eth_dst: PHY_MAC.h1, eth_type: 0x0806, arp_op: 2, arp_tpa: '192.168.0.1' }), OFPP_NORMAL);
+  sentTo(run(shPhy, { ...ipPacket(MACHINE, { ip: SA.ip, mac: UPLINK_MAC.h1 }), vlan_vid: 0x1000 | 300 }), OFPP_NORMAL);
+  sentTo(run(shPhy, tag200(ipPacket(MACHINE, { ip: SC.ip, mac: UPLINK_MAC.h1 }))), OFPP_NORMAL);
+});
+
+test('underlay shared MAC: without the host\'s uplink MAC (br-phy not connected) nothing leaves under the containers\' own MACs', () => {
+  const blind = containerFlows(hostState(shared, 'h1', { patchPort: PATCH, uplinkMac: () => undefined }));
+  droppedAt(run(blind, ipPacket(SA, MACHINE)), 'l2Forwarding');
+  // inside the host the endpoints still reach each other
+  sentTo(run(blind, ipPacket(SA, SB)), SB.port);
+  assert.deepEqual(phyFlows(hostState(shared, 'h1', { patchPort: PHY_PATCH, uplinkPort: PHY_UPLINK, uplinkMac: () => undefined })).filter((f) => f.priority !== 0), []);
 });
 
 // ---- br-phy NAT -----------------------------------------------------------
