@@ -68,6 +68,8 @@ export function attachEventStream(app: FastifyInstance, deps: ApiDeps): void {
       if (url.searchParams.get('snapshot') === '1' || url.searchParams.get('snapshot') === 'true') ws.send(snapshot());
       const off = deps.bus.on('*', (e) => {
         if (ws.readyState !== WebSocket.OPEN) return;
+        // a stream lasts no longer than the token that opened it
+        if (e.type === 'token.revoked' && e.tokenId === p.tokenId) { ws.close(1008, 'token revoked'); return; }
         if (prefixes.length && !prefixes.some((p) => e.type.startsWith(p))) return;
         if (ws.bufferedAmount > 8 * 1024 * 1024) { ws.close(1013, 'client too slow'); return; }
         ws.send(JSON.stringify(e));
@@ -93,7 +95,9 @@ export function attachEventStream(app: FastifyInstance, deps: ApiDeps): void {
       summary: 'Event stream (WebSocket): one JSON message {type, ts, ...} per event',
       description: 'Open with a WebSocket upgrade. Query: snapshot=1 sends {type:"snapshot", switches, links, hosts} first; '
         + 'types=link.,host. keeps only events whose type starts with one of the prefixes. Sending {"type":"snapshot"} asks for a snapshot at any time. '
-        + 'Event types: switch.connected, switch.disconnected, port.added, port.modified, port.removed, link.added, link.removed, host.added, host.moved, host.removed.',
+        + 'Event types: switch.connected, switch.disconnected, port.added, port.modified, port.removed, link.added, link.removed, host.added, host.moved, host.removed, '
+        + 'host.registered, host.unregistered, network.created, network.deleted, endpoint.created, endpoint.ready, endpoint.deleted, token.revoked. '
+        + 'A stream is closed (code 1008, "token revoked") when the token that opened it is revoked.',
       querystring: {
         type: 'object',
         properties: { snapshot: { type: 'string', enum: ['1', 'true', '0', 'false'] }, types: { type: 'string' } },

@@ -136,6 +136,33 @@ test('the event stream: 401 without a token, 403 for a host token or a foreign H
   assert.deepEqual(browser, { status: 101, protocol: `weft.bearer.${ctl.adminToken}` });
 });
 
+test('revoking a token closes the event streams it opened, and only those', async () => {
+  const ctl = await ctlP;
+  const t = await call('POST', '/v1/tokens', { token: ctl.adminToken, body: { role: 'admin' } });
+  assert.equal(t.status, 201);
+  const open = (token: string) => new Promise<{ s: WebSocket; closed: Promise<{ code: number; reason: string }> }>((resolve, reject) => {
+    const s = new WebSocket(`ws://127.0.0.1:${ctl.apiPort}/v1/events`, { headers: { authorization: `Bearer ${token}` } });
+    const closed = new Promise<{ code: number; reason: string }>((r) => s.once('close', (code, reason) => r({ code, reason: reason.toString() })));
+    s.once('open', () => resolve({ s, closed }));
+    s.once('error', reject);
+  });
+  const doomed = await open(t.body.token as string);
+  const kept = await open(ctl.adminToken!);
+  let keptClosed = false;
+  void kept.closed.then(() => { keptClosed = true; });
+  assert.equal((await call('DELETE', `/v1/tokens/${t.body.id as string}`, { token: ctl.adminToken })).status, 204);
+  assert.deepEqual(await doomed.closed, { code: 1008, reason: 'token revoked' });
+  // the stream of the token that stays is still open and still gets events
+  const got = new Promise((r) => kept.s.once('message', r));
+  assert.equal((await call('POST', '/v1/networks', { token: ctl.adminToken, body: { name: 'revoke-check', cidr: '10.78.0.0/24' } })).status, 201);
+  await got;
+  assert.equal(keptClosed, false);
+  kept.s.close();
+  assert.equal((await call('DELETE', '/v1/networks/revoke-check', { token: ctl.adminToken })).status, 204);
+  // and the revoked token opens nothing new
+  assert.equal((await ws(`ws://127.0.0.1:${ctl.apiPort}/v1/events`, { headers: { authorization: `Bearer ${t.body.token as string}` } })).status, 401);
+});
+
 test('a malformed upgrade request gets 400 and the API lives on', async () => {
   const ctl = await ctlP;
   const net = await import('node:net');

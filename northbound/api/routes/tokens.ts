@@ -50,6 +50,7 @@ export function tokenRoutes(deps: ApiDeps) {
       if (!rec) throw notFound('token', req.params.id);
       if (rec.role === 'admin' && t.countAdmins() <= 1) throw conflict('the last admin token cannot be revoked: make another one first');
       t.delete(rec.id);
+      deps.bus.emit({ type: 'token.revoked', tokenId: rec.id, role: rec.role });
       req.log.info({ tokenId: rec.id, by: req.principal?.tokenId }, 'token revoked');
       return reply.status(204).send();
     });
