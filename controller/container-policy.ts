@@ -2,8 +2,8 @@
 // which address space networks may use (and BGP may announce), and which
 // host ports containers may publish. The controller gets one ContainerPolicy
 // (ContainerService's constructor; DEFAULT_POLICY when none is given); the
-// command line builds it with containerPolicy() from --pod-cidrs and
-// --host-ports and the ports Weft itself listens on.
+// command line builds it with containerPolicy() from --pod-cidrs,
+// --host-ports, --max-endpoints-per-host and the ports Weft itself listens on.
 import { Cidr, parseCidr, overlaps, cidrWithin } from './ipv4';
 
 export interface ContainerPolicy {
@@ -13,7 +13,12 @@ export interface ContainerPolicy {
   hostPortRange: { lo: number; hi: number };
   /** Host ports never published, even inside hostPortRange: Weft's own (OpenFlow, REST, BGP, OVSDB). */
   reservedHostPorts: readonly number[];
+  /** At most this many endpoints per host: one host (or its token) cannot take a network's addresses from the others. */
+  maxEndpointsPerHost: number;
 }
+
+/** Default per-host endpoint quota (--max-endpoints-per-host). */
+export const DEFAULT_MAX_ENDPOINTS_PER_HOST = 1024;
 
 /** The private (RFC 1918) and shared (RFC 6598) address space. */
 export const DEFAULT_POD_CIDRS = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'] as const;
@@ -33,6 +38,7 @@ export const DEFAULT_POLICY: ContainerPolicy = {
   podCidrs: DEFAULT_POD_CIDRS.map(parseCidr),
   hostPortRange: { ...DEFAULT_HOST_PORT_RANGE },
   reservedHostPorts: [...DEFAULT_RESERVED_HOST_PORTS],
+  maxEndpointsPerHost: DEFAULT_MAX_ENDPOINTS_PER_HOST,
 };
 
 /** The forbidden range `c` overlaps, if any. */
@@ -76,8 +82,16 @@ export function parseHostPortRange(s: string): { lo: number; hi: number } {
  * are never published, with BGP's 179 and OVSDB's 6640 on every host. Each
  * defaults as in DEFAULT_POLICY. Throws RangeError.
  */
-export function containerPolicy(o: { podCidrs?: string; hostPorts?: string; ownPorts?: readonly number[] } = {}): ContainerPolicy {
+/** `--max-endpoints-per-host N`: 1..1000000. Throws RangeError. */
+export function parseMaxEndpoints(s: string): number {
+  const n = Number(s.trim());
+  if (!/^\d+$/.test(s.trim()) || n < 1 || n > 1_000_000) throw new RangeError(`--max-endpoints-per-host "${s}": a whole number 1..1000000`);
+  return n;
+}
+
+export function containerPolicy(o: { podCidrs?: string; hostPorts?: string; ownPorts?: readonly number[]; maxEndpointsPerHost?: string } = {}): ContainerPolicy {
   return {
+    maxEndpointsPerHost: o.maxEndpointsPerHost !== undefined ? parseMaxEndpoints(o.maxEndpointsPerHost) : DEFAULT_MAX_ENDPOINTS_PER_HOST,
     podCidrs: o.podCidrs !== undefined ? parsePodCidrs(o.podCidrs) : DEFAULT_POLICY.podCidrs,
     hostPortRange: o.hostPorts !== undefined ? parseHostPortRange(o.hostPorts) : { ...DEFAULT_HOST_PORT_RANGE },
     reservedHostPorts: o.ownPorts === undefined

@@ -224,6 +224,10 @@ export class ContainerService {
       throw conflict(`container ${inp.containerId} already has interface ${inp.ifName} (on ${existing.host}, network ${existing.network})`, 'ifName');
     }
     macInUse(mac, net, this.resources);
+    const onHost = this.resources.countEndpoints({ host: host.name });
+    if (onHost >= this.policy.maxEndpointsPerHost) {
+      throw new WeftError(409, 'quota_exceeded', `host ${host.name} already has ${onHost} endpoints, the limit per host (--max-endpoints-per-host)`, 'host');
+    }
     const mappings = portMappings(inp, host, this.resources, this.policy);
     const blocksBefore = this.ipam.allBlocks().length;
     const e = this.store.tx(() => {

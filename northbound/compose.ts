@@ -84,7 +84,7 @@ export class Controller {
       });
     }
     // Weft's well-known ports stay reserved whatever this controller listens on (another may use them)
-    const policy = (ownPorts: number[]) => containerPolicy({ podCidrs: cfg.podCidrs, hostPorts: cfg.hostPorts, ownPorts: [DEFAULTS.ofPort, DEFAULTS.apiPort, ...ownPorts] });
+    const policy = (ownPorts: number[]) => containerPolicy({ podCidrs: cfg.podCidrs, hostPorts: cfg.hostPorts, maxEndpointsPerHost: cfg.maxEndpointsPerHost, ownPorts: [DEFAULTS.ofPort, DEFAULTS.apiPort, ...ownPorts] });
     const containers = new ContainerService(this.store, (d) => this.registry.get(d), this.bus, this.log.child({ component: 'containers' }), this.round,
       policy([cfg.ofPort, cfg.apiPort]));
     this.policy = policy;

@@ -33,6 +33,8 @@ export interface ControllerConfig {
   podCidrs?: string;
   /** Host ports that may be published, LO-HI (default 1024-65535, less Weft's own). */
   hostPorts?: string;
+  /** Endpoints per host at most (default 1024). */
+  maxEndpointsPerHost?: string;
 }
 
 export const DEFAULTS: ControllerConfig = {

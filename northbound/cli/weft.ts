@@ -66,6 +66,8 @@ Options for "controller":
                     BGP announces nothing outside it
   --host-ports LO-HI  host ports that may be published to containers
                     (default 1024-65535; Weft's own ports, 179 and 6640 never)
+  --max-endpoints-per-host N  endpoints one host may have (default 1024): a
+                    host or its token cannot take a network's addresses
   --admin-token-file PATH  where the admin token is written on first start
                     (default: weft-admin.token next to the database, mode 0600)
   --no-auth         no tokens on the API: anyone who reaches it may do
@@ -116,7 +118,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
       'bgp-asn': { type: 'string' }, 'bgp-router-id': { type: 'string' }, 'bgp-peer': { type: 'string', multiple: true },
       'admin-token-file': { type: 'string' }, 'no-auth': { type: 'boolean' }, 'api-tls-cert': { type: 'string' }, 'api-tls-key': { type: 'string' },
       'api-tls-ca': { type: 'string' }, 'api-allowed-hosts': { type: 'string' }, 'api-allowed-origins': { type: 'string' },
-      'tls-allow-unbound': { type: 'boolean' }, 'pod-cidrs': { type: 'string' }, 'host-ports': { type: 'string' },
+      'tls-allow-unbound': { type: 'boolean' }, 'pod-cidrs': { type: 'string' }, 'host-ports': { type: 'string' }, 'max-endpoints-per-host': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -144,20 +146,23 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     tls: values['tls-key'] ? { key: values['tls-key']!, cert: values['tls-cert']!, ca: values['tls-ca']! } : undefined,
     logLevel: level,
     ...(values['tls-allow-unbound'] ? { connection: { allowUnboundCertificates: true } } : {}),
-    ...containerLimits(values['pod-cidrs'], values['host-ports']),
+    ...containerLimits(values['pod-cidrs'], values['host-ports'], values['max-endpoints-per-host']),
     ...apiTrust(values),
     ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['api-host'] ?? DEFAULTS.apiHost),
   };
 }
 
-function containerLimits(podCidrs: string | undefined, hostPorts: string | undefined): Pick<ControllerConfig, 'podCidrs' | 'hostPorts'> {
+function containerLimits(podCidrs: string | undefined, hostPorts: string | undefined, maxEndpointsPerHost: string | undefined): Pick<ControllerConfig, 'podCidrs' | 'hostPorts' | 'maxEndpointsPerHost'> {
   try {
     // checked here for a usage error at start; the controller parses them again into its policy
-    containerPolicy({ podCidrs, hostPorts });
+    containerPolicy({ podCidrs, hostPorts, maxEndpointsPerHost });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  return { ...(podCidrs !== undefined ? { podCidrs } : {}), ...(hostPorts !== undefined ? { hostPorts } : {}) };
+  return {
+    ...(podCidrs !== undefined ? { podCidrs } : {}), ...(hostPorts !== undefined ? { hostPorts } : {}),
+    ...(maxEndpointsPerHost !== undefined ? { maxEndpointsPerHost } : {}),
+  };
 }
 
 function apiTrust(v: Record<string, string | boolean | string[] | undefined>): Pick<ControllerConfig, 'auth' | 'adminTokenFile' | 'apiTls' | 'allowedHosts' | 'allowedOrigins'> {
