@@ -110,8 +110,9 @@ export class ContainerService {
       await this.reconciler.fullSync(dpid);
       this.synced.add(dpid);
       this.readiness.markReady(dpid);
-      // other hosts' flows can depend on this switch (a br-phy's MAC in routed mode)
-      void this.resyncAll();
+      // other hosts' flows can depend on a br-phy (its MAC in routed mode, its uplink's for shared-MAC
+      // underlay networks), never on a br-int: a br-int that (re)connects changes only its own flows
+      if (this.resources.hostByPhyDpid(dpid)) void this.resyncAll();
     } catch (e) {
       this.log.warn({ dpid, err: (e as Error).message }, 'full sync failed');
     }
