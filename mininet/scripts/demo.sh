@@ -31,11 +31,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The controller (and its log formatter) run in their own session: Ctrl-C reaches the lab and this
+# script, whose cleanup then detaches the containers through the API before it stops the controller.
 if [[ -t 1 ]]; then
-  node dist/northbound/cli/weft.js controller --admin-token-file "$TOKEN_FILE" \
-    > >(node_modules/.bin/pino-pretty --colorize --translateTime 'SYS:HH:MM:ss.l' --ignore pid,hostname) 2>&1 &
+  setsid node dist/northbound/cli/weft.js controller --admin-token-file "$TOKEN_FILE" \
+    > >(setsid node_modules/.bin/pino-pretty --colorize --singleLine --translateTime 'SYS:HH:MM:ss.l' --ignore pid,hostname,app) 2>&1 &
 else
-  node dist/northbound/cli/weft.js controller --admin-token-file "$TOKEN_FILE" &
+  setsid node dist/northbound/cli/weft.js controller --admin-token-file "$TOKEN_FILE" &
 fi
 CTL=$!
 for _ in $(seq 1 100); do
@@ -57,5 +59,9 @@ cat >&2 <<MSG
 [demo] starting the Mininet lab (${WEFT_DEMO_TOPO:-ring} ${WEFT_DEMO_PARAMS:-4}); Ctrl-C stops everything
 
 MSG
-"$ROOT/mininet/lab" "${WEFT_DEMO_TOPO:-ring}" ${WEFT_DEMO_PARAMS:-4} --controller 127.0.0.1:6653 --api "$API" \
-  --admin-token-file "$TOKEN_FILE" --keep
+if ! "$ROOT/mininet/lab" "${WEFT_DEMO_TOPO:-ring}" ${WEFT_DEMO_PARAMS:-4} --controller 127.0.0.1:6653 --api "$API" \
+  --admin-token-file "$TOKEN_FILE" --keep; then
+  echo "[demo] the Mininet lab failed (above); the controller, the UI and the container hosts stay up: Ctrl-C stops them" >&2
+  sleep infinity &
+  wait $!
+fi
