@@ -109,6 +109,7 @@ async function refreshEndpoints(): Promise<void> {
 async function refreshAll(): Promise<void> {
   try {
     await Promise.all([refreshHosts(), refreshEndpoints()]);
+    $('status-line').textContent = '';
     render();
   } catch (e) { report(e, 'loading'); }
 }

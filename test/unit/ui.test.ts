@@ -142,6 +142,10 @@ test('static files: content types, security headers, ETag revalidation; nothing 
     const r = await rawGet(p);
     assert.ok(r.status === 404 || r.status === 401 || r.status === 400, `${p}: ${r.status} ${r.body.slice(0, 120)}`);
     assert.doesNotMatch(r.body, /"name": *"weft"|root:x:0|containerId/, `${p} leaked a file or data`);
+    // with a token too: the static route serves its own files only, whatever the path says
+    const a = await rawGet(p, adminHeaders(ctl));
+    assert.ok(a.status === 404 || a.status === 400, `${p} (admin): ${a.status} ${a.body.slice(0, 120)}`);
+    assert.doesNotMatch(a.body, /"name": *"weft"|root:x:0/, `${p} (admin) leaked a file`);
   }
   // every data call needs the token
   for (const p of ['/v1/endpoints', '/v1/hosts', '/v1/switches', `/v1/endpoints/${eps[0]!.id}/counters`]) assert.equal((await call('GET', p, undefined, {})).status, 401, p);
@@ -187,7 +191,14 @@ test('the UI: login, topology from the event stream, endpoints with counters, fl
   await page.waitForFunction(() => /not valid/.test(document.getElementById('login-error')!.textContent ?? ''));
   assert.ok(dataCalls.length > 0 && dataCalls.every((c) => c.status === 401), JSON.stringify(dataCalls));
   assert.equal(await page.evaluate(() => sessionStorage.getItem('weft.token')), null);
-  errors.length = 0; // the browser logs the 401s
+  // a host token (it may read its own host only): refused, the UI needs an admin
+  const hostToken = (await call<{ token: string }>('POST', '/v1/tokens', { role: 'host', host: 'h1' })).body.token;
+  await page.fill('#token', hostToken);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForFunction(() => /needs an admin token/.test(document.getElementById('login-error')!.textContent ?? ''));
+  assert.equal(await page.isVisible('#app'), false);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('weft.token')), null);
+  errors.length = 0; // the browser logs the 401s and the 403
 
   // the admin token
   await page.fill('#token', ctl.adminToken!);
