@@ -55,6 +55,7 @@ function showLogin(message = ''): void {
   if (countersTimer) clearInterval(countersTimer);
   $('app').hidden = true;
   $('login').hidden = false;
+  for (const id of ['tabs', 'conn', 'logout']) $(id).hidden = true;
   $('login-error').textContent = message;
   ($('token') as HTMLInputElement).value = '';
   ($('token') as HTMLInputElement).focus();
@@ -76,6 +77,7 @@ async function login(token: string): Promise<void> {
   api = a;
   $('login').hidden = true;
   $('app').hidden = false;
+  for (const id of ['tabs', 'conn', 'logout']) $(id).hidden = false;
   show(viewFromHash());
   await refreshAll();
   stream = a.events(onEvent, (s) => {

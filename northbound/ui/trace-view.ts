@@ -17,6 +17,13 @@ export function verdictText(v: Verdict, name: (id: string) => string): string {
   }
 }
 
+/** The verdict in a few words, for its box (the full text is its tooltip and the line above the drawing). */
+export function verdictShort(v: Verdict, name: (id: string) => string): string {
+  const full = v.result === 'dropped' ? `dropped on ${v.host}${v.table ? ` ${v.table}` : ''}: ${(v.reason ?? 'no flow').split(':')[0]}`
+    : v.result === 'lost' ? 'lost' : verdictText(v, name);
+  return full.length > 52 ? `${full.slice(0, 51)}…` : full;
+}
+
 const hopTitle = (p: Hop) => (p.kind ? `${p.kind}${p.vni !== undefined ? ` vni ${p.vni}` : ''}: ${p.from ?? '?'} → ${p.to ?? '?'}` : `${p.host} · ${p.bridge} · ${p.tableId}:${p.table}`);
 
 function hopBox(x: number, y: number, cls: string, attrs: Record<string, string | number | undefined>, line1: string, line2: string, tip: string): SVGGElement {
@@ -28,7 +35,7 @@ function hopBox(x: number, y: number, cls: string, attrs: Record<string, string 
     s('text', { class: 'sub', x: tunnel ? 30 : 10, y: 36 }, line2.length > 58 ? `${line2.slice(0, 57)}…` : line2));
 }
 
-function column(svg: SVGSVGElement, x: number, heading: string, boxes: SVGGElement[], verdict: { text: string; result: string }, cls: string): number {
+function column(svg: SVGSVGElement, x: number, heading: string, boxes: SVGGElement[], verdict: { text: string; short: string; result: string }, cls: string): number {
   const g = s('g', { class: `trace-column ${cls}` }, s('text', { class: 'heading', x, y: 16 }, heading));
   let y = 28;
   boxes.forEach((b, i) => {
@@ -39,7 +46,7 @@ function column(svg: SVGSVGElement, x: number, heading: string, boxes: SVGGEleme
   });
   if (boxes.length) g.append(s('line', { class: 'step', x1: x + BOX_W / 2, y1: y - (ROW - BOX_H), x2: x + BOX_W / 2, y2: y - 2, 'marker-end': 'url(#arrow)' }));
   g.append(s('g', { class: `verdict verdict-${verdict.result}`, transform: `translate(${x},${y})` },
-    s('rect', { width: BOX_W, height: BOX_H - 8, rx: 19 }), s('text', { class: 'label', x: BOX_W / 2, y: 24, 'text-anchor': 'middle' }, verdict.text.length > 60 ? `${verdict.text.slice(0, 59)}…` : verdict.text),
+    s('rect', { width: BOX_W, height: BOX_H - 8, rx: 19 }), s('text', { class: 'label', x: BOX_W / 2, y: 24, 'text-anchor': 'middle' }, verdict.short),
     s('title', {}, verdict.text)));
   svg.append(g);
   return y + BOX_H;
@@ -54,12 +61,12 @@ export function drawTrace(svg: SVGSVGElement, verdictEl: HTMLElement, table: HTM
     ? hopBox(0, 0, `hop hop-tunnel hop-${p.kind}`, { 'data-index': i, 'data-kind': p.kind }, `${p.kind}${p.vni !== undefined ? ` vni ${p.vni}` : ''}`, `${p.from ?? '?'} → ${p.to ?? '?'}`, hopTitle(p))
     : hopBox(0, 0, 'hop', { 'data-index': i, 'data-host': p.host, 'data-bridge': p.bridge, 'data-table': p.table }, `${p.host} · ${p.bridge} · ${p.tableId}:${p.table}`, p.actions ?? '', `${hopTitle(p)}\n${p.flow ?? '(no flow)'}\nowner: ${p.owner ?? '-'}`)));
   const v = a.computed.verdict;
-  let height = column(svg, 10, 'computed (the controller\'s flows)', hops, { text: verdictText(v, name), result: v.result }, 'computed');
+  let height = column(svg, 10, 'computed (the controller\'s flows)', hops, { text: verdictText(v, name), short: verdictShort(v, name), result: v.result }, 'computed');
   let width = BOX_W + 20;
   if (a.live) {
     const obs = a.live.observed.map((o: Observed, i) => hopBox(0, 0, `hop hop-live event-${o.event}`, { 'data-index': i, 'data-host': o.host, 'data-bridge': o.bridge, 'data-table': o.table },
       `${o.host} · ${o.bridge} · ${o.tableId}:${o.table}`, `${o.event}${o.port ? ` ${o.port}` : ''}${o.endpoint ? ` → ${name(o.endpoint)}` : ''}`, `${o.flow ?? '(no flow matched)'}`));
-    height = Math.max(height, column(svg, COL2, `live (a marked packet, ${a.live.injections} injected)`, obs, { text: verdictText(a.live.verdict, name), result: a.live.verdict.result }, 'live'));
+    height = Math.max(height, column(svg, COL2, `live (a marked packet, ${a.live.injections} injected)`, obs, { text: verdictText(a.live.verdict, name), short: verdictShort(a.live.verdict, name), result: a.live.verdict.result }, 'live'));
     width = COL2 + BOX_W + 10;
   }
   svg.setAttribute('viewBox', `0 0 ${width} ${height + 10}`);

@@ -182,6 +182,7 @@ test('the UI: login, topology from the event stream, endpoints with counters, fl
   await page.waitForSelector('#login-form', { state: 'visible' });
   assert.equal(await page.isVisible('#app'), false);
   assert.equal(await page.locator('.node').count(), 0);
+  assert.equal(await page.isVisible('#tabs'), false);
   assert.equal(dataCalls.length, 0, JSON.stringify(dataCalls));
   await shot(page, '01-login');
 
