@@ -6,6 +6,8 @@
  *   mininet/hostlab up 3 --controller ... --cni-agent       # and a CNI agent per host
  *   mininet/hostlab register --api http://172.31.250.1:8080 --admin-token-file ./weft-admin.token
  *                                      # register h1..hN with Weft, a host token each (0600)
+ *   mininet/hostlab attach h1 web blue  # a container "web" on h1 in network blue (after register)
+ *   mininet/hostlab detach web
  *   mininet/hostlab status
  *   mininet/hostlab down
  *   mininet/hostlab cleanup            # (or --cleanup) remove every wf* leftover
@@ -19,7 +21,15 @@
  * written mode 0600 to /tmp/weft-emu/hN/weft-host.token: that file is the
  * host's CNI `tokenFile` (the JSON prints it, and a ready CNI plugin
  * configuration per host). `down` revokes those tokens and unregisters the
- * hosts again (best effort: the controller may be gone).
+ * hosts again (best effort: the controller may be gone), after detaching
+ * the lab's containers.
+ * `attach` does for a container what weft-cni does (register the endpoint
+ * with the host's own token, a veth pair from the container's netns
+ * <prefix>c-NAME into the host, the host end on br-int with the endpoint's
+ * ofport_request, the address, MAC, MTU and default route in the
+ * container, then wait until the endpoint is ready), but from the root
+ * namespace: a controller whose API listens on loopback (the default) is not
+ * reachable from inside the hosts, where weft-cni would run.
  * Needs root and `npm run build`.
  */
 import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
@@ -43,8 +53,9 @@ import {
   DEFAULT_UNDERLAY_SUBNET,
 } from '../test/helpers/emu-host';
 import { sh } from '../test/helpers/ovs';
+import { EXTERNAL_IDS } from '../northbound/cni/ovs';
 
-const UNDERLAY_ID = 'lab';
+const DEFAULT_UNDERLAY_ID = 'lab';
 const STATE_FILE = 'hostlab.json';
 const PARALLEL = 4;
 
@@ -57,6 +68,11 @@ commands:
               token, written 0600 to <base-dir>/hN/weft-host.token; prints the
               JSON again, each host with its tokenFile and a CNI configuration
               (needs --api; the controller must be up)
+  attach HOST NAME NETWORK
+              a container NAME (netns <prefix>c-NAME, container id hostlab-NAME,
+              eth0) on HOST in NETWORK, wired as weft-cni would, with HOST's
+              token (after register); waits until it is ready; prints it as JSON
+  detach NAME remove that container: its endpoint, OVS port, veth and netns
   status      JSON: which daemons run, memory, controller / manager connected
   cleanup     remove every leftover: netns wf*-*, links wfu* / wf*-*, daemons
               under /tmp/weft-emu*  (same as --cleanup)
@@ -68,6 +84,7 @@ options for up:
   --subnet CIDR    underlay subnet (default ${DEFAULT_UNDERLAY_SUBNET}; bridge .1, host i .i+1)
   --mtu N          underlay MTU (default 1500; 1600 lets 1500-byte container
                    packets through VXLAN)
+  --underlay ID    the underlay bridge is wfuID (default ${DEFAULT_UNDERLAY_ID})
   --max-backoff MS controller reconnect backoff (default 1000)
   --no-tunnel      no vxlan0 on br-int
   --no-patch       no patch ports between br-int and br-phy
@@ -101,7 +118,11 @@ interface LabState {
   /** Per host: its host token's id and file (0600), and a CNI plugin configuration for it. */
   tokens?: Record<string, { id: string; tokenFile: string }>;
   cni?: Record<string, Record<string, unknown>>;
+  /** Containers made by `attach`, by name. */
+  containers?: Record<string, LabContainer>;
 }
+
+interface LabContainer { host: string; network: string; netns: string; endpointId: string; portName: string; ip: string; mac: string }
 
 /** The name of a host's token file in its folder. */
 const HOST_TOKEN_FILE = 'weft-host.token';
@@ -218,10 +239,11 @@ async function pool<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): 
   return results;
 }
 
-async function down(baseDir: string, prefix: string): Promise<SweepReport & { hosts: string[]; underlay: string | null }> {
+async function down(baseDir: string, prefix: string, underlayId = DEFAULT_UNDERLAY_ID): Promise<SweepReport & { hosts: string[]; underlay: string | null }> {
   const state = await readState(baseDir);
   const hosts: string[] = [];
   if (state) {
+    for (const name of Object.keys(state.containers ?? {})) await detach(state, name).catch((e: Error) => log(`detaching ${name}: ${e.message}`));
     await unregister(state);
     for (const [name, a] of Object.entries(state.cniAgents ?? {})) {
       if (!pidAlive(a.pid)) continue;
@@ -237,7 +259,7 @@ async function down(baseDir: string, prefix: string): Promise<SweepReport & { ho
       hosts.push(h.name);
     }
   }
-  const underlayName = state?.underlay.name ?? `wfu${UNDERLAY_ID}`;
+  const underlayName = state?.underlay.name ?? `wfu${underlayId}`;
   const p = escapeRe(state?.prefix ?? prefix);
   const report = await sweepLeftovers({
     baseDirs: [baseDir],
@@ -252,12 +274,12 @@ async function up(n: number, v: Record<string, string | boolean | undefined>, ba
   if (!Number.isInteger(n) || n < 1 || n > 200) throw new Error(`up: N must be 1..200, got ${String(n)}`);
   if ((await readState(baseDir)) !== null || netnsExists(`${prefix}h1`)) {
     log('a lab is already up: taking it down first');
-    await down(baseDir, prefix);
+    await down(baseDir, prefix, (v.underlay as string | undefined) ?? DEFAULT_UNDERLAY_ID);
   }
   const t0 = performance.now();
   await mkdir(baseDir, { recursive: true });
   const underlay = new Underlay({
-    id: UNDERLAY_ID,
+    id: (v.underlay as string | undefined) ?? DEFAULT_UNDERLAY_ID,
     subnet: (v.subnet as string | undefined) ?? DEFAULT_UNDERLAY_SUBNET,
     mtu: v.mtu !== undefined ? Number(v.mtu) : undefined,
   });
@@ -322,6 +344,72 @@ async function up(n: number, v: Record<string, string | boolean | undefined>, ba
   }
 }
 
+const CONTAINER_NAME = /^[a-z][a-z0-9]{0,7}$/;
+
+/** A container on a lab host, wired as weft-cni would (see the header), with the host's own token. */
+async function attach(state: LabState, hostName: string, name: string, network: string): Promise<LabContainer> {
+  if (!CONTAINER_NAME.test(name)) throw new Error(`attach: the container name must be 1-8 of a-z0-9, a letter first (got "${name}")`);
+  const h = state.hosts.find((x) => x.name === hostName);
+  if (!h) throw new Error(`attach: no host ${hostName} in this lab (${state.hosts.map((x) => x.name).join(', ')})`);
+  const t = state.tokens?.[hostName];
+  if (!state.weft || !t) throw new Error('attach: the hosts are not registered with Weft (mininet/hostlab register --api URL first)');
+  if (state.containers?.[name]) throw new Error(`attach: container ${name} exists (on ${state.containers[name]!.host}); detach it first`);
+  const token = readFileSync(t.tokenFile, 'utf8').trim();
+  const r = await weftCall(state.weft.api, token, 'POST', '/v1/endpoints', { containerId: `hostlab-${name}`, ifName: 'eth0', host: hostName, network });
+  if (r.status !== 201 && r.status !== 200) throw new Error(`attach: registering the endpoint: ${r.status} ${JSON.stringify(r.body)}`);
+  const ep = r.body as { id: string; portName: string; ofportRequest: number | null; ip: string; prefixLength: number; gateway: string | null; mac: string; mtu: number };
+  const c: LabContainer = { host: hostName, network, netns: `${state.prefix}c-${name}`, endpointId: ep.id, portName: ep.portName, ip: ep.ip, mac: ep.mac };
+  state.containers ??= {};
+  state.containers[name] = c;
+  await writeFile(path.join(state.baseDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+  const inHost = (cmd: string[]) => sh('ip', ['netns', 'exec', h.netns, ...cmd]);
+  const inCt = (cmd: string[]) => sh('ip', ['netns', 'exec', c.netns, ...cmd]);
+  try {
+    if (netnsExists(c.netns)) await sh('ip', ['netns', 'del', c.netns]);
+    await sh('ip', ['netns', 'add', c.netns]);
+    await inCt(['ip', 'link', 'set', 'lo', 'up']);
+    await inCt(['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    await sh('ip', ['link', 'add', ep.portName, 'netns', h.netns, 'mtu', String(ep.mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c.netns]);
+    await inHost(['ip', 'link', 'set', ep.portName, 'up']);
+    // TCP through the userspace datapath needs checksums filled in (LAB.md)
+    await inHost(['ethtool', '-K', ep.portName, 'tx', 'off']);
+    const ids = { [EXTERNAL_IDS.endpoint]: ep.id, [EXTERNAL_IDS.containerId]: `hostlab-${name}`, [EXTERNAL_IDS.iface]: 'eth0', [EXTERNAL_IDS.network]: network };
+    await sh('ovs-vsctl', [`--db=unix:${h.dbSocket}`, '--timeout=10', 'add-port', 'br-int', ep.portName, '--', 'set', 'interface', ep.portName,
+      ...(ep.ofportRequest ? [`ofport_request=${ep.ofportRequest}`] : []), ...Object.entries(ids).map(([k, v]) => `external_ids:${k}="${v}"`)]);
+    await inCt(['ip', 'link', 'set', 'eth0', 'address', ep.mac, 'mtu', String(ep.mtu), 'up']);
+    await inCt(['ethtool', '-K', 'eth0', 'tx', 'off']);
+    await inCt(['ip', 'addr', 'add', `${ep.ip}/${ep.prefixLength}`, 'dev', 'eth0']);
+    if (ep.gateway) await inCt(['ip', 'route', 'add', 'default', 'via', ep.gateway]);
+    const w = await weftCall(state.weft.api, token, 'GET', `/v1/endpoints/${ep.id}?wait=ready&timeoutMs=8000`);
+    if (w.body.state !== 'ready') throw new Error(`endpoint ${ep.id} is not ready after 8 s (${String(w.body.state)})`);
+  } catch (e) {
+    await detach(state, name).catch(() => undefined);
+    throw e;
+  }
+  log(`${name}: ${c.ip} on ${hostName} in ${network} (endpoint ${ep.id}, netns ${c.netns})`);
+  return c;
+}
+
+/** Removes a container `attach` made: endpoint (best effort: the controller may be gone), OVS port, veth, netns. */
+async function detach(state: LabState, name: string): Promise<void> {
+  const c = state.containers?.[name];
+  if (!c) throw new Error(`detach: no container ${name} in this lab`);
+  const h = state.hosts.find((x) => x.name === c.host);
+  const t = state.tokens?.[c.host];
+  if (state.weft && t && existsSync(t.tokenFile)) {
+    const r = await weftCall(state.weft.api, readFileSync(t.tokenFile, 'utf8').trim(), 'DELETE', `/v1/endpoints/${c.endpointId}`).catch((e: Error) => ({ status: 0, body: { message: e.message } }));
+    if (r.status !== 204 && r.status !== 404) log(`${name}: removing endpoint ${c.endpointId}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+  if (h) {
+    await sh('ovs-vsctl', [`--db=unix:${h.dbSocket}`, '--timeout=5', '--if-exists', 'del-port', 'br-int', c.portName]).catch(() => undefined);
+    await sh('ip', ['-n', h.netns, 'link', 'del', c.portName]).catch(() => undefined);
+  }
+  if (netnsExists(c.netns)) await sh('ip', ['netns', 'del', c.netns]);
+  delete state.containers![name];
+  await writeFile(path.join(state.baseDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+  log(`${name}: detached`);
+}
+
 async function connected(dbSocket: string, table: 'controller' | 'manager'): Promise<boolean | null> {
   try {
     const out = await sh('ovs-vsctl', [`--db=unix:${dbSocket}`, '--timeout=2', '--bare', '--columns=is_connected', 'list', table]);
@@ -382,6 +470,7 @@ async function main(argv: string[]): Promise<number> {
       'admin-token-file': { type: 'string' },
       'base-dir': { type: 'string' },
       prefix: { type: 'string' },
+      underlay: { type: 'string' },
       cleanup: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -407,8 +496,23 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(JSON.stringify(state, null, 2) + '\n');
       return 0;
     }
+    case 'attach': {
+      const state = await readState(baseDir);
+      if (!state) throw new Error('attach: no lab is up (mininet/hostlab up N first)');
+      const [host, name, network] = positionals.slice(1);
+      if (!host || !name || !network) throw new Error('usage: mininet/hostlab attach HOST NAME NETWORK');
+      process.stdout.write(JSON.stringify({ name, ...(await attach(state, host, name, network)) }, null, 2) + '\n');
+      return 0;
+    }
+    case 'detach': {
+      const state = await readState(baseDir);
+      if (!state) throw new Error('detach: no lab is up');
+      if (!positionals[1]) throw new Error('usage: mininet/hostlab detach NAME');
+      await detach(state, positionals[1]);
+      return 0;
+    }
     case 'down':
-      process.stdout.write(JSON.stringify(await down(baseDir, prefix), null, 2) + '\n');
+      process.stdout.write(JSON.stringify(await down(baseDir, prefix, v.underlay ?? DEFAULT_UNDERLAY_ID), null, 2) + '\n');
       return 0;
     case 'status':
       return status(baseDir);

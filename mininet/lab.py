@@ -179,7 +179,9 @@ def main():
         net.addController('c0', controller=RemoteController, ip=host, port=of_port)
         net.build()
         net.start()
-        api.wait('%d switches connected' % n_sw, lambda: len(api.get('/v1/switches')) == n_sw, 60)
+        # the controller may serve other switches too (npm start's container hosts): count the lab's own
+        lab_dpids = set(sw.dpid for sw in net.switches)
+        api.wait('%d switches connected' % n_sw, lambda: len(lab_dpids & set(s['dpid'] for s in api.get('/v1/switches'))) == n_sw, 60)
         log('%d switches connected' % n_sw)
 
         def links():

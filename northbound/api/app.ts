@@ -14,6 +14,7 @@ import { installAuth, PUBLIC_ROUTES } from './auth';
 import { tokenRoutes, TokenSchema } from './routes/tokens';
 import { traceRoutes } from './routes/traces';
 import { metricsRoutes, observeRequests } from './routes/metrics';
+import { uiRoutes } from './routes/ui';
 import type { RouteOptions } from 'fastify';
 
 export { API_VERSION } from './deps';
@@ -52,6 +53,7 @@ export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInst
   await app.register(tokenRoutes(deps), { prefix: '/v1' });
   await app.register(traceRoutes(deps), { prefix: '/v1' });
   await app.register(metricsRoutes(deps));
+  await app.register(uiRoutes());
   attachEventStream(app, deps);
   await app.ready();
   return app;

@@ -3,7 +3,8 @@
 //     name on the allow-list — so a web page cannot reach the API through
 //     DNS rebinding; a browser's Origin must be this server or allow-listed;
 //  2. a bearer token (`Authorization: Bearer <token>`) proves a principal,
-//     except on the public routes (health and the API document);
+//     except on the public routes (health, the API document and the web
+//     UI's static files);
 //  3. the principal's role covers the route: routes say `config.scope`
 //     'host' when a host token may call them (the handler then checks the
 //     host it touches with requireHost); every other route is admin only.
@@ -24,7 +25,17 @@ export interface AuthOptions {
 }
 
 /** Routes anyone may read: liveness and the API's own description. */
-export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/v1/health', '/openapi.json', '/docs']);
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/v1/health', '/openapi.json', '/docs', '/']);
+/**
+ * The web UI's static files, which anyone may GET: one flat file name under
+ * /ui/ (they hold no data; the page's data calls carry a token). Strict on
+ * purpose: no dot segment, separator or escape can make a public-looking
+ * path reach another route.
+ */
+export const PUBLIC_FILE = /^\/ui\/[A-Za-z0-9_-][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$/;
+
+/** True when anyone may GET this path (no token). */
+export const isPublicPath = (path: string): boolean => PUBLIC_ROUTES.has(path) || PUBLIC_FILE.test(path);
 
 /** The route scope a host token may use; everything else is admin only. */
 export type Scope = 'admin' | 'host';
@@ -76,7 +87,7 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): void {
     const problem = hostOriginProblem(req.headers, o);
     if (problem) throw forbidden(problem);
     const path = req.url.split('?')[0]!;
-    if (PUBLIC_ROUTES.has(path) && req.method === 'GET') return;
+    if (req.method === 'GET' && isPublicPath(path)) return;
     const token = bearer(req.headers);
     const p = principalOf(token, o);
     if (!p) {
