@@ -14,7 +14,7 @@ import { Reconciler, FlowSource } from './reconciler';
 import { EventBus } from './events';
 import { WeftError, conflict, notFound } from './errors';
 import { ipToInt } from './ipv4';
-import { derivedMac, isDerived } from './pipeline';
+import { derivedMac, isDerived, TUNNEL_PROBE_VNI } from './pipeline';
 import { HostInput, NetworkInput, EndpointInput, validHost, validNetwork, endpointRefs, portMappings, macInUse } from './container-validation';
 import { ContainerPolicy, DEFAULT_POLICY } from './container-policy';
 import { Readiness, endpointEventView } from './readiness';
@@ -49,7 +49,7 @@ export class ContainerService {
     private policy: ContainerPolicy = DEFAULT_POLICY) {
     this.resources = new Resources(store);
     this.ipam = new Ipam(store);
-    this.reconciler = new Reconciler(connOf, { desiredFlows: (dpid) => this.source!.desiredFlows(dpid) }, round, log.child({ component: 'reconciler' }));
+    this.reconciler = new Reconciler(connOf, { desiredFlows: (dpid) => this.source!.desiredFlows(dpid), desiredMeters: (dpid) => this.source!.desiredMeters?.(dpid) ?? [] }, round, log.child({ component: 'reconciler' }));
     this.readiness = new Readiness(this.resources, this.reconciler, (dpid) => new Set((connOf(dpid)?.ports ?? []).map((p) => p.name)), bus, log);
     try {
       for (const h of this.resources.hosts()) { this.hostDpids.add(h.dpid); if (h.phyDpid) this.hostDpids.add(h.phyDpid); }
@@ -194,7 +194,12 @@ export class ContainerService {
 
   createNetwork(inp: NetworkInput): NetworkRec {
     const v = validNetwork(inp, this.resources, this.policy);
-    const n = this.store.tx(() => this.resources.insertNetwork({ ...v, vni: this.resources.nextVni() }));
+    const n = this.store.tx(() => {
+      const vni = this.resources.nextVni();
+      // the tunnel probes' VNI and above are never a network's
+      if (vni >= TUNNEL_PROBE_VNI) throw conflict(`no VXLAN VNI is left for another network (VNIs end at ${TUNNEL_PROBE_VNI - 1})`);
+      return this.resources.insertNetwork({ ...v, vni });
+    });
     this.bus.emit({ type: 'network.created', network: { id: n.id, name: n.name, cidr: n.cidr, mode: n.mode } });
     return n;
   }

@@ -33,6 +33,8 @@ export interface ControllerConfig {
   podCidrs?: string;
   /** Host ports that may be published, LO-HI (default 1024-65535, less Weft's own). */
   hostPorts?: string;
+  /** Seconds between two tunnel probes of a pair of hosts (apps/tunnel-prober.ts); 0 turns probing off. */
+  tunnelProbeInterval?: number;
 }
 
 export const DEFAULTS: ControllerConfig = {
@@ -43,4 +45,5 @@ export const DEFAULTS: ControllerConfig = {
   db: 'weft.db',
   logLevel: 'info',
   apps: DEFAULT_APPS,
+  tunnelProbeInterval: 3,
 };

@@ -93,7 +93,9 @@ export function attachEventStream(app: FastifyInstance, deps: ApiDeps): void {
       summary: 'Event stream (WebSocket): one JSON message {type, ts, ...} per event',
       description: 'Open with a WebSocket upgrade. Query: snapshot=1 sends {type:"snapshot", switches, links, hosts} first; '
         + 'types=link.,host. keeps only events whose type starts with one of the prefixes. Sending {"type":"snapshot"} asks for a snapshot at any time. '
-        + 'Event types: switch.connected, switch.disconnected, port.added, port.modified, port.removed, link.added, link.removed, host.added, host.moved, host.removed.',
+        + 'Event types: switch.connected, switch.disconnected, port.added, port.modified, port.removed, link.added, link.removed, host.added, host.moved, host.removed, '
+        + 'host.registered, host.unregistered, network.created, network.deleted, endpoint.created, endpoint.ready, endpoint.deleted, '
+        + 'tunnel ({type:"tunnel", ts, tunnel: {from, to, fromIp, toIp, state, rttMs, lastSeen}}: a pair of hosts\' tunnel changed state, as in GET /v1/tunnels).',
       querystring: {
         type: 'object',
         properties: { snapshot: { type: 'string', enum: ['1', 'true', '0', 'false'] }, types: { type: 'string' } },
