@@ -139,11 +139,15 @@ export class LiveTracer implements App {
     if (!list) r.observed.set(attempt, (list = []));
     list.push({ ...info, ...(typeof inPort === 'number' ? { inPort } : {}) });
     if (attempt !== r.attempt) return;
-    clearTimeout(r.leftTimer);
     // the end: delivered, dropped, back from the host's IP stack, or handed to the controller or the host
-    if (info.event === 'delivered' || info.event === 'dropped' || info.fromStack || (info.event === 'left' && (info.port === 'CONTROLLER' || info.port === 'LOCAL'))) r.done();
-    // out of an uplink (or NORMAL): another host may see it next; if none does soon, that was the end
-    else if (info.event === 'left') r.leftTimer = setTimeout(() => r.done(), LEFT_WAIT_MS);
+    if (info.event === 'delivered' || info.event === 'dropped' || info.fromStack || (info.event === 'left' && (info.port === 'CONTROLLER' || info.port === 'LOCAL'))) { r.done(); return; }
+    // out of an uplink (or NORMAL): another host may see it next (its own end or exit ends the wait then);
+    // if none does soon, that was the end. Bridges report on their own connections, so a host's earlier
+    // tables may be heard of after its exit: only another host's observation keeps the trace waiting.
+    if (info.event !== 'left') return;
+    clearTimeout(r.leftTimer);
+    const at = list.length, host = info.host;
+    r.leftTimer = setTimeout(() => { if (!list!.slice(at).some((x) => x.host !== host)) r.done(); }, LEFT_WAIT_MS);
   }
 
   /** Run a live trace of `req`, whose computed trace is `computed`. */

@@ -73,7 +73,7 @@ test('live traces through br-phy', async (t) => {
     await noTraceFlows();
   });
 
-  await t.test('masqueraded (local network): to the controller while the next hop is unknown, then out of the uplink', async (t) => {
+  await t.test('masqueraded (local network): to the controller while the next hop is unknown, then out of the uplink', async () => {
     const r = await trace('l', { ip: CLIENT_IP }, 'udp');
     if (r.computed.verdict.how === `to the controller from br-phy`) {
       assert.deepEqual([r.live.verdict.result, r.live.verdict.how], ['left', 'to the controller from br-phy']);
@@ -85,7 +85,7 @@ test('live traces through br-phy', async (t) => {
     assert.equal(again.live.verdict.result, 'left');
     assert.match(again.live.verdict.how!, /^out of eth0$/);
     assert.equal(again.agree, true, JSON.stringify(again.difference));
-    t.diagnostic(`after the next hop was resolved: ${again.live.injections} injection(s)`);
+    assert.equal(again.live.injections, 1, 'the exit by the uplink ends the trace: nothing else saw it');
     await noTraceFlows();
   });
 
