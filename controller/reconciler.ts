@@ -16,6 +16,11 @@ export interface FlowSource {
   desiredFlows(dpid: string): FlowMod[];
   /** Meters the desired flows use (installed before them; none when absent). */
   desiredMeters?(dpid: string): MeterSpec[];
+  /**
+   * The desired flows for readers that only look (counts, status): they may
+   * come from a cache. Syncs always ask desiredFlows.
+   */
+  peekFlows?(dpid: string): FlowMod[];
 }
 
 /** A meter as a flow source wants it. */
@@ -121,6 +126,10 @@ export class Reconciler {
     this.installed.delete(dpid);
     this.confirmed.delete(dpid);
     this.meters.delete(dpid);
+  }
+
+  private peek(dpid: string): FlowMod[] {
+    return this.source.peekFlows ? this.source.peekFlows(dpid) : this.source.desiredFlows(dpid);
   }
 
   private desiredMeters(dpid: string): MeterSpec[] {
@@ -230,14 +239,14 @@ export class Reconciler {
   /** How many flows are desired and confirmed (for the scrape: keys only, no bodies). */
   counts(dpid: string): { desired: number; confirmed: number } {
     let desired = 0;
-    try { desired = new Set(this.source.desiredFlows(dpid).map(flowKey)).size; } catch { /* no flow source yet, or a degraded store */ }
+    try { desired = new Set(this.peek(dpid).map(flowKey)).size; } catch { /* no flow source yet, or a degraded store */ }
     return { desired, confirmed: this.confirmed.get(dpid)?.length ?? 0 };
   }
 
   /** Desired flows by key with their bodies; undefined when the source cannot say (no flow source yet, a degraded store). */
   private desiredKeys(dpid: string): Map<string, string> | undefined {
     try {
-      return new Map(this.source.desiredFlows(dpid).map((f) => { const w = this.withRound(f); return [flowKey(w), body(w)]; }));
+      return new Map(this.peek(dpid).map((f) => { const w = this.withRound(f); return [flowKey(w), body(w)]; }));
     } catch {
       return undefined;
     }
