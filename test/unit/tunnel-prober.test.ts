@@ -244,6 +244,13 @@ test('the controller: meter and probe flows on br-int, probes sent, a returned p
     // t2 -> t1 never answered: down after the misses, 0 in the metrics
     await waitFor(async () => (await get()).find((t) => t.from === 't2')?.state === 'down', { what: 't2 -> t1 down' });
     assert.match((await ctl.api!.inject({ method: 'GET', url: '/metrics' })).body, /weft_tunnel_up\{from="t2",to="t1"\} 0/);
+    // a third host: t2's meter follows (MODIFY, a higher rate), and a probe flow for t3 comes
+    const rate0 = (meter as { bands: { rate: number }[] }).bands[0]!.rate;
+    assert.equal((await ctl.api!.inject({ method: 'POST', url: '/v1/hosts', payload: { name: 't3', dpid: '00000000000000a3', underlayIp: '192.0.2.163' } })).statusCode, 201);
+    const mod = await waitFor(() => brB.received.find((m) => m.type === 'meter_mod' && m.command === 1), { what: 'meter modified on t2' }) as { bands: { rate: number }[] };
+    assert.ok(mod.bands[0]!.rate > rate0, `${mod.bands[0]!.rate} > ${rate0}`);
+    await waitFor(() => brB.table.flows.filter((f) => categoryOf(f.cookie) === CATEGORY.probe).length === 2, { what: 'a probe flow per peer on t2' });
+    assert.equal((await ctl.api!.inject({ method: 'DELETE', url: '/v1/hosts/t3' })).statusCode, 204);
   } finally {
     for (const s of sw.values()) s.close();
   }
