@@ -3,11 +3,12 @@
 // store and the switches, turned into the flows the reconciler installs.
 import type { FlowMod } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
-import type { FlowSource } from '../controller/reconciler';
+import type { FlowSource, MeterSpec } from '../controller/reconciler';
 import type { Resources, HostRec } from '../controller/resources';
 import type { Ipam } from '../controller/ipam';
 import { TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, uplinkOf, bridgeMac } from '../controller/pipeline';
 import { containerFlows, phyFlows } from './container-network';
+import { tunnelProbeMeter } from './container/tunnel-probe';
 
 export interface ContainerState {
   resources: Resources;
@@ -20,7 +21,18 @@ export class ContainerFlowSource implements FlowSource {
     private readonly state: ContainerState,
     /** next hops resolved for a host (apps/next-hop-resolver.ts) */
     private readonly neighbors: (host: string) => ReadonlyMap<string, string> | undefined,
+    /** the controller probes tunnels every this many ms (0: it does not): br-int punts other hosts' probes through a meter (apps/tunnel-prober.ts) */
+    private readonly tunnelProbeMs = 0,
   ) {}
+
+  /** br-int's probe meter, while probes are on and it has its tunnel port. */
+  desiredMeters(dpid: string): MeterSpec[] {
+    if (!this.tunnelProbeMs) return [];
+    const { resources, connOf } = this.state;
+    const host = resources.hostByDpid(dpid);
+    if (!host || !connOf(dpid)?.ports.some((p) => p.name === TUNNEL_PORT)) return [];
+    return [tunnelProbeMeter(host.name, resources.hosts(), this.tunnelProbeMs)];
+  }
 
   /** MAC of a host's br-phy (its LOCAL port), while that bridge is connected. */
   private phyMac(h: HostRec): string | undefined {
@@ -50,6 +62,7 @@ export class ContainerFlowSource implements FlowSource {
       mappings: resources.portMappings({ host: host.name }),
       ofport: (name: string) => ports.get(name),
       tunnelPort: ports.get(TUNNEL_PORT),
+      tunnelProbes: this.tunnelProbeMs > 0,
       patchPort: ports.get(PATCH_PORT),
       phyMac: (name: string) => { const h = resources.host(name); return h ? this.phyMac(h) : undefined; },
       uplinkMac: (name: string) => { const h = resources.host(name); return h ? this.uplinkMac(h) : undefined; },

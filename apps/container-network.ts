@@ -12,6 +12,7 @@ import { overlayFlows } from './container/overlay';
 import { routedFlows, phyRoutedFlows } from './container/routed';
 import { underlayFlows, phyUnderlayFlows } from './container/underlay';
 import { natFlows, phyNatFlows } from './container/phy-nat';
+import { tunnelProbeFlows } from './container/tunnel-probe';
 
 export type { HostState } from './container/context';
 export { arpReply, derivedArpReply, proxyArpReply } from './container/arp';
@@ -25,6 +26,7 @@ export function containerFlows(s: HostState): FlowMod[] {
     ...localNetworkFlows(c),
     ...underlayFlows(c),
     ...overlayFlows(c),
+    ...tunnelProbeFlows(c),
     ...natFlows(c),
     ...localEndpointFlows(c),
   ];

@@ -15,7 +15,7 @@
 //      the body size.
 //
 // The live trace (`live: true`) injects a marked packet and needs real OVS
-// datapaths: it is not part of this bench. Prints figures, asserts nothing.
+// datapaths: bench/live-trace.ts times it. Prints figures, asserts nothing.
 //
 //   npm run bench:visibility
 //   BENCH_TRACE_N=300  BENCH_SCRAPE_N=50  BENCH_SEED=1

@@ -14,7 +14,7 @@ import { Reconciler, FlowSource } from './reconciler';
 import { EventBus } from './events';
 import { WeftError, conflict, notFound } from './errors';
 import { ipToInt } from './ipv4';
-import { derivedMac, isDerived } from './pipeline';
+import { derivedMac, isDerived, TUNNEL_PROBE_VNI } from './pipeline';
 import { HostInput, NetworkInput, EndpointInput, validHost, validNetwork, endpointRefs, portMappings, macInUse } from './container-validation';
 import { ContainerPolicy, DEFAULT_POLICY } from './container-policy';
 import { Readiness, endpointEventView } from './readiness';
@@ -40,6 +40,8 @@ export class ContainerService {
   /** The store could not list the hosts at start: every switch is treated as one (nothing is programmed without the store). */
   private hostsUnknown = false;
   private source?: FlowSource;
+  /** Desired flows per bridge, kept until the next event or sync (GET /metrics and traces read them often). */
+  private readonly flowCache = new Map<string, FlowMod[]>();
 
   /**
    * `policy`: the operator's address space and publishable host ports
@@ -49,7 +51,12 @@ export class ContainerService {
     private policy: ContainerPolicy = DEFAULT_POLICY) {
     this.resources = new Resources(store);
     this.ipam = new Ipam(store);
-    this.reconciler = new Reconciler(connOf, { desiredFlows: (dpid) => this.source!.desiredFlows(dpid) }, round, log.child({ component: 'reconciler' }));
+    // syncs compute a bridge's desired flows afresh (and keep them); scrapes, status and traces read the kept ones
+    this.reconciler = new Reconciler(connOf, {
+      desiredFlows: (dpid) => this.freshFlows(dpid), peekFlows: (dpid) => this.desiredFlows(dpid), desiredMeters: (dpid) => this.source!.desiredMeters?.(dpid) ?? [],
+    }, round, log.child({ component: 'reconciler' }));
+    // any event may change what a bridge should hold (a host, network or endpoint, a switch or a port): forget them all
+    bus.on('*', () => this.flowCache.clear());
     this.readiness = new Readiness(this.resources, this.reconciler, (dpid) => new Set((connOf(dpid)?.ports ?? []).map((p) => p.name)), bus, log);
     try {
       for (const h of this.resources.hosts()) { this.hostDpids.add(h.dpid); if (h.phyDpid) this.hostDpids.add(h.phyDpid); }
@@ -89,9 +96,21 @@ export class ContainerService {
     this.policy = policy;
   }
 
-  /** The flows the flow source wants on a host's bridge now (what the reconciler installs; traces walk them). */
+  /**
+   * The flows the flow source wants on a host's bridge (what the reconciler
+   * installs; traces walk them): as computed at the last sync or read since,
+   * unless an event came after (any event forgets them all), or a resync.
+   */
   desiredFlows(dpid: string): FlowMod[] {
-    return this.source?.desiredFlows(dpid) ?? [];
+    return this.flowCache.get(dpid) ?? this.freshFlows(dpid);
+  }
+
+  /** The desired flows computed now, and kept. */
+  private freshFlows(dpid: string): FlowMod[] {
+    if (!this.source) return [];
+    const f = this.source.desiredFlows(dpid);
+    this.flowCache.set(dpid, f);
+    return f;
   }
 
   /** True if the datapath is a registered container host's br-int or br-phy (lab apps leave it alone). */
@@ -120,6 +139,8 @@ export class ContainerService {
 
   /** Reconcile a host's flows, then mark endpoints whose flows are confirmed ready. */
   async resync(dpid: string): Promise<void> {
+    // what changed may not have been an event (a next hop learned): traces and scrapes must not keep the old flows
+    this.flowCache.delete(dpid);
     if (!this.synced.has(dpid)) return;
     try {
       await this.reconciler.sync(dpid);
@@ -136,6 +157,7 @@ export class ContainerService {
    * reachable cluster-wide when it is reported ready.
    */
   async resyncAll(release: string[] = []): Promise<void> {
+    this.flowCache.clear();
     const dpids = [...this.synced];
     await Promise.all(dpids.map((d) => this.reconciler.sync(d).catch((e: Error) => this.log.warn({ dpid: d, err: e.message }, 'sync failed'))));
     for (const id of release) this.readiness.awaitingAll.delete(id);
@@ -195,7 +217,12 @@ export class ContainerService {
 
   createNetwork(inp: NetworkInput): NetworkRec {
     const v = validNetwork(inp, this.resources, this.policy);
-    const n = this.store.tx(() => this.resources.insertNetwork({ ...v, vni: this.resources.nextVni() }));
+    const n = this.store.tx(() => {
+      const vni = this.resources.nextVni();
+      // the tunnel probes' VNI and above are never a network's
+      if (vni >= TUNNEL_PROBE_VNI) throw conflict(`no VXLAN VNI is left for another network (VNIs end at ${TUNNEL_PROBE_VNI - 1})`);
+      return this.resources.insertNetwork({ ...v, vni });
+    });
     this.bus.emit({ type: 'network.created', network: { id: n.id, name: n.name, cidr: n.cidr, mode: n.mode } });
     return n;
   }

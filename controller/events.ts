@@ -28,6 +28,25 @@ export interface HostView {
   last_seen: string;
 }
 
+export type TunnelState = 'up' | 'down' | 'unknown';
+
+/**
+ * The health of the tunnel from one host to another (apps/tunnel-prober.ts):
+ * up once a probe from `from` arrived at `to`, down after missed probes,
+ * unknown before the first result.
+ */
+export interface TunnelView {
+  from: string;
+  to: string;
+  fromIp: string;
+  toIp: string;
+  state: TunnelState;
+  /** the last probe's time from the packet-out on `from` to the packet-in on `to` (ms); null before one arrived and while down */
+  rttMs: number | null;
+  /** when a probe last arrived (ISO), or null */
+  lastSeen: string | null;
+}
+
 export type WeftEvent =
   | { type: 'switch.connected'; dpid: string; remote: string; ports: PortView[] }
   | { type: 'switch.disconnected'; dpid: string; reason: string }
@@ -41,6 +60,7 @@ export type WeftEvent =
   | { type: 'network.created' | 'network.deleted'; network: { id: number; name: string; cidr: string; mode: string } }
   /** a token was revoked: what it opened (event streams) closes */
   | { type: 'token.revoked'; tokenId: string; role: 'admin' | 'host' }
+  | { type: 'tunnel'; tunnel: TunnelView }
   | { type: 'endpoint.created' | 'endpoint.ready' | 'endpoint.deleted'; endpoint: { id: string; containerId: string; ifName: string; host: string; network: string; ip: string; mac: string; state: string } };
 
 export type Stamped<E extends WeftEvent = WeftEvent> = E & { ts: string };

@@ -20,6 +20,7 @@ import type { Resources, EndpointRec, HostRec } from './resources';
 import {
   FlowMod, FlowStats, Action, Instruction, Oxm, PacketIn, flowMod,
   OFPFC_ADD, OFPFC_DELETE, OFPTT_ALL, OFPP_CONTROLLER, OFPP_TABLE, OFPP_LOCAL, OFPCML_NO_BUFFER, OFP_NO_BUFFER,
+  OFPP_IN_PORT, OFPP_NORMAL, OFPP_FLOOD, OFPP_ALL,
 } from '../southbound/codec';
 import { formatFlow } from '../southbound/text';
 import {
@@ -93,15 +94,21 @@ export const TRACE_TAGS = Array.from({ length: 63 }, (_, i) => i + 1).filter((d)
 /** TCP/UDP source port of the marked packet (the computed trace uses it too). */
 export const TRACE_SRC_PORT = 40000;
 
-interface FlowInfo { host: string; bridge: 'br-int' | 'br-phy'; tableId: number; table: string; event: LiveEvent; flow: string | null; endpoint?: string; port?: string }
+interface FlowInfo {
+  host: string; bridge: 'br-int' | 'br-phy'; tableId: number; table: string; event: LiveEvent; flow: string | null; endpoint?: string; port?: string;
+  /** br-phy's catch of the marked packet coming back from the host's own IP stack (LOCAL): it left to the host */
+  fromStack?: boolean;
+}
 
 interface Running {
   tag: number;
   flows: Map<number, FlowInfo>;
   /** observations by injection (the marked packet's IP id) */
-  observed: Map<number, LiveObservation[]>;
+  observed: Map<number, (LiveObservation & { fromStack?: boolean })[]>;
   attempt: number;
   done: () => void;
+  /** ends the wait a moment after the packet left a bridge, unless it is seen again (on another host, routed) */
+  leftTimer?: NodeJS.Timeout;
 }
 
 interface Bridge { host: HostRec; bridge: 'br-int' | 'br-phy'; dpid: string; ports: Map<string, number> }
@@ -110,6 +117,7 @@ export class LiveTracer implements App {
   readonly name = 'live-trace';
   readonly scope = 'hosts' as const;
   private readonly running = new Map<number, Running>();
+  private lastTag = 0;
   private ctx?: AppContext;
 
   constructor(private readonly deps: LiveTraceDeps) {}
@@ -130,7 +138,16 @@ export class LiveTracer implements App {
     let list = r.observed.get(attempt);
     if (!list) r.observed.set(attempt, (list = []));
     list.push({ ...info, ...(typeof inPort === 'number' ? { inPort } : {}) });
-    if ((info.event === 'delivered' || info.event === 'dropped') && attempt === r.attempt) r.done();
+    if (attempt !== r.attempt) return;
+    // the end: delivered, dropped, back from the host's IP stack, or handed to the controller or the host
+    if (info.event === 'delivered' || info.event === 'dropped' || info.fromStack || (info.event === 'left' && (info.port === 'CONTROLLER' || info.port === 'LOCAL'))) { r.done(); return; }
+    // out of an uplink (or NORMAL): another host may see it next (its own end or exit ends the wait then);
+    // if none does soon, that was the end. Bridges report on their own connections, so a host's earlier
+    // tables may be heard of after its exit: only another host's observation keeps the trace waiting.
+    if (info.event !== 'left') return;
+    clearTimeout(r.leftTimer);
+    const at = list.length, host = info.host;
+    r.leftTimer = setTimeout(() => { if (!list!.slice(at).some((x) => x.host !== host)) r.done(); }, LEFT_WAIT_MS);
   }
 
   /** Run a live trace of `req`, whose computed trace is `computed`. */
@@ -141,7 +158,10 @@ export class LiveTracer implements App {
     const inPort = srcPorts?.get(from.portName);
     if (!srcPorts || inPort === undefined) throw conflict(`a live trace needs ${src.name}'s br-int connected with ${from.portName} on it`);
     if (!computed.arp.mac) throw conflict(`a live trace needs the next hop's MAC: ${computed.arp.target} has no ARP answer`);
-    const tag = TRACE_TAGS.find((t) => !this.running.has(t));
+    // tags in turn, not the lowest free one: a datapath's cached flow of the last trace must not pass for this one's
+    const start = (TRACE_TAGS.indexOf(this.lastTag) + 1) % TRACE_TAGS.length;
+    const tag = [...TRACE_TAGS.slice(start), ...TRACE_TAGS.slice(0, start)].find((t) => !this.running.has(t));
+    if (tag !== undefined) this.lastTag = tag;
     if (tag === undefined) throw conflict(`${TRACE_TAGS.length} live traces are running already`);
     // the bridges: every bridge of the hosts on the computed path, and the source's
     const names = new Set([src.name, ...computed.hops.flatMap((h) => ('host' in h ? [h.host] : []))]);
@@ -188,6 +208,7 @@ export class LiveTracer implements App {
         }
       }
     } finally {
+      clearTimeout(run.leftTimer);
       this.running.delete(tag);
       const del = flowMod({ command: OFPFC_DELETE, table_id: OFPTT_ALL, cookie: cookie(0, 'trace', tag << 24), cookie_mask: TRACE_TAG_MASK });
       for (const b of bridges) this.deps.send([{ dpid: b.dpid, msg: del }]);
@@ -195,8 +216,8 @@ export class LiveTracer implements App {
     }
     const patches = new Map(bridges.map((b) => [`${b.host.name}/${b.bridge}`, b.ports.get(b.bridge === 'br-int' ? PATCH_PORT : PHY_PATCH_PORT)]));
     // the injection seen to its end, else the last one
-    const ended = [...run.observed.entries()].find(([, o]) => o.some((x) => x.event === 'delivered' || x.event === 'dropped'));
-    const raw = ended?.[1] ?? run.observed.get(run.attempt) ?? [];
+    const ended = [...run.observed.entries()].find(([, o]) => o.some((x) => x.event === 'delivered' || x.event === 'dropped' || x.fromStack));
+    const raw = fromStack(ended?.[1] ?? run.observed.get(run.attempt) ?? []);
     const observed = inPathOrder(raw, src.name, patches).map(({ inPort: _i, ...o }) => o);
     this.ctx?.log.info({ tag, from: from.id, to: dstIp, observed: observed.length, injections: run.attempt }, 'live trace');
     return { tag, bridges: bridges.map((b) => `${b.host.name}/${b.bridge}`), injections: run.attempt, observed, verdict: verdictOf(observed) };
@@ -207,6 +228,30 @@ interface Mark { tag: number; src: string; dst: string; proto: number }
 
 /** How long to wait for the other bridges' packet-ins once the end was reported. */
 const GRACE_MS = 300;
+/** How long after the packet left a bridge (uplink, NORMAL) the trace waits to see it elsewhere. */
+const LEFT_WAIT_MS = 400;
+/** br-phy's catch of the marked packet back from the host's own IP stack: above every copy (1000 + 1 + p). */
+export const FROM_STACK_PRIORITY = 65000;
+
+/**
+ * The marked packet came back into br-phy from LOCAL: it had gone to the
+ * host's own IP stack (which routed it back out). That catch is not a hop:
+ * the host's last 'left' observation before it says LOCAL instead.
+ */
+function fromStack(o: (LiveObservation & { fromStack?: boolean })[]): LiveObservation[] {
+  const out: LiveObservation[] = [];
+  for (const x of o) {
+    if (!x.fromStack) { out.push(x); continue; }
+    for (let i = out.length - 1; i >= 0; i--) {
+      const y = out[i]!;
+      if (y.host === x.host && y.event === 'left') { out[i] = { ...y, port: 'LOCAL' }; break; }
+    }
+  }
+  return out.map(({ fromStack: _f, ...x }: LiveObservation & { fromStack?: boolean }) => x);
+}
+
+/** Names of the reserved ports a flow may output to. */
+const RESERVED_PORTS = new Map<number, string>([[OFPP_IN_PORT, 'IN_PORT'], [OFPP_NORMAL, 'NORMAL'], [OFPP_FLOOD, 'FLOOD'], [OFPP_ALL, 'ALL'], [OFPP_CONTROLLER, 'CONTROLLER'], [OFPP_LOCAL, 'LOCAL']]);
 /** How long the datapaths get to revalidate their cached flows before the first injection. */
 const SETTLE_MS = 100;
 /** Injections at most, each waited for timeoutMs / MAX_INJECTIONS. */
@@ -248,7 +293,7 @@ function verdictOf(o: LiveObservation[]): LiveVerdict {
   if (end?.event === 'delivered') return { result: 'delivered', endpoint: end.endpoint!, host: end.host };
   if (end) return { result: 'dropped', host: end.host, bridge: end.bridge, table: end.table, reason: end.flow ? 'a flow of the switch drops it' : 'no flow of the switch matched it' };
   const last = o[o.length - 1];
-  if (last?.event === 'left') return { result: 'left', host: last.host, bridge: last.bridge, how: last.port ?? 'out' };
+  if (last?.event === 'left') return { result: 'left', host: last.host, bridge: last.bridge, how: last.port === 'LOCAL' ? 'to the host\'s own IP stack' : last.port === 'CONTROLLER' ? `to the controller from ${last.bridge}` : `out of ${last.port ?? 'a port'}` };
   return { result: 'lost', host: last?.host ?? '-', detail: last ? `last seen on ${last.host} ${last.bridge} ${last.table} (${last.event}), then nothing` : 'never seen: not even the source bridge reported it' };
 }
 
@@ -306,6 +351,11 @@ export function observationFlows(b: Bridge, actual: FlowStats[], m: Mark, index:
     const id = pipeline.tableId[t.name];
     add({ tableId: id, event: 'dropped', flow: null }, { table_id: id, priority: TRACE_OBSERVE, match: mark, instructions: [{ type: 'apply_actions', actions: [toController] }] });
   }
+  // br-phy: back from the host's own IP stack (NORMAL took it to LOCAL, the host routed it): reported, and no further
+  if (b.bridge === 'br-phy') {
+    add({ tableId: 0, event: 'left', flow: null, port: 'LOCAL', fromStack: true },
+      { table_id: 0, priority: FROM_STACK_PRIORITY, match: [{ field: 'in_port', value: OFPP_LOCAL }, ...mark], instructions: [{ type: 'apply_actions', actions: [toController] }] });
+  }
   for (const f of actual) {
     if (categoryOf(f.cookie) === CATEGORY.trace || pipeline.nameOf(f.table_id) === undefined) continue;
     const match = withMark(f.match, mark);
@@ -322,8 +372,9 @@ export function observationFlows(b: Bridge, actual: FlowStats[], m: Mark, index:
       const name = names.get(a.port);
       if (name === TUNNEL_PORT) { see('tunneled'); port = name; return true; }
       if (name === PATCH_PORT || name === PHY_PATCH_PORT) { see('forwarded'); port = name; return true; }
-      if (a.port === OFPP_LOCAL) { see('left'); port = 'LOCAL'; return false; }
-      see('left'); port = name ?? String(a.port);
+      // to the host's stack or the controller: not the marked packet (the observation itself reports it)
+      if (a.port === OFPP_LOCAL || a.port === OFPP_CONTROLLER) { see('left'); port = RESERVED_PORTS.get(a.port); return false; }
+      see('left'); port = name ?? RESERVED_PORTS.get(a.port) ?? String(a.port);
       return true;
     });
     const instructions: Instruction[] = [];

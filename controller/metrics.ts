@@ -10,6 +10,7 @@
 // routes by their pattern.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BgpState } from '../southbound/bgp/session';
+import type { TunnelView } from './events';
 
 /** A switch is a registered container host's bridge (br-int or br-phy) or a lab switch. */
 export type SwitchKind = 'host' | 'lab';
@@ -27,6 +28,8 @@ export interface MetricsSources {
   endpointStates(): string[];
   /** BGP session states (none without a speaker). */
   bgpStates(): BgpState[];
+  /** Tunnel health per ordered pair of hosts. */
+  tunnels?(): TunnelView[];
 }
 
 const BGP_STATES: readonly BgpState[] = ['idle', 'connect', 'opensent', 'openconfirm', 'established'];
@@ -103,6 +106,23 @@ export class Metrics {
         const n = new Map<string, number>(states.map((s) => [s, 0]));
         for (const s of read()) n.set(s, (n.get(s) ?? 0) + 1);
         for (const [state, v] of n) this.set({ state }, v);
+      },
+    });
+    // tunnels: a pair without a result yet (unknown) has no series
+    new Gauge({
+      name: 'weft_tunnel_up', help: 'Tunnel from host `from` to host `to`: 1 when the controller\'s last probe arrived, 0 after missed probes (absent before the first result)',
+      labelNames: ['from', 'to'], registers,
+      collect() {
+        this.reset();
+        for (const t of self.sources?.tunnels?.() ?? []) if (t.state !== 'unknown') this.set({ from: t.from, to: t.to }, t.state === 'up' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'weft_tunnel_rtt_seconds', help: 'Seconds from the packet-out of the last tunnel probe on host `from` to its packet-in on host `to` (pairs that are up)',
+      labelNames: ['from', 'to'], registers,
+      collect() {
+        this.reset();
+        for (const t of self.sources?.tunnels?.() ?? []) if (t.state === 'up' && t.rttMs !== null) this.set({ from: t.from, to: t.to }, t.rttMs / 1000);
       },
     });
     byState('weft_endpoints', 'Endpoints by state', ENDPOINT_STATES, () => self.sources?.endpointStates() ?? []);

@@ -6,7 +6,7 @@
 // adds — followed by a barrier; sync() resolves once the switch has
 // confirmed, which is when endpoints may be called ready.
 import type { Logger } from 'pino';
-import { FlowMod, flowMod, OFPFC_DELETE, OFPFC_DELETE_STRICT, OFPTT_ALL, OFPG_ANY, OFPP_ANY } from '../southbound/codec';
+import { FlowMod, flowMod, OFPFC_DELETE, OFPFC_DELETE_STRICT, OFPTT_ALL, OFPG_ANY, OFPP_ANY, MeterBand } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
 import { ROUND_MASK, ROUND_SHIFT, roundOf } from './pipeline';
 import type { Metrics, SyncKind } from './metrics';
@@ -14,7 +14,19 @@ import type { Metrics, SyncKind } from './metrics';
 export interface FlowSource {
   /** Desired flows of a switch (cookie round bits are filled in here). */
   desiredFlows(dpid: string): FlowMod[];
+  /** Meters the desired flows use (installed before them; none when absent). */
+  desiredMeters?(dpid: string): MeterSpec[];
+  /**
+   * The desired flows for readers that only look (counts, status): they may
+   * come from a cache. Syncs always ask desiredFlows.
+   */
+  peekFlows?(dpid: string): FlowMod[];
 }
+
+/** A meter as a flow source wants it. */
+export interface MeterSpec { meter_id: number; flags: number; bands: MeterBand[] }
+const OFPMC_ADD = 0, OFPMC_MODIFY = 1, OFPMC_DELETE = 2;
+const meterBody = (m: MeterSpec) => JSON.stringify([m.flags, m.bands]);
 
 const big = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('hex') : v);
 
@@ -50,6 +62,8 @@ interface SyncRecord { at?: string; ms?: number; kind?: SyncKind; error?: string
 export class Reconciler {
   /** dpid -> key -> installed flow (sent; the last barrier may still be outstanding) */
   private readonly installed = new Map<string, Map<string, FlowMod>>();
+  /** dpid -> meter id -> installed meter (flags and bands) */
+  private readonly meters = new Map<string, Map<number, string>>();
   /** dpid -> flows the switch has confirmed with a barrier (what readiness is judged on) */
   private readonly confirmed = new Map<string, FlowMod[]>();
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -111,6 +125,15 @@ export class Reconciler {
   forget(dpid: string): void {
     this.installed.delete(dpid);
     this.confirmed.delete(dpid);
+    this.meters.delete(dpid);
+  }
+
+  private peek(dpid: string): FlowMod[] {
+    return this.source.peekFlows ? this.source.peekFlows(dpid) : this.source.desiredFlows(dpid);
+  }
+
+  private desiredMeters(dpid: string): MeterSpec[] {
+    return this.source.desiredMeters?.(dpid) ?? [];
   }
 
   /** Full sync on (re)connect: install this round, barrier, delete older rounds. */
@@ -122,8 +145,16 @@ export class Reconciler {
       const actualRounds = new Set(parts.flatMap((p) => p.stats).map((s) => roundOf(s.cookie)));
       const want = new Map<string, FlowMod>();
       for (const f of this.source.desiredFlows(dpid)) want.set(flowKey(f), this.withRound(f));
+      // meters before the flows that use them, made anew (deleting one takes its flows along: they follow)
+      const meters = new Map<number, string>();
+      for (const m of this.desiredMeters(dpid)) {
+        c.send({ type: 'meter_mod', command: OFPMC_DELETE, flags: 0, meter_id: m.meter_id, bands: [] });
+        c.send({ type: 'meter_mod', command: OFPMC_ADD, ...m });
+        meters.set(m.meter_id, meterBody(m));
+      }
       for (const f of want.values()) c.send(f);
       await c.barrier();
+      this.meters.set(dpid, meters);
       const stale = [...actualRounds].filter((r) => r !== this.round).sort((a, b) => a - b);
       for (const r of stale) {
         c.send(flowMod({ command: OFPFC_DELETE, table_id: OFPTT_ALL, cookie: BigInt(r) << ROUND_SHIFT, cookie_mask: ROUND_MASK }));
@@ -160,6 +191,17 @@ export class Reconciler {
     const want = new Map<string, FlowMod>();
     for (const f of this.source.desiredFlows(dpid)) want.set(flowKey(f), this.withRound(f));
     let added = 0, deleted = 0;
+    // meters: new and changed ones before the flows, gone ones after
+    const meters = this.meters.get(dpid) ?? new Map<number, string>();
+    this.meters.set(dpid, meters);
+    const wantMeters = new Map(this.desiredMeters(dpid).map((m) => [m.meter_id, m]));
+    for (const [id, m] of wantMeters) {
+      const old = meters.get(id);
+      if (old === meterBody(m)) continue;
+      c.send({ type: 'meter_mod', command: old === undefined ? OFPMC_ADD : OFPMC_MODIFY, ...m });
+      meters.set(id, meterBody(m));
+      added++;
+    }
     for (const [k, f] of have) {
       if (want.has(k)) continue;
       c.send(flowMod({ command: OFPFC_DELETE_STRICT, table_id: f.table_id, priority: f.priority, match: f.match }));
@@ -172,6 +214,12 @@ export class Reconciler {
       c.send(f);
       have.set(k, f);
       added++;
+    }
+    for (const id of [...meters.keys()]) {
+      if (wantMeters.has(id)) continue;
+      c.send({ type: 'meter_mod', command: OFPMC_DELETE, flags: 0, meter_id: id, bands: [] });
+      meters.delete(id);
+      deleted++;
     }
     // nothing sent: what the last barrier confirmed still stands (jobs are serialised per switch)
     if (!added && !deleted && this.confirmed.has(dpid)) return undefined;
@@ -191,14 +239,14 @@ export class Reconciler {
   /** How many flows are desired and confirmed (for the scrape: keys only, no bodies). */
   counts(dpid: string): { desired: number; confirmed: number } {
     let desired = 0;
-    try { desired = new Set(this.source.desiredFlows(dpid).map(flowKey)).size; } catch { /* no flow source yet, or a degraded store */ }
+    try { desired = new Set(this.peek(dpid).map(flowKey)).size; } catch { /* no flow source yet, or a degraded store */ }
     return { desired, confirmed: this.confirmed.get(dpid)?.length ?? 0 };
   }
 
   /** Desired flows by key with their bodies; undefined when the source cannot say (no flow source yet, a degraded store). */
   private desiredKeys(dpid: string): Map<string, string> | undefined {
     try {
-      return new Map(this.source.desiredFlows(dpid).map((f) => { const w = this.withRound(f); return [flowKey(w), body(w)]; }));
+      return new Map(this.peek(dpid).map((f) => { const w = this.withRound(f); return [flowKey(w), body(w)]; }));
     } catch {
       return undefined;
     }

@@ -238,6 +238,7 @@ export class Tracer {
       return n ? `network ${n.name}` : `network block ${id.toString(16)}`;
     }
     if (cat === CATEGORY.pipeline) return `pipeline ${pipeline.nameOf(id) ?? id.toString(16)}`;
+    if (cat === CATEGORY.probe) return `tunnel probes from ${res.hosts().find((h) => objectId(h.name) === id)?.name ?? id.toString(16)}`;
     return `cookie ${c.toString(16)}`;
   }
 

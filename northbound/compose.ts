@@ -19,6 +19,7 @@ import { Metrics } from '../controller/metrics';
 import { createApps } from '../apps';
 import { NextHopResolver } from '../apps/next-hop-resolver';
 import { ContainerFlowSource } from '../apps/container-flow-source';
+import { TunnelProber } from '../apps/tunnel-prober';
 import fs from 'node:fs';
 import { buildApi } from './api/app';
 import { Tokens } from '../controller/tokens';
@@ -52,6 +53,8 @@ export class Controller {
   private readonly policy: (ownPorts: number[]) => ContainerPolicy;
   /** Packet paths on the desired flows (POST /v1/traces). */
   readonly tracer: Tracer;
+  /** Tunnel health per ordered pair of hosts (GET /v1/tunnels); it probes only with a tunnel probe interval above 0. */
+  readonly tunnels: TunnelProber;
   /** API tokens (undefined with authentication off). */
   readonly tokens?: Tokens;
   /** The admin token this controller started with, and the file it is in (none for an in-memory database). */
@@ -91,8 +94,14 @@ export class Controller {
     this.containers = containers;
     // container hosts' next hops: learned ones re-sync that br-phy, whose next-hop flows follow
     const resolver = new NextHopResolver((dpid) => containers.resources.hostByPhyDpid(dpid), (dpid) => void containers.resync(dpid));
-    containers.useFlowSource(new ContainerFlowSource(containers, (host) => resolver.neighbors(host)));
+    const probeS = cfg.tunnelProbeInterval ?? DEFAULTS.tunnelProbeInterval ?? 0;
+    containers.useFlowSource(new ContainerFlowSource(containers, (host) => resolver.neighbors(host), probeS * 1000));
     const portsOf = (dpid: string) => { const c = this.registry.get(dpid); return c && new Map(c.ports.map((p) => [p.name, p.port_no])); };
+    // tunnel probes: a host app (its packet-outs and meters are effects); its state changes are `tunnel` events
+    this.tunnels = new TunnelProber({
+      hosts: () => containers.resources.hosts(), ports: portsOf, intervalMs: probeS > 0 ? probeS * 1000 : 1000,
+      changed: (tunnel) => this.bus.emit({ type: 'tunnel', tunnel }),
+    });
     this.tracer = new Tracer({
       containers, desiredFlows: (dpid) => containers.desiredFlows(dpid), ports: portsOf,
       phyMac: (h) => (h.phyDpid ? bridgeMac(this.registry.get(h.phyDpid)?.ports ?? []) : undefined),
@@ -106,7 +115,7 @@ export class Controller {
       send: (effects) => this.apps.send(effects, live),
     });
     this.tracer.useLive(live);
-    this.apps = new AppRunner([...createApps(cfg.apps, cfg.appOptions), resolver, live], this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
+    this.apps = new AppRunner([...createApps(cfg.apps, cfg.appOptions), resolver, live, ...(probeS > 0 ? [this.tunnels] : [])], this.registry, this.bus, this.topology, this.log.child({ component: 'apps' }), this.id,
       (dpid) => containers.isHost(dpid));
     this.observeMetrics();
     if (cfg.bgp) {
@@ -137,6 +146,7 @@ export class Controller {
       ]),
       endpointStates: () => safe(() => containers.resources.endpoints()).map((e) => e.state),
       bgpStates: () => this.bgp?.status().map((p) => p.state) ?? [],
+      tunnels: () => this.tunnels.list(),
     });
   }
 
@@ -155,7 +165,7 @@ export class Controller {
     const tls = t && { key: fs.readFileSync(t.key), cert: fs.readFileSync(t.cert), ...(t.ca ? { ca: fs.readFileSync(t.ca) } : {}) };
     this.api = await buildApi({
       registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, containers: this.containers, bgp: this.bgp,
-      tracer: this.tracer, metrics: this.metrics, tokens: this.tokens, allowedHosts: this.cfg.allowedHosts, allowedOrigins: this.cfg.allowedOrigins, log: this.log.child({ component: 'api' }),
+      tracer: this.tracer, tunnels: this.tunnels, metrics: this.metrics, tokens: this.tokens, allowedHosts: this.cfg.allowedHosts, allowedOrigins: this.cfg.allowedOrigins, log: this.log.child({ component: 'api' }),
     }, tls);
     await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
     this.apiPort = (this.api.server.address() as { port: number }).port;

@@ -35,6 +35,8 @@ export interface ControllerConfig {
   hostPorts?: string;
   /** Endpoints per host at most (default 1024). */
   maxEndpointsPerHost?: string;
+  /** Seconds between two tunnel probes of a pair of hosts (apps/tunnel-prober.ts); 0 turns probing off. */
+  tunnelProbeInterval?: number;
 }
 
 export const DEFAULTS: ControllerConfig = {
@@ -45,4 +47,5 @@ export const DEFAULTS: ControllerConfig = {
   db: 'weft.db',
   logLevel: 'info',
   apps: DEFAULT_APPS,
+  tunnelProbeInterval: 3,
 };

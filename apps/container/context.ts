@@ -18,6 +18,8 @@ export interface HostState {
   /** OpenFlow port number of a bridge port by name, if it exists yet */
   ofport(name: string): number | undefined;
   tunnelPort?: number;
+  /** the controller probes tunnels (apps/tunnel-prober.ts): punt other hosts' probes to it */
+  tunnelProbes?: boolean;
   /** the bridge's patch port to the other bridge (br-int: patch-phy; br-phy: patch-int) */
   patchPort?: number;
   /** MAC of a host's br-phy, while it is connected (routed mode, NAT) */

@@ -9,9 +9,9 @@ const TUNNEL = ['tunnel_id', 'tun_ipv4_dst'];
 
 export const BR_INT_TABLES: readonly TableDecl<BrIntTable>[] = [
   {
-    name: 'classifier', purpose: 'where a packet came from: the tunnel (VNI -> network id in reg6), the underlay through br-phy (routed mode: to the gateway; NAT replies; underlay VLANs); anything else is from an endpoint port and goes to the spoof guard',
-    matches: ['in_port', 'tunnel_id', 'vlan_vid', 'eth_dst'], sets: ['reg6', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: { goto: 'spoofGuard' },
-    bands: { miss: 0, fromTunnel: 100, fromUnderlay: 100, underlayVlan: 110, natReply: 115, routedToHost: 120, traceObserve: TRACE_OBSERVE },
+    name: 'classifier', purpose: 'where a packet came from: the tunnel (VNI -> network id in reg6; the controller\'s tunnel probes, VNI TUNNEL_PROBE_VNI from a registered host, to the controller through a meter), the underlay through br-phy (routed mode: to the gateway; NAT replies; underlay VLANs); anything else is from an endpoint port and goes to the spoof guard',
+    matches: ['in_port', 'tunnel_id', 'tun_ipv4_src', 'vlan_vid', 'eth_dst'], sets: ['reg6', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: { goto: 'spoofGuard' },
+    bands: { miss: 0, fromTunnel: 100, fromUnderlay: 100, underlayVlan: 110, natReply: 115, routedToHost: 120, tunnelProbe: 130, traceObserve: TRACE_OBSERVE },
   },
   {
     name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); what passes is classified (in_port -> network id in reg6); anything else is dropped',

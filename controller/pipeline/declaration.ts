@@ -84,6 +84,7 @@ export class FlowBuilder<N extends string> {
   private readonly acts: Action[] = [];
   private next?: N;
   private prio?: number;
+  private meterId?: number;
 
   constructor(private readonly pipeline: Pipeline<N>, table: N, private readonly owner: Owner) {
     this.decl = pipeline.table(table);
@@ -112,6 +113,12 @@ export class FlowBuilder<N extends string> {
   actions(...a: Action[]): this {
     for (const x of a) this.check(x);
     this.acts.push(...a);
+    return this;
+  }
+
+  /** Pass the packet through an OpenFlow meter first (the meter instruction). */
+  meter(id: number): this {
+    this.meterId = id;
     return this;
   }
 
@@ -148,6 +155,7 @@ export class FlowBuilder<N extends string> {
   build(round = 0): FlowMod {
     if (this.prio === undefined) throw new PipelineError(`${this.pipeline.bridge} table ${this.decl.name}: a flow needs a priority band`);
     const instructions: Instruction[] = [];
+    if (this.meterId !== undefined) instructions.push({ type: 'meter', meter_id: this.meterId });
     if (this.acts.length) instructions.push({ type: 'apply_actions', actions: this.acts });
     if (this.next) instructions.push({ type: 'goto_table', table_id: this.pipeline.tableId[this.next] });
     return flowMod({

@@ -53,6 +53,17 @@ export const BROADCAST_MAC = 'ff:ff:ff:ff:ff:ff';
 export const GATEWAY_MAC = '0e:00:00:00:00:01';
 /** Name of the VXLAN port (remote_ip=flow, key=flow) on every host's br-int. */
 export const TUNNEL_PORT = 'vxlan0';
+/**
+ * The controller's tunnel probes (apps/tunnel-prober.ts) travel with this
+ * VNI, which no network gets (networks' VNIs count up from 5000 and stop
+ * below it); br-int's classifier sends them to the controller through meter
+ * TUNNEL_PROBE_METER.
+ */
+export const TUNNEL_PROBE_VNI = 0xffffff;
+/** The meter that bounds how many probe packet-ins a br-int may send (packets per second). */
+export const TUNNEL_PROBE_METER = 1;
+/** EtherType of a tunnel probe's inner frame (IEEE 802 local experimental 1). */
+export const TUNNEL_PROBE_ETH_TYPE = 0x88b5;
 /** Patch port on br-int leading to br-phy, and its peer on br-phy. */
 export const PATCH_PORT = 'patch-phy';
 export const PHY_PATCH_PORT = 'patch-int';

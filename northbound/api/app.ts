@@ -13,6 +13,7 @@ import { API_VERSION, ApiDeps, authOptions } from './deps';
 import { installAuth, PUBLIC_ROUTES } from './auth';
 import { tokenRoutes, TokenSchema } from './routes/tokens';
 import { traceRoutes } from './routes/traces';
+import { tunnelRoutes, TunnelSchema } from './routes/tunnels';
 import { metricsRoutes, observeRequests } from './routes/metrics';
 import { uiRoutes } from './routes/ui';
 import type { RouteOptions } from 'fastify';
@@ -44,7 +45,7 @@ export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInst
     },
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string) ?? `def-${i}` },
   });
-  for (const s of [TokenSchema, ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema, HostRegSchema, NetworkSchema, EndpointSchema]) app.addSchema(s);
+  for (const s of [TokenSchema, ErrorBody, PortSchema, SwitchSchema, FlowSchema, LinkSchema, HostSchema, HostRegSchema, NetworkSchema, EndpointSchema, TunnelSchema]) app.addSchema(s);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
   await app.register(switchRoutes(deps), { prefix: '/v1' });
@@ -52,6 +53,7 @@ export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInst
   await app.register(containerRoutes(deps), { prefix: '/v1' });
   await app.register(tokenRoutes(deps), { prefix: '/v1' });
   await app.register(traceRoutes(deps), { prefix: '/v1' });
+  await app.register(tunnelRoutes(deps), { prefix: '/v1' });
   await app.register(metricsRoutes(deps));
   await app.register(uiRoutes());
   attachEventStream(app, deps);

@@ -11,6 +11,7 @@ import type { ContainerService } from '../../controller/container-service';
 import type { Tokens } from '../../controller/tokens';
 import type { Tracer } from '../../controller/trace';
 import type { Metrics } from '../../controller/metrics';
+import type { TunnelView } from '../../controller/events';
 import type { AuthOptions } from './auth';
 
 export interface ApiDeps {
@@ -23,6 +24,8 @@ export interface ApiDeps {
   bgp?: BgpSpeaker;
   /** Computes packet paths on the desired flows (POST /v1/traces). */
   tracer?: Tracer;
+  /** Tunnel health per ordered pair of hosts (GET /v1/tunnels). */
+  tunnels?: { list(): TunnelView[] };
   /** Prometheus metrics (GET /metrics; the API observes its own request durations). */
   metrics?: Metrics;
   /** API tokens; undefined when authentication is off (--no-auth, labs only). */

@@ -119,6 +119,21 @@ export async function resourceMain(cmd: 'hosts' | 'networks' | 'endpoints', argv
   throw new CliUsageError(`unknown ${cmd} command "${verb ?? ''}" (${cmd === 'endpoints' ? 'ls, get, add or rm' : 'ls, get or rm'})`);
 }
 
+/** `weft tunnels`: the tunnel from each host to each other (GET /v1/tunnels). */
+export async function tunnelsMain(argv: string[]): Promise<number> {
+  const { values, positionals: pos, json } = parse(argv, {});
+  const [verb, ...rest] = pos;
+  if (verb !== undefined && verb !== 'ls' && verb !== 'list') throw new CliUsageError(`unknown tunnels command "${verb}" (ls, or nothing)`);
+  positionals('tunnels', rest, []);
+  const a = await ApiClient.fromFlags(values).get('/v1/tunnels');
+  if (json) { raw(a); return 0; }
+  const tunnels = (a.json as { tunnels: Obj[] }).tunnels;
+  write(table(['FROM', 'TO', 'FROM-IP', 'TO-IP', 'STATE', 'RTT', 'LAST-SEEN'], tunnels.map((t) => [
+    t.from, t.to, t.fromIp, t.toIp, t.state, t.rttMs === null ? '-' : `${(t.rttMs as number).toFixed(1)}ms`, t.lastSeen ?? '-',
+  ])));
+  return 0;
+}
+
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 function portNumber(v: string, flag: string): number {

@@ -27,6 +27,8 @@ Commands:
   endpoints         container endpoints: endpoints ls [--host H] [--network N]
                     | get ID | rm ID | add --container ID [--if eth0] --host H
                     --network N [--ip A] [--mac M]
+  tunnels           the tunnel from each host to each other: up, down or
+                    unknown, the last probe's round trip and when it arrived
   trace             trace FROM TO [--tcp PORT|--udp PORT] [--live]: a packet's path on
                     the controller's flows, hop by hop, and its verdict; FROM
                     is an endpoint id or IP@NETWORK, TO an endpoint id or an IP
@@ -77,13 +79,15 @@ Options for "controller":
   --api-allowed-hosts NAME[,NAME]  host names the API answers to besides IP
                     addresses and localhost (a guard against DNS rebinding)
   --api-allowed-origins URL[,URL]  browser origins allowed besides the API's own
+  --tunnel-probe-interval S  seconds between two probes of the tunnel from one
+                    host to another (default ${DEFAULTS.tunnelProbeInterval}; 0 = no probes): GET /v1/tunnels
 
 Options for "token":
   token create --role admin|host [--host NAME]   prints the new token once
   token ls                                       lists tokens (no secrets)
   token rm ID                                    revokes a token
 
-Options for the API commands (token, hosts, networks, endpoints, trace, flows):
+Options for the API commands (token, hosts, networks, endpoints, tunnels, trace, flows):
   --api URL         the controller's API (default http://127.0.0.1:${DEFAULTS.apiPort})
   --token-file PATH the token to call it with (default ./weft-admin.token);
                     --admin-token-file is the same
@@ -119,6 +123,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
       'admin-token-file': { type: 'string' }, 'no-auth': { type: 'boolean' }, 'api-tls-cert': { type: 'string' }, 'api-tls-key': { type: 'string' },
       'api-tls-ca': { type: 'string' }, 'api-allowed-hosts': { type: 'string' }, 'api-allowed-origins': { type: 'string' },
       'tls-allow-unbound': { type: 'boolean' }, 'pod-cidrs': { type: 'string' }, 'host-ports': { type: 'string' }, 'max-endpoints-per-host': { type: 'string' },
+      'tunnel-probe-interval': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -147,9 +152,18 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     logLevel: level,
     ...(values['tls-allow-unbound'] ? { connection: { allowUnboundCertificates: true } } : {}),
     ...containerLimits(values['pod-cidrs'], values['host-ports'], values['max-endpoints-per-host']),
+    ...probeInterval(values['tunnel-probe-interval']),
     ...apiTrust(values),
     ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['api-host'] ?? DEFAULTS.apiHost),
   };
+}
+
+/** --tunnel-probe-interval SECONDS: 0 (off), or 0.1 to 3600. */
+function probeInterval(v: string | undefined): Pick<ControllerConfig, 'tunnelProbeInterval'> {
+  if (v === undefined) return {};
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || (n !== 0 && (n < 0.1 || n > 3600))) throw new UsageError(`--tunnel-probe-interval: "${v}" is not a number of seconds (0 = off, or 0.1-3600)`);
+  return { tunnelProbeInterval: n };
 }
 
 function containerLimits(podCidrs: string | undefined, hostPorts: string | undefined, maxEndpointsPerHost: string | undefined): Pick<ControllerConfig, 'podCidrs' | 'hostPorts' | 'maxEndpointsPerHost'> {
@@ -258,6 +272,10 @@ async function main(argv: string[]): Promise<number> {
     case 'token': {
       const { tokenMain } = await import('./token');
       return tokenMain(rest);
+    }
+    case 'tunnels': {
+      const { tunnelsMain } = await import('./resources');
+      return tunnelsMain(rest);
     }
     case 'hosts': case 'networks': case 'endpoints': {
       const { resourceMain } = await import('./resources');

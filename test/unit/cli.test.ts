@@ -24,6 +24,9 @@ test('controller flags: defaults and every option', () => {
 test('bad flags are usage errors', () => {
   assert.throws(() => parseControllerArgs(['--of-port', '70000']), UsageError);
   assert.throws(() => parseControllerArgs(['--of-port', 'abc']), /not a port number/);
+  assert.equal(parseControllerArgs(['--tunnel-probe-interval', '0.5']).tunnelProbeInterval, 0.5);
+  assert.equal(parseControllerArgs(['--tunnel-probe-interval', '0']).tunnelProbeInterval, 0);
+  for (const bad of ['-1', 'abc', '0.05', '4000', '1e3']) assert.throws(() => parseControllerArgs(['--tunnel-probe-interval', bad]), /--tunnel-probe-interval/);
   assert.throws(() => parseControllerArgs(['--tls-key', 'k']), /go together/);
   assert.throws(() => parseControllerArgs(['--apps', 'learning,forwarding']), /choose one/);
   assert.throws(() => parseControllerArgs(['--log-level', 'loud']), UsageError);
