@@ -4,6 +4,7 @@
 // registry; and `weft docker-plugin` started beside it in the same namespace.
 import { spawn, execFile, ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from './paths';
@@ -134,9 +135,12 @@ export class PluginProcess {
       { stdio: ['ignore', log, log] });
     fs.closeSync(log);
     const p = new PluginProcess(proc, logFile);
-    await waitFor(() => {
-      if (proc.exitCode !== null) throw new Error(`weft docker-plugin exited: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
-      return fs.existsSync(socket) && /Docker plugin listening/.test(fs.readFileSync(logFile).subarray(from).toString('utf8'));
+    await waitFor(async () => {
+      if (proc.exitCode !== null) throw new Error(`weft docker-plugin exited: ${fs.readFileSync(logFile).subarray(from).toString('utf8').slice(-2000)}`);
+      return fs.existsSync(socket) && new Promise<boolean>((resolve) => {
+        const c = net.connect(socket, () => { c.destroy(); resolve(true); });
+        c.on('error', () => resolve(false));
+      });
     }, { what: 'plugin listening', timeoutMs: 20_000 });
     return p;
   }
