@@ -161,17 +161,17 @@ export class DockerDriver {
    */
   private async networkForPool(cidr: string): Promise<Network> {
     const weft = (await this.api.listNetworks()).filter((n) => n.cidr === cidr);
+    // the common case: CreateNetwork made or adopted the one Weft network of the subnet
+    if (weft.length === 1) return weft[0]!;
     let docker;
     try {
       docker = (await this.o.docker.networks('weft')).filter((n) => (n.IPAM?.Config ?? []).some((c) => c.Subnet !== undefined && canonicalCidrOrNull(c.Subnet) === cidr));
     } catch (e) {
-      if (weft.length === 1) return weft[0]!;
       throw new PluginError(`weft: ${weft.length} Weft networks have subnet ${cidr}, and dockerd at ${this.o.docker.url} could not say which: ${(e as Error).message}`);
     }
     if (docker.length > 1) throw new PluginError(`weft: Docker networks ${docker.map((d) => d.Name).join(', ')} share subnet ${cidr}; give each its own`, 400);
     const d = docker[0];
     if (!d) {
-      if (weft.length === 1) return weft[0]!;
       throw new PluginError(`weft: no Docker network of driver weft has subnet ${cidr}`, 400);
     }
     const named = weft.find((n) => n.name === d.Name);
@@ -330,11 +330,16 @@ export class DockerDriver {
     try {
       const mtu = typeof ep.mtu === 'number' && ep.mtu > 0 ? ep.mtu : DEFAULTS.mtu;
       const peer = containerEnd(ep);
-      // a retried call: what an earlier one made is replaced
-      await this.o.ovs.delPort(ep.portName);
-      await netlink.deleteLink(ep.portName);
-      await netlink.deleteLink(peer);
-      await netlink.createVethPairHere(ep.portName, randomMac(), peer, ep.mac.toLowerCase(), mtu);
+      try {
+        await netlink.createVethPairHere(ep.portName, randomMac(), peer, ep.mac.toLowerCase(), mtu);
+      } catch (e) {
+        if (!netlink.isExists(e)) throw e;
+        // a retried call, or one cut short: what it made is replaced
+        await this.o.ovs.delPort(ep.portName);
+        await netlink.deleteLink(ep.portName);
+        await netlink.deleteLink(peer);
+        await netlink.createVethPairHere(ep.portName, randomMac(), peer, ep.mac.toLowerCase(), mtu);
+      }
       done.veth = true;
       const ofportRequest = typeof ep.ofportRequest === 'number' && ep.ofportRequest > 0 ? ep.ofportRequest : undefined;
       await this.o.ovs.addPort(ep.portName, {

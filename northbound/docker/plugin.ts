@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { apiFor } from '../cni/api-client';
 import { DEFAULTS } from '../cni/config';
-import { Ovs } from '../cni/ovs';
+import { Ovs, OvsdbOvs } from '../cni/ovs';
+import { OvsdbClient } from '../../southbound/ovsdb/client';
 import { DockerApi } from './docker-api';
 import { DockerDriver, RESERVATION_TTL_MS } from './driver';
 import { PluginServer } from './protocol';
@@ -68,7 +69,11 @@ export interface RunningPlugin { driver: DockerDriver; stop(): Promise<void> }
 export async function startPlugin(cfg: PluginConfig, log: Logger): Promise<RunningPlugin> {
   let api;
   try { api = apiFor(cfg); } catch (e) { throw new PluginUsageError((e as Error).message); }
-  const driver = new DockerDriver({ api, ovs: new Ovs(cfg.ovsdb, cfg.bridge), host: cfg.host, docker: new DockerApi(cfg.docker), log });
+  // ports are added in one OVSDB transaction on a kept-open connection (as the CNI agent does); ovs-vsctl for the rest
+  let ovsdb: OvsdbClient | undefined;
+  try { ovsdb = new OvsdbClient(cfg.ovsdb); } catch { ovsdb = undefined; }
+  const ovs = ovsdb ? new OvsdbOvs(cfg.ovsdb, cfg.bridge, ovsdb) : new Ovs(cfg.ovsdb, cfg.bridge);
+  const driver = new DockerDriver({ api, ovs, host: cfg.host, docker: new DockerApi(cfg.docker), log });
   const server = new PluginServer({ socket: cfg.socket, handlers: driver.handlers(), log });
   await server.start();
   let agent: { stop(): Promise<void> } | undefined;
@@ -89,6 +94,7 @@ export async function startPlugin(cfg: PluginConfig, log: Logger): Promise<Runni
       clearInterval(timer);
       await server.stop();
       await agent?.stop();
+      ovsdb?.close();
     },
   };
 }
