@@ -10,9 +10,8 @@
 // runs dockerd, may call it).
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
-import path from 'node:path';
 import type { Logger } from 'pino';
+import { listenPrivate } from '../cni/unix-socket';
 
 /** The media type Docker's plugin client sends and expects. */
 export const PLUGIN_MEDIA_TYPE = 'application/vnd.docker.plugins.v1.2+json';
@@ -89,16 +88,6 @@ export class PluginServer {
 
   async start(): Promise<void> {
     const { socket } = this.o;
-    fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o755 });
-    if (fs.existsSync(socket)) {
-      if (!fs.lstatSync(socket).isSocket()) throw new Error(`${socket} exists and is not a socket`);
-      const alive = await new Promise<boolean>((resolve) => {
-        const c = net.connect(socket, () => { c.destroy(); resolve(true); });
-        c.on('error', () => resolve(false));
-      });
-      if (alive) throw new Error(`another plugin is listening on ${socket}`);
-      fs.unlinkSync(socket);
-    }
     const max = this.o.maxBodyBytes ?? MAX_BODY_BYTES;
     const server = http.createServer({ requestTimeout: this.o.requestDeadlineMs ?? REQUEST_DEADLINE_MS }, (req, res) => {
       const t0 = Date.now();
@@ -111,16 +100,7 @@ export class PluginServer {
       });
     });
     this.server = server;
-    const oldMask = process.umask(0o177);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(socket, () => { server.off('error', reject); resolve(); });
-      });
-    } finally {
-      process.umask(oldMask);
-    }
-    fs.chmodSync(socket, 0o600);
+    await listenPrivate(server, socket, 'plugin', 0o755);
     this.o.log.info({ socket }, 'Docker plugin listening');
   }
 

@@ -63,6 +63,13 @@ afterEach(async () => {
     return e.map((x) => x.containerId).sort().join() === docker.join() ? e : undefined;
   }, { what: 'Weft endpoints equal the containers attached', timeoutMs: 10_000 }).catch(async () => weftEps());
   assert.deepEqual(eps.map((x) => x.containerId).sort(), docker, 'Weft endpoints equal the Docker endpoints of running containers');
+  // and the host has a veth and an OVS port for each of them, and no other
+  const h = lab!.hosts[0]!;
+  const ports = eps.map((e) => (e as Ep & { portName: string }).portName).sort();
+  const links = (await h.exec(['ip', '-br', 'link'])).split('\n').map((l) => l.split(/[\s@]/)[0]!).filter((n) => /^w[fc][0-9a-f]{11}$/.test(n)).sort();
+  assert.deepEqual(links, ports, 'veths on dk1');
+  const onBridge = (await h.vsctl('list-ports', 'br-int')).split('\n').filter((n) => /^wf[0-9a-f]{11}$/.test(n)).sort();
+  assert.deepEqual(onBridge, ports, 'ports on br-int');
 });
 
 const ipOf = async (ct: string, net: string) => dockerd!.ok(['inspect', '--format', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, ct]);
@@ -139,6 +146,8 @@ test('docker networks and containers on Weft', async (t) => {
     const got = await waitFor(() => client.tcpConnect(lab!.hosts[0]!.ip, 9080, 'x', 2000).catch(() => ''), { what: 'published port answers', timeoutMs: 15_000 });
     assert.match(got, /published/);
     assert.match(await lab!.hosts[0]!.ofctlOn('br-phy', 'dump-flows'), /tp_dst=9080/);
+    // Weft's DNAT serves it: no docker-proxy runs (dockerd has --userland-proxy=false), and dockerd touches no iptables
+    assert.ok(!fs.readdirSync('/proc').some((p) => /^\d+$/.test(p) && (() => { try { return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'docker-proxy'; } catch { return false; } })()), 'no docker-proxy');
     await dockerd!.ok(['rm', '-f', 'web']);
     assert.ok(!/tp_dst=9080/.test(await lab!.hosts[0]!.ofctlOn('br-phy', 'dump-flows')), 'DNAT flow gone with the container');
   });

@@ -281,3 +281,23 @@ test('weft docker-plugin flags', () => {
   ] as const) assert.throws(() => parsePluginArgs([...argv]), re);
   assert.throws(() => parsePluginArgs(['--api', 'http://x:1', '--host', 'h', '--bogus']));
 });
+
+test('as the host\'s agent: --cni-agent-socket serves weft-cni from the same process', async () => {
+  const { startPlugin } = await import('../../northbound/docker/plugin');
+  const tokenFile = path.join(dir, 'admin.token');
+  fs.writeFileSync(tokenFile, `${ctl.adminToken}\n`, { mode: 0o600 });
+  const cfg = parsePluginArgs(['--api', `http://127.0.0.1:${ctl.apiPort}`, '--host', 'dh1', '--token-file', tokenFile,
+    '--socket', path.join(dir, 'p', 'weft.sock'), '--cni-agent-socket', path.join(dir, 'a', 'cni.sock'), '--ovsdb', 'unix:/nonexistent/db.sock']);
+  const p = await startPlugin(cfg, log);
+  try {
+    assert.equal(fs.statSync(cfg.socket).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(cfg.cniAgentSocket!).mode & 0o777, 0o600);
+    const r = await dispatch(p.driver.handlers(), 'POST', '/Plugin.Activate', async () => Buffer.alloc(0));
+    assert.equal(r.status, 200);
+  } finally {
+    await p.stop();
+  }
+  assert.ok(!fs.existsSync(cfg.socket) && !fs.existsSync(cfg.cniAgentSocket!), 'both sockets removed');
+  // an unreadable token file is a usage error, not a crash
+  await assert.rejects(startPlugin({ ...cfg, tokenFile: path.join(dir, 'missing') }, log), /cannot read the token file/);
+});
