@@ -281,9 +281,11 @@ export class ContainerService {
         for (const m of mappings) this.resources.insertPortMapping({ ...m, endpointId: id });
       }
     });
+    const after = this.endpoint(id);
+    this.bus.emit({ type: 'endpoint.updated', endpoint: endpointEventView(after) });
     // published ports are flows in the host's br-phy
     if (mappings) await this.resyncHost(host);
-    return this.endpoint(id);
+    return after;
   }
 
   endpoint(id: string): EndpointRec {

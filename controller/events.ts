@@ -39,7 +39,7 @@ export type WeftEvent =
   | { type: 'host.removed'; host: HostView; reason: string }
   | { type: 'host.registered' | 'host.unregistered'; name: string; dpid: string; underlayIp: string }
   | { type: 'network.created' | 'network.deleted'; network: { id: number; name: string; cidr: string; mode: string } }
-  | { type: 'endpoint.created' | 'endpoint.ready' | 'endpoint.deleted'; endpoint: { id: string; containerId: string; ifName: string; host: string; network: string; ip: string; mac: string; state: string } };
+  | { type: 'endpoint.created' | 'endpoint.ready' | 'endpoint.updated' | 'endpoint.deleted'; endpoint: { id: string; containerId: string; ifName: string; host: string; network: string; ip: string; mac: string; state: string } };
 
 export type Stamped<E extends WeftEvent = WeftEvent> = E & { ts: string };
 /** The event member(s) whose type includes T, narrowed to T. */

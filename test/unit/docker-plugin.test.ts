@@ -233,7 +233,11 @@ test('PATCH /v1/endpoints/{id}: containerId and published ports, checked; host t
   const e1 = (await inj('POST', '/v1/endpoints', { containerId: 'c1', ifName: 'eth0', host: 'dh1', network: 'pn' })).body;
   const e2 = (await inj('POST', '/v1/endpoints', { containerId: 'c2', ifName: 'eth0', host: 'dh1', network: 'pn', portMappings: [{ hostPort: 9090, containerPort: 80 }] })).body;
   const e3 = (await inj('POST', '/v1/endpoints', { containerId: 'c3', ifName: 'eth0', host: 'dh2', network: 'pn' })).body;
+  const updated: string[] = [];
+  const off = ctl.bus.on('endpoint.updated', (ev) => updated.push(ev.endpoint.containerId));
   const ok = await inj('PATCH', `/v1/endpoints/${e1.id}`, { containerId: 'renamed', portMappings: [{ hostPort: 9091, containerPort: 80 }] });
+  off();
+  assert.deepEqual(updated, ['renamed'], 'one endpoint.updated event');
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
   assert.equal(ok.body.containerId, 'renamed');
   assert.equal(ok.body.portName, e1.portName, 'the port name stays');
