@@ -435,12 +435,23 @@ export class DockerDriver {
 
   // ---- reservations never claimed ---------------------------------------------
 
-  /** Deletes this host's reservations older than RESERVATION_TTL_MS; returns how many. */
+  /**
+   * Deletes what Docker left in Weft on this host and will not come back
+   * for, once older than `ttlMs`: reservations never claimed (dockerd went
+   * away between RequestAddress and CreateEndpoint), and claimed endpoints
+   * whose OVS port is gone (a DeleteEndpoint that removed the port but could
+   * not reach Weft). Returns how many.
+   */
   async reconcileReservations(now = Date.now(), ttlMs = RESERVATION_TTL_MS): Promise<number> {
-    const stale = (await this.api.findEndpoints({ host: this.o.host }))
-      .filter((e) => e.containerId.startsWith(RESERVE_PREFIX) && e.createdAt !== undefined && now - Date.parse(e.createdAt) > ttlMs);
+    const old = (await this.api.findEndpoints({ host: this.o.host }))
+      .filter((e) => e.createdAt !== undefined && now - Date.parse(e.createdAt) > ttlMs);
+    const stale = [];
+    for (const e of old) {
+      if (e.containerId.startsWith(RESERVE_PREFIX)) stale.push(e);
+      else if (e.ifName === DOCKER_IFNAME && DOCKER_ID.test(e.containerId) && (await this.o.ovs.findInterfaces({ [DOCKER_ENDPOINT_ID]: e.containerId })).length === 0) stale.push(e);
+    }
     for (const e of stale) await this.api.deleteEndpoint(e.id);
-    if (stale.length) this.o.log.info({ count: stale.length }, 'unclaimed address reservations deleted');
+    if (stale.length) this.o.log.info({ endpoints: stale.map((e) => e.id) }, 'stale Docker endpoints deleted');
     return stale.length;
   }
 }

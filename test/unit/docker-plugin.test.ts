@@ -305,3 +305,22 @@ test('as the host\'s agent: --cni-agent-socket serves weft-cni from the same pro
   // an unreadable token file is a usage error, not a crash
   await assert.rejects(startPlugin({ ...cfg, tokenFile: path.join(dir, 'missing') }, log), /cannot read the token file/);
 });
+
+test('the reconciler deletes a claimed endpoint whose port is gone, and nothing of anyone else', async () => {
+  await api.createNetwork({ name: 'rc', cidr: '10.5.0.0/24' });
+  const withPort = 'c'.repeat(64);
+  const portGone = 'd'.repeat(64);
+  for (const containerId of [withPort, portGone]) await api.createEndpoint({ containerId, ifName: 'docker', host: 'dh1', network: 'rc' });
+  const cni = (await api.createEndpoint({ containerId: 'cni-one', ifName: 'eth0', host: 'dh1', network: 'rc' })).endpoint;
+  const other = (await api.createEndpoint({ containerId: 'e'.repeat(64), ifName: 'docker', host: 'dh2', network: 'rc' })).endpoint;
+  const ovs = Object.assign(new Ovs('unix:/nonexistent', 'br-int'), {
+    findInterfaces: async (m: Record<string, string>) => (m['docker-endpoint'] === withPort ? [{ name: 'wf00000000000', externalIds: m }] : []),
+  });
+  const d = new DockerDriver({ api, ovs, host: 'dh1', docker: new DockerApi('unix:///nonexistent.sock'), log });
+  assert.equal(await d.reconcileReservations(Date.now(), 60_000), 0, 'nothing is stale before the TTL');
+  assert.equal(await d.reconcileReservations(Date.now() + 61_000, 60_000), 1);
+  const left = (await api.findEndpoints({ network: 'rc' })).map((e) => e.containerId).sort();
+  assert.deepEqual(left, ['cni-one', withPort, 'e'.repeat(64)].sort());
+  for (const e of await api.findEndpoints({ network: 'rc' })) await api.deleteEndpoint(e.id);
+  assert.ok(cni && other);
+});
