@@ -38,10 +38,13 @@ before(async () => {
 });
 
 after(async () => {
-  await dockerd?.destroy().catch((e: Error) => console.error('dockerd cleanup', e.message));
-  await plugin?.stop();
-  if (process.env.WEFT_KEEP_LOGS && logFile && fs.existsSync(logFile)) console.error(fs.readFileSync(logFile, 'utf8'));
-  await lab?.stop();
+  try {
+    await dockerd?.destroy().catch((e: Error) => console.error('dockerd cleanup', e.message));
+    await plugin?.stop();
+    if (process.env.WEFT_KEEP_LOGS && logFile && fs.existsSync(logFile)) console.error(fs.readFileSync(logFile, 'utf8'));
+  } finally {
+    await lab?.stop();
+  }
 });
 
 const weftEps = async (q = `host=${lab!.hostName(0)}`) => (await lab!.weft.call<Ep[]>('GET', `/v1/endpoints?${q}`)).body;
