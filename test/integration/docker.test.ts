@@ -12,7 +12,7 @@ import { Dockerd, PluginProcess, IMAGE, dockerAvailable } from '../helpers/docke
 import { waitFor } from '../helpers/wait';
 
 const SOCKET = '/run/docker/plugins/weft.sock';
-const CLIENT_IP = '172.31.242.200';
+const CLIENT_IP = '172.31.236.200';
 let lab: MultiHostLab | undefined;
 let dockerd: Dockerd | undefined;
 let plugin: PluginProcess | undefined;
@@ -31,7 +31,7 @@ before(async () => {
     assert.ok(!process.env.CI, 'dockerd (docker.io) and busybox-static must be installed in CI (mininet/scripts/setup.sh)');
     return;
   }
-  lab = await MultiHostLab.start({ id: 'dk', subnet: '172.31.242.0/24', hosts: 2, mtu: 1600, tunnel: true, phy: true });
+  lab = await MultiHostLab.start({ id: 'dk', subnet: '172.31.236.0/24', hosts: 2, mtu: 1600, tunnel: true, phy: true });
   if (!lab) return;
   await lab.register();
   logFile = path.join(lab.tmp, 'plugin.log');
