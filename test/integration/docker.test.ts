@@ -155,7 +155,7 @@ test('docker networks and containers on Weft', async (t) => {
     // Weft's DNAT serves it: no docker-proxy runs (dockerd has --userland-proxy=false), and dockerd touches no iptables
     assert.ok(!fs.readdirSync('/proc').some((p) => /^\d+$/.test(p) && (() => { try { return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'docker-proxy'; } catch { return false; } })()), 'no docker-proxy');
     await dockerd!.ok(['rm', '-f', 'web']);
-    assert.ok(!/tp_dst=9080/.test(await lab!.hosts[0]!.ofctlOn('br-phy', 'dump-flows')), 'DNAT flow gone with the container');
+    await waitFor(async () => !/tp_dst=9080/.test(await lab!.hosts[0]!.ofctlOn('br-phy', 'dump-flows')), { what: 'DNAT flow gone with the container', timeoutMs: 10_000 });
   });
 
   await t.test('network connect and disconnect manage a second interface', async () => {
@@ -164,13 +164,13 @@ test('docker networks and containers on Weft', async (t) => {
     assert.ok((await weftEps()).some((e) => e.ip === ip2 && e.network === 'apinet'));
     assert.match(await dockerd!.ok(['exec', 'ca', 'ip', '-4', 'addr', 'show', 'eth1']), new RegExp(ip2.replace(/\./g, '\\.')));
     await dockerd!.ok(['network', 'disconnect', 'apinet', 'ca']);
-    assert.ok(!(await weftEps()).some((e) => e.network === 'apinet'));
+    await waitFor(async () => !(await weftEps()).some((e) => e.network === 'apinet'), { what: 'the second endpoint freed', timeoutMs: 10_000 });
   });
 
   await t.test('stop then start makes a new endpoint and frees the old one', async () => {
     const before = (await weftEps()).find((e) => e.ip === '10.91.7.7')!;
     await dockerd!.ok(['stop', '-t', '1', 'cb']);
-    assert.ok(!(await weftEps()).some((e) => e.id === before.id), 'the old endpoint is freed');
+    await waitFor(async () => !(await weftEps()).some((e) => e.id === before.id), { what: 'the old endpoint freed', timeoutMs: 10_000 });
     await dockerd!.ok(['start', 'cb']);
     const after = (await weftEps()).find((e) => e.ip === '10.91.7.7');
     assert.ok(after && after.id !== before.id, 'a new endpoint');
@@ -181,7 +181,7 @@ test('docker networks and containers on Weft', async (t) => {
     await run('short', 'dnet');
     const ip = await ipOf('short', 'dnet');
     await dockerd!.ok(['rm', '-f', 'short']);
-    assert.ok(!(await weftEps()).some((e) => e.ip === ip));
+    await waitFor(async () => !(await weftEps()).some((e) => e.ip === ip), { what: 'the endpoint freed', timeoutMs: 10_000 });
   });
 
   await t.test('a plugin restart: state comes from Weft', async () => {
@@ -198,7 +198,7 @@ test('docker networks and containers on Weft', async (t) => {
     assert.ok((await dockerEndpoints()).length > 0, 'b still runs');
     await dockerd!.stop('SIGTERM');
     // DeleteEndpoint without Leave: Weft has nothing left on dk1
-    assert.deepEqual(await weftEps(), []);
+    await waitFor(async () => (await weftEps()).length === 0, { what: 'no endpoint left on dk1', timeoutMs: 10_000 });
     assert.equal((await lab!.hosts[0]!.vsctl('list-ports', 'br-int')).split('\n').filter((p) => /^wf/.test(p)).length, 0, 'no container port left on br-int');
     await dockerd!.launch();
     await dockerd!.ok(['start', 'ca']);
