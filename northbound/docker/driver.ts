@@ -220,7 +220,8 @@ export class DockerDriver {
         return;
       } catch (e) {
         this.o.log.warn({ network: id.slice(0, 12), err: (e as Error).message }, 'binding the Docker network to Weft');
-        if (e instanceof PluginError) return;
+        // refused (a host token may not make networks, a subnet outside the policy): the first run says why
+        if (e instanceof PluginError || (e instanceof ApiHttpError && e.status < 500)) return;
       }
     }
     this.o.log.warn({ network: id.slice(0, 12) }, 'dockerd did not show the network: its Weft network is made on first use');

@@ -324,3 +324,23 @@ test('the reconciler deletes a claimed endpoint whose port is gone, and nothing 
   for (const e of await api.findEndpoints({ network: 'rc' })) await api.deleteEndpoint(e.id);
   assert.ok(cni && other);
 });
+
+test('with a host token, a network an admin did not make is refused at the first run, naming why', async () => {
+  const tok = (await ctl.api!.inject({ method: 'POST', url: '/v1/tokens', payload: { role: 'host', host: 'dh1' } })).json().token as string;
+  const hostApi = new WeftApi(`http://127.0.0.1:${ctl.apiPort}`, 5000, { token: tok });
+  const d = new DockerDriver({ api: hostApi, ovs: new Ovs('unix:/nonexistent', 'br-int'), host: 'dh1', docker: new DockerApi(`unix://${path.join(dir, 'docker.sock')}`), log });
+  dockerNets = [{ Name: 'hostmade', Id: 'f'.repeat(64), Driver: 'weft', IPAM: { Config: [{ Subnet: '10.6.0.0/24' }] }, Options: {} }];
+  const r = await dispatch(d.handlers(), 'POST', '/IpamDriver.RequestAddress', async () => Buffer.from(JSON.stringify({ PoolID: 'weft:10.6.0.0/24', Options: {} })));
+  assert.equal(r.status, 400);
+  assert.match(String((r.json as { Err: string }).Err), /^weft: reserving an address in 10\.6\.0\.0\/24: .*a host token may not POST \/v1\/networks/);
+  assert.equal(await api.getNetwork('hostmade'), null);
+  // an admin makes it: the same token adopts it
+  await api.createNetwork({ name: 'hostmade', cidr: '10.6.0.0/24' });
+  const ok = await dispatch(d.handlers(), 'POST', '/IpamDriver.RequestAddress', async () => Buffer.from(JSON.stringify({ PoolID: 'weft:10.6.0.0/24', Options: {} })));
+  assert.equal(ok.status, 200, JSON.stringify(ok.json));
+  // and network rm leaves it (403 on delete is "kept")
+  for (const e of await api.findEndpoints({ network: 'hostmade' })) await api.deleteEndpoint(e.id);
+  dockerNets = [];
+  assert.equal((await dispatch(d.handlers(), 'POST', '/IpamDriver.ReleasePool', async () => Buffer.from(JSON.stringify({ PoolID: 'weft:10.6.0.0/24' })))).status, 200);
+  assert.ok(await api.getNetwork('hostmade'));
+});
