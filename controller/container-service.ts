@@ -15,7 +15,7 @@ import { EventBus } from './events';
 import { WeftError, conflict, notFound } from './errors';
 import { ipToInt } from './ipv4';
 import { derivedMac, isDerived, TUNNEL_PROBE_VNI } from './pipeline';
-import { HostInput, NetworkInput, EndpointInput, validHost, validNetwork, endpointRefs, portMappings, macInUse } from './container-validation';
+import { HostInput, NetworkInput, EndpointInput, validHost, validNetwork, endpointRefs, portMappings, macInUse, validContainerId } from './container-validation';
 import { ContainerPolicy, DEFAULT_POLICY } from './container-policy';
 import { Readiness, endpointEventView } from './readiness';
 import { bgpRoutes } from './bgp-routes';
@@ -288,6 +288,36 @@ export class ContainerService {
     if (everywhere) this.readiness.awaitingAll.add(e.id);
     setImmediate(() => void (everywhere ? this.resyncAll([e.id]) : this.resyncHost(host)));
     return { endpoint: e, created: true };
+  }
+
+  /**
+   * Change an endpoint after it was made: its containerId (a runtime that
+   * reserves the address before it knows the container, as Docker's IPAM
+   * does, names the endpoint once it does) and/or its published ports
+   * (replaced as a whole). Checked like a new endpoint's; a rejected
+   * request changes nothing.
+   */
+  async updateEndpoint(id: string, upd: { containerId?: string; portMappings?: EndpointInput['portMappings'] }): Promise<EndpointRec> {
+    const e = this.endpoint(id);
+    const host = this.host(e.host);
+    if (upd.containerId !== undefined && upd.containerId !== e.containerId) {
+      validContainerId(upd.containerId);
+      const other = this.resources.endpoints({ containerId: upd.containerId, ifName: e.ifName })[0];
+      if (other) throw conflict(`container ${upd.containerId} already has interface ${e.ifName} (endpoint ${other.id})`, 'containerId');
+    }
+    const mappings = upd.portMappings !== undefined ? portMappings(upd, host, this.resources, this.policy, id) : undefined;
+    this.store.tx(() => {
+      if (upd.containerId !== undefined && upd.containerId !== e.containerId) this.resources.setEndpointContainerId(id, upd.containerId);
+      if (mappings) {
+        this.resources.deletePortMappings(id);
+        for (const m of mappings) this.resources.insertPortMapping({ ...m, endpointId: id });
+      }
+    });
+    const after = this.endpoint(id);
+    this.bus.emit({ type: 'endpoint.updated', endpoint: endpointEventView(after) });
+    // published ports are flows in the host's br-phy
+    if (mappings) await this.resyncHost(host);
+    return after;
   }
 
   endpoint(id: string): EndpointRec {

@@ -196,8 +196,13 @@ function underlayAddressing(inp: NetworkInput, mode: NetworkMode, c: Cidr, gatew
 }
 
 /** What an endpoint request names: its host and network (which must exist), its MAC and its port name. */
+/** A containerId as CNI_CONTAINERID allows (letters, digits, _ . -). */
+export function validContainerId(containerId: string): void {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,255}$/.test(containerId)) throw badRequest('containerId must be letters, digits, _ . or - (CNI_CONTAINERID)', 'containerId');
+}
+
 export function endpointRefs(inp: EndpointInput, r: Resources): { host: HostRec; net: NetworkRec; mac?: string; portName: string } {
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,255}$/.test(inp.containerId)) throw badRequest('containerId must be letters, digits, _ . or - (CNI_CONTAINERID)', 'containerId');
+  validContainerId(inp.containerId);
   if (!IFNAME_RE.test(inp.ifName) || inp.ifName === '.' || inp.ifName === '..') {
     throw badRequest('ifName must be a valid interface name (1-15 printable ASCII characters, no /, : or space, not . or ..)', 'ifName');
   }
@@ -241,7 +246,8 @@ export function macInUse(mac: string | undefined, net: NetworkRec, r: Resources)
 }
 
 /** Published ports of a new endpoint on `host`: each valid, and none already published there. */
-export function portMappings(inp: EndpointInput, host: HostRec, r: Resources, policy: ContainerPolicy = DEFAULT_POLICY): Omit<PortMapping, 'endpointId'>[] {
+export function portMappings(inp: Pick<EndpointInput, 'portMappings'>, host: HostRec, r: Resources, policy: ContainerPolicy = DEFAULT_POLICY,
+  replacing?: string): Omit<PortMapping, 'endpointId'>[] {
   // published ports are conntrack DNAT on the host's br-phy
   if (inp.portMappings?.length && !host.phyDpid) throw badRequest(`host ${host.name} has no phyDpid (br-phy), so it cannot publish ports`, 'portMappings');
   const mappings = (inp.portMappings ?? []).map((m, i) => {
@@ -259,7 +265,8 @@ export function portMappings(inp: EndpointInput, host: HostRec, r: Resources, po
     }
     return { host: host.name, protocol: protocol as 'tcp' | 'udp', hostIp: host.underlayIp, hostPort: m.hostPort, containerPort: m.containerPort };
   });
-  const taken = new Set(r.portMappings({ host: host.name }).map((m) => `${m.protocol}/${m.hostPort}`));
+  // `replacing`: the endpoint whose own mappings these replace (they do not count as taken)
+  const taken = new Set(r.portMappings({ host: host.name }).filter((m) => m.endpointId !== replacing).map((m) => `${m.protocol}/${m.hostPort}`));
   for (const [i, m] of mappings.entries()) {
     const key = `${m.protocol}/${m.hostPort}`;
     if (taken.has(key)) throw conflict(`${m.protocol} port ${m.hostPort} is already published on ${host.name}`, `portMappings.${i}.hostPort`);

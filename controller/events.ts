@@ -61,7 +61,7 @@ export type WeftEvent =
   /** a token was revoked: what it opened (event streams) closes */
   | { type: 'token.revoked'; tokenId: string; role: 'admin' | 'host' }
   | { type: 'tunnel'; tunnel: TunnelView }
-  | { type: 'endpoint.created' | 'endpoint.ready' | 'endpoint.deleted'; endpoint: { id: string; containerId: string; ifName: string; host: string; network: string; ip: string; mac: string; state: string } };
+  | { type: 'endpoint.created' | 'endpoint.ready' | 'endpoint.updated' | 'endpoint.deleted'; endpoint: { id: string; containerId: string; ifName: string; host: string; network: string; ip: string; mac: string; state: string } };
 
 export type Stamped<E extends WeftEvent = WeftEvent> = E & { ts: string };
 /** The event member(s) whose type includes T, narrowed to T. */

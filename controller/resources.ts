@@ -129,6 +129,12 @@ export class Resources {
   setEndpointState(id: string, state: EndpointState, readyAt: string | null): void {
     this.db.prepare('UPDATE endpoints SET state = ?, ready_at = ? WHERE id = ?').run(state, readyAt, id);
   }
+  setEndpointContainerId(id: string, containerId: string): void {
+    this.db.prepare('UPDATE endpoints SET container_id = ? WHERE id = ?').run(containerId, id);
+  }
+  deletePortMappings(endpointId: string): void {
+    this.db.prepare('DELETE FROM port_mappings WHERE endpoint_id = ?').run(endpointId);
+  }
   deleteEndpoint(id: string): void {
     this.db.prepare('DELETE FROM port_mappings WHERE endpoint_id = ?').run(id);
     this.db.prepare('DELETE FROM endpoints WHERE id = ?').run(id);

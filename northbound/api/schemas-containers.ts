@@ -78,6 +78,11 @@ export const EndpointBody = Type.Object({
   portMappings: Type.Optional(Type.Array(PortMappingBody, { maxItems: 64, description: 'published ports: hostIP:hostPort -> endpoint:containerPort (conntrack DNAT on the host\'s br-phy)' })),
 }, { additionalProperties: false });
 
+export const EndpointPatchBody = Type.Object({
+  containerId: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'a new containerId (letters, digits, _ . -); the port name stays' })),
+  portMappings: Type.Optional(Type.Array(PortMappingBody, { maxItems: 64, description: 'the endpoint\'s published ports, replaced as a whole ([] unpublishes all)' })),
+}, { additionalProperties: false, minProperties: 1 });
+
 export const EndpointSchema = Type.Object({
   id: Type.String(),
   containerId: Type.String(),
@@ -113,6 +118,7 @@ export const WaitQuery = Type.Object({
 
 export type HostRegBodyT = Static<typeof HostRegBody>;
 export type NetworkBodyT = Static<typeof NetworkBody>;
+export type EndpointPatchBodyT = Static<typeof EndpointPatchBody>;
 export type EndpointBodyT = Static<typeof EndpointBody>;
 export type EndpointT = Static<typeof EndpointSchema>;
 

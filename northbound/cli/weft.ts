@@ -20,6 +20,8 @@ Commands:
   controller        run the controller (OpenFlow listener + REST API)
   cni-agent         run the CNI agent of a container host: the native
                     weft-cni front end hands it CNI calls over a Unix socket
+  docker-plugin     run Weft's Docker network and IPAM driver on a container
+                    host (driver "weft"; see docs/docker.md)
   token             make, list or revoke API tokens (through the API, with
                     the admin token): token create --role host --host NAME
   hosts             registered container hosts: hosts ls | get NAME | rm NAME
@@ -100,6 +102,22 @@ Options for "cni-agent" (run it in the host's network namespace, as root):
   --socket PATH     Unix socket to listen on (default ${DEFAULT_AGENT_SOCKET}); the
                     network configuration's "agentSocket" names it for weft-cni
   --log-level LVL   as above (default ${DEFAULTS.logLevel}); one line per call
+
+Options for "docker-plugin" (run it in the host's network namespace, as root,
+where dockerd runs; start dockerd with --userland-proxy=false):
+  --api URL         the Weft API (required)
+  --host NAME       this host's name in Weft (required)
+  --token-file PATH the host's token (weft token create --role host --host NAME);
+                    an admin token is needed to create and delete networks
+  --api-ca-file PATH  CA of an https API with a private CA
+  --socket PATH     the socket dockerd finds (default /run/docker/plugins/weft.sock;
+                    the driver's name is the file's name)
+  --bridge NAME     the OVS bridge of containers (default br-int)
+  --ovsdb TARGET    the host's OVSDB (default unix:/var/run/openvswitch/db.sock)
+  --docker URL      dockerd's API, asked for network names (default
+                    unix:///var/run/docker.sock)
+  --cni-agent-socket PATH  also be the host's CNI agent on this socket
+  --log-level LVL   as above (default info); one line per Docker call
 `;
 }
 
@@ -261,6 +279,19 @@ async function main(argv: string[]): Promise<number> {
       const agent = new CniAgent({ socket: cfg.socket, log: pino({ level: cfg.logLevel, base: { component: 'cni-agent' } }) });
       await agent.start();
       const stop = () => void agent.stop().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return -1;
+    }
+    case 'docker-plugin': {
+      const { parsePluginArgs, startPlugin, PluginUsageError } = await import('../docker/plugin');
+      let cfg;
+      try { cfg = parsePluginArgs(rest); } catch (e) { throw new UsageError((e as Error).message); }
+      const { default: pino } = await import('pino');
+      const log = pino({ level: cfg.logLevel, base: { component: 'docker-plugin' } });
+      let p;
+      try { p = await startPlugin(cfg, log); } catch (e) { if (e instanceof PluginUsageError) throw new UsageError(e.message); throw e; }
+      const stop = () => void p.stop().then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       return -1;

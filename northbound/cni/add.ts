@@ -107,7 +107,7 @@ export function portMappingsOf(conf: NetConf): { portMappings?: CreateEndpointRe
 export { portNameFor };
 
 /** A random locally administered unicast MAC (the host end of the veth: set, so never read back). */
-function randomMac(): string {
+export function randomMac(): string {
   const b = randomBytes(6);
   b[0] = (b[0]! & 0xfc) | 0x02;
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');

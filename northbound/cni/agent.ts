@@ -20,6 +20,7 @@ import { OvsdbClient } from '../../southbound/ovsdb/client';
 import { Marks, withTrace } from './trace';
 import { residentPlumbing, plumbingWarmUp } from './netlink';
 import { WeftApi } from './api-client';
+import { listenPrivate } from './unix-socket';
 import http from 'node:http';
 
 export const AGENT_MAGIC = 'WEFTCNI1\n';
@@ -80,30 +81,11 @@ export class CniAgent {
 
   async start(): Promise<void> {
     const { socket } = this.opts;
-    fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
-    // A socket file left by an agent that died is removed; a live agent is not displaced.
-    if (fs.existsSync(socket)) {
-      if (!fs.lstatSync(socket).isSocket()) throw new Error(`${socket} exists and is not a socket`);
-      const alive = await new Promise<boolean>((resolve) => {
-        const c = net.connect(socket, () => { c.destroy(); resolve(true); });
-        c.on('error', () => resolve(false));
-      });
-      if (alive) throw new Error(`another agent is listening on ${socket}`);
-      fs.unlinkSync(socket);
-    }
     // allowHalfOpen: the plugin shuts its write side down after the request; the answer still goes back
     const server = net.createServer({ allowHalfOpen: true }, (c) => this.serve(c));
     this.server = server;
-    const oldMask = process.umask(0o177);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(socket, () => { server.off('error', reject); resolve(); });
-      });
-    } finally {
-      process.umask(oldMask);
-    }
-    fs.chmodSync(socket, 0o600);
+    // a socket file left by an agent that died is removed; a live agent is not displaced
+    await listenPrivate(server, socket, 'agent', 0o700);
     this.opts.log.info({ socket }, 'CNI agent listening');
     residentPlumbing(true);
     this.warm = this.warmUp().catch((e: Error) => this.opts.log.debug({ err: e.message }, 'warm-up failed'));

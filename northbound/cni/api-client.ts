@@ -27,6 +27,7 @@ export interface Endpoint {
   mtu?: number | null;
   createdAt?: string;
   readyAt?: string | null;
+  portMappings?: { protocol: string; hostIP: string; hostPort: number; containerPort: number }[];
 }
 
 /** Body of POST /v1/endpoints. */
@@ -42,6 +43,19 @@ export interface CreateEndpointRequest {
   /** From runtimeConfig.portMappings (the portMappings capability). */
   portMappings?: { hostPort: number; containerPort: number; protocol?: string; hostIP?: string }[];
 }
+
+/** A network as the Weft API returns it (the fields the Docker driver reads). */
+export interface Network {
+  id: number;
+  name: string;
+  cidr: string;
+  gateway: string;
+  mode: string;
+  mtu?: number;
+}
+
+/** Body of POST /v1/networks. */
+export interface CreateNetworkRequest { name: string; cidr: string; gateway?: string; mode?: string }
 
 /** An HTTP error answer from the API, `{"error", "message", "field"?}`. */
 export class ApiHttpError extends CniError {
@@ -125,6 +139,47 @@ export class WeftApi {
   async deleteEndpoint(id: string): Promise<boolean> {
     try {
       await this.request('DELETE', `/v1/endpoints/${encodeURIComponent(id)}`, `deleting endpoint ${id}`);
+      return true;
+    } catch (e) {
+      if (e instanceof ApiHttpError && e.status === 404) return false;
+      throw e;
+    }
+  }
+
+  /** PATCH /v1/endpoints/{id}: a new containerId and/or the published ports, replaced as a whole. */
+  async patchEndpoint(id: string, body: { containerId?: string; portMappings?: CreateEndpointRequest['portMappings'] }): Promise<Endpoint> {
+    const { json } = await this.request('PATCH', `/v1/endpoints/${encodeURIComponent(id)}`, `updating endpoint ${id}`, body);
+    return asEndpoint(json, 'PATCH /v1/endpoints/{id}');
+  }
+
+  /** GET /v1/networks. */
+  async listNetworks(): Promise<Network[]> {
+    const { json } = await this.request('GET', '/v1/networks', 'listing networks');
+    if (!Array.isArray(json)) throw badAnswer('GET /v1/networks', 'expected an array');
+    return json.map((n) => asNetwork(n, 'GET /v1/networks'));
+  }
+
+  /** GET /v1/networks/{name}, or null when there is none (404). */
+  async getNetwork(name: string): Promise<Network | null> {
+    try {
+      const { json } = await this.request('GET', `/v1/networks/${encodeURIComponent(name)}`, `reading network ${name}`);
+      return asNetwork(json, 'GET /v1/networks/{id}');
+    } catch (e) {
+      if (e instanceof ApiHttpError && e.status === 404) return null;
+      throw e;
+    }
+  }
+
+  /** POST /v1/networks. */
+  async createNetwork(body: CreateNetworkRequest): Promise<Network> {
+    const { json } = await this.request('POST', '/v1/networks', `creating network ${body.name}`, body);
+    return asNetwork(json, 'POST /v1/networks');
+  }
+
+  /** DELETE /v1/networks/{name}: true if deleted, false if it was already gone (404); 409 (not empty) throws. */
+  async deleteNetwork(name: string): Promise<boolean> {
+    try {
+      await this.request('DELETE', `/v1/networks/${encodeURIComponent(name)}`, `deleting network ${name}`);
       return true;
     } catch (e) {
       if (e instanceof ApiHttpError && e.status === 404) return false;
@@ -244,4 +299,13 @@ function asEndpoint(x: unknown, what: string): Endpoint {
   if (typeof e.prefixLength !== 'number') throw badAnswer(what, 'endpoint field "prefixLength" missing');
   if (e.gateway !== null && e.gateway !== undefined && typeof e.gateway !== 'string') throw badAnswer(what, 'endpoint field "gateway" is not a string');
   return { ...(e as unknown as Endpoint), gateway: typeof e.gateway === 'string' && e.gateway !== '' ? e.gateway : null };
+}
+
+function asNetwork(x: unknown, what: string): Network {
+  if (typeof x !== 'object' || x === null) throw badAnswer(what, 'expected a network object');
+  const n = x as Record<string, unknown>;
+  for (const k of ['name', 'cidr', 'gateway', 'mode'] as const) {
+    if (typeof n[k] !== 'string' || n[k] === '') throw badAnswer(what, `network field "${k}" missing`);
+  }
+  return n as unknown as Network;
 }

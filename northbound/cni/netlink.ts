@@ -187,6 +187,22 @@ export async function createVethUp(hostName: string, peerName: string, mtu: numb
   ].map((l) => l.join(' ')).join('\n') + '\n');
 }
 
+/**
+ * A veth pair with both ends here (the Docker driver's: dockerd moves the
+ * container end into the sandbox itself and names it there): `hostName` up
+ * with `hostMac`, `peerName` with the endpoint's MAC, both with `mtu`, and
+ * TX checksum offload off on the peer (it stays off in the container; TCP
+ * through the OVS userspace datapath needs that, see LAB.md).
+ */
+export async function createVethPairHere(hostName: string, hostMac: string, peerName: string, peerMac: string, mtu: number): Promise<void> {
+  await run('ip', ['-batch', '-'], undefined, [
+    ['link', 'add', 'name', hostName, 'address', hostMac, 'mtu', String(mtu), 'type', 'veth',
+      'peer', 'name', peerName, 'address', peerMac, 'mtu', String(mtu)],
+    ['link', 'set', 'dev', hostName, 'up'],
+  ].map((l) => l.join(' ')).join('\n') + '\n');
+  await run('ethtool', ['-K', peerName, 'tx', 'off']);
+}
+
 /** A word for an `ip -batch` line (paths with spaces or quotes are quoted). */
 function quote(w: string): string {
   if (/^[A-Za-z0-9_./:@%+=,-]+$/.test(w)) return w;

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../deps';
 import { registeredHostView, networkView, endpointView, endpointCountersView, hostStatusView, ENDPOINT_COOKIE_MASK } from '../views';
 import {
-  BgpStatusSchema, EndpointCountersSchema, HostStatusSchema, HostRegBody, HostRegBodyT, NetworkBody, NetworkBodyT, EndpointBody, EndpointBodyT, EndpointQuery, WaitQuery, EndpointT,
+  BgpStatusSchema, EndpointCountersSchema, HostStatusSchema, HostRegBody, HostRegBodyT, NetworkBody, NetworkBodyT, EndpointBody, EndpointBodyT, EndpointQuery, WaitQuery, EndpointT, EndpointPatchBody, EndpointPatchBodyT,
 } from '../schemas-containers';
 import type { EndpointRec, HostRec, NetworkRec } from '../../../controller/resources';
 import { notFound, unavailable } from '../errors';
@@ -127,6 +127,16 @@ export function containerRoutes(deps: ApiDeps) {
         throw unavailable(`reading flow stats from host ${e.host}'s br-int: ${(err as Error).message}`);
       }
       return endpointCountersView(e, dpid, parts.flatMap((p) => p.stats));
+    });
+    app.patch<{ Params: { id: string }; Body: EndpointPatchBodyT }>('/endpoints/:id', {
+      config: { scope: 'host' },
+      schema: {
+        summary: 'Change an endpoint: its containerId (e.g. Docker naming the address it reserved) and/or its published ports (replaced as a whole)',
+        params: Type.Object({ id: Type.String() }), body: EndpointPatchBody, response: { 200: Type.Ref('Endpoint'), ...errs },
+      },
+    }, async (req) => {
+      requireHost(req, svc().endpoint(req.params.id).host);
+      return epView(await svc().updateEndpoint(req.params.id, req.body));
     });
     app.delete<{ Params: { id: string } }>('/endpoints/:id', {
       config: { scope: 'host' },
