@@ -66,20 +66,30 @@ export class ApiHttpError extends CniError {
     readonly field: string | undefined,
     what: string,
   ) {
-    super(codeFor(status), `${what}: ${apiMessage}${field ? ` (field ${field})` : ''}`,
+    super(codeFor(status), `${what}: ${apiMessage}${field ? ` (field ${field})` : ''}${hintFor(status)}`,
       `HTTP ${status} ${apiCode}`);
   }
 }
 
 /**
- * 400 and 404 (unknown host / network) mean the configuration does not match
- * what Weft knows (7); 502-504 are transient (11); the rest (409 conflict /
+ * 401 and 403 are Weft's own codes 101 and 102 (the token); 400 and 404
+ * (unknown host / network) mean the configuration does not match what Weft
+ * knows (7); 502-504 are transient (11); the rest (409 conflict /
  * exhausted, 500) are 999.
  */
 function codeFor(status: number): number {
+  if (status === 401) return CniCode.UNAUTHORIZED;
+  if (status === 403) return CniCode.FORBIDDEN;
   if (status === 400 || status === 404 || status === 422) return CniCode.INVALID_CONFIG;
   if (status === 502 || status === 503 || status === 504 || status === 429) return CniCode.TRY_AGAIN_LATER;
   return CniCode.GENERIC;
+}
+
+/** What the operator should look at for an authentication or authorization refusal. */
+function hintFor(status: number): string {
+  if (status === 401) return ' (check the tokenFile of this configuration: the token is missing, wrong or revoked)';
+  if (status === 403) return ' (the token does not cover this: a host token acts only for its own host; check host and tokenFile)';
+  return '';
 }
 
 /** Default timeout of one request that is not a long-poll. */

@@ -24,6 +24,10 @@ export const CniCode = {
   PLUGIN_NOT_AVAILABLE: 50,
   /** STATUS (1.1.0): not available, and existing containers may have limited connectivity. */
   PLUGIN_NOT_AVAILABLE_LIMITED: 51,
+  /** Weft's own (100+): the API refused the plugin's token (HTTP 401): missing, wrong or revoked (tokenFile). */
+  UNAUTHORIZED: 101,
+  /** Weft's own: the token may not do this (HTTP 403), e.g. a host token used for another host. */
+  FORBIDDEN: 102,
   /** Anything else (host commands that failed, conflicts reported by the API, ...). */
   GENERIC: 999,
 } as const;

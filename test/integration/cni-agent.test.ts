@@ -71,7 +71,8 @@ test('weft-cni through the host agent', async (t) => {
     const c = await Container.create(hosts[1], 'tok', { prefix: 'wfa-c' });
     const err = await rt.add(foreign, { containerId: 'ag-tok', netns: c.netnsPath, ifName: 'eth0' })
       .then(() => undefined, (e: { cniError?: { code: number; msg: string; details?: string } }) => e.cniError);
-    assert.equal(err?.code, 999, JSON.stringify(err));
+    assert.equal(err?.code, 102, JSON.stringify(err));
+    assert.match(err!.msg, /a host token acts only for its own host/);
     assert.match(String(err!.details), /HTTP 403/);
     assert.match(err!.msg, /ag1, not ag2/);
     assert.equal((await weft.call<unknown[]>('GET', '/v1/endpoints?containerId=ag-tok')).body.length, 0, 'nothing left behind');

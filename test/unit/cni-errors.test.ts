@@ -2,7 +2,8 @@
 // weft-cni executable (environment + stdin, as a runtime runs it) against
 // the real controller in-process (test/helpers/cni-fake-api.ts startCniHost):
 // 3 (no such netns), 5 (stdin unreadable), 7 (the configuration does not
-// match what Weft knows), 11 (API unreachable, endpoint never ready) and
+// match what Weft knows), 11 (API unreachable, endpoint never ready), 101
+// and 102 (the token refused, or not covering the host) and
 // 999 (address conflict, exhausted network).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -128,6 +129,26 @@ test('11: the endpoint is not ready within readyTimeoutMs (its host\'s br-int ne
     await ovs2.close();
     await h.req('DELETE', '/v1/hosts/host2');
   }
+});
+
+test('101 and 102: the API refuses the token (revoked: 401) or the token may not act for this host (403); nothing is left', async () => {
+  const linksBefore = hostLinks();
+  const bad = path.join(tmp, 'bad.token');
+  fs.writeFileSync(bad, 'weft_0000000000000000_notarealtoken\n', { mode: 0o600 });
+  const r = await runPlugin(env({ CNI_CONTAINERID: 'tok401' }), conf({ tokenFile: bad }));
+  assertCode(r, 101, /check the tokenFile of this configuration/);
+  assert.equal(r.json?.details, 'HTTP 401 unauthorized');
+  // a real host token, but of another host
+  assert.equal((await h.req('POST', '/v1/hosts', { name: 'host2', dpid: '00000000000000f2', underlayIp: '172.31.238.2' })).status, 201);
+  const t = await h.req<{ token: string }>('POST', '/v1/tokens', { role: 'host', host: 'host2' });
+  const other = path.join(tmp, 'host2.token');
+  fs.writeFileSync(other, `${t.body.token}\n`, { mode: 0o600 });
+  const f = await runPlugin(env({ CNI_CONTAINERID: 'tok403' }), conf({ tokenFile: other }));
+  assertCode(f, 102, /a host token acts only for its own host/);
+  assert.equal(f.json?.details, 'HTTP 403 forbidden');
+  assert.deepEqual(await endpoints(), []);
+  assert.deepEqual(hostLinks(), linksBefore);
+  assert.equal((await h.req('DELETE', '/v1/hosts/host2')).status, 204);
 });
 
 test('999: a static address in use (API 409 conflict) and an exhausted network (API 409 exhausted), with the API\'s message', async () => {
