@@ -4,8 +4,8 @@
 import type { FlowMod } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
 import type { FlowSource, MeterSpec } from '../controller/reconciler';
-import type { Resources, HostRec } from '../controller/resources';
-import type { Ipam } from '../controller/ipam';
+import type { Resources, HostRec, NetworkRec, EndpointRec } from '../controller/resources';
+import type { Ipam, Block } from '../controller/ipam';
 import { TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, uplinkOf, bridgeMac } from '../controller/pipeline';
 import { containerFlows, phyFlows } from './container-network';
 import { tunnelProbeMeter } from './container/tunnel-probe';
@@ -46,26 +46,49 @@ export class ContainerFlowSource implements FlowSource {
     return up === undefined ? undefined : ports.find((p) => p.port_no === up)?.hw_addr;
   }
 
+  /** The cluster as the store holds it, read once per store change and shared by every host's computation. */
+  private snap?: { gen: number; hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: EndpointRec[]; blocks: Block[] };
+
+  /**
+   * A re-sync of every host (a block claimed, say) computes each host's
+   * flows from the same cluster state: reading it from SQLite once instead
+   * of once per host. SQLite's total_changes() (rows this connection has
+   * written, the controller being the store's one writer) tells when it is
+   * stale.
+   */
+  private cluster(): NonNullable<ContainerFlowSource['snap']> {
+    const { resources, ipam } = this.state;
+    const gen = resources.store.db.prepare('SELECT total_changes()').pluck().get() as number;
+    if (this.snap?.gen !== gen) {
+      this.snap = {
+        gen, hosts: new Map(resources.hosts().map((h) => [h.name, h])), networks: new Map(resources.networks().map((n) => [n.id, n])),
+        endpoints: resources.endpoints(), blocks: ipam.allBlocks(),
+      };
+    }
+    return this.snap;
+  }
+
   desiredFlows(dpid: string): FlowMod[] {
-    const { resources, ipam, connOf } = this.state;
+    const { resources, connOf } = this.state;
     const phyHost = resources.hostByPhyDpid(dpid);
     const host = phyHost ?? resources.hostByDpid(dpid);
     if (!host) return [];
     const c = connOf(dpid);
     const ports = new Map((c?.ports ?? []).map((p) => [p.name, p.port_no]));
+    const cl = this.cluster();
     const state = {
       host: host.name,
-      hosts: new Map(resources.hosts().map((h) => [h.name, h])),
-      networks: new Map(resources.networks().map((n) => [n.id, n])),
-      endpoints: resources.endpoints(),
-      blocks: ipam.allBlocks(),
+      hosts: cl.hosts,
+      networks: cl.networks,
+      endpoints: cl.endpoints,
+      blocks: cl.blocks,
       mappings: resources.portMappings({ host: host.name }),
       ofport: (name: string) => ports.get(name),
       tunnelPort: ports.get(TUNNEL_PORT),
       tunnelProbes: this.tunnelProbeMs > 0,
       patchPort: ports.get(PATCH_PORT),
-      phyMac: (name: string) => { const h = resources.host(name); return h ? this.phyMac(h) : undefined; },
-      uplinkMac: (name: string) => { const h = resources.host(name); return h ? this.uplinkMac(h) : undefined; },
+      phyMac: (name: string) => { const h = cl.hosts.get(name); return h ? this.phyMac(h) : undefined; },
+      uplinkMac: (name: string) => { const h = cl.hosts.get(name); return h ? this.uplinkMac(h) : undefined; },
     };
     return phyHost
       ? phyFlows({ ...state, patchPort: ports.get(PHY_PATCH_PORT), uplinkPort: c && uplinkOf(c.ports), neighbors: this.neighbors(host.name) })
