@@ -60,6 +60,7 @@ export class ContainerFlowSource implements FlowSource {
       endpoints: resources.endpoints(),
       blocks: ipam.allBlocks(),
       mappings: resources.portMappings({ host: host.name }),
+      policies: resources.policies(),
       ofport: (name: string) => ports.get(name),
       tunnelPort: ports.get(TUNNEL_PORT),
       tunnelProbes: this.tunnelProbeMs > 0,

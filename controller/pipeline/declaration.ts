@@ -92,10 +92,11 @@ export class FlowBuilder<N extends string> {
   }
 
   /** The flow's priority, by the name of one of its table's bands, plus an offset inside the band. */
-  band(name: string): this {
+  band(name: string, offset = 0): this {
     const p = this.decl.bands[name];
     if (p === undefined) throw new PipelineError(`${this.pipeline.bridge} table ${this.decl.name} has no priority band ${name}`);
-    this.prio = p;
+    if (!Number.isInteger(offset) || offset < 0 || p + offset >= TRACE_OBSERVE && name !== 'traceObserve') throw new PipelineError(`${this.pipeline.bridge} table ${this.decl.name}: offset ${offset} leaves band ${name}`);
+    this.prio = p + offset;
     return this;
   }
 
