@@ -63,7 +63,8 @@ export function policyFlows(c: Ctx, stats?: PolicyFlowStats): FlowMod[] {
   }
   // back to forwarding: from the tunnel to l2Forwarding (the sender's host routed it), from an endpoint to l3Forwarding
   const commit = (band: string, tun: boolean, isNew: boolean) => {
-    const b = flow('policyCommit', stage).band(band);
+    // ct needs an IP match (OVS refuses it otherwise: OFPBAC_MATCH_INCONSISTENT)
+    const b = flow('policyCommit', stage).band(band).match('eth_type', ETH_TYPE.ipv4);
     if (tun) b.match('in_port', c.tun!);
     if (isNew) b.matchOxm(ctState(CS.trk | CS.new));
     return b.actions(...(isNew ? [ctCommit] : []), { type: 'resubmit', in_port: 0xfff8, table: TABLE_ID[tun ? 'l2Forwarding' : 'l3Forwarding'] }).build();

@@ -54,7 +54,7 @@ export const BR_INT_TABLES: readonly TableDecl<BrIntTable>[] = [
   },
   {
     name: 'policyCommit', purpose: 'a new connection that passed both policy tables is committed to conntrack; then the packet goes back to forwarding: from the tunnel to l2Forwarding, from an endpoint to l3Forwarding',
-    matches: ['in_port', 'ct_state'], sets: [], next: ['l2Forwarding', 'l3Forwarding'], miss: 'drop',
+    matches: ['in_port', 'ct_state', 'eth_type'], sets: [], next: ['l2Forwarding', 'l3Forwarding'], miss: 'drop',
     bands: { miss: 0, fromEndpoint: 10, fromEndpointNew: 20, fromTunnel: 30, fromTunnelNew: 40, traceObserve: TRACE_OBSERVE },
   },
 ];

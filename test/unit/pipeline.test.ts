@@ -47,10 +47,13 @@ test('the builders refuse what a table does not declare: writes, continuations, 
   // br-phy: ct recirculation and resubmit are continuations, checked like goto_table
   assert.throws(() => phyFlow('phyNextHop', { category: 'pipeline', id: 0 }).actions({ type: 'resubmit', in_port: 0xfff8, table: BR_PHY.tableId.phyNat }), /may not go to phyNat/);
   assert.throws(() => phyFlow('phyNat', { category: 'pipeline', id: 0 }).actions({ type: 'ct', flags: 1, zone: 1, recirc_table: 255, alg: 0, actions: [{ type: 'reg_move', src: 'in_port', src_ofs: 0, dst: 'ct_mark', dst_ofs: 0, n_bits: 16 }] }), /does not set ct_mark/);
-  const ok = phyFlow('phyIngress', { category: 'pipeline', id: 0 }).band('fromBrInt').match('in_port', 1)
+  const ok = phyFlow('phyIngress', { category: 'pipeline', id: 0 }).band('fromBrInt').match('in_port', 1).match('eth_type', 0x0800)
     .actions({ type: 'ct', flags: 0, zone: 1, recirc_table: BR_PHY.tableId.phyNat, alg: 0, actions: [] }).build();
   assert.equal(ok.priority, BR_PHY_TABLES[0].bands.fromBrInt);
   assert.deepEqual(BR_PHY.missFlows().map((f) => f.table_id), [0, 1, 2]);
+  // OVS refuses ct in a flow that does not match IP: so does the builder
+  assert.throws(() => flow('policyCommit', { category: 'pipeline', id: 0 }).band('fromEndpointNew')
+    .actions({ type: 'ct', flags: 1, zone: 1, recirc_table: 255, alg: 0, actions: [] }).build(), /ct needs an eth_type match/);
 });
 
 /** A switch that applies flow-mods to a FakeTable and answers flow stats and barriers. */
