@@ -49,12 +49,12 @@ function rule(x: unknown, field: string): PolicyRule {
   const r: PolicyRule = { action: x.action };
   if (x.peers !== undefined) {
     if (!Array.isArray(x.peers) || x.peers.length < 1 || x.peers.length > POLICY_LIMITS.peers) throw badRequest(`${field}.peers must be an array of 1-${POLICY_LIMITS.peers} peers (omit it for any peer)`, `${field}.peers`);
-    r.peers = x.peers.map((p, i) => peer(p, `${field}.peers[${i}]`));
+    r.peers = x.peers.map((p, i) => peer(p, `${field}.peers.${i}`));
   }
   if (x.ports !== undefined) {
     if (!Array.isArray(x.ports) || x.ports.length < 1 || x.ports.length > POLICY_LIMITS.ports) throw badRequest(`${field}.ports must be an array of 1-${POLICY_LIMITS.ports} ports (omit it for any protocol)`, `${field}.ports`);
     r.ports = x.ports.map((p, i) => {
-      const f = `${field}.ports[${i}]`;
+      const f = `${field}.ports.${i}`;
       if (!isObj(p)) throw badRequest(`${f} must be an object {protocol, port?}`, f);
       only(p, ['protocol', 'port'], f);
       if (!PROTOCOLS.includes(p.protocol as PolicyProtocol)) throw badRequest(`${f}.protocol must be tcp, udp or icmp`, `${f}.protocol`);
@@ -71,7 +71,7 @@ function rule(x: unknown, field: string): PolicyRule {
 function rules(x: unknown, field: string): PolicyRule[] | undefined {
   if (x === undefined) return undefined;
   if (!Array.isArray(x) || x.length > POLICY_LIMITS.rules) throw badRequest(`${field} must be an array of at most ${POLICY_LIMITS.rules} rules ([] isolates: nothing allowed)`, field);
-  return x.map((r, i) => rule(r, `${field}[${i}]`));
+  return x.map((r, i) => rule(r, `${field}.${i}`));
 }
 
 /** A policy body, checked: the PolicySpec to store, or a WeftError naming the field. */
