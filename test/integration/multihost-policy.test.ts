@@ -10,6 +10,29 @@ import { spawn, ChildProcessWithoutNullStreams } from 'node:child_process';
 import { MultiHostLab } from '../helpers/multihost-lab';
 import { waitFor } from '../helpers/wait';
 
+/** A UDP echo server: answers every datagram with itself. */
+const UDP_ECHO = `
+const s = require('dgram').createSocket('udp4');
+s.on('message', (m, r) => s.send(m, r.port, r.address));
+s.bind(Number(process.argv[1]), () => console.log('listening'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+/** Sends one datagram and prints the answer, or "timeout". */
+const UDP_ASK = `
+const s = require('dgram').createSocket('udp4');
+const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, Number(process.argv[3]));
+s.on('message', (m) => { clearTimeout(t); console.log('answer ' + m); process.exit(0); });
+s.send('hello', Number(process.argv[2]), process.argv[1]);
+`;
+const inNs = (ns: string, script: string, ...args: string[]) => spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args]);
+async function udpAsk(ns: string, ip: string, port: number, timeoutMs = 1500): Promise<boolean> {
+  const c = inNs(ns, UDP_ASK, ip, String(port), String(timeoutMs));
+  let out = '';
+  c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((r) => c.on('exit', r));
+  return out.includes('answer hello');
+}
+
 let lab: MultiHostLab | undefined;
 before(async () => { lab = await MultiHostLab.start({ id: 'pl', subnet: '172.31.244.0/24', hosts: 2, mtu: 1600, tunnel: true }); });
 after(async () => { await lab?.stop(); });
@@ -49,8 +72,16 @@ test('network policy across two hosts', async (t) => {
 
   const allow = {
     selector: { matchLabels: { 'k8s.pod': 'server' } },
-    ingress: [{ action: 'allow', peers: [{ selector: { matchLabels: { role: 'frontend' } } }], ports: [{ protocol: 'tcp', port: 9000 }, { protocol: 'icmp' }] }],
+    ingress: [{ action: 'allow', peers: [{ selector: { matchLabels: { role: 'frontend' } } }], ports: [{ protocol: 'tcp', port: 9000 }, { protocol: 'udp', port: 5353 }, { protocol: 'icmp' }] }],
   };
+  const udpSrv = inNs(s.ct.netns, UDP_ECHO, '5353');
+  const udpOther = inNs(s.ct.netns, UDP_ECHO, '5354');
+  let udpOut = '';
+  udpSrv.stdout.on('data', (d: Buffer) => (udpOut += d.toString()));
+  udpOther.stdout.on('data', (d: Buffer) => (udpOut += d.toString()));
+  await waitFor(() => udpOut.split('listening').length === 3, { what: 'two UDP echo servers', timeoutMs: 10000 });
+  t.after(() => { udpSrv.kill(); udpOther.kill(); });
+  assert.ok(await udpAsk(x.ct.netns, s.ip, 5353), 'the control: without a policy UDP reaches the server');
   const created = await weft.call('POST', '/v1/policies', { name: 'server-in', ...allow });
   assert.equal(created.status, 201, JSON.stringify(created.body));
 
@@ -61,6 +92,9 @@ test('network policy across two hosts', async (t) => {
     assert.equal(await x.ct.tcpCheck(s.ip, srv.port, 1500), false, 'intruder -> server:9000 dropped');
     assert.equal((await x.ct.ping(s.ip, { count: 2, timeoutS: 1 })).received, 0, 'intruder ping dropped');
     assert.equal(await a.ct.tcpCheck(s.ip, other.port, 1500), false, 'frontend -> server:9001 dropped');
+    assert.ok(await udpAsk(a.ct.netns, s.ip, 5353), 'frontend -> server udp/5353 and its answer');
+    assert.equal(await udpAsk(a.ct.netns, s.ip, 5354), false, 'frontend -> server udp/5354 dropped');
+    assert.equal(await udpAsk(x.ct.netns, s.ip, 5353), false, 'intruder -> server udp/5353 dropped');
     // the server may still connect out: its own connections' replies pass
     const back = await a.ct.serveTcp(9100);
     assert.ok(await s.ct.tcpCheck(a.ip, back.port), 'server -> frontend (not isolated for egress), replies pass');
@@ -70,6 +104,25 @@ test('network policy across two hosts', async (t) => {
     const dropped = dump.split('\n').filter((l) => /actions=drop/.test(l)).map((l) => Number(/n_packets=(\d+)/.exec(l)?.[1] ?? 0));
     assert.ok(dropped.reduce((x, y) => x + y, 0) > 0, dump);
     assert.ok(/conjunction\(/.test(dump) && /conj_id=/.test(dump), 'rules are conjunctions on the switch');
+  });
+
+  await t.test('overlapping networks: the same address in another network is not the peer', async () => {
+    // pol2 has pol1's CIDR; y there has the frontend's very address, s2 the server's; the policy (no network) selects both servers
+    assert.equal((await weft.call('POST', '/v1/networks', { name: 'pol2', cidr: '10.44.0.0/16', mode: 'overlay' })).status, 201);
+    const y = await lab!.attach(0, 'y', 'pol2', { args: [['IgnoreUnknown', '1'], ['IP', a.ip], ['K8S_POD_NAME', 'y']] });
+    const s2 = await lab!.attach(1, 's2', 'pol2', { args: [['IgnoreUnknown', '1'], ['IP', s.ip], ['K8S_POD_NAME', 'server']] });
+    assert.deepEqual([y.ip, s2.ip], [a.ip, s.ip]);
+    const srv2 = await s2.ct.serveTcp(9000);
+    await y.ct.waitPing(s2.ip, 3000).catch(() => undefined); // (ARP and tunnel caches; the ping itself is denied)
+    assert.equal(await y.ct.tcpCheck(s2.ip, srv2.port, 1500), false, 'y (not a frontend, the frontend\'s address) is dropped');
+    // once y is a frontend of its own network, it passes
+    const yEp = await idOf('y');
+    assert.equal((await weft.call('PATCH', `/v1/endpoints/${yEp.id}`, { labels: { ...yEp.labels, role: 'frontend' } })).status, 200);
+    assert.ok(await y.ct.tcpCheck(s2.ip, srv2.port), 'y as a frontend of pol2 reaches s2');
+    assert.ok(await a.ct.tcpCheck(s.ip, srv.port), 'and pol1 still works');
+    await srv2.stop();
+    await lab!.detach(0, 'y', 'pol2', y.ct);
+    await lab!.detach(1, 's2', 'pol2', s2.ct);
   });
 
   await t.test('the computed trace names the policy drop', async () => {
