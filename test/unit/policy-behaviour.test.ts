@@ -8,7 +8,7 @@ import { containerFlows, HostState } from '../../apps/container-network';
 import { policyFlows, PolicyFlowStats } from '../../apps/container/policy';
 import { context } from '../../apps/container/context';
 import type { Block } from '../../controller/ipam';
-import { PIPELINE, TABLE_ID, BrIntTable, derivedMac, CATEGORY, categoryOf } from '../../controller/pipeline';
+import { PIPELINE, TABLE_ID, BR_INT, BrIntTable, derivedMac, CATEGORY, categoryOf } from '../../controller/pipeline';
 import type { EndpointRec, HostRec, NetworkRec, PolicySpec, Labels } from '../../controller/resources';
 import { parseCidr, intToIp } from '../../controller/ipv4';
 import { simulate, traceText, Trace, PacketFields, SimFlow } from '../../controller/flow-sim';
@@ -135,7 +135,8 @@ test('replies pass as established: the isolated endpoint answers a connection it
   const synAck = reply(syn, web, client);
   const t = ct.run(flows, synAck);
   delivered(t, client.port);
-  assert.ok(t.hops.some((h) => h.tableName === 'egressPolicy' && h.fields.ct_state === '+est+rpl+trk' || h.tableName === 'egressPolicy'), 'through egressPolicy');
+  const hop = t.hops.find((h) => h.tableName === 'egressPolicy');
+  assert.equal(hop?.flow?.priority, BR_INT.table('egressPolicy').bands.reply, 'the reply band passes it');
   // the client's next packet of the connection is established: passes
   delivered(ct.run(flows, syn), web.port);
   // web connects out to other (not isolated for egress), other's reply comes back through ingress as a reply
