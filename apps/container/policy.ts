@@ -74,6 +74,7 @@ export function policyFlows(c: Ctx, stats?: PolicyFlowStats): FlowMod[] {
 
   const all = s.endpoints.filter((e) => e.state !== 'removed');
   const clauses: Clause[] = [];
+  const isolated = new Set<string>();
   let conjId = 0;
   for (const p of policies) {
     const selected = c.local.filter((e) => policySelects(p, e));
@@ -83,10 +84,13 @@ export function policyFlows(c: Ctx, stats?: PolicyFlowStats): FlowMod[] {
       const rules = p[dir];
       if (!rules) continue;
       const table = TABLE[dir];
-      // isolated: new connections no rule allowed are dropped
+      // isolated: new connections no rule allowed are dropped (one flow per endpoint, however many policies select it)
       for (const e of selected) {
         for (const m of localMatches(c, e, dir)) {
-          const b = flow(table, owner(pOwner)).band('isolated').matchOxm(ctState(CS.trk | CS.new, CS.inv | CS.rpl));
+          const key = `${table}|${JSON.stringify(m)}`;
+          if (isolated.has(key)) continue;
+          isolated.add(key);
+          const b = flow(table, owner(objectId(`isolated:${e.id}`))).band('isolated').matchOxm(ctState(CS.trk | CS.new, CS.inv | CS.rpl));
           for (const [f, v, mask] of m) b.match(f, v, mask);
           out.push(b.build());
         }

@@ -257,7 +257,12 @@ test('a policy naming a network selects only that network\'s endpoints', () => {
   delivered(ct.run(flows, tcp(cli8, web8)), web8.port);
 });
 
-test('the conjunction flows are well formed for OVS: clause flows carry only conjunction actions, conj_id flows sit at their priority', () => {
+test('the conjunction flows are well formed for OVS: clause flows carry only conjunction actions, conj_id flows sit at their priority; no two flows share a match and priority', () => {
+  // two policies selecting the same endpoint, at the same priority: one isolation flow, shared clause flows
+  const second: PolicySpec = { ...webIngress, name: 'web-2', ingress: [{ action: 'allow', peers: [{ selector: { matchLabels: { app: 'client' } } }], ports: [{ protocol: 'udp', port: 53 }] }] };
+  const all = flowsOf(world([webIngress, second]));
+  const key = (f: { table_id: number; priority: number; match: unknown }) => `${f.table_id} ${f.priority} ${JSON.stringify(f.match, (_, v) => (typeof v === 'bigint' ? v.toString() : v))}`;
+  assert.equal(new Set(all.map(key)).size, all.length, 'OVS keeps one flow per table, match and priority');
   const flows = flowsOf(world([webIngress])).filter((f) => f.table_id === TABLE_ID.ingressPolicy);
   const clauses = flows.filter((f) => f.instructions.some((i) => i.type === 'apply_actions' && i.actions.some((a) => a.type === 'conjunction')));
   assert.ok(clauses.length >= 3);
