@@ -83,6 +83,7 @@ export class ContainerFlowSource implements FlowSource {
       endpoints: cl.endpoints,
       blocks: cl.blocks,
       mappings: resources.portMappings({ host: host.name }),
+      policies: resources.policies(),
       ofport: (name: string) => ports.get(name),
       tunnelPort: ports.get(TUNNEL_PORT),
       tunnelProbes: this.tunnelProbeMs > 0,

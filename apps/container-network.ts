@@ -13,6 +13,7 @@ import { routedFlows, phyRoutedFlows } from './container/routed';
 import { underlayFlows, phyUnderlayFlows } from './container/underlay';
 import { natFlows, phyNatFlows } from './container/phy-nat';
 import { tunnelProbeFlows } from './container/tunnel-probe';
+import { policyFlows } from './container/policy';
 
 export type { HostState } from './container/context';
 export { arpReply, derivedArpReply, proxyArpReply } from './container/arp';
@@ -29,6 +30,7 @@ export function containerFlows(s: HostState): FlowMod[] {
     ...tunnelProbeFlows(c),
     ...natFlows(c),
     ...localEndpointFlows(c),
+    ...policyFlows(c),
   ];
 }
 

@@ -8,14 +8,15 @@ import type { Logger } from 'pino';
 import type { Store } from './store';
 import type { Connection } from '../southbound/channel';
 import type { FlowMod } from '../southbound/codec';
-import { Resources, HostRec, NetworkRec, EndpointRec } from './resources';
+import { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec } from './resources';
+import { validPolicy, POLICY_LIMITS } from './network-policy';
 import { Ipam, IpamError, blockOf } from './ipam';
 import { Reconciler, FlowSource } from './reconciler';
 import { EventBus } from './events';
 import { WeftError, conflict, notFound } from './errors';
 import { ipToInt } from './ipv4';
 import { derivedMac, isDerived, TUNNEL_PROBE_VNI } from './pipeline';
-import { HostInput, NetworkInput, EndpointInput, validHost, validNetwork, endpointRefs, portMappings, macInUse, validContainerId } from './container-validation';
+import { HostInput, NetworkInput, EndpointInput, validHost, validNetwork, endpointRefs, portMappings, macInUse, validContainerId, validLabels } from './container-validation';
 import { ContainerPolicy, DEFAULT_POLICY } from './container-policy';
 import { Readiness, endpointEventView } from './readiness';
 import { bgpRoutes } from './bgp-routes';
@@ -174,6 +175,41 @@ export class ContainerService {
     return !isDerived(e) || blockOf(blocks, e.networkId, ipToInt(e.ip))?.host !== e.host;
   }
 
+  // ---- network policies -----------------------------------------------------
+
+  networkPolicy(name: string): PolicyRec {
+    const p = this.resources.policy(name);
+    if (!p) throw notFound('policy', name);
+    return p;
+  }
+
+  /**
+   * Create (create = true: 409 if it exists) or replace a policy; every
+   * host's flows follow before this returns (hosts that are connected).
+   */
+  async putPolicy(body: unknown, opts: { create: boolean; name?: string }): Promise<{ policy: PolicyRec; created: boolean }> {
+    const p = validPolicy(body, this.resources, opts.name);
+    const exists = this.resources.policy(p.name) !== undefined;
+    if (opts.create && exists) throw conflict(`policy ${p.name} exists; replace it with PUT /v1/policies/${p.name}`, 'name');
+    if (!exists && this.resources.countPolicies() >= POLICY_LIMITS.policies) throw new WeftError(409, 'quota_exceeded', `there are already ${POLICY_LIMITS.policies} policies, the limit`, 'name');
+    this.store.tx(() => this.resources.putPolicy(p, new Date().toISOString()));
+    this.bus.emit({ type: exists ? 'policy.updated' : 'policy.created', policy: { name: p.name } });
+    await this.resyncAll();
+    return { policy: this.networkPolicy(p.name), created: !exists };
+  }
+
+  async deletePolicy(name: string): Promise<void> {
+    this.networkPolicy(name);
+    this.store.tx(() => this.resources.deletePolicy(name));
+    this.bus.emit({ type: 'policy.deleted', policy: { name } });
+    await this.resyncAll();
+  }
+
+  /** Whether any network policy exists (then an endpoint's address and labels matter on every host). */
+  hasPolicies(): boolean {
+    return this.resources.countPolicies() > 0;
+  }
+
   /** Reconcile one host's bridges (br-int and br-phy) and mark its ready endpoints. */
   private async resyncHost(h: HostRec): Promise<void> {
     await Promise.all([h.dpid, ...(h.phyDpid ? [h.phyDpid] : [])].map((d) => this.resync(d)));
@@ -257,6 +293,7 @@ export class ContainerService {
       throw new WeftError(409, 'quota_exceeded', `host ${host.name} already has ${onHost} endpoints, the limit per host (--max-endpoints-per-host)`, 'host');
     }
     const mappings = portMappings(inp, host, this.resources, this.policy);
+    const labels = inp.labels !== undefined ? validLabels(inp.labels, 'labels') : {};
     const blocksBefore = this.ipam.allBlocks().length;
     const e = this.store.tx(() => {
       let a;
@@ -270,7 +307,7 @@ export class ContainerService {
         id: randomUUID(), containerId: inp.containerId, ifName: inp.ifName, host: host.name, network: net.name, networkId: net.id,
         portName, mac: mac ?? derivedMac(net.id, a.ip),
         ip: a.ip, requestedIp: inp.ip ?? null, netns: inp.netns ?? null, state: 'pending', createdAt: new Date().toISOString(), readyAt: null,
-        ofportRequest: this.resources.freeOfportRequest(host.name, OFPORT_REQUEST_FIRST, OFPORT_REQUEST_LAST),
+        ofportRequest: this.resources.freeOfportRequest(host.name, OFPORT_REQUEST_FIRST, OFPORT_REQUEST_LAST), labels,
       };
       try {
         this.resources.insertEndpoint(ep, a.ipInt);
@@ -284,7 +321,8 @@ export class ContainerService {
     this.bus.emit({ type: 'endpoint.created', endpoint: endpointEventView(e) });
     // after the answer has gone out: the caller plumbs the port meanwhile, and its flows wait for the port anyway
     const blocksAfter = this.ipam.allBlocks();
-    const everywhere = blocksAfter.length !== blocksBefore || this.seenElsewhere(e, blocksAfter);
+    // network policies elsewhere may name it as a peer
+    const everywhere = blocksAfter.length !== blocksBefore || this.seenElsewhere(e, blocksAfter) || this.hasPolicies();
     if (everywhere) this.readiness.awaitingAll.add(e.id);
     setImmediate(() => void (everywhere ? this.resyncAll([e.id]) : this.resyncHost(host)));
     return { endpoint: e, created: true };
@@ -297,7 +335,7 @@ export class ContainerService {
    * (replaced as a whole). Checked like a new endpoint's; a rejected
    * request changes nothing.
    */
-  async updateEndpoint(id: string, upd: { containerId?: string; portMappings?: EndpointInput['portMappings'] }): Promise<EndpointRec> {
+  async updateEndpoint(id: string, upd: { containerId?: string; portMappings?: EndpointInput['portMappings']; labels?: Record<string, string> }): Promise<EndpointRec> {
     const e = this.endpoint(id);
     const host = this.host(e.host);
     if (upd.containerId !== undefined && upd.containerId !== e.containerId) {
@@ -306,7 +344,9 @@ export class ContainerService {
       if (other) throw conflict(`container ${upd.containerId} already has interface ${e.ifName} (endpoint ${other.id})`, 'containerId');
     }
     const mappings = upd.portMappings !== undefined ? portMappings(upd, host, this.resources, this.policy, id) : undefined;
+    const labels = upd.labels !== undefined ? validLabels(upd.labels, 'labels') : undefined;
     this.store.tx(() => {
+      if (labels) this.resources.setEndpointLabels(id, labels);
       if (upd.containerId !== undefined && upd.containerId !== e.containerId) this.resources.setEndpointContainerId(id, upd.containerId);
       if (mappings) {
         this.resources.deletePortMappings(id);
@@ -315,8 +355,10 @@ export class ContainerService {
     });
     const after = this.endpoint(id);
     this.bus.emit({ type: 'endpoint.updated', endpoint: endpointEventView(after) });
+    // policies select by labels, on every host (as selected endpoint or as peer)
+    if (labels && this.hasPolicies()) await this.resyncAll();
     // published ports are flows in the host's br-phy
-    if (mappings) await this.resyncHost(host);
+    else if (mappings) await this.resyncHost(host);
     return after;
   }
 
@@ -336,7 +378,7 @@ export class ContainerService {
     const e = this.endpoint(id);
     const net = this.resources.network(e.networkId)!;
     const blocksBefore = this.ipam.allBlocks();
-    const everywhere = this.seenElsewhere(e, blocksBefore);
+    const everywhere = this.seenElsewhere(e, blocksBefore) || this.hasPolicies();
     this.readiness.awaitingAll.delete(id);
     this.store.tx(() => {
       this.resources.deleteEndpoint(id);

@@ -23,6 +23,8 @@ export interface EndpointInput {
   containerId: string; ifName: string; host: string; network: string; netns?: string; ip?: string; mac?: string; portName?: string;
   /** Published ports (docker -p / CNI portMappings): hostIP:hostPort -> endpoint:containerPort. */
   portMappings?: PortMappingInput[];
+  /** Labels network policies select by (validLabels). */
+  labels?: Record<string, string>;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
@@ -193,6 +195,37 @@ function underlayAddressing(inp: NetworkInput, mode: NetworkMode, c: Cidr, gatew
     if (!found) throw badRequest('ranges leave no address to hand out (the gateway, network and broadcast addresses and exclude are never handed out)', 'ranges');
   }
   return { macMode, ranges, exclude };
+}
+
+/** At most this many labels per endpoint (and matchLabels per selector). */
+export const MAX_LABELS = 64;
+const LABEL_NAME_RE = /^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$/;
+const DNS_SUBDOMAIN_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/**
+ * Labels in Kubernetes label syntax: a key is an optional DNS-subdomain
+ * prefix (at most 253 characters) and '/', then a name of 1-63 letters,
+ * digits, - _ . starting and ending with a letter or digit; a value is empty
+ * or such a name. At most MAX_LABELS of them.
+ */
+export function validLabels(labels: unknown, field: string): Record<string, string> {
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) throw badRequest(`${field} must be an object of string keys and string values`, field);
+  const entries = Object.entries(labels as Record<string, unknown>);
+  if (entries.length > MAX_LABELS) throw badRequest(`${field} has ${entries.length} labels; at most ${MAX_LABELS}`, field);
+  const out: Record<string, string> = {};
+  for (const [k, v] of entries) {
+    const slash = k.lastIndexOf('/');
+    const prefix = slash >= 0 ? k.slice(0, slash) : undefined;
+    const name = slash >= 0 ? k.slice(slash + 1) : k;
+    if (!LABEL_NAME_RE.test(name) || (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN_RE.test(prefix)))) {
+      throw badRequest(`${field}: key "${k.slice(0, 300)}" is not a label key ([prefix/]name: name 1-63 letters, digits, - _ . starting and ending with a letter or digit; prefix a DNS subdomain)`, `${field}.${k.slice(0, 300)}`);
+    }
+    if (typeof v !== 'string' || (v !== '' && !LABEL_NAME_RE.test(v))) {
+      throw badRequest(`${field}.${k}: value must be empty or 1-63 letters, digits, - _ . starting and ending with a letter or digit`, `${field}.${k}`);
+    }
+    out[k] = v;
+  }
+  return out;
 }
 
 /** What an endpoint request names: its host and network (which must exist), its MAC and its port name. */

@@ -58,6 +58,7 @@ export type WeftEvent =
   | { type: 'host.removed'; host: HostView; reason: string }
   | { type: 'host.registered' | 'host.unregistered'; name: string; dpid: string; underlayIp: string }
   | { type: 'network.created' | 'network.deleted'; network: { id: number; name: string; cidr: string; mode: string } }
+  | { type: 'policy.created' | 'policy.updated' | 'policy.deleted'; policy: { name: string } }
   /** a token was revoked: what it opened (event streams) closes */
   | { type: 'token.revoked'; tokenId: string; role: 'admin' | 'host' }
   | { type: 'tunnel'; tunnel: TunnelView }

@@ -10,10 +10,14 @@
 // What it does not model: packet bytes (fields only), the real connection
 // tracker (ct_state, ct_mark, ct_label and an un-NAT come from the options;
 // a NAT with an explicit range rewrites the packet), groups, meters,
-// learn, conjunctive matches, MPLS, QinQ (one VLAN tag), match
+// learn, MPLS, QinQ (one VLAN tag), match
 // prerequisites (a header field the packet lacks never matches; an IP
 // packet given without nw_ttl has a TTL of 64), and what
 // OFPP_NORMAL, FLOOD or CONTROLLER would do next: those are outputs too.
+// Conjunctive matches are modelled as OVS does them: flows whose actions
+// are all conjunction(id, k/n) are clauses; when every clause of an id
+// matches at a priority above the best ordinary match, the table is looked
+// up again with conj_id set to that id.
 import {
   Action, CtAction, Instruction, NatAction, Oxm, OXM_BY_NAME, KIND_LEN, OxmValue,
   OFPP_IN_PORT, OFPP_CONTROLLER, NX_CT_F_COMMIT, NX_NAT_F_SRC, NX_NAT_F_DST,
@@ -197,6 +201,13 @@ export function matchPacket(match: readonly Oxm[], p: Packet): boolean {
 export const flowMatches = (match: readonly Oxm[], fields: PacketFields): boolean => matchPacket(match, packetOf(fields));
 
 /** An OpenFlow 1.3 table-miss flow: priority 0, everything wildcarded. */
+type Conj = { id: number; clause: number; n_clauses: number };
+const conjunctions = (f: SimFlow): Conj[] => f.instructions.flatMap((i) => (i.type === 'apply_actions' ? i.actions.filter((a) => a.type === 'conjunction') as unknown as Conj[] : []));
+/** A clause of a conjunctive match: its only actions are conjunction actions. */
+const isConjunctive = (f: SimFlow): boolean => {
+  const acts = f.instructions.flatMap((i) => (i.type === 'apply_actions' ? i.actions : []));
+  return acts.length > 0 && acts.every((a) => a.type === 'conjunction') && f.instructions.every((i) => i.type === 'apply_actions');
+};
 const isMissFlow = (f: SimFlow) => (f.priority ?? 0x8000) === 0 && f.match.length === 0;
 
 // ---- the walk --------------------------------------------------------------
@@ -233,6 +244,33 @@ class Walk {
     return n ? `table ${table} (${n})` : `table ${table}`;
   }
 
+  /** The flow a packet meets in a table, conjunctive matches included. */
+  private lookup(t: number, p: Packet): SimFlow | undefined {
+    const flows = this.byTable.get(t) ?? [];
+    const plain = (f: SimFlow) => !isConjunctive(f);
+    const first = flows.find((f) => plain(f) && matchPacket(f.match, p));
+    const floor = first?.priority ?? -1;
+    // clauses matched, per priority and conjunction id
+    const seen = new Map<string, { prio: number; id: number; n: number; clauses: Set<number> }>();
+    for (const f of flows) {
+      const prio = f.priority ?? 0x8000;
+      if (prio < floor || !isConjunctive(f) || !matchPacket(f.match, p)) continue;
+      for (const a of conjunctions(f)) {
+        const k = `${prio}/${a.id}`;
+        const e = seen.get(k) ?? { prio, id: a.id, n: a.n_clauses, clauses: new Set<number>() };
+        e.clauses.add(a.clause);
+        seen.set(k, e);
+      }
+    }
+    const done = [...seen.values()].filter((e) => e.clauses.size === e.n).sort((a, b) => b.prio - a.prio)[0];
+    if (!done) return first;
+    const before = p.get('conj_id');
+    p.set('conj_id', BigInt(done.id));
+    const hit = flows.find((f) => plain(f) && f.match.some((m) => m.field === 'conj_id') && matchPacket(f.match, p));
+    if (before === undefined) p.delete('conj_id'); else p.set('conj_id', before);
+    return hit ?? first;
+  }
+
   private halt(table: number, reason: DropReason, why: string): void {
     this.halted = true;
     this.end = { table, reason, why };
@@ -247,7 +285,7 @@ class Walk {
         this.halt(t, 'loop', `resubmit/recirculation bound reached at ${this.label(t)}`);
         return;
       }
-      const flow = (this.byTable.get(t) ?? []).find((f) => matchPacket(f.match, p));
+      const flow = this.lookup(t, p);
       const hop: Hop = { table: t, tableName: this.name(t), via, depth, fields: fieldsOf(p), flow, actions: [] };
       this.hops.push(hop);
       if (!flow) {
@@ -267,7 +305,9 @@ class Walk {
       if (next === undefined) {
         // the pipeline ends here: the action set runs (OpenFlow 1.3 §5.10), output last
         if (actionSet.size) this.run([...actionSet.values()].sort((a, b) => Number(a.type === 'output') - Number(b.type === 'output')), p, t, depth, hop);
-        if (!this.halted) {
+        // a flow that ends by recirculating through ct(table=N) ends where the recirculated packet ended
+        const last = hop.actions[hop.actions.length - 1];
+        if (!this.halted && !(last?.type === 'ct' && last.recirc_table !== 255)) {
           this.end = isMissFlow(flow)
             ? { table: t, reason: 'miss_flow', why: `the miss flow of ${this.label(t)} drops` }
             : { table: t, reason: 'explicit', why: `the flow matched in ${this.label(t)} (priority ${flow.priority ?? 0x8000}) sends nowhere further` };

@@ -31,7 +31,26 @@ export interface EndpointRec {
   state: EndpointState; createdAt: string; readyAt: string | null;
   /** The OpenFlow port number the plugin asks OVS to give portName (Interface ofport_request), so flows can go in before the port exists. */
   ofportRequest?: number | null;
+  /** Labels (Kubernetes label syntax) that network policies select endpoints by. */
+  labels?: Labels;
 }
+export type Labels = Record<string, string>;
+
+/** A network policy (docs/api.md, "Network policy"), as validated. */
+export type PolicyProtocol = 'tcp' | 'udp' | 'icmp';
+export interface PolicyPeer { selector?: { matchLabels: Labels }; cidr?: string }
+export interface PolicyRule { action: 'allow' | 'deny'; peers?: PolicyPeer[]; ports?: { protocol: PolicyProtocol; port?: number }[] }
+export interface PolicySpec {
+  name: string;
+  /** only endpoints of this network (name) are selected; all networks when absent */
+  network?: string;
+  selector: { matchLabels: Labels };
+  ingress?: PolicyRule[];
+  egress?: PolicyRule[];
+  /** 0-255, lower first (default 100) */
+  priority: number;
+}
+export interface PolicyRec extends PolicySpec { createdAt: string; updatedAt: string }
 
 interface HostRow { name: string; dpid: string; underlay_ip: string; phy_dpid: string | null; created_at: string; underlay_prefix: number | null; underlay_gateway: string | null }
 interface NetRow {
@@ -41,7 +60,7 @@ interface NetRow {
 interface EpRow {
   id: string; container_id: string; if_name: string; host: string; network_id: number; network: string; port_name: string;
   mac: string; ip: string; requested_ip: string | null; netns: string | null; state: string; created_at: string; ready_at: string | null;
-  ofport_request: number | null;
+  ofport_request: number | null; labels: string | null;
 }
 
 const host = (r: HostRow): HostRec => ({
@@ -58,6 +77,7 @@ const ep = (r: EpRow): EndpointRec => ({
   id: r.id, containerId: r.container_id, ifName: r.if_name, host: r.host, network: r.network, networkId: r.network_id,
   portName: r.port_name, mac: r.mac, ip: r.ip, requestedIp: r.requested_ip, netns: r.netns, state: r.state as EndpointState,
   createdAt: r.created_at, readyAt: r.ready_at, ofportRequest: r.ofport_request,
+  labels: r.labels ? JSON.parse(r.labels) as Labels : {},
 });
 const EP_SELECT = 'SELECT e.*, n.name AS network FROM endpoints e JOIN networks n ON n.id = e.network_id';
 
@@ -116,9 +136,9 @@ export class Resources {
     return (this.db.prepare('SELECT COUNT(*) AS c FROM endpoints WHERE network_id = ?').get(f.networkId) as { c: number }).c;
   }
   insertEndpoint(e: EndpointRec, ipInt: number): void {
-    this.db.prepare(`INSERT INTO endpoints (id, container_id, if_name, host, network_id, port_name, mac, ip, ip_int, requested_ip, netns, state, created_at, ready_at, ofport_request)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.id, e.containerId, e.ifName, e.host, e.networkId, e.portName, e.mac, e.ip, ipInt,
-      e.requestedIp, e.netns, e.state, e.createdAt, e.readyAt, e.ofportRequest ?? null);
+    this.db.prepare(`INSERT INTO endpoints (id, container_id, if_name, host, network_id, port_name, mac, ip, ip_int, requested_ip, netns, state, created_at, ready_at, ofport_request, labels)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.id, e.containerId, e.ifName, e.host, e.networkId, e.portName, e.mac, e.ip, ipInt,
+      e.requestedIp, e.netns, e.state, e.createdAt, e.readyAt, e.ofportRequest ?? null, JSON.stringify(e.labels ?? {}));
   }
   /** The lowest OpenFlow port number from `from` that no endpoint of `host` has requested. */
   freeOfportRequest(host: string, from: number, to: number): number | null {
@@ -132,6 +152,9 @@ export class Resources {
   setEndpointContainerId(id: string, containerId: string): void {
     this.db.prepare('UPDATE endpoints SET container_id = ? WHERE id = ?').run(containerId, id);
   }
+  setEndpointLabels(id: string, labels: Labels): void {
+    this.db.prepare('UPDATE endpoints SET labels = ? WHERE id = ?').run(JSON.stringify(labels), id);
+  }
   deletePortMappings(endpointId: string): void {
     this.db.prepare('DELETE FROM port_mappings WHERE endpoint_id = ?').run(endpointId);
   }
@@ -139,6 +162,19 @@ export class Resources {
     this.db.prepare('DELETE FROM port_mappings WHERE endpoint_id = ?').run(id);
     this.db.prepare('DELETE FROM endpoints WHERE id = ?').run(id);
   }
+
+  // network policies (stored as their validated JSON body)
+  policies(): PolicyRec[] {
+    return (this.db.prepare('SELECT * FROM policies ORDER BY name').all() as { name: string; body: string; created_at: string; updated_at: string }[])
+      .map((r) => ({ ...JSON.parse(r.body) as PolicySpec, name: r.name, createdAt: r.created_at, updatedAt: r.updated_at }));
+  }
+  policy(name: string): PolicyRec | undefined { return this.policies().find((p) => p.name === name); }
+  countPolicies(): number { return (this.db.prepare('SELECT COUNT(*) AS c FROM policies').get() as { c: number }).c; }
+  putPolicy(p: PolicySpec, now: string): void {
+    this.db.prepare('INSERT INTO policies (name, body, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at')
+      .run(p.name, JSON.stringify(p), now, now);
+  }
+  deletePolicy(name: string): boolean { return this.db.prepare('DELETE FROM policies WHERE name = ?').run(name).changes > 0; }
 
   // published ports
   portMappings(f: { host?: string; endpointId?: string } = {}): PortMapping[] {

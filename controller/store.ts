@@ -92,6 +92,13 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE networks ADD COLUMN mac_mode TEXT NOT NULL DEFAULT 'own';
    ALTER TABLE networks ADD COLUMN ranges TEXT;
    ALTER TABLE networks ADD COLUMN exclude TEXT;`,
+  `ALTER TABLE endpoints ADD COLUMN labels TEXT;`,
+  `CREATE TABLE policies (
+     name TEXT PRIMARY KEY,
+     body TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }

@@ -77,6 +77,8 @@ const DROP_REASONS: Record<string, string> = {
   l3Forwarding: 'no route',
   l2Forwarding: 'no route: nothing delivers that destination in this network',
   classifier: 'not classified',
+  egressPolicy: 'policy',
+  ingressPolicy: 'policy',
   phyIngress: 'not admitted by br-phy',
   phyNat: 'NAT',
   phyNextHop: 'no next hop',

@@ -2,7 +2,8 @@
 // (HostState, assembled by the flow source from the store) and the facts
 // derived from it once per computation (Ctx).
 import type { Action, FlowMod } from '../../southbound/codec';
-import { EndpointRec, NetworkRec, HostRec, PortMapping, endpointPort } from '../../controller/resources';
+import { EndpointRec, NetworkRec, HostRec, PortMapping, PolicySpec, endpointPort } from '../../controller/resources';
+import { policySelects } from '../../controller/network-policy';
 import type { Block } from '../../controller/ipam';
 import { flow, GATEWAY_MAC, REG, derivedMac, UNDERLAY_NET, ETH_TYPE, Owner } from '../../controller/pipeline';
 import { parseCidr, Cidr, intToIp, maskOf, overlaps } from '../../controller/ipv4';
@@ -32,6 +33,8 @@ export interface HostState {
   uplinkPort?: number;
   /** next-hop MACs resolved by the controller for SNAT, by IPv4 address */
   neighbors?: ReadonlyMap<string, string>;
+  /** network policies (all of them: they select by labels, cluster-wide) */
+  policies?: PolicySpec[];
 }
 
 export interface Ctx {
@@ -49,6 +52,8 @@ export interface Ctx {
   /** this host's uplink MAC (shared-MAC underlay networks) */
   myUplinkMac?: string;
   tun?: number;
+  /** the policy stage is on: some local endpoint is selected by a policy (apps/container/policy.ts) */
+  policy: boolean;
   /** Source networks on this host that may route to n: itself, any whose CIDR does not overlap, and for a routed network the underlay. */
   routableFrom(n: NetworkRec): NetworkRec[];
   /** Actions that send a packet of network n through the tunnel to a host. */
@@ -70,6 +75,7 @@ export function context(s: HostState): Ctx {
   const tun = s.tunnelPort;
   return {
     s, portOf, local, localNets, localNetIds: new Set(localNets.map((n) => n.id)), cidr, routed, tun,
+    policy: !!s.policies?.length && local.some((e) => s.policies!.some((p) => policySelects(p, e))),
     myPhyMac: s.phyMac?.(s.host),
     myUplinkMac: s.uplinkMac?.(s.host),
     routableFrom: (n) => [

@@ -9,6 +9,7 @@ import { ipToInt, intToIp, maskOf } from '../../controller/ipv4';
 import { flow, GATEWAY_MAC, REG, isDerived, objectId, ETH_TYPE, ARP_OP } from '../../controller/pipeline';
 import { Ctx, setField, output, decTtlFromGateway, deriveDstMac, cidrMatch } from './context';
 import { arpReply, derivedArpReply } from './arp';
+import { ctPolicy } from './policy';
 
 /** A network's ARP answer for every address of base/len, with the MAC derived from the asked address. */
 export function derivedArp(n: NetworkRec, base: number, len: number, band: 'network' | 'ownBlock', id: number): FlowMod {
@@ -62,9 +63,14 @@ export function localEndpointFlows(c: Ctx): FlowMod[] {
       flow('spoofGuard', owner).band('endpoint')
         .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.arp).match('arp_spa', e.ip).match('arp_sha', e.mac)
         .actions(classify).goto('arpResponder').build(),
-      flow('spoofGuard', owner).band('endpoint')
-        .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)
-        .actions(classify).goto('l3Forwarding').build(),
+      c.policy
+        // the policy stage: conntrack, then egressPolicy (apps/container/policy.ts)
+        ? flow('spoofGuard', owner).band('endpoint')
+          .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)
+          .actions(classify, ctPolicy('egressPolicy')).build()
+        : flow('spoofGuard', owner).band('endpoint')
+          .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)
+          .actions(classify).goto('l3Forwarding').build(),
       flow('l2Forwarding', owner).band('endpoint')
         .match(REG.network, e.networkId).match('eth_dst', e.mac)
         .actions(output(port)).build(),

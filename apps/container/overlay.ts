@@ -8,6 +8,7 @@ import { ipToInt, intToIp } from '../../controller/ipv4';
 import { flow, REG, isDerived, objectId, blockMac, ETH_TYPE, ARP_OP } from '../../controller/pipeline';
 import { Ctx, setField } from './context';
 import { arpReply } from './arp';
+import { ctPolicy } from './policy';
 
 export function overlayFlows(c: Ctx): FlowMod[] {
   const { s, tun } = c;
@@ -18,6 +19,11 @@ export function overlayFlows(c: Ctx): FlowMod[] {
     if (n.mode !== 'overlay') continue;
     out.push(flow('classifier', { category: 'network', id: n.id }).band('fromTunnel').match('in_port', tun).match('tunnel_id', BigInt(n.vni))
       .actions(setField(REG.network, n.id)).goto('l2Forwarding').build());
+    // the policy stage: its IPv4 passes conntrack and ingressPolicy first (apps/container/policy.ts)
+    if (c.policy) {
+      out.push(flow('classifier', { category: 'network', id: n.id }).band('fromTunnelPolicy').match('in_port', tun).match('tunnel_id', BigInt(n.vni))
+        .match('eth_type', ETH_TYPE.ipv4).actions(setField(REG.network, n.id), ctPolicy('ingressPolicy')).build());
+    }
   }
   // remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block
   for (const b of s.blocks) {

@@ -2,20 +2,31 @@
 import { Pipeline, TableDecl, TRACE_OBSERVE } from './declaration';
 import type { Owner } from './cookie';
 
-export type BrIntTable = 'classifier' | 'spoofGuard' | 'arpResponder' | 'l3Forwarding' | 'l2Forwarding';
+export type BrIntTable = 'classifier' | 'spoofGuard' | 'arpResponder' | 'l3Forwarding' | 'l2Forwarding' | 'egressPolicy' | 'ingressPolicy' | 'policyCommit';
 
 const ARP_ANSWER = ['eth_src', 'eth_dst', 'arp_op', 'arp_sha', 'arp_tha', 'arp_spa', 'arp_tpa', 'reg0'];
 const TUNNEL = ['tunnel_id', 'tun_ipv4_dst'];
+/** What policy rules match: the network, addresses, protocol and destination port, conntrack state, and a complete conjunction. */
+const POLICY_MATCH = ['ct_state', 'conj_id', 'reg6', 'eth_type', 'ipv4_src', 'ipv4_dst', 'ip_proto', 'tcp_dst', 'udp_dst'];
+/**
+ * Bands of the two policy tables (docs/pipeline.md, "Network policy"): a
+ * rule of a policy of priority p (0-255, lower first) is at rule +
+ * 2 * (255 - p), + 1 for a deny (deny before allow at equal priority).
+ * Rules see new and established packets (a deny that comes first cuts an
+ * established connection); what no rule matches passes if established, and
+ * is dropped if new and the endpoint is isolated.
+ */
+const POLICY_BANDS = { miss: 0, isolated: 50, established: 60, rule: 100, reply: 940, invalid: 950, traceObserve: TRACE_OBSERVE };
 
 export const BR_INT_TABLES: readonly TableDecl<BrIntTable>[] = [
   {
     name: 'classifier', purpose: 'where a packet came from: the tunnel (VNI -> network id in reg6; the controller\'s tunnel probes, VNI TUNNEL_PROBE_VNI from a registered host, to the controller through a meter), the underlay through br-phy (routed mode: to the gateway; NAT replies; underlay VLANs); anything else is from an endpoint port and goes to the spoof guard',
-    matches: ['in_port', 'tunnel_id', 'tun_ipv4_src', 'vlan_vid', 'eth_dst'], sets: ['reg6', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding'], miss: { goto: 'spoofGuard' },
-    bands: { miss: 0, fromTunnel: 100, fromUnderlay: 100, underlayVlan: 110, natReply: 115, routedToHost: 120, tunnelProbe: 130, traceObserve: TRACE_OBSERVE },
+    matches: ['in_port', 'tunnel_id', 'tun_ipv4_src', 'vlan_vid', 'eth_dst', 'eth_type'], sets: ['reg6', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding', 'ingressPolicy'], miss: { goto: 'spoofGuard' },
+    bands: { miss: 0, fromTunnel: 100, fromTunnelPolicy: 105, fromUnderlay: 100, underlayVlan: 110, natReply: 115, routedToHost: 120, tunnelProbe: 130, traceObserve: TRACE_OBSERVE },
   },
   {
-    name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); what passes is classified (in_port -> network id in reg6); anything else is dropped',
-    matches: ['in_port', 'eth_src', 'eth_type', 'arp_spa', 'arp_sha', 'ipv4_src'], sets: ['reg6'], next: ['arpResponder', 'l3Forwarding'], miss: 'drop',
+    name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); what passes is classified (in_port -> network id in reg6); anything else is dropped; on a host with policy-selected endpoints, IPv4 passes conntrack (zone: the network id) into egressPolicy',
+    matches: ['in_port', 'eth_src', 'eth_type', 'arp_spa', 'arp_sha', 'ipv4_src'], sets: ['reg6'], next: ['arpResponder', 'l3Forwarding', 'egressPolicy'], miss: 'drop',
     bands: { miss: 0, endpoint: 200, traceObserve: TRACE_OBSERVE },
   },
   {
@@ -32,6 +43,19 @@ export const BR_INT_TABLES: readonly TableDecl<BrIntTable>[] = [
     name: 'l2Forwarding', purpose: "delivery within a network by destination MAC: to a local port, or through the tunnel to the host that owns the address block; underlay networks' broadcasts and outbound frames to the uplink (shared MAC mode: from the host's MAC)",
     matches: ['reg6', 'eth_dst', 'eth_type'], sets: ['vlan_vid', 'eth_src', 'arp_sha', ...TUNNEL], next: [], miss: 'drop',
     bands: { miss: 0, underlayOut: 50, underlayOutArp: 55, underlayBroadcast: 100, underlayBroadcastArp: 105, block: 150, endpoint: 200, traceObserve: TRACE_OBSERVE },
+  },
+  {
+    name: 'egressPolicy', purpose: 'network policy of the sending endpoint (after conntrack): invalid dropped, replies pass, then the rules (conjunctions) in policy order: allow goes on, deny drops; established connections no rule matched pass; an endpoint isolated for egress drops the rest of its new connections; what passes goes on to ingressPolicy',
+    matches: POLICY_MATCH, sets: [], next: ['ingressPolicy', 'policyCommit'], miss: { goto: 'ingressPolicy' }, bands: POLICY_BANDS,
+  },
+  {
+    name: 'ingressPolicy', purpose: 'network policy of a local receiving endpoint, for packets from local endpoints (after egressPolicy) and from the tunnel (after conntrack): the same bands as egressPolicy, by destination',
+    matches: POLICY_MATCH, sets: [], next: ['policyCommit'], miss: { goto: 'policyCommit' }, bands: POLICY_BANDS,
+  },
+  {
+    name: 'policyCommit', purpose: 'a new connection that passed both policy tables is committed to conntrack; then the packet goes back to forwarding: from the tunnel to l2Forwarding, from an endpoint to l3Forwarding',
+    matches: ['in_port', 'ct_state', 'eth_type'], sets: [], next: ['l2Forwarding', 'l3Forwarding'], miss: 'drop',
+    bands: { miss: 0, fromEndpoint: 10, fromEndpointNew: 20, fromTunnel: 30, fromTunnelNew: 40, traceObserve: TRACE_OBSERVE },
   },
 ];
 

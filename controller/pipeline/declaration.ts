@@ -92,10 +92,11 @@ export class FlowBuilder<N extends string> {
   }
 
   /** The flow's priority, by the name of one of its table's bands, plus an offset inside the band. */
-  band(name: string): this {
+  band(name: string, offset = 0): this {
     const p = this.decl.bands[name];
     if (p === undefined) throw new PipelineError(`${this.pipeline.bridge} table ${this.decl.name} has no priority band ${name}`);
-    this.prio = p;
+    if (!Number.isInteger(offset) || offset < 0 || p + offset >= TRACE_OBSERVE && name !== 'traceObserve') throw new PipelineError(`${this.pipeline.bridge} table ${this.decl.name}: offset ${offset} leaves band ${name}`);
+    this.prio = p + offset;
     return this;
   }
 
@@ -154,6 +155,8 @@ export class FlowBuilder<N extends string> {
   /** The flow-mod; the reconciler fills in the round. */
   build(round = 0): FlowMod {
     if (this.prio === undefined) throw new PipelineError(`${this.pipeline.bridge} table ${this.decl.name}: a flow needs a priority band`);
+    // OVS refuses ct without an IP match (OFPBAC_MATCH_INCONSISTENT)
+    if (this.acts.some((a) => a.type === 'ct') && !this.m.some((o) => o.field === 'eth_type')) throw new PipelineError(`${this.pipeline.bridge} table ${this.decl.name}: ct needs an eth_type match`);
     const instructions: Instruction[] = [];
     if (this.meterId !== undefined) instructions.push({ type: 'meter', meter_id: this.meterId });
     if (this.acts.length) instructions.push({ type: 'apply_actions', actions: this.acts });

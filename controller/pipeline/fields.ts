@@ -43,7 +43,7 @@ export const NX_CT_RECIRC_NONE = 255;
 export const OFPP_IN_PORT_16 = 0xfff8;
 
 export const ETH_TYPE = { ipv4: 0x0800, arp: 0x0806, vlan: 0x8100 } as const;
-export const IP_PROTO = { tcp: 6, udp: 17 } as const;
+export const IP_PROTO = { icmp: 1, tcp: 6, udp: 17 } as const;
 export const ARP_OP = { request: 1, reply: 2 } as const;
 /** vlan_vid's OFPVID_PRESENT bit: a tagged frame's VID is matched and set with it. */
 export const OFPVID_PRESENT = 0x1000;
@@ -71,6 +71,12 @@ export const PHY_PATCH_PORT = 'patch-int';
 export const UNDERLAY_NET = 0xfffe;
 /** Conntrack zone of published ports (DNAT) and egress SNAT on br-phy. */
 export const NAT_ZONE = 0xfe00;
+/**
+ * Conntrack zone of network policy on br-int: the network id in reg6 (the
+ * sender's network for packets from endpoints, the network of the VNI for
+ * packets from the tunnel), so overlapping networks never share an entry.
+ */
+export const POLICY_ZONE = { zone_src: 'reg6', zone_ofs: 0, zone_n_bits: 16 } as const;
 
 /**
  * Endpoint MACs are derived from the network id and the address:

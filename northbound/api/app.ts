@@ -3,6 +3,7 @@
 import Fastify, { FastifyInstance, FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
 import { containerRoutes } from './routes/containers';
+import { policyRoutes } from './routes/policies';
 import { HostRegSchema, NetworkSchema, EndpointSchema } from './schemas-containers';
 import { topologyRoutes } from './routes/topology';
 import { attachEventStream } from './events-ws';
@@ -51,6 +52,7 @@ export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInst
   await app.register(switchRoutes(deps), { prefix: '/v1' });
   await app.register(topologyRoutes(deps), { prefix: '/v1' });
   await app.register(containerRoutes(deps), { prefix: '/v1' });
+  await app.register(policyRoutes(deps), { prefix: '/v1' });
   await app.register(tokenRoutes(deps), { prefix: '/v1' });
   await app.register(traceRoutes(deps), { prefix: '/v1' });
   await app.register(tunnelRoutes(deps), { prefix: '/v1' });

@@ -76,11 +76,13 @@ export const EndpointBody = Type.Object({
   mac: Type.Optional(Type.String({ description: 'a unicast MAC address to use instead of the derived one: not all-zero, not the gateway\'s 0e:00:00:00:00:01, not in the derived space 0a:xx:xx:xx:xx:xx (except this endpoint\'s own derived MAC with a requested ip), unused in the network' })),
   portName: Type.Optional(Type.String({ minLength: 1, maxLength: 15, description: 'host-side port name on br-int: if given, it must be the name derived from containerId+ifName (wf + 11 hex digits), which is also the default' })),
   portMappings: Type.Optional(Type.Array(PortMappingBody, { maxItems: 64, description: 'published ports: hostIP:hostPort -> endpoint:containerPort (conntrack DNAT on the host\'s br-phy)' })),
+  labels: Type.Optional(Type.Record(Type.String({ maxLength: 317 }), Type.String({ maxLength: 63 }), { maxProperties: 64, description: 'labels network policies select by, in Kubernetes label syntax ([prefix/]name: value; at most 64)' })),
 }, { additionalProperties: false });
 
 export const EndpointPatchBody = Type.Object({
   containerId: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'a new containerId (letters, digits, _ . -); the port name stays' })),
   portMappings: Type.Optional(Type.Array(PortMappingBody, { maxItems: 64, description: 'the endpoint\'s published ports, replaced as a whole ([] unpublishes all)' })),
+  labels: Type.Optional(Type.Record(Type.String({ maxLength: 317 }), Type.String({ maxLength: 63 }), { maxProperties: 64, description: 'the endpoint\'s labels, replaced as a whole: policies follow at once on every host' })),
 }, { additionalProperties: false, minProperties: 1 });
 
 export const EndpointSchema = Type.Object({
@@ -103,7 +105,35 @@ export const EndpointSchema = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
   readyAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   portMappings: Type.Array(Type.Object({ protocol: Type.String(), hostIP: Type.String(), hostPort: Type.Integer(), containerPort: Type.Integer() })),
+  labels: Type.Record(Type.String(), Type.String(), { description: 'labels network policies select by' }),
 }, { $id: 'Endpoint' });
+
+const LabelMap = (description: string) => Type.Record(Type.String({ maxLength: 317 }), Type.String({ maxLength: 63 }), { maxProperties: 64, description });
+const Selector = Type.Object({ matchLabels: LabelMap('every pair must be among the endpoint\'s labels ({} selects every endpoint)') }, { additionalProperties: false });
+const PolicyRuleSchema = Type.Object({
+  action: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
+  peers: Type.Optional(Type.Array(Type.Union([
+    Type.Object({ selector: Selector }, { additionalProperties: false, description: 'endpoints of the selected endpoint\'s network with these labels' }),
+    Type.Object({ cidr: Type.String({ maxLength: 18, description: 'a.b.c.d/len: any address in it, in any network' }) }, { additionalProperties: false }),
+  ]), { minItems: 1, maxItems: 64, description: 'omit for any peer' })),
+  ports: Type.Optional(Type.Array(Type.Object({
+    protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp'), Type.Literal('icmp')]),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'destination port (tcp, udp); omit for any' })),
+  }, { additionalProperties: false }), { minItems: 1, maxItems: 32, description: 'omit for any protocol' })),
+}, { additionalProperties: false });
+export const PolicyBody = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'required in POST; in PUT the path names the policy' })),
+  network: Type.Optional(Type.String({ minLength: 1, description: 'select endpoints of this network only (name or id)' })),
+  selector: Selector,
+  ingress: Type.Optional(Type.Array(PolicyRuleSchema, { maxItems: 64, description: 'present (even []): the selected endpoints are isolated for ingress' })),
+  egress: Type.Optional(Type.Array(PolicyRuleSchema, { maxItems: 64, description: 'present (even []): the selected endpoints are isolated for egress' })),
+  priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 255, default: 100, description: 'lower first; at equal priority deny before allow' })),
+}, { additionalProperties: false });
+export const PolicySchema = Type.Object({
+  name: Type.String(), network: Type.Optional(Type.String()), selector: Selector, priority: Type.Integer(),
+  ingress: Type.Optional(Type.Array(PolicyRuleSchema)), egress: Type.Optional(Type.Array(PolicyRuleSchema)),
+  createdAt: Type.String({ format: 'date-time' }), updatedAt: Type.String({ format: 'date-time' }),
+});
 
 export const EndpointQuery = Type.Object({
   host: Type.Optional(Type.String()),

@@ -54,6 +54,7 @@ export function endpointView(deps: ApiDeps, e: EndpointRec): EndpointT {
     ofport: port?.port_no ?? null, ofportRequest: e.ofportRequest ?? null, mac: e.mac, ip: e.ip, prefixLength: parseCidr(n.cidr).len, gateway: n.gateway, mtu: n.mtu,
     requestedIp: e.requestedIp, netns: e.netns, state: e.state, createdAt: e.createdAt, readyAt: e.readyAt,
     portMappings: res.portMappings({ endpointId: e.id }).map((m) => ({ protocol: m.protocol, hostIP: m.hostIp, hostPort: m.hostPort, containerPort: m.containerPort })),
+    labels: e.labels ?? {},
   };
 }
 

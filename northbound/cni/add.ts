@@ -103,6 +103,27 @@ export function portMappingsOf(conf: NetConf): { portMappings?: CreateEndpointRe
   };
 }
 
+/**
+ * Labels for network policy: `k8s.namespace` and `k8s.pod` from CNI_ARGS
+ * K8S_POD_NAMESPACE and K8S_POD_NAME (as the kubelet's runtimes pass them),
+ * then runtimeConfig.labels ({key: value}, the `labels` capability), which
+ * wins on the same key. The controller validates them (label syntax).
+ */
+export function labelsOf(env: Pick<CniEnv, 'args'>, conf: NetConf): { labels?: Record<string, string> } {
+  const labels: Record<string, string> = {};
+  if (env.args.K8S_POD_NAMESPACE) labels['k8s.namespace'] = env.args.K8S_POD_NAMESPACE;
+  if (env.args.K8S_POD_NAME) labels['k8s.pod'] = env.args.K8S_POD_NAME;
+  const rc = conf.runtimeConfig.labels;
+  if (rc !== undefined) {
+    if (typeof rc !== 'object' || rc === null || Array.isArray(rc)) throw new CniError(CniCode.INVALID_CONFIG, 'runtimeConfig.labels must be an object of strings');
+    for (const [k, v] of Object.entries(rc as Record<string, unknown>)) {
+      if (typeof v !== 'string') throw new CniError(CniCode.INVALID_CONFIG, `runtimeConfig.labels.${k} must be a string`);
+      labels[k] = v;
+    }
+  }
+  return Object.keys(labels).length ? { labels } : {};
+}
+
 /** The host-side interface name: the controller's default, so the veth can be made while the endpoint is registered. */
 export { portNameFor };
 
@@ -143,6 +164,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, deps: Deps = depsFor(co
     ...(want.ip ? { ip: want.ip } : {}),
     ...(want.mac ? { mac: want.mac } : {}),
     ...portMappingsOf(conf),
+    ...labelsOf(env, conf),
   });
   const [v, r] = await Promise.allSettled([veth.finally(() => traceMark('veth')), reg.finally(() => traceMark('post'))]);
   if (r.status === 'rejected') {

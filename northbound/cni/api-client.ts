@@ -42,6 +42,8 @@ export interface CreateEndpointRequest {
   portName?: string;
   /** From runtimeConfig.portMappings (the portMappings capability). */
   portMappings?: { hostPort: number; containerPort: number; protocol?: string; hostIP?: string }[];
+  /** Policy labels: k8s.namespace / k8s.pod from CNI_ARGS, runtimeConfig.labels. */
+  labels?: Record<string, string>;
 }
 
 /** A network as the Weft API returns it (the fields the Docker driver reads). */

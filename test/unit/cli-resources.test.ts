@@ -191,7 +191,8 @@ test('flows of a host\'s br-int: table names and the flows\' text; --table filte
   assert.equal(lines.length - 1, all.length);
   const names = new Set(lines.slice(1).map((l) => l.split(/\s+/)[0]));
   for (const n of ['classifier', 'spoofGuard', 'arpResponder', 'l3Forwarding', 'l2Forwarding']) assert.ok(names.has(n), `${n} in ${[...names]}`);
-  for (const f of all) assert.ok(lines.includes(`${BR_INT.tables[f.table_id]!.name.padEnd(12)}  ${f.text}`), f.text);
+  const width = Math.max(...all.map((f) => BR_INT.tables[f.table_id]!.name.length));
+  for (const f of all) assert.ok(lines.includes(`${BR_INT.tables[f.table_id]!.name.padEnd(width)}  ${f.text}`), f.text);
 
   // through the recording proxy: the table's id goes to the switch (the fake
   // br-int answers every table; OVS answers that one), and the table shows only it

@@ -30,6 +30,26 @@ test('the highest priority that matches wins, the first of equal priorities; a v
   assert.deepEqual(ports(simulate(flows('priority=5,ip actions=drop', 'priority=0 actions=NORMAL'), { ...ip, eth_type: 0x0806 })), [OFPP_NORMAL]);
 });
 
+test('conjunctive matches: every clause at a priority completes the conjunction, then the conj_id flow is looked up; an incomplete one falls to lower priorities', () => {
+  const f = flows(
+    'priority=100,ip,nw_src=10.0.0.1 actions=conjunction(7,1/2)',
+    'priority=100,ip,nw_src=10.0.0.2 actions=conjunction(7,1/2),conjunction(8,1/2)',
+    'priority=100,tcp,tp_dst=80 actions=conjunction(7,2/2)',
+    'priority=100,tcp,tp_dst=22 actions=conjunction(8,2/2)',
+    'priority=100,conj_id=7 actions=output:7',
+    'priority=100,conj_id=8 actions=output:8',
+    'priority=50,ip actions=output:3',
+  );
+  const tcp = { ...ip, ip_proto: 6, tcp_src: 1000, tcp_dst: 80 };
+  assert.deepEqual(ports(simulate(f, { ...tcp, ipv4_src: '10.0.0.1' })), [7]);
+  assert.deepEqual(ports(simulate(f, { ...tcp, ipv4_src: '10.0.0.2', tcp_dst: 22 })), [8], 'one clause flow serves two conjunctions');
+  assert.deepEqual(ports(simulate(f, { ...tcp, ipv4_src: '10.0.0.1', tcp_dst: 22 })), [3], 'clause 1 of 7 and clause 2 of 8: neither completes');
+  assert.deepEqual(ports(simulate(f, { ...tcp, ipv4_src: '10.0.0.3' })), [3]);
+  // a conjunction at a priority below an ordinary match loses to it
+  const below = flows('priority=10,ip actions=conjunction(9,1/2)', 'priority=10,tcp actions=conjunction(9,2/2)', 'priority=10,conj_id=9 actions=output:9', 'priority=20,ip actions=output:2');
+  assert.deepEqual(ports(simulate(below, tcp)), [2]);
+});
+
 test('masks: IPv4 and MAC masks as text, integer and 64-bit masks; absent headers never match, absent registers read 0', () => {
   const f = flows(
     'priority=50,ip,nw_dst=10.0.1.64/255.255.255.192 actions=output:1',

@@ -47,10 +47,13 @@ test('the builders refuse what a table does not declare: writes, continuations, 
   // br-phy: ct recirculation and resubmit are continuations, checked like goto_table
   assert.throws(() => phyFlow('phyNextHop', { category: 'pipeline', id: 0 }).actions({ type: 'resubmit', in_port: 0xfff8, table: BR_PHY.tableId.phyNat }), /may not go to phyNat/);
   assert.throws(() => phyFlow('phyNat', { category: 'pipeline', id: 0 }).actions({ type: 'ct', flags: 1, zone: 1, recirc_table: 255, alg: 0, actions: [{ type: 'reg_move', src: 'in_port', src_ofs: 0, dst: 'ct_mark', dst_ofs: 0, n_bits: 16 }] }), /does not set ct_mark/);
-  const ok = phyFlow('phyIngress', { category: 'pipeline', id: 0 }).band('fromBrInt').match('in_port', 1)
+  const ok = phyFlow('phyIngress', { category: 'pipeline', id: 0 }).band('fromBrInt').match('in_port', 1).match('eth_type', 0x0800)
     .actions({ type: 'ct', flags: 0, zone: 1, recirc_table: BR_PHY.tableId.phyNat, alg: 0, actions: [] }).build();
   assert.equal(ok.priority, BR_PHY_TABLES[0].bands.fromBrInt);
   assert.deepEqual(BR_PHY.missFlows().map((f) => f.table_id), [0, 1, 2]);
+  // OVS refuses ct in a flow that does not match IP: so does the builder
+  assert.throws(() => flow('policyCommit', { category: 'pipeline', id: 0 }).band('fromEndpointNew')
+    .actions({ type: 'ct', flags: 1, zone: 1, recirc_table: 255, alg: 0, actions: [] }).build(), /ct needs an eth_type match/);
 });
 
 /** A switch that applies flow-mods to a FakeTable and answers flow stats and barriers. */
@@ -79,8 +82,8 @@ test('reconciler: full sync installs the round and deletes older rounds; then mi
   const r1 = new Reconciler(() => fakeConn(table, sent1), source, 1, pino({ level: 'silent' }));
   await r1.fullSync('d');
   const n1 = table.flows.length;
-  // 5 misses; per network: gateway ARP, derived ARP, derive-and-deliver; per endpoint: 2 spoof guards, L2 delivery
-  assert.equal(n1, 5 + 3 + 2 * 3);
+  // 8 misses (5 forwarding, 3 policy tables); per network: gateway ARP, derived ARP, derive-and-deliver; per endpoint: 2 spoof guards, L2 delivery
+  assert.equal(n1, 8 + 3 + 2 * 3);
   assert.ok(table.flows.every((f) => roundOf(f.cookie) === 1));
   // a restarted controller (round 2) with one endpoint gone while it was down
   endpoints = [endpoints[0]];
@@ -88,7 +91,7 @@ test('reconciler: full sync installs the round and deletes older rounds; then mi
   const r2 = new Reconciler(() => fakeConn(table, sent2), source, 2, pino({ level: 'silent' }));
   const st = await r2.fullSync('d');
   assert.deepEqual(st.staleRounds, [1]);
-  assert.equal(table.flows.length, 5 + 3 + 3);
+  assert.equal(table.flows.length, 8 + 3 + 3);
   assert.ok(table.flows.every((f) => roundOf(f.cookie) === 2));
   // the round-2 adds came before the round-1 delete
   const firstDelete = sent2.findIndex((m) => m.type === 'flow_mod' && m.command === 3);
@@ -105,7 +108,7 @@ test('reconciler: full sync installs the round and deletes older rounds; then mi
   const e = await r2.sync('d');
   assert.deepEqual([e.added, e.deleted], [0, 3]);
   assert.ok(sent2.every((m) => m.type === 'flow_mod' && m.command === 4));
-  assert.equal(table.flows.length, 5 + 3 + 3);
+  assert.equal(table.flows.length, 8 + 3 + 3);
   // nothing changed: nothing sent
   sent2.length = 0;
   await r2.sync('d');
