@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import type { Store } from './store';
 import type { Connection } from '../southbound/channel';
 import type { FlowMod } from '../southbound/codec';
-import { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec } from './resources';
+import { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec, ServiceRec } from './resources';
+import { validService, SERVICE_LIMITS } from './service-spec';
 import { validPolicy, POLICY_LIMITS } from './network-policy';
 import { Ipam, IpamError, blockOf } from './ipam';
 import { Reconciler, FlowSource } from './reconciler';
@@ -66,6 +67,8 @@ export class ContainerService {
       this.hostsUnknown = true;
       log.error({ err: (e as Error).message }, 'container hosts unknown: no switch is served by the lab apps');
     }
+    // a ready endpoint may be a service's backend on every host's select group
+    bus.on('endpoint.ready', () => { if (this.resources.countServices() > 0) void this.resyncAll().catch(() => undefined); });
     bus.on('switch.connected', (e) => { if (this.isHost(e.dpid)) void this.onConnect(e.dpid); });
     bus.on('switch.disconnected', (e) => { this.synced.delete(e.dpid); this.reconciler.forget(e.dpid); });
     for (const t of ['port.added', 'port.modified', 'port.removed'] as const) {
@@ -205,9 +208,35 @@ export class ContainerService {
     await this.resyncAll();
   }
 
-  /** Whether any network policy exists (then an endpoint's address and labels matter on every host). */
+  /** Whether any network policy or service exists (then an endpoint's address, labels and readiness matter on every host). */
   hasPolicies(): boolean {
-    return this.resources.countPolicies() > 0;
+    return this.resources.countPolicies() > 0 || this.resources.countServices() > 0;
+  }
+
+  // ---- services -------------------------------------------------------------
+
+  service(name: string): ServiceRec {
+    const x = this.resources.service(name);
+    if (!x) throw notFound('service', name);
+    return x;
+  }
+
+  /** Create a service (409 if the name or the VIP is taken); every host balances it before this returns (hosts that are connected). */
+  async createService(body: unknown): Promise<ServiceRec> {
+    const x = validService(body, this.resources);
+    if (this.resources.service(x.name)) throw conflict(`service ${x.name} exists`, 'name');
+    if (this.resources.countServices() >= SERVICE_LIMITS.services) throw new WeftError(409, 'quota_exceeded', `there are already ${SERVICE_LIMITS.services} services, the limit`, 'name');
+    this.store.tx(() => this.resources.insertService(x, ipToInt(x.vip), new Date().toISOString()));
+    this.bus.emit({ type: 'service.created', service: { name: x.name, network: x.network, vip: x.vip } });
+    await this.resyncAll();
+    return this.service(x.name);
+  }
+
+  async deleteService(name: string): Promise<void> {
+    const x = this.service(name);
+    this.store.tx(() => this.resources.deleteService(name));
+    this.bus.emit({ type: 'service.deleted', service: { name, network: x.network, vip: x.vip } });
+    await this.resyncAll();
   }
 
   /** Reconcile one host's bridges (br-int and br-phy) and mark its ready endpoints. */
@@ -273,6 +302,8 @@ export class ContainerService {
     const n = this.network(nameOrId);
     const count = this.resources.countEndpoints({ networkId: n.id });
     if (count) throw conflict(`network ${n.name} still has ${count} endpoint(s); delete them first`);
+    const svcs = this.resources.services().filter((x) => x.networkId === n.id);
+    if (svcs.length) throw conflict(`network ${n.name} still has service(s) ${svcs.map((x) => x.name).slice(0, 8).join(', ')}; delete them first`);
     this.store.tx(() => this.resources.deleteNetwork(n.id));
     this.bus.emit({ type: 'network.deleted', network: { id: n.id, name: n.name, cidr: n.cidr, mode: n.mode } });
   }

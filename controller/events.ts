@@ -59,6 +59,7 @@ export type WeftEvent =
   | { type: 'host.registered' | 'host.unregistered'; name: string; dpid: string; underlayIp: string }
   | { type: 'network.created' | 'network.deleted'; network: { id: number; name: string; cidr: string; mode: string } }
   | { type: 'policy.created' | 'policy.updated' | 'policy.deleted'; policy: { name: string } }
+  | { type: 'service.created' | 'service.deleted'; service: { name: string; network: string; vip: string } }
   /** a token was revoked: what it opened (event streams) closes */
   | { type: 'token.revoked'; tokenId: string; role: 'admin' | 'host' }
   | { type: 'tunnel'; tunnel: TunnelView }

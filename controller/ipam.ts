@@ -28,9 +28,10 @@ export interface Allocation { ip: string; ipInt: number; block: string }
 export class Ipam {
   constructor(readonly store: Store) {}
 
-  /** Network and broadcast addresses and the gateway are never handed out. */
+  /** Network and broadcast addresses, the gateway and service VIPs are never handed out. */
   private reserved(net: NetworkRec, c: Cidr): Set<number> {
     const r = new Set([ipToInt(net.gateway)]);
+    for (const v of this.store.db.prepare('SELECT vip_int FROM services WHERE network_id = ?').all(net.id) as { vip_int: number }[]) r.add(v.vip_int);
     if (c.len <= 30) { r.add(c.base); r.add(c.base + c.size - 1); }
     return r;
   }
@@ -43,7 +44,7 @@ export class Ipam {
    */
   private refusal(net: NetworkRec, c: Cidr): (ip: number) => string | undefined {
     const reserved = this.reserved(net, c);
-    if (net.mode !== 'underlay') return (ip) => (reserved.has(ip) ? 'reserved (network, broadcast or gateway address)' : undefined);
+    if (net.mode !== 'underlay') return (ip) => (reserved.has(ip) ? 'reserved (network, broadcast, gateway or service VIP address)' : undefined);
     const ranges = (net.ranges ?? []).map((r) => [ipToInt(r.start), ipToInt(r.end)] as const);
     const excluded = new Set((net.exclude ?? []).map(ipToInt));
     const hosts = new Set<number>();
@@ -51,7 +52,7 @@ export class Ipam {
       for (const a of [h.underlay_ip, h.underlay_gateway]) if (a) hosts.add(ipToInt(a));
     }
     return (ip) => {
-      if (reserved.has(ip)) return 'reserved (network, broadcast or gateway address)';
+      if (reserved.has(ip)) return 'reserved (network, broadcast, gateway or service VIP address)';
       if (ranges.length && !ranges.some(([s, e]) => ip >= s && ip <= e)) return `outside the network's ranges (${net.ranges!.map((r) => `${r.start}-${r.end}`).join(', ')})`;
       if (excluded.has(ip)) return 'excluded by the network (exclude)';
       if (hosts.has(ip)) return "a registered host's underlay address or router";

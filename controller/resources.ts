@@ -52,6 +52,22 @@ export interface PolicySpec {
 }
 export interface PolicyRec extends PolicySpec { createdAt: string; updatedAt: string }
 
+/** A service (docs/api.md, "Services"), as validated: a VIP of a network balanced over endpoints. */
+export interface ServicePort { protocol: 'tcp' | 'udp'; port: number; targetPort: number }
+export interface ServiceSpec {
+  name: string;
+  /** the network's name */
+  network: string;
+  networkId: number;
+  vip: string;
+  ports: ServicePort[];
+  /** backends by id, or by selector (exactly one of the two) */
+  endpoints?: string[];
+  selector?: { matchLabels: Labels };
+  affinity: 'none' | 'clientIP';
+}
+export interface ServiceRec extends ServiceSpec { createdAt: string }
+
 interface HostRow { name: string; dpid: string; underlay_ip: string; phy_dpid: string | null; created_at: string; underlay_prefix: number | null; underlay_gateway: string | null }
 interface NetRow {
   id: number; name: string; cidr: string; gateway: string; mode: string; vni: number; block_size: number; vlan: number | null; mtu: number; created_at: string;
@@ -175,6 +191,21 @@ export class Resources {
       .run(p.name, JSON.stringify(p), now, now);
   }
   deletePolicy(name: string): boolean { return this.db.prepare('DELETE FROM policies WHERE name = ?').run(name).changes > 0; }
+
+  // services (stored as their validated JSON body; the VIP unique per network)
+  services(): ServiceRec[] {
+    return (this.db.prepare('SELECT * FROM services ORDER BY name').all() as { name: string; body: string; created_at: string }[])
+      .map((r) => ({ ...JSON.parse(r.body) as ServiceSpec, name: r.name, createdAt: r.created_at }));
+  }
+  service(name: string): ServiceRec | undefined { return this.services().find((x) => x.name === name); }
+  countServices(): number { return (this.db.prepare('SELECT COUNT(*) AS c FROM services').get() as { c: number }).c; }
+  serviceByVip(networkId: number, vipInt: number): string | undefined {
+    return (this.db.prepare('SELECT name FROM services WHERE network_id = ? AND vip_int = ?').get(networkId, vipInt) as { name: string } | undefined)?.name;
+  }
+  insertService(x: ServiceSpec, vipInt: number, now: string): void {
+    this.db.prepare('INSERT INTO services (name, network_id, vip_int, body, created_at) VALUES (?, ?, ?, ?, ?)').run(x.name, x.networkId, vipInt, JSON.stringify(x), now);
+  }
+  deleteService(name: string): boolean { return this.db.prepare('DELETE FROM services WHERE name = ?').run(name).changes > 0; }
 
   // published ports
   portMappings(f: { host?: string; endpointId?: string } = {}): PortMapping[] {

@@ -99,6 +99,13 @@ const MIGRATIONS: string[] = [
      created_at TEXT NOT NULL,
      updated_at TEXT NOT NULL
    );`,
+  `CREATE TABLE services (
+     name TEXT PRIMARY KEY,
+     network_id INTEGER NOT NULL,
+     vip_int INTEGER NOT NULL,
+     body TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }

@@ -4,6 +4,7 @@ import Fastify, { FastifyInstance, FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
 import { containerRoutes } from './routes/containers';
 import { policyRoutes } from './routes/policies';
+import { serviceRoutes } from './routes/services';
 import { HostRegSchema, NetworkSchema, EndpointSchema } from './schemas-containers';
 import { topologyRoutes } from './routes/topology';
 import { attachEventStream } from './events-ws';
@@ -53,6 +54,7 @@ export async function buildApi(deps: ApiDeps, tls?: ApiTls): Promise<FastifyInst
   await app.register(topologyRoutes(deps), { prefix: '/v1' });
   await app.register(containerRoutes(deps), { prefix: '/v1' });
   await app.register(policyRoutes(deps), { prefix: '/v1' });
+  await app.register(serviceRoutes(deps), { prefix: '/v1' });
   await app.register(tokenRoutes(deps), { prefix: '/v1' });
   await app.register(traceRoutes(deps), { prefix: '/v1' });
   await app.register(tunnelRoutes(deps), { prefix: '/v1' });

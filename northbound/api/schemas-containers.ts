@@ -135,6 +135,28 @@ export const PolicySchema = Type.Object({
   createdAt: Type.String({ format: 'date-time' }), updatedAt: Type.String({ format: 'date-time' }),
 });
 
+const ServicePortSchema = Type.Object({
+  protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')]),
+  port: Type.Integer({ minimum: 1, maximum: 65535, description: 'the port clients connect to on the VIP' }),
+  targetPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'the backend\'s port (default: port)' })),
+}, { additionalProperties: false });
+export const ServiceBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 63 }),
+  network: Type.String({ minLength: 1, description: 'the network of the VIP and of the backends (name or id; not underlay)' }),
+  vip: Type.String({ maxLength: 15, description: 'an address of the network\'s CIDR, not the gateway nor an endpoint\'s; IPAM never hands it out while the service exists' }),
+  ports: Type.Array(ServicePortSchema, { minItems: 1, maxItems: 16 }),
+  endpoints: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 64, description: 'backends by endpoint id (exactly one of endpoints and selector)' })),
+  selector: Type.Optional(Selector),
+  affinity: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('clientIP')], { default: 'none', description: 'clientIP: a client address always gets the same backend (while the backends stay the same)' })),
+}, { additionalProperties: false });
+export const ServiceSchema = Type.Object({
+  name: Type.String(), network: Type.String(), vip: Type.String(), ports: Type.Array(Type.Object({ protocol: Type.String(), port: Type.Integer(), targetPort: Type.Integer() })),
+  endpoints: Type.Optional(Type.Array(Type.String())), selector: Type.Optional(Selector),
+  affinity: Type.Union([Type.Literal('none'), Type.Literal('clientIP')]),
+  backends: Type.Array(Type.Object({ id: Type.String(), ip: Type.String(), host: Type.String() }), { description: 'the ready endpoints traffic goes to now' }),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
 export const EndpointQuery = Type.Object({
   host: Type.Optional(Type.String()),
   network: Type.Optional(Type.String()),
