@@ -6,7 +6,7 @@
 // adds — followed by a barrier; sync() resolves once the switch has
 // confirmed, which is when endpoints may be called ready.
 import type { Logger } from 'pino';
-import { FlowMod, flowMod, OFPFC_DELETE, OFPFC_DELETE_STRICT, OFPTT_ALL, OFPG_ANY, OFPP_ANY, MeterBand } from '../southbound/codec';
+import { FlowMod, flowMod, OFPFC_DELETE, OFPFC_DELETE_STRICT, OFPTT_ALL, OFPG_ANY, OFPP_ANY, MeterBand, Bucket } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
 import { ROUND_MASK, ROUND_SHIFT, roundOf } from './pipeline';
 import type { Metrics, SyncKind } from './metrics';
@@ -16,6 +16,8 @@ export interface FlowSource {
   desiredFlows(dpid: string): FlowMod[];
   /** Meters the desired flows use (installed before them; none when absent). */
   desiredMeters?(dpid: string): MeterSpec[];
+  /** Groups the desired flows use (installed before them, modified in place on change, deleted after them; none when absent). */
+  desiredGroups?(dpid: string): GroupSpec[];
   /**
    * The desired flows for readers that only look (counts, status): they may
    * come from a cache. Syncs always ask desiredFlows.
@@ -27,6 +29,13 @@ export interface FlowSource {
 export interface MeterSpec { meter_id: number; flags: number; bands: MeterBand[] }
 const OFPMC_ADD = 0, OFPMC_MODIFY = 1, OFPMC_DELETE = 2;
 const meterBody = (m: MeterSpec) => JSON.stringify([m.flags, m.bands]);
+
+/** A group as a flow source wants it (group_type: OFPGT_*). */
+export interface GroupSpec { group_id: number; group_type: number; buckets: Bucket[] }
+const OFPGC_ADD = 0, OFPGC_MODIFY = 1, OFPGC_DELETE = 2;
+/** OFPG_ALL: every group (in a delete). */
+const OFPG_ALL = 0xfffffffc;
+const groupBody = (g: GroupSpec) => JSON.stringify([g.group_type, g.buckets], big);
 
 const big = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('hex') : v);
 
@@ -64,6 +73,8 @@ export class Reconciler {
   private readonly installed = new Map<string, Map<string, FlowMod>>();
   /** dpid -> meter id -> installed meter (flags and bands) */
   private readonly meters = new Map<string, Map<number, string>>();
+  /** dpid -> group id -> installed group (type and buckets) */
+  private readonly groups = new Map<string, Map<number, string>>();
   /** dpid -> flows the switch has confirmed with a barrier (what readiness is judged on) */
   private readonly confirmed = new Map<string, FlowMod[]>();
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -126,6 +137,11 @@ export class Reconciler {
     this.installed.delete(dpid);
     this.confirmed.delete(dpid);
     this.meters.delete(dpid);
+    this.groups.delete(dpid);
+  }
+
+  private desiredGroups(dpid: string): GroupSpec[] {
+    return this.source.desiredGroups?.(dpid) ?? [];
   }
 
   private peek(dpid: string): FlowMod[] {
@@ -152,9 +168,20 @@ export class Reconciler {
         c.send({ type: 'meter_mod', command: OFPMC_ADD, ...m });
         meters.set(m.meter_id, meterBody(m));
       }
+      // groups (a source that has them): every group the switch holds is deleted (with the flows that use
+      // them: they are sent again below, in the same batch), then the desired ones added before the flows
+      const groups = new Map<number, string>();
+      if (this.source.desiredGroups) {
+        c.send({ type: 'group_mod', command: OFPGC_DELETE, group_type: 0, group_id: OFPG_ALL, buckets: [] });
+        for (const g of this.desiredGroups(dpid)) {
+          c.send({ type: 'group_mod', command: OFPGC_ADD, ...g });
+          groups.set(g.group_id, groupBody(g));
+        }
+      }
       for (const f of want.values()) c.send(f);
       await c.barrier();
       this.meters.set(dpid, meters);
+      this.groups.set(dpid, groups);
       const stale = [...actualRounds].filter((r) => r !== this.round).sort((a, b) => a - b);
       for (const r of stale) {
         c.send(flowMod({ command: OFPFC_DELETE, table_id: OFPTT_ALL, cookie: BigInt(r) << ROUND_SHIFT, cookie_mask: ROUND_MASK }));
@@ -202,6 +229,18 @@ export class Reconciler {
       meters.set(id, meterBody(m));
       added++;
     }
+    // groups: new ones before the flows, changed ones modified in place (established connections keep
+    // their conntrack entry; only new ones choose among the new buckets), gone ones after the flows
+    const groups = this.groups.get(dpid) ?? new Map<number, string>();
+    this.groups.set(dpid, groups);
+    const wantGroups = new Map(this.desiredGroups(dpid).map((g) => [g.group_id, g]));
+    for (const [id, g] of wantGroups) {
+      const old = groups.get(id);
+      if (old === groupBody(g)) continue;
+      c.send({ type: 'group_mod', command: old === undefined ? OFPGC_ADD : OFPGC_MODIFY, ...g });
+      groups.set(id, groupBody(g));
+      added++;
+    }
     for (const [k, f] of have) {
       if (want.has(k)) continue;
       c.send(flowMod({ command: OFPFC_DELETE_STRICT, table_id: f.table_id, priority: f.priority, match: f.match }));
@@ -214,6 +253,12 @@ export class Reconciler {
       c.send(f);
       have.set(k, f);
       added++;
+    }
+    for (const id of [...groups.keys()]) {
+      if (wantGroups.has(id)) continue;
+      c.send({ type: 'group_mod', command: OFPGC_DELETE, group_type: 0, group_id: id, buckets: [] });
+      groups.delete(id);
+      deleted++;
     }
     for (const id of [...meters.keys()]) {
       if (wantMeters.has(id)) continue;

@@ -90,3 +90,29 @@ test('a barrier that fails again keeps the flows unconfirmed until one succeeds'
   await r.sync('d');
   assert.ok(r.confirmedFlows('d').some((f) => f.match.some((m) => m.field === 'in_port' && m.value === 1)), 'the endpoint\'s flows are confirmed at last');
 });
+
+test('groups are desired state: added before the flows that use them, modified in place, deleted after; a full sync starts from none', async () => {
+  const table = new FakeTable();
+  const bucket = (port: number) => ({ weight: 1, watch_port: 0xffffffff, watch_group: 0xffffffff, actions: [{ type: 'output' as const, port }] });
+  let groups = [{ group_id: 1, group_type: 1, buckets: [bucket(1), bucket(2)] }];
+  const useGroup = (id: number) => ({ ...containerFlows({ host: 'h', hosts: new Map(), networks: new Map([[1, net]]), endpoints: [ep('a', '10.1.0.2', 'pa')], blocks: [], ofport: () => 1 })[0]!, priority: 7000 + id, instructions: [{ type: 'apply_actions' as const, actions: [{ type: 'group' as const, group_id: id }] }] });
+  let flows = [useGroup(1)];
+  const source = { desiredFlows: () => flows, desiredGroups: () => groups };
+  const { conn, sent } = fakeConn(table);
+  const r = new Reconciler(() => conn, source, 1, pino({ level: 'silent' }));
+  const kinds = () => sent.splice(0).map((m) => (m.type === 'group_mod' ? `group ${['add', 'modify', 'delete'][m.command]} ${m.group_id}` : m.type === 'flow_mod' ? `flow ${m.command}` : m.type));
+  await r.fullSync('d');
+  assert.deepEqual(kinds().filter((k) => k !== 'barrier'), [`group delete ${0xfffffffc}`, 'group add 1', 'flow 0']);
+  // unchanged: nothing sent
+  await r.sync('d');
+  assert.deepEqual(kinds(), []);
+  // a bucket less: modified in place, the flow untouched
+  groups = [{ group_id: 1, group_type: 1, buckets: [bucket(2)] }];
+  await r.sync('d');
+  assert.deepEqual(kinds(), ['group modify 1']);
+  // a second group and its flow, the first one gone: add 2, flows, then delete 1 after its flow
+  groups = [{ group_id: 2, group_type: 1, buckets: [bucket(3)] }];
+  flows = [useGroup(2)];
+  await r.sync('d');
+  assert.deepEqual(kinds(), ['group add 2', 'flow 4', 'flow 0', 'group delete 1'], 'flow 4: DELETE_STRICT of the old flow, then the new one added');
+});
