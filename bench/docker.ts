@@ -20,14 +20,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MultiHostLab } from '../test/helpers/multihost-lab';
 import { Dockerd, PluginProcess, IMAGE, dockerAvailable } from '../test/helpers/docker';
+import { pct } from './multihost/common';
 
 const RUNS = Math.max(2, Number(process.env.BENCH_RUNS ?? 20));
 const SOCKET = '/run/docker/plugins/weft.sock';
 
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 
 /** Starts `docker exec probe ping -i 0.01 IP`; resolves at the first reply line (performance.now()). */
 function firstReply(d: Dockerd, probe: string, ip: string, deadlineS = 30): { reply: Promise<number>; stop(): void } {

@@ -24,26 +24,16 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { MultiHostLab } from '../test/helpers/multihost-lab';
 import { waitFor } from '../test/helpers/wait';
+import { pct, mean, seededRandom } from './multihost/common';
 
 const LIVE_N = Math.max(1, Number(process.env.BENCH_LIVE_N ?? 50) | 0);
 const TRACE_N = Math.max(1, Number(process.env.BENCH_TRACE_N ?? 100) | 0);
 const REAL = Math.max(2, Number(process.env.BENCH_REAL ?? 6) | 0);
 const ENDPOINTS = 100, HOSTS = 3, WARM = 5;
 
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const ms = (x: number): string => `${x.toFixed(1)} ms`;
-let seed = Number(process.env.BENCH_SEED ?? 1) >>> 0;
-const rand = (): number => {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+// seeded, so a run's pairs can be repeated
+const rand = seededRandom(Number(process.env.BENCH_SEED ?? 1));
 
 interface Ep { id: string; host: string }
 interface Answer { computed: { verdict: { result: string; endpoint?: string } }; live?: { injections: number; verdict: { result: string; endpoint?: string } }; agree?: boolean }

@@ -40,6 +40,7 @@ import { Framer } from '../southbound/channel/framer';
 import { decodeMessage, encodeMessage, OfpMessage, FlowMod, Port, OFPPR_ADD, OFPFC_DELETE, OFPFC_DELETE_STRICT } from '../southbound/codec';
 import { flowKey } from '../controller/reconciler';
 import type { Controller } from '../northbound/compose';
+import { pct, mean } from './multihost/common';
 
 const HOSTS = Math.max(1, Number(process.env.BENCH_HOSTS ?? 1000) | 0);
 const EPS_PER_HOST = Math.max(1, Number(process.env.BENCH_EPS_PER_HOST ?? 100) | 0);
@@ -49,10 +50,6 @@ const VXLAN_PORT = 10;
 
 type Ctl = Controller & { cleanup(): Promise<void> };
 
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]! : NaN;
-};
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '-');
 
 function port(no: number, name: string): Port {
@@ -197,7 +194,7 @@ async function main(): Promise<void> {
     console.log('    endpoints     p50     p99    mean   per-s  notes');
     const report = (label: string, xs: number[], note: string) => {
       const wall = (performance.now() - stepStart) / 1000;
-      console.log(`    ${label.padStart(9)} ${f1(pct(xs, 50)).padStart(7)} ${f1(pct(xs, 99)).padStart(7)} ${f1(xs.reduce((a, b) => a + b, 0) / xs.length).padStart(7)} ${(xs.length / wall).toFixed(1).padStart(7)}  ${note}`);
+      console.log(`    ${label.padStart(9)} ${f1(pct(xs, 50)).padStart(7)} ${f1(pct(xs, 99)).padStart(7)} ${f1(mean(xs)).padStart(7)} ${(xs.length / wall).toFixed(1).padStart(7)}  ${note}`);
       stepStart = performance.now();
       stepCpu.c = process.cpuUsage();
     };

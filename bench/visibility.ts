@@ -25,28 +25,17 @@ import { startController } from '../test/helpers/controller';
 import { FakeBrInt } from '../test/helpers/cni-fake-api';
 import { waitFor } from '../test/helpers/wait';
 import type { Controller } from '../northbound/compose';
+import { pct, mean, seededRandom } from './multihost/common';
 
 const TRACE_N = Math.max(1, Number(process.env.BENCH_TRACE_N ?? 300) | 0);
 const SCRAPE_N = Math.max(1, Number(process.env.BENCH_SCRAPE_N ?? 50) | 0);
 const TRACE_WARM = 30, SCRAPE_WARM = 5;
 const VXLAN_PORT = 10;
 
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const ms = (x: number): string => `${x.toFixed(2)} ms`;
 
-// a small seeded PRNG (mulberry32), so a run's pairs can be repeated
-let seed = Number(process.env.BENCH_SEED ?? 1) >>> 0;
-const rand = (): number => {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+// seeded, so a run's pairs can be repeated
+const rand = seededRandom(Number(process.env.BENCH_SEED ?? 1));
 
 type Ctl = Controller & { cleanup(): Promise<void> };
 interface Ep { id: string; host: string; portName: string; ofportRequest: number; state: string }

@@ -39,6 +39,54 @@ const groupBody = (g: GroupSpec) => JSON.stringify([g.group_type, g.buckets], bi
 
 const big = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('hex') : v);
 
+/**
+ * Meters and groups are objects flows use, kept by id: a diff sync sends
+ * new and changed ones before the flows (OpenFlow MODIFY keeps a group's
+ * conntrack-held connections and a meter's flows), and removes gone ones
+ * after the flows that used them. One diff serves both kinds.
+ */
+interface ById<T> {
+  id(t: T): number;
+  body(t: T): string;
+  put(t: T, modify: boolean): Parameters<Connection['send']>[0];
+  remove(id: number): Parameters<Connection['send']>[0];
+}
+const METERS: ById<MeterSpec> = {
+  id: (m) => m.meter_id, body: meterBody,
+  put: (m, modify) => ({ type: 'meter_mod', command: modify ? OFPMC_MODIFY : OFPMC_ADD, ...m }),
+  remove: (id) => ({ type: 'meter_mod', command: OFPMC_DELETE, flags: 0, meter_id: id, bands: [] }),
+};
+const GROUPS: ById<GroupSpec> = {
+  id: (g) => g.group_id, body: groupBody,
+  put: (g, modify) => ({ type: 'group_mod', command: modify ? OFPGC_MODIFY : OFPGC_ADD, ...g }),
+  remove: (id) => ({ type: 'group_mod', command: OFPGC_DELETE, group_type: 0, group_id: id, buckets: [] }),
+};
+
+/** Sends the wanted objects that are new or changed; returns how many, and the wanted ids (for removeGone). */
+function putChanged<T>(c: Connection, have: Map<number, string>, want: T[], k: ById<T>): { sent: number; ids: Set<number> } {
+  let sent = 0;
+  for (const t of want) {
+    const id = k.id(t), b = k.body(t), old = have.get(id);
+    if (old === b) continue;
+    c.send(k.put(t, old !== undefined));
+    have.set(id, b);
+    sent++;
+  }
+  return { sent, ids: new Set(want.map(k.id)) };
+}
+
+/** Removes the installed objects no longer wanted; returns how many. */
+function removeGone<T>(c: Connection, have: Map<number, string>, wanted: Set<number>, k: ById<T>): number {
+  let removed = 0;
+  for (const id of [...have.keys()]) {
+    if (wanted.has(id)) continue;
+    c.send(k.remove(id));
+    have.delete(id);
+    removed++;
+  }
+  return removed;
+}
+
 /** Identity of a flow in a table: table, priority and match (order-insensitive). */
 export function flowKey(f: FlowMod): string {
   const m = [...f.match].map((o) => JSON.stringify(o, big)).sort().join(',');
@@ -218,29 +266,15 @@ export class Reconciler {
     const want = new Map<string, FlowMod>();
     for (const f of this.source.desiredFlows(dpid)) want.set(flowKey(f), this.withRound(f));
     let added = 0, deleted = 0;
-    // meters: new and changed ones before the flows, gone ones after
+    // meters and groups: new and changed ones before the flows (a changed group is modified in place:
+    // established connections keep their conntrack entry; only new ones choose among the new buckets)
     const meters = this.meters.get(dpid) ?? new Map<number, string>();
     this.meters.set(dpid, meters);
-    const wantMeters = new Map(this.desiredMeters(dpid).map((m) => [m.meter_id, m]));
-    for (const [id, m] of wantMeters) {
-      const old = meters.get(id);
-      if (old === meterBody(m)) continue;
-      c.send({ type: 'meter_mod', command: old === undefined ? OFPMC_ADD : OFPMC_MODIFY, ...m });
-      meters.set(id, meterBody(m));
-      added++;
-    }
-    // groups: new ones before the flows, changed ones modified in place (established connections keep
-    // their conntrack entry; only new ones choose among the new buckets), gone ones after the flows
     const groups = this.groups.get(dpid) ?? new Map<number, string>();
     this.groups.set(dpid, groups);
-    const wantGroups = new Map(this.desiredGroups(dpid).map((g) => [g.group_id, g]));
-    for (const [id, g] of wantGroups) {
-      const old = groups.get(id);
-      if (old === groupBody(g)) continue;
-      c.send({ type: 'group_mod', command: old === undefined ? OFPGC_ADD : OFPGC_MODIFY, ...g });
-      groups.set(id, groupBody(g));
-      added++;
-    }
+    const wantMeters = putChanged(c, meters, this.desiredMeters(dpid), METERS);
+    const wantGroups = putChanged(c, groups, this.desiredGroups(dpid), GROUPS);
+    added += wantMeters.sent + wantGroups.sent;
     for (const [k, f] of have) {
       if (want.has(k)) continue;
       c.send(flowMod({ command: OFPFC_DELETE_STRICT, table_id: f.table_id, priority: f.priority, match: f.match }));
@@ -254,18 +288,9 @@ export class Reconciler {
       have.set(k, f);
       added++;
     }
-    for (const id of [...groups.keys()]) {
-      if (wantGroups.has(id)) continue;
-      c.send({ type: 'group_mod', command: OFPGC_DELETE, group_type: 0, group_id: id, buckets: [] });
-      groups.delete(id);
-      deleted++;
-    }
-    for (const id of [...meters.keys()]) {
-      if (wantMeters.has(id)) continue;
-      c.send({ type: 'meter_mod', command: OFPMC_DELETE, flags: 0, meter_id: id, bands: [] });
-      meters.delete(id);
-      deleted++;
-    }
+    // gone ones after the flows that used them (groups before meters, as before)
+    deleted += removeGone(c, groups, wantGroups.ids, GROUPS);
+    deleted += removeGone(c, meters, wantMeters.ids, METERS);
     // nothing sent: what the last barrier confirmed still stands (jobs are serialised per switch)
     if (!added && !deleted && this.confirmed.has(dpid)) return undefined;
     try {

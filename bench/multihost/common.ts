@@ -1,5 +1,6 @@
 // Shared pieces of the multi-host benchmark (bench/multihost.ts): timing,
-// percentiles, tables, CPU/RSS readings, pinging until the first reply.
+// percentiles, tables, CPU/RSS readings, pinging until the first reply;
+// the other benches take their percentiles, means and seeded PRNG from here.
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { runStatus } from '../../test/helpers/emu/common';
@@ -15,6 +16,20 @@ export function pct(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** A seeded PRNG (mulberry32): a run's random choices repeat for the same seed (BENCH_SEED). */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 export function ms(x: number): string {
