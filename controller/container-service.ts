@@ -39,6 +39,12 @@ export class ContainerService {
   readonly readiness: Readiness;
   private readonly hostDpids = new Set<string>();
   private readonly synced = new Set<string>();
+  /**
+   * Bridges whose full sync is under way: a change meanwhile may come after
+   * it computed its flows, so their syncs are queued behind it (the
+   * reconciler serialises a switch's jobs) instead of skipped.
+   */
+  private readonly connecting = new Set<string>();
   /** The store could not list the hosts at start: every switch is treated as one (nothing is programmed without the store). */
   private hostsUnknown = false;
   private source?: FlowSource;
@@ -129,6 +135,7 @@ export class ContainerService {
 
   private async onConnect(dpid: string): Promise<void> {
     if (!this.source) { this.log.error({ dpid }, 'no flow source registered: host bridge left as it is'); return; }
+    this.connecting.add(dpid);
     try {
       await this.reconciler.fullSync(dpid);
       this.synced.add(dpid);
@@ -138,6 +145,8 @@ export class ContainerService {
       if (this.resources.hostByPhyDpid(dpid)) void this.resyncAll();
     } catch (e) {
       this.log.warn({ dpid, err: (e as Error).message }, 'full sync failed');
+    } finally {
+      this.connecting.delete(dpid);
     }
   }
 
@@ -145,7 +154,7 @@ export class ContainerService {
   async resync(dpid: string): Promise<void> {
     // what changed may not have been an event (a next hop learned): traces and scrapes must not keep the old flows
     this.flowCache.delete(dpid);
-    if (!this.synced.has(dpid)) return;
+    if (!this.synced.has(dpid) && !this.connecting.has(dpid)) return;
     try {
       await this.reconciler.sync(dpid);
       this.readiness.markReady(dpid);
@@ -162,7 +171,7 @@ export class ContainerService {
    */
   async resyncAll(release: string[] = []): Promise<void> {
     this.flowCache.clear();
-    const dpids = [...this.synced];
+    const dpids = [...new Set([...this.synced, ...this.connecting])];
     await Promise.all(dpids.map((d) => this.reconciler.sync(d).catch((e: Error) => this.log.warn({ dpid: d, err: e.message }, 'sync failed'))));
     for (const id of release) this.readiness.awaitingAll.delete(id);
     for (const d of dpids) this.readiness.markReady(d);

@@ -270,6 +270,9 @@ export class FakeBrInt {
   readonly ports = new Map<string, Port>();
   /** A flow's packet and byte counters in flow-stats replies (0 unless given). */
   flowCounts?: (f: FakeFlow) => { packets: bigint; bytes: bigint } | undefined;
+  /** While true, barrier replies wait (a sync stays in flight) until releaseBarriers(). */
+  holdBarriers = false;
+  private heldBarriers: number[] = [];
   private readonly framer = new Framer();
   private constructor(private readonly sock: net.Socket, readonly dpid: bigint) {}
 
@@ -307,8 +310,15 @@ export class FakeBrInt {
     } else if (m.type === 'echo_request') {
       this.send({ type: 'echo_reply', xid: m.xid, data: m.data });
     } else if (m.type === 'barrier_request') {
-      this.send({ type: 'barrier_reply', xid: m.xid });
+      if (this.holdBarriers) this.heldBarriers.push(m.xid);
+      else this.send({ type: 'barrier_reply', xid: m.xid });
     }
+  }
+
+  /** Answer the barriers held so far, and the next ones at once. */
+  releaseBarriers(): void {
+    this.holdBarriers = false;
+    for (const xid of this.heldBarriers.splice(0)) this.send({ type: 'barrier_reply', xid });
   }
 
   /** A port appears (OVS added it): port_status ADD. */

@@ -42,7 +42,7 @@ test('tunnel health across three hosts', async (t) => {
     })));
 
     await t.test('every ordered pair goes up, with a round trip and when it was seen', async () => {
-      await waitFor(async () => JSON.stringify(await states()) === JSON.stringify(all('up')), { what: 'all six pairs up', timeoutMs: 20000 });
+      await waitFor(async () => { assert.deepEqual(await states(), all('up')); return true; }, { what: 'all six pairs up', timeoutMs: 20000 });
       const list = await tunnels();
       assert.equal(list.length, 6);
       for (const x of list) {
@@ -68,7 +68,7 @@ test('tunnel health across three hosts', async (t) => {
       await hosts[1].ofctlOn('br-phy', 'add-flow', `priority=65000,${VXLAN},actions=drop`);
       try {
         events.length = 0;
-        await waitFor(async () => JSON.stringify(await states()) === JSON.stringify(all('up', ['tn2'], 'down')), { what: 'tn2\'s pairs down, the others up', timeoutMs: 20000 });
+        await waitFor(async () => { assert.deepEqual(await states(), all('up', ['tn2'], 'down')); return true; }, { what: 'tn2\'s pairs down, the others up', timeoutMs: 20000 });
         const down = (await tunnels()).filter((x) => x.state === 'down');
         assert.ok(down.every((x) => x.rttMs === null && x.lastSeen !== null), JSON.stringify(down));
         const seen = events.map((e) => `${e.from}>${e.to}:${e.state}`).sort();
@@ -90,7 +90,7 @@ test('tunnel health across three hosts', async (t) => {
     });
 
     await t.test('VXLAN let through again: every pair is up again', async () => {
-      await waitFor(async () => JSON.stringify(await states()) === JSON.stringify(all('up')), { what: 'all six pairs up again', timeoutMs: 20000 });
+      await waitFor(async () => { assert.deepEqual(await states(), all('up')); return true; }, { what: 'all six pairs up again', timeoutMs: 20000 });
       assert.ok(events.some((e) => e.from === 'tn2' && e.to === 'tn1' && e.state === 'up'));
     });
 

@@ -256,6 +256,26 @@ test('the controller: meter and probe flows on br-int, probes sent, a returned p
   }
 });
 
+test('a host registered while another host\'s full sync is in flight still reaches it: the change is synced after, not skipped', async () => {
+  const ctl = await ctlP;
+  const a = host('t4', 0xb4), b = host('t5', 0xb5);
+  assert.equal((await ctl.api!.inject({ method: 'POST', url: '/v1/hosts', payload: { name: a.name, dpid: a.dpid, underlayIp: a.underlayIp } })).statusCode, 201);
+  const brA = await FakeBrInt.connect(ctl.ofPort, BigInt(`0x${a.dpid}`), { [TUNNEL_PORT]: TUN });
+  brA.holdBarriers = true;
+  try {
+    // t4's full sync has computed and sent its flows and waits for the barrier
+    await waitFor(() => brA.received.some((m) => m.type === 'barrier_request'), { what: 'the full sync\'s barrier on t4' });
+    const peerFlows = () => brA.table.flows.filter((f) => categoryOf(f.cookie) === CATEGORY.probe && f.match.some((x) => x.field === 'tun_ipv4_src' && x.value === b.underlayIp));
+    assert.equal(peerFlows().length, 0, 'no probe flow for t5 yet');
+    assert.equal((await ctl.api!.inject({ method: 'POST', url: '/v1/hosts', payload: { name: b.name, dpid: b.dpid, underlayIp: b.underlayIp } })).statusCode, 201);
+    brA.releaseBarriers();
+    await waitFor(() => peerFlows().length === 1, { what: 'a probe flow for t5 on t4' });
+  } finally {
+    brA.close();
+    for (const n of [a.name, b.name]) await ctl.api!.inject({ method: 'DELETE', url: `/v1/hosts/${n}` });
+  }
+});
+
 test('GET /v1/tunnels is for admins: 401 without a token, 403 with a host token', async () => {
   const ctl = await ctlP;
   assert.equal((await ctl.api!.inject({ method: 'GET', url: '/v1/tunnels', headers: { authorization: '' } })).statusCode, 401);
