@@ -14,6 +14,8 @@ import type { Duplex } from 'node:stream';
 export const EVENTS_PATH = '/v1/events';
 /** Browsers cannot set headers on a WebSocket: they offer the token as the subprotocol `weft.bearer.<token>`. */
 export const BEARER_PROTOCOL = 'weft.bearer.';
+/** The subprotocol the server answers with when the client offers it beside the bearer one: the token is not echoed back. */
+export const EVENTS_PROTOCOL = 'weft.events.v1';
 
 function refuse(socket: Duplex, status: string, message: string): void {
   const code = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 503: 'store_unavailable' }[Number(status.slice(0, 3))] ?? 'internal';
@@ -32,8 +34,12 @@ function upgradeToken(req: IncomingMessage): string | undefined {
 }
 
 export function attachEventStream(app: FastifyInstance, deps: ApiDeps): void {
-  // the bearer subprotocol a browser offered is the one the server answers with
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 4096, handleProtocols: (protocols) => [...protocols].find((p) => p.startsWith(BEARER_PROTOCOL)) ?? false });
+  // a browser must get one of the subprotocols it offered back: weft.events.v1 when offered (the token
+  // then never appears in the response, nor in the logs of a proxy on the way); else the bearer one
+  const wss = new WebSocketServer({
+    noServer: true, maxPayload: 4096,
+    handleProtocols: (protocols) => (protocols.has(EVENTS_PROTOCOL) ? EVENTS_PROTOCOL : [...protocols].find((p) => p.startsWith(BEARER_PROTOCOL)) ?? false),
+  });
   const auth = authOptions(deps);
   const snapshot = () => JSON.stringify({
     type: 'snapshot', ts: new Date().toISOString(),

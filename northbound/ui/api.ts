@@ -1,7 +1,8 @@
 // The UI's calls to the Weft API: every call carries the bearer token the
 // user logged in with (kept in sessionStorage: gone when the tab closes).
 // The event stream offers it as the WebSocket subprotocol weft.bearer.<token>
-// (browsers cannot set headers on a WebSocket; northbound/api/events-ws.ts).
+// beside weft.events.v1, which the server answers with, so the token is not
+// echoed (browsers cannot set headers on a WebSocket; northbound/api/events-ws.ts).
 import type { WeftEvent } from './types';
 
 const TOKEN_KEY = 'weft.token';
@@ -53,7 +54,7 @@ export class Api {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const open = () => {
       const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/events?snapshot=1`;
-      ws = new WebSocket(url, [`weft.bearer.${this.token}`]);
+      ws = new WebSocket(url, ['weft.events.v1', `weft.bearer.${this.token}`]);
       ws.onopen = () => { delay = 1000; onState('open'); };
       ws.onmessage = (m) => {
         try { onEvent(JSON.parse(String(m.data)) as WeftEvent); } catch { /* not JSON: ignore */ }

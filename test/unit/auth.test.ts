@@ -134,6 +134,9 @@ test('the event stream: 401 without a token, 403 for a host token or a foreign H
   assert.equal((await ws(url, { headers: { authorization: `Bearer ${ctl.adminToken}` } })).status, 101);
   const browser = await ws(url, {}, [`weft.bearer.${ctl.adminToken}`]);
   assert.deepEqual(browser, { status: 101, protocol: `weft.bearer.${ctl.adminToken}` });
+  // offered beside weft.events.v1 (as the UI does), the answer is weft.events.v1: the token is not echoed back
+  assert.deepEqual(await ws(url, {}, ['weft.events.v1', `weft.bearer.${ctl.adminToken}`]), { status: 101, protocol: 'weft.events.v1' });
+  assert.equal((await ws(url, {}, ['weft.events.v1'])).status, 401, 'the events subprotocol alone is no credential');
 });
 
 test('revoking a token closes the event streams it opened, and only those', async () => {
