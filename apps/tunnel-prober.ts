@@ -14,9 +14,13 @@
 // A pair is unknown before its first result, up when its last probe
 // arrived, down after MISSES probes in a row did not (a probe that could
 // not be sent, its host's br-int being away, is a miss too). Probes are
-// spread over the interval: the pairs are split into SLOTS groups by a hash
-// of their names, one group per tick. Changes of state are reported (the
-// composition root emits them on the bus as `tunnel` events).
+// spread over the interval: a cycle of SLOTS ticks, each tick probing its
+// share of the pairs (ordered by a hash of their names). N hosts make
+// N(N-1) pairs: when they exceed the budget (probes per second), the cycle
+// stretches to as many ticks as the budget needs, so the controller never
+// sends more than the budget whatever the cluster's size (each pair is then
+// probed less often than the interval says). Changes of state are reported
+// (the composition root emits them on the bus as `tunnel` events).
 import { randomBytes } from 'node:crypto';
 import type { App, AppContext, Effect } from '../controller/app';
 import type { HostRec } from '../controller/resources';
@@ -28,7 +32,7 @@ import { OFPP_CONTROLLER, OFP_NO_BUFFER, PacketIn, macToBytes, Outgoing } from '
 
 /** Probes missed in a row before a pair is down. */
 export const MISSES = 3;
-/** Ticks per interval: each pair is probed at one of them. */
+/** Ticks per interval: each pair is probed at one of them (more ticks per cycle when the budget needs them). */
 export const SLOTS = 10;
 /** The probe frame's payload starts with this; the nonce follows. */
 const MAGIC = Buffer.from('weftprb1');
@@ -45,12 +49,18 @@ export interface TunnelProberDeps {
   intervalMs: number;
   /** a monotonic clock in ms (round trips); default performance.now */
   now?(): number;
+  /** Probes per second at most, all pairs together (default DEFAULT_PROBE_BUDGET). */
+  budgetPerSecond?: number;
 }
+
+/** Probes per second the controller sends at most by default. */
+export const DEFAULT_PROBE_BUDGET = 2000;
 
 interface Pair {
   key: string;
   from: HostRec;
   to: HostRec;
+  /** where it comes in the cycle (a hash of its name) */
   slot: number;
   state: TunnelView['state'];
   rttMs: number | null;
@@ -81,7 +91,7 @@ export function probeNonce(data: Buffer): string | undefined {
   return data.subarray(14 + MAGIC.length, 14 + MAGIC.length + NONCE_BYTES).toString('hex');
 }
 
-const slotOf = (key: string) => objectId(key) % SLOTS;
+const slotOf = (key: string) => objectId(key);
 
 export class TunnelProber implements App {
   readonly name = 'tunnel-prober';
@@ -90,13 +100,24 @@ export class TunnelProber implements App {
   private readonly pairs = new Map<string, Pair>();
   /** open rounds by nonce */
   private readonly nonces = new Map<string, Pair>();
-  private slot = 0;
+  /** the cycle: its pairs in order, its length in ticks, the tick it is at */
+  private cycle: Pair[] = [];
+  private cycleTicks = SLOTS;
+  private tick = 0;
   private ctx?: AppContext;
   private readonly now: () => number;
+  /** probes one tick may send */
+  private readonly perTick: number;
 
   constructor(private readonly deps: TunnelProberDeps) {
     this.tickMs = Math.max(1, Math.round(deps.intervalMs / SLOTS));
     this.now = deps.now ?? (() => performance.now());
+    this.perTick = Math.max(1, Math.floor(((deps.budgetPerSecond ?? DEFAULT_PROBE_BUDGET) * this.tickMs) / 1000));
+  }
+
+  /** Ticks the current cycle lasts: SLOTS, or more when the pairs exceed the budget. */
+  get ticksPerCycle(): number {
+    return this.cycleTicks;
   }
 
   init(ctx: AppContext): void {
@@ -147,13 +168,21 @@ export class TunnelProber implements App {
 
   onTick(): Effect[] {
     this.refresh();
-    const slot = this.slot;
-    this.slot = (this.slot + 1) % SLOTS;
+    if (this.tick === 0) {
+      // a new cycle: the pairs as they are now, spread over SLOTS ticks, or over more if the budget needs them
+      this.cycle = [...this.pairs.values()].sort((a, b) => a.slot - b.slot || (a.key < b.key ? -1 : 1));
+      const ticks = Math.max(SLOTS, Math.ceil(this.cycle.length / this.perTick));
+      if (ticks !== this.cycleTicks) this.ctx?.log.info({ pairs: this.cycle.length, ticks, cycleMs: ticks * this.tickMs }, 'tunnel probe cycle');
+      this.cycleTicks = ticks;
+    }
+    const n = this.cycle.length, t = this.tick;
+    const due = this.cycle.slice(Math.floor((t * n) / this.cycleTicks), Math.floor(((t + 1) * n) / this.cycleTicks));
+    this.tick = (this.tick + 1) % this.cycleTicks;
     const out: Effect[] = [];
     const ports = new Map<string, Map<string, number> | undefined>();
     const portsOf = (dpid: string) => { if (!ports.has(dpid)) ports.set(dpid, this.deps.ports(dpid)); return ports.get(dpid); };
-    for (const p of this.pairs.values()) {
-      if (p.slot !== slot) continue;
+    for (const p of due) {
+      if (this.pairs.get(p.key) !== p) continue; // gone since the cycle began
       if (p.pending) {
         if (p.nonce) this.nonces.delete(p.nonce);
         p.nonce = undefined;

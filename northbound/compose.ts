@@ -99,7 +99,7 @@ export class Controller {
     const portsOf = (dpid: string) => { const c = this.registry.get(dpid); return c && new Map(c.ports.map((p) => [p.name, p.port_no])); };
     // tunnel probes: a host app (its packet-outs and meters are effects); its state changes are `tunnel` events
     this.tunnels = new TunnelProber({
-      hosts: () => containers.resources.hosts(), ports: portsOf, intervalMs: probeS > 0 ? probeS * 1000 : 1000,
+      hosts: () => containers.resources.hosts(), ports: portsOf, intervalMs: probeS > 0 ? probeS * 1000 : 1000, budgetPerSecond: cfg.tunnelProbeBudget,
       changed: (tunnel) => this.bus.emit({ type: 'tunnel', tunnel }),
     });
     this.tracer = new Tracer({

@@ -37,6 +37,8 @@ export interface ControllerConfig {
   maxEndpointsPerHost?: string;
   /** Seconds between two tunnel probes of a pair of hosts (apps/tunnel-prober.ts); 0 turns probing off. */
   tunnelProbeInterval?: number;
+  /** Tunnel probes per second at most, all pairs together (apps/tunnel-prober.ts; default 2000). */
+  tunnelProbeBudget?: number;
 }
 
 export const DEFAULTS: ControllerConfig = {

@@ -83,6 +83,8 @@ Options for "controller":
   --api-allowed-origins URL[,URL]  browser origins allowed besides the API's own
   --tunnel-probe-interval S  seconds between two probes of the tunnel from one
                     host to another (default ${DEFAULTS.tunnelProbeInterval}; 0 = no probes): GET /v1/tunnels
+  --tunnel-probe-budget N  probes per second at most, all pairs together
+                    (default 2000): beyond it each pair is probed less often
 
 Options for "token":
   token create --role admin|host [--host NAME]   prints the new token once
@@ -142,6 +144,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
       'api-tls-ca': { type: 'string' }, 'api-allowed-hosts': { type: 'string' }, 'api-allowed-origins': { type: 'string' },
       'tls-allow-unbound': { type: 'boolean' }, 'pod-cidrs': { type: 'string' }, 'host-ports': { type: 'string' }, 'max-endpoints-per-host': { type: 'string' },
       'tunnel-probe-interval': { type: 'string' },
+      'tunnel-probe-budget': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -171,6 +174,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     ...(values['tls-allow-unbound'] ? { connection: { allowUnboundCertificates: true } } : {}),
     ...containerLimits(values['pod-cidrs'], values['host-ports'], values['max-endpoints-per-host']),
     ...probeInterval(values['tunnel-probe-interval']),
+    ...probeBudget(values['tunnel-probe-budget']),
     ...apiTrust(values),
     ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['api-host'] ?? DEFAULTS.apiHost),
   };
@@ -182,6 +186,14 @@ function probeInterval(v: string | undefined): Pick<ControllerConfig, 'tunnelPro
   const n = Number(v);
   if (!/^\d+(\.\d+)?$/.test(v) || (n !== 0 && (n < 0.1 || n > 3600))) throw new UsageError(`--tunnel-probe-interval: "${v}" is not a number of seconds (0 = off, or 0.1-3600)`);
   return { tunnelProbeInterval: n };
+}
+
+/** --tunnel-probe-budget N: probes per second at most, 1 to 1000000. */
+function probeBudget(v: string | undefined): Pick<ControllerConfig, 'tunnelProbeBudget'> {
+  if (v === undefined) return {};
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 1_000_000) throw new UsageError(`--tunnel-probe-budget: "${v}" is not a number of probes per second (1-1000000)`);
+  return { tunnelProbeBudget: n };
 }
 
 function containerLimits(podCidrs: string | undefined, hostPorts: string | undefined, maxEndpointsPerHost: string | undefined): Pick<ControllerConfig, 'podCidrs' | 'hostPorts' | 'maxEndpointsPerHost'> {

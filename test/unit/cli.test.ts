@@ -27,6 +27,8 @@ test('bad flags are usage errors', () => {
   assert.equal(parseControllerArgs(['--tunnel-probe-interval', '0.5']).tunnelProbeInterval, 0.5);
   assert.equal(parseControllerArgs(['--tunnel-probe-interval', '0']).tunnelProbeInterval, 0);
   for (const bad of ['-1', 'abc', '0.05', '4000', '1e3']) assert.throws(() => parseControllerArgs(['--tunnel-probe-interval', bad]), /--tunnel-probe-interval/);
+  assert.equal(parseControllerArgs(['--tunnel-probe-budget', '50']).tunnelProbeBudget, 50);
+  for (const bad of ['0', '-5', '1.5', 'x', '2000000']) assert.throws(() => parseControllerArgs(['--tunnel-probe-budget', bad]), /--tunnel-probe-budget/);
   assert.throws(() => parseControllerArgs(['--tls-key', 'k']), /go together/);
   assert.throws(() => parseControllerArgs(['--apps', 'learning,forwarding']), /choose one/);
   assert.throws(() => parseControllerArgs(['--log-level', 'loud']), UsageError);

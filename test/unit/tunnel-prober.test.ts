@@ -201,6 +201,27 @@ test('pairs follow the hosts: a third host adds four pairs, a host without a tun
   assert.deepEqual(noTunnel.list().map((t) => `${t.from}>${t.to}`), ['h1>h2', 'h2>h1']);
 });
 
+test('the budget: pairs beyond it stretch the cycle; no tick sends more than it allows, and each pair is probed once per cycle', () => {
+  const hosts = [1, 2, 3, 4, 5, 6].map((n) => host(`b${n}`, 0xc0 + n)); // 30 pairs
+  const prober = new TunnelProber({ hosts: () => hosts, ports: () => new Map([[TUNNEL_PORT, TUN]]), changed: () => undefined, intervalMs: 1000, budgetPerSecond: 20 });
+  // ticks of 100 ms: 2 probes a tick at most, so 15 ticks a cycle instead of 10
+  const counts = new Map<string, number>();
+  const perTick: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    const sent = prober.onTick();
+    perTick.push(sent.length);
+    for (const e of sent) { const to = (e.msg as PacketOut).actions.find((a) => a.type === 'set_field' && a.field.field === 'tun_ipv4_dst') as { field: { value: string } }; const k = `${e.dpid}>${to.field.value}`; counts.set(k, (counts.get(k) ?? 0) + 1); }
+  }
+  assert.equal(prober.ticksPerCycle, 15);
+  assert.ok(perTick.every((n) => n <= 2), perTick.join(','));
+  assert.equal(counts.size, 30, 'every pair probed in the cycle');
+  assert.ok([...counts.values()].every((n) => n === 1), 'and once');
+  // under the budget: the interval's ten ticks
+  const small = new TunnelProber({ hosts: () => hosts.slice(0, 3), ports: () => new Map([[TUNNEL_PORT, TUN]]), changed: () => undefined, intervalMs: 1000, budgetPerSecond: 20 });
+  small.onTick();
+  assert.equal(small.ticksPerCycle, SLOTS);
+});
+
 // ---- the controller: routes, events, metrics -------------------------------------------------
 
 const ctlP = startController({ tunnelProbeInterval: 0.2 });
