@@ -20,7 +20,8 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 PACKAGES=(openvswitch-switch mininet iputils-ping iperf3 ethtool tcpdump iproute2
           python3-os-ken openssl containernetworking-plugins gcc libc6-dev bird2
           golang-go golang-github-appc-cni-dev
-          docker.io busybox-static chromium)
+          docker.io busybox-static chromium
+          etcd-server strongswan-charon strongswan-swanctl libcharon-extra-plugins)
 
 # Prints the packages from PACKAGES that are not fully installed.
 missing_packages() {
