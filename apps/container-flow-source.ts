@@ -3,11 +3,11 @@
 // store and the switches, turned into the flows the reconciler installs.
 import type { FlowMod } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
-import type { FlowSource, MeterSpec } from '../controller/reconciler';
-import type { Resources, HostRec, NetworkRec, EndpointRec } from '../controller/resources';
+import type { FlowSource, MeterSpec, GroupSpec } from '../controller/reconciler';
+import type { Resources, HostRec, NetworkRec, EndpointRec, ServiceRec } from '../controller/resources';
 import type { Ipam, Block } from '../controller/ipam';
 import { TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, uplinkOf, bridgeMac } from '../controller/pipeline';
-import { containerFlows, phyFlows } from './container-network';
+import { containerFlows, containerGroups, phyFlows, HostState } from './container-network';
 import { tunnelProbeMeter } from './container/tunnel-probe';
 
 export interface ContainerState {
@@ -47,7 +47,7 @@ export class ContainerFlowSource implements FlowSource {
   }
 
   /** The cluster as the store holds it, read once per store change and shared by every host's computation. */
-  private snap?: { gen: number; hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: EndpointRec[]; blocks: Block[] };
+  private snap?: { gen: number; hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: EndpointRec[]; blocks: Block[]; services: ServiceRec[] };
 
   /**
    * A re-sync of every host (a block claimed, say) computes each host's
@@ -62,7 +62,7 @@ export class ContainerFlowSource implements FlowSource {
     if (this.snap?.gen !== gen) {
       this.snap = {
         gen, hosts: new Map(resources.hosts().map((h) => [h.name, h])), networks: new Map(resources.networks().map((n) => [n.id, n])),
-        endpoints: resources.endpoints(), blocks: ipam.allBlocks(),
+        endpoints: resources.endpoints(), blocks: ipam.allBlocks(), services: resources.services(),
       };
     }
     return this.snap;
@@ -71,12 +71,30 @@ export class ContainerFlowSource implements FlowSource {
   desiredFlows(dpid: string): FlowMod[] {
     const { resources, connOf } = this.state;
     const phyHost = resources.hostByPhyDpid(dpid);
-    const host = phyHost ?? resources.hostByDpid(dpid);
-    if (!host) return [];
+    const state = this.hostState(dpid);
+    if (!state) return [];
+    const c = connOf(dpid);
+    return phyHost
+      ? phyFlows({ ...state, patchPort: c && c.ports.find((p) => p.name === PHY_PATCH_PORT)?.port_no, uplinkPort: c && uplinkOf(c.ports), neighbors: this.neighbors(phyHost.name) })
+      : containerFlows(state);
+  }
+
+  /** br-int's select groups (services); none on br-phy. */
+  desiredGroups(dpid: string): GroupSpec[] {
+    if (this.state.resources.hostByPhyDpid(dpid)) return [];
+    const state = this.hostState(dpid);
+    return state ? containerGroups(state) : [];
+  }
+
+  /** A bridge's host's view of the cluster, or undefined when the bridge is no host's. */
+  private hostState(dpid: string): HostState | undefined {
+    const { resources, connOf } = this.state;
+    const host = resources.hostByPhyDpid(dpid) ?? resources.hostByDpid(dpid);
+    if (!host) return undefined;
     const c = connOf(dpid);
     const ports = new Map((c?.ports ?? []).map((p) => [p.name, p.port_no]));
     const cl = this.cluster();
-    const state = {
+    return {
       host: host.name,
       hosts: cl.hosts,
       networks: cl.networks,
@@ -84,6 +102,7 @@ export class ContainerFlowSource implements FlowSource {
       blocks: cl.blocks,
       mappings: resources.portMappings({ host: host.name }),
       policies: resources.policies(),
+      services: cl.services,
       ofport: (name: string) => ports.get(name),
       tunnelPort: ports.get(TUNNEL_PORT),
       tunnelProbes: this.tunnelProbeMs > 0,
@@ -91,8 +110,5 @@ export class ContainerFlowSource implements FlowSource {
       phyMac: (name: string) => { const h = cl.hosts.get(name); return h ? this.phyMac(h) : undefined; },
       uplinkMac: (name: string) => { const h = cl.hosts.get(name); return h ? this.uplinkMac(h) : undefined; },
     };
-    return phyHost
-      ? phyFlows({ ...state, patchPort: ports.get(PHY_PATCH_PORT), uplinkPort: c && uplinkOf(c.ports), neighbors: this.neighbors(host.name) })
-      : containerFlows(state);
   }
 }

@@ -3,7 +3,7 @@
 // the reconciler can install them proactively — steady-state container
 // traffic never reaches the controller. One module per concern under
 // apps/container/: local endpoints and networks, overlay, routed, underlay,
-// NAT through br-phy, ARP answers.
+// NAT through br-phy, ARP answers, policy, services.
 import type { FlowMod } from '../southbound/codec';
 import { BR_INT, BR_PHY } from '../controller/pipeline';
 import { context, HostState } from './container/context';
@@ -14,6 +14,8 @@ import { underlayFlows, phyUnderlayFlows } from './container/underlay';
 import { natFlows, phyNatFlows } from './container/phy-nat';
 import { tunnelProbeFlows } from './container/tunnel-probe';
 import { policyFlows } from './container/policy';
+import { serviceFlows, serviceGroups } from './container/service';
+import type { GroupSpec } from '../controller/reconciler';
 
 export type { HostState } from './container/context';
 export { arpReply, derivedArpReply, proxyArpReply } from './container/arp';
@@ -31,7 +33,13 @@ export function containerFlows(s: HostState): FlowMod[] {
     ...natFlows(c),
     ...localEndpointFlows(c),
     ...policyFlows(c),
+    ...serviceFlows(c),
   ];
+}
+
+/** br-int's groups: a select group per service port (apps/container/service.ts). */
+export function containerGroups(s: HostState): GroupSpec[] {
+  return serviceGroups(context(s));
 }
 
 /**

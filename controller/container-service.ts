@@ -12,7 +12,7 @@ import { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec, ServiceRec } fr
 import { validService, SERVICE_LIMITS } from './service-spec';
 import { validPolicy, POLICY_LIMITS } from './network-policy';
 import { Ipam, IpamError, blockOf } from './ipam';
-import { Reconciler, FlowSource } from './reconciler';
+import { Reconciler, FlowSource, GroupSpec } from './reconciler';
 import { EventBus } from './events';
 import { WeftError, conflict, notFound } from './errors';
 import { ipToInt } from './ipv4';
@@ -62,6 +62,7 @@ export class ContainerService {
     // syncs compute a bridge's desired flows afresh (and keep them); scrapes, status and traces read the kept ones
     this.reconciler = new Reconciler(connOf, {
       desiredFlows: (dpid) => this.freshFlows(dpid), peekFlows: (dpid) => this.desiredFlows(dpid), desiredMeters: (dpid) => this.source!.desiredMeters?.(dpid) ?? [],
+      desiredGroups: (dpid) => this.desiredGroups(dpid),
     }, round, log.child({ component: 'reconciler' }));
     // any event may change what a bridge should hold (a host, network or endpoint, a switch or a port): forget them all
     bus.on('*', () => this.flowCache.clear());
@@ -113,6 +114,11 @@ export class ContainerService {
    */
   desiredFlows(dpid: string): FlowMod[] {
     return this.flowCache.get(dpid) ?? this.freshFlows(dpid);
+  }
+
+  /** The groups the flow source wants on a host's bridge (services' select groups; traces walk them too). */
+  desiredGroups(dpid: string): GroupSpec[] {
+    return this.source?.desiredGroups?.(dpid) ?? [];
   }
 
   /** The desired flows computed now, and kept. */

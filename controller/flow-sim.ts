@@ -9,15 +9,19 @@
 //
 // What it does not model: packet bytes (fields only), the real connection
 // tracker (ct_state, ct_mark, ct_label and an un-NAT come from the options;
-// a NAT with an explicit range rewrites the packet), groups, meters,
-// learn, MPLS, QinQ (one VLAN tag), match
+// a NAT with an explicit range rewrites the packet), meters, learn, MPLS, QinQ (one VLAN tag), match
 // prerequisites (a header field the packet lacks never matches; an IP
 // packet given without nw_ttl has a TTL of 64), and what
 // OFPP_NORMAL, FLOOD or CONTROLLER would do next: those are outputs too.
 // Conjunctive matches are modelled as OVS does them: flows whose actions
 // are all conjunction(id, k/n) are clauses; when every clause of an id
 // matches at a priority above the best ordinary match, the table is looked
-// up again with conj_id set to that id.
+// up again with conj_id set to that id. Groups are modelled when given:
+// a select group runs one bucket, chosen deterministically from the
+// packet's addresses and ports (OVS hashes them too, with its own hash:
+// the bucket a switch picks may differ), an all group every bucket, an
+// indirect or fast-failover group its first; each on a copy of the packet,
+// as OVS does.
 import {
   Action, CtAction, Instruction, NatAction, Oxm, OXM_BY_NAME, KIND_LEN, OxmValue,
   OFPP_IN_PORT, OFPP_CONTROLLER, NX_CT_F_COMMIT, NX_NAT_F_SRC, NX_NAT_F_DST,
@@ -37,7 +41,14 @@ export interface SimFlow {
   instructions: readonly Instruction[];
 }
 
+/** A group as the simulator reads it (a reconciler GroupSpec fits): OFPGT_ALL 0, SELECT 1, INDIRECT 2, FF 3. */
+export interface SimGroup { group_id: number; group_type: number; buckets: readonly { actions: readonly Action[] }[] }
+
 export interface SimOptions {
+  /** The bridge's groups; a group action for a group not among them drops (as OVS refuses the flow). */
+  groups?: readonly SimGroup[];
+  /** Which bucket of a select group runs; deterministic from the packet's addresses and ports unless given. */
+  bucket?: (g: SimGroup, packet: PacketFields) => number;
   /** Names of tables for hops and verdicts: an array by id (the br-int PIPELINE's names) or a function. */
   tableNames?: readonly string[] | ((id: number) => string | undefined);
   /** The table the packet enters; 0 unless given. */
@@ -82,6 +93,8 @@ export interface SimOutput {
 export type Effect =
   | { type: 'ct'; table: number; zone: number; commit: boolean; nat?: NatAction; natted?: PacketFields; exec: Action[]; recirc_table?: number }
   | { type: 'note'; table: number; text: string }
+  /** A group action: the group's type and how many buckets it has, and the bucket(s) that ran (none: the group dropped the packet). */
+  | { type: 'group'; table: number; group_id: number; group_type?: number; buckets: number; ran: number[] }
   | { type: 'skipped_output'; table: number; port: number; why: string }
   | { type: 'unsupported'; table: number; what: string };
 
@@ -349,6 +362,7 @@ class Walk {
           break;
         }
         case 'ct': this.ct(a, p, table, depth); break;
+        case 'group': this.group(a.group_id, p, table, depth, hop); break;
         case 'ct_clear': for (const k of ['ct_state', 'ct_zone', 'ct_mark', 'ct_label']) p.delete(k); break;
         case 'note': this.effects.push({ type: 'note', table, text: a.note.toString('utf8').replace(/\0+$/, '') }); break;
         case 'exit': this.halt(table, 'exit', `exit in ${this.label(table)}`); return;
@@ -373,6 +387,22 @@ class Walk {
     const vid = p.get('vlan_vid');
     if (vid !== undefined && vid & 0x1000n) out.vlan_vid = Number(vid & 0xfffn);
     this.outputs.push(out);
+  }
+
+  /** A group: its bucket(s) run on a copy of the packet (what follows the group action sees the packet as it was). */
+  private group(id: number, p: Packet, table: number, depth: number, hop: Hop): void {
+    const g = this.opts.groups?.find((x) => x.group_id === id);
+    if (!g) {
+      this.effects.push({ type: 'group', table, group_id: id, buckets: 0, ran: [] });
+      return;
+    }
+    const n = g.buckets.length;
+    let ran: number[] = [];
+    if (g.group_type === 0) ran = g.buckets.map((_, i) => i);
+    else if (n && g.group_type === 1) ran = [(this.opts.bucket ?? defaultBucket)(g, fieldsOf(p)) % n];
+    else if (n) ran = [0];
+    this.effects.push({ type: 'group', table, group_id: id, group_type: g.group_type, buckets: n, ran });
+    for (const i of ran) this.run(g.buckets[i]!.actions, new Map(p), table, depth + 1, hop);
   }
 
   /**
@@ -405,6 +435,14 @@ class Walk {
     target.set('ct_zone', BigInt(zone));
     this.walk(target, recirc, depth + 1, 'recirculation');
   }
+}
+
+/** A select group's bucket: a hash of the packet's addresses, protocol and ports (FNV-1a). */
+function defaultBucket(g: SimGroup, f: PacketFields): number {
+  const key = ['ipv4_src', 'ipv4_dst', 'ip_proto', 'tcp_src', 'tcp_dst', 'udp_src', 'udp_dst'].map((k) => String(f[k] ?? '')).join('|');
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) { h ^= key.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+  return h % Math.max(1, g.buckets.length);
 }
 
 /** Key of an action in the action set: one per type, one per field for set_field. */

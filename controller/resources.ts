@@ -66,7 +66,8 @@ export interface ServiceSpec {
   selector?: { matchLabels: Labels };
   affinity: 'none' | 'clientIP';
 }
-export interface ServiceRec extends ServiceSpec { createdAt: string }
+/** `seq`: the row's number, fixed while the service exists: its ports' OpenFlow group ids derive from it (apps/container/service.ts). */
+export interface ServiceRec extends ServiceSpec { createdAt: string; seq: number }
 
 interface HostRow { name: string; dpid: string; underlay_ip: string; phy_dpid: string | null; created_at: string; underlay_prefix: number | null; underlay_gateway: string | null }
 interface NetRow {
@@ -194,8 +195,8 @@ export class Resources {
 
   // services (stored as their validated JSON body; the VIP unique per network)
   services(): ServiceRec[] {
-    return (this.db.prepare('SELECT * FROM services ORDER BY name').all() as { name: string; body: string; created_at: string }[])
-      .map((r) => ({ ...JSON.parse(r.body) as ServiceSpec, name: r.name, createdAt: r.created_at }));
+    return (this.db.prepare('SELECT rowid AS seq, * FROM services ORDER BY name').all() as { seq: number; name: string; body: string; created_at: string }[])
+      .map((r) => ({ ...JSON.parse(r.body) as ServiceSpec, name: r.name, createdAt: r.created_at, seq: r.seq }));
   }
   service(name: string): ServiceRec | undefined { return this.services().find((x) => x.name === name); }
   countServices(): number { return (this.db.prepare('SELECT COUNT(*) AS c FROM services').get() as { c: number }).c; }

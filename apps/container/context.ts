@@ -2,7 +2,7 @@
 // (HostState, assembled by the flow source from the store) and the facts
 // derived from it once per computation (Ctx).
 import type { Action, FlowMod } from '../../southbound/codec';
-import { EndpointRec, NetworkRec, HostRec, PortMapping, PolicySpec, endpointPort } from '../../controller/resources';
+import { EndpointRec, NetworkRec, HostRec, PortMapping, PolicySpec, ServiceRec, endpointPort } from '../../controller/resources';
 import { policySelects } from '../../controller/network-policy';
 import type { Block } from '../../controller/ipam';
 import { flow, GATEWAY_MAC, REG, derivedMac, UNDERLAY_NET, ETH_TYPE, Owner } from '../../controller/pipeline';
@@ -35,6 +35,8 @@ export interface HostState {
   neighbors?: ReadonlyMap<string, string>;
   /** network policies (all of them: they select by labels, cluster-wide) */
   policies?: PolicySpec[];
+  /** services (all of them: a host balances those of its endpoints' networks) */
+  services?: ServiceRec[];
 }
 
 export interface Ctx {
@@ -54,6 +56,10 @@ export interface Ctx {
   tun?: number;
   /** the policy stage is on: some local endpoint is selected by a policy (apps/container/policy.ts) */
   policy: boolean;
+  /** services of this host's networks (apps/container/service.ts) */
+  services: ServiceRec[];
+  /** the networks of those services: their endpoints' IPv4 goes through serviceLB */
+  serviceNets: Set<number>;
   /** Source networks on this host that may route to n: itself, any whose CIDR does not overlap, and for a routed network the underlay. */
   routableFrom(n: NetworkRec): NetworkRec[];
   /** Actions that send a packet of network n through the tunnel to a host. */
@@ -73,8 +79,10 @@ export function context(s: HostState): Ctx {
   for (const n of s.networks.values()) cidr.set(n.id, parseCidr(n.cidr));
   const routed = localNets.some((n) => n.mode === 'routed') && s.patchPort !== undefined;
   const tun = s.tunnelPort;
+  const localNetIds = new Set(localNets.map((n) => n.id));
+  const services = (s.services ?? []).filter((x) => localNetIds.has(x.networkId) && s.networks.get(x.networkId)?.mode !== 'underlay');
   return {
-    s, portOf, local, localNets, localNetIds: new Set(localNets.map((n) => n.id)), cidr, routed, tun,
+    s, portOf, local, localNets, localNetIds, cidr, routed, tun, services, serviceNets: new Set(services.map((x) => x.networkId)),
     policy: !!s.policies?.length && local.some((e) => s.policies!.some((p) => policySelects(p, e))),
     myPhyMac: s.phyMac?.(s.host),
     myUplinkMac: s.uplinkMac?.(s.host),

@@ -63,7 +63,12 @@ export function localEndpointFlows(c: Ctx): FlowMod[] {
       flow('spoofGuard', owner).band('endpoint')
         .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.arp).match('arp_spa', e.ip).match('arp_sha', e.mac)
         .actions(classify).goto('arpResponder').build(),
-      c.policy
+      c.serviceNets.has(e.networkId)
+        // services of its network first (apps/container/service.ts), then the policy stage or forwarding
+        ? flow('spoofGuard', owner).band('endpoint')
+          .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)
+          .actions(classify).goto('serviceLB').build()
+        : c.policy
         // the policy stage: conntrack, then egressPolicy (apps/container/policy.ts)
         ? flow('spoofGuard', owner).band('endpoint')
           .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)

@@ -22,7 +22,7 @@ export function overlayFlows(c: Ctx): FlowMod[] {
     // the policy stage: its IPv4 passes conntrack and ingressPolicy first (apps/container/policy.ts)
     if (c.policy) {
       out.push(flow('classifier', { category: 'network', id: n.id }).band('fromTunnelPolicy').match('in_port', tun).match('tunnel_id', BigInt(n.vni))
-        .match('eth_type', ETH_TYPE.ipv4).actions(setField(REG.network, n.id), ctPolicy('ingressPolicy')).build());
+        .match('eth_type', ETH_TYPE.ipv4).actions(setField(REG.network, n.id), ctPolicy('ingressPolicy', c.serviceNets.has(n.id))).build());
     }
   }
   // remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block

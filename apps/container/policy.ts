@@ -29,9 +29,11 @@ const PEER_FIELD = { egress: 'ipv4_dst', ingress: 'ipv4_src' } as const;
 /**
  * ct in the zone of the packet's network (reg6[0..15]): networks whose
  * addresses overlap never share a connection entry. Continues in `table`.
+ * With `nat`, a connection's NAT applies (a service's DNAT: a backend's
+ * reply from the tunnel is un-DNATed, apps/container/service.ts).
  */
-export const ctPolicy = (table: 'egressPolicy' | 'ingressPolicy'): Action =>
-  ({ type: 'ct', flags: 0, ...POLICY_ZONE, recirc_table: TABLE_ID[table], alg: 0, actions: [] });
+export const ctPolicy = (table: 'egressPolicy' | 'ingressPolicy', nat = false): Action =>
+  ({ type: 'ct', flags: 0, ...POLICY_ZONE, recirc_table: TABLE_ID[table], alg: 0, actions: nat ? [{ type: 'nat', flags: 0 }] : [] });
 const ctCommit: Action = { type: 'ct', flags: NX_CT_F_COMMIT, ...POLICY_ZONE, recirc_table: NX_CT_RECIRC_NONE, alg: 0, actions: [] };
 
 type Match = [field: string, value: string | number, mask?: string][];

@@ -2,7 +2,7 @@
 import { Pipeline, TableDecl, TRACE_OBSERVE } from './declaration';
 import type { Owner } from './cookie';
 
-export type BrIntTable = 'classifier' | 'spoofGuard' | 'arpResponder' | 'l3Forwarding' | 'l2Forwarding' | 'egressPolicy' | 'ingressPolicy' | 'policyCommit';
+export type BrIntTable = 'classifier' | 'spoofGuard' | 'arpResponder' | 'l3Forwarding' | 'l2Forwarding' | 'egressPolicy' | 'ingressPolicy' | 'policyCommit' | 'serviceLB' | 'serviceHairpin';
 
 const ARP_ANSWER = ['eth_src', 'eth_dst', 'arp_op', 'arp_sha', 'arp_tha', 'arp_spa', 'arp_tpa', 'reg0'];
 const TUNNEL = ['tunnel_id', 'tun_ipv4_dst'];
@@ -17,16 +17,18 @@ const POLICY_MATCH = ['ct_state', 'conj_id', 'reg6', 'eth_type', 'ipv4_src', 'ip
  * is dropped if new and the endpoint is isolated.
  */
 const POLICY_BANDS = { miss: 0, isolated: 50, established: 60, rule: 100, reply: 940, invalid: 950, traceObserve: TRACE_OBSERVE };
+/** Where a packet goes after the service tables (apps/container/service.ts): the policy stage, or forwarding. */
+const AFTER_SERVICES = ['egressPolicy', 'l3Forwarding'] as const;
 
 export const BR_INT_TABLES: readonly TableDecl<BrIntTable>[] = [
   {
-    name: 'classifier', purpose: 'where a packet came from: the tunnel (VNI -> network id in reg6; the controller\'s tunnel probes, VNI TUNNEL_PROBE_VNI from a registered host, to the controller through a meter), the underlay through br-phy (routed mode: to the gateway; NAT replies; underlay VLANs); anything else is from an endpoint port and goes to the spoof guard',
+    name: 'classifier', purpose: 'where a packet came from: the tunnel (VNI -> network id in reg6; the controller\'s tunnel probes, VNI TUNNEL_PROBE_VNI from a registered host, to the controller through a meter), the underlay through br-phy (routed mode: to the gateway; NAT replies; underlay VLANs); anything else is from an endpoint port and goes to the spoof guard; on a host with services, IPv4 from the tunnel of a service\'s network passes conntrack with NAT (a backend\'s reply is un-DNATed) on its way',
     matches: ['in_port', 'tunnel_id', 'tun_ipv4_src', 'vlan_vid', 'eth_dst', 'eth_type'], sets: ['reg6', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding', 'ingressPolicy'], miss: { goto: 'spoofGuard' },
-    bands: { miss: 0, fromTunnel: 100, fromTunnelPolicy: 105, fromUnderlay: 100, underlayVlan: 110, natReply: 115, routedToHost: 120, tunnelProbe: 130, traceObserve: TRACE_OBSERVE },
+    bands: { miss: 0, fromTunnel: 100, fromTunnelService: 103, fromTunnelPolicy: 105, fromUnderlay: 100, underlayVlan: 110, natReply: 115, routedToHost: 120, tunnelProbe: 130, traceObserve: TRACE_OBSERVE },
   },
   {
-    name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); what passes is classified (in_port -> network id in reg6); anything else is dropped; on a host with policy-selected endpoints, IPv4 passes conntrack (zone: the network id) into egressPolicy',
-    matches: ['in_port', 'eth_src', 'eth_type', 'arp_spa', 'arp_sha', 'ipv4_src'], sets: ['reg6'], next: ['arpResponder', 'l3Forwarding', 'egressPolicy'], miss: 'drop',
+    name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); what passes is classified (in_port -> network id in reg6); anything else is dropped; on a host with policy-selected endpoints, IPv4 passes conntrack (zone: the network id) into egressPolicy; IPv4 of an endpoint whose network has services goes to serviceLB first',
+    matches: ['in_port', 'eth_src', 'eth_type', 'arp_spa', 'arp_sha', 'ipv4_src'], sets: ['reg6'], next: ['arpResponder', 'l3Forwarding', 'egressPolicy', 'serviceLB'], miss: 'drop',
     bands: { miss: 0, endpoint: 200, traceObserve: TRACE_OBSERVE },
   },
   {
@@ -56,6 +58,17 @@ export const BR_INT_TABLES: readonly TableDecl<BrIntTable>[] = [
     name: 'policyCommit', purpose: 'a new connection that passed both policy tables is committed to conntrack; then the packet goes back to forwarding: from the tunnel to l2Forwarding, from an endpoint to l3Forwarding',
     matches: ['in_port', 'ct_state', 'eth_type'], sets: [], next: ['l2Forwarding', 'l3Forwarding'], miss: 'drop',
     bands: { miss: 0, fromEndpoint: 10, fromEndpointNew: 20, fromTunnel: 30, fromTunnelNew: 40, traceObserve: TRACE_OBSERVE },
+  },
+  {
+    name: 'serviceLB', purpose: 'services, on a host where a service\'s network has endpoints: an endpoint\'s IPv4 passes conntrack with NAT in its network\'s zone (a packet to the gateway address, maybe a hairpin reply, is un-SNATed in the hairpin zone first); a new connection to a VIP\'s port goes to that port\'s select group (clientIP affinity: to the backend of its source address\'s slot), which commits the DNAT to a ready backend and comes back here; a DNATed packet (not a reply) is sent to the gateway MAC and goes to serviceHairpin; other packets to a VIP are dropped; the rest (replies un-DNATed) goes on to egressPolicy (policy stage on) or l3Forwarding',
+    matches: ['ct_state', 'ct_zone', 'reg6', 'eth_type', 'ipv4_src', 'ipv4_dst', 'ip_proto', 'tcp_dst', 'udp_dst'], sets: ['eth_dst', 'in_port'],
+    next: ['serviceLB', 'serviceHairpin', ...AFTER_SERVICES], miss: 'drop',
+    bands: { miss: 0, pass: 10, dnat: 100, vipDrop: 150, vip: 200, affinity: 210, track: 300, trackHairpin: 310, unSnat: 320, traceObserve: TRACE_OBSERVE },
+  },
+  {
+    name: 'serviceHairpin', purpose: 'a DNATed connection whose backend is its own client (a backend calling its own service) is SNATed to its network\'s gateway address in the hairpin conntrack zone, so that the reply comes back through br-int, and may leave by the port it came in; then, as every DNATed packet, on to egressPolicy (policy stage on) or l3Forwarding',
+    matches: ['reg6', 'eth_type', 'ipv4_src', 'ipv4_dst'], sets: ['in_port'], next: [...AFTER_SERVICES], miss: 'drop',
+    bands: { miss: 0, pass: 10, hairpin: 100, traceObserve: TRACE_OBSERVE },
   },
 ];
 

@@ -2,7 +2,7 @@
 // One delete with mask ROUND_MASK removes a stale generation after a restart.
 export const ROUND_SHIFT = 48n;
 export const ROUND_MASK = 0xffffn << ROUND_SHIFT;
-export const CATEGORY = { pipeline: 1, network: 2, endpoint: 3, trace: 4, probe: 5, policy: 6 } as const;
+export const CATEGORY = { pipeline: 1, network: 2, endpoint: 3, trace: 4, probe: 5, policy: 6, service: 7 } as const;
 /** A live trace's observation flows: category trace, object id = trace tag (8 bits) << 24 | flow index (24 bits); never a reconciler round. */
 export const TRACE_TAG_MASK = (0xffn << 40n) | (0xffn << 24n);
 export type Category = keyof typeof CATEGORY;

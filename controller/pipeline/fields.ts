@@ -79,6 +79,15 @@ export const NAT_ZONE = 0xfe00;
 export const POLICY_ZONE = { zone_src: 'reg6', zone_ofs: 0, zone_n_bits: 16 } as const;
 
 /**
+ * Conntrack zone of a network's hairpin SNAT (apps/container/service.ts): a
+ * backend that reached itself through its service's VIP gets the gateway
+ * address as source in this zone, apart from the network's own zone (reg6)
+ * where the DNAT is. Networks' ids stay far below 0x7e00, so these zones
+ * meet neither NAT_ZONE nor UNDERLAY_NET.
+ */
+export const hairpinZone = (networkId: number): number => 0x8000 + networkId;
+
+/**
  * Endpoint MACs are derived from the network id and the address:
  * 0a:<id>:<IPv4 bytes>. A host block of addresses is then also a MAC prefix,
  * so one flow per remote block (not per remote endpoint) delivers, answers

@@ -80,8 +80,8 @@ test('observation flows: a copy of each flow that can match the marked packet, a
   for (const f of brInt()) t.apply(f);
   const index = new Map();
   const obs = observationFlows({ host, bridge: 'br-int', dpid: host.dpid, ports }, stats(t), { tag: TRACE_TAGS[0], src: A.ip, dst: C.ip, proto: 1 }, index, eps);
-  // 8 catches, 8 miss flows (5 forwarding tables, 3 policy tables) and 3 IPv4 flows copied; the ARP spoof-guard entry cannot match an IPv4 packet
-  assert.equal(obs.length, 8 + 8 + 3);
+  // 10 catches, 10 miss flows (5 forwarding tables, 3 policy tables, 2 service tables) and 3 IPv4 flows copied; the ARP spoof-guard entry cannot match an IPv4 packet
+  assert.equal(obs.length, 10 + 10 + 3);
   assert.ok(obs.every((f) => f.priority >= TRACE_OBSERVE && categoryOf(f.cookie) === CATEGORY.trace));
   assert.ok(obs.every((f) => f.match.some((m) => m.field === 'ip_dscp' && m.value === TRACE_TAGS[0])), 'every one matches the mark');
   const deliver = obs.find((f) => f.table_id === BR_INT.tableId.l2Forwarding && f.priority === TRACE_OBSERVE + 1 + 200 && f.match.some((m) => m.value === C.mac))!;

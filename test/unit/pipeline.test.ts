@@ -82,8 +82,8 @@ test('reconciler: full sync installs the round and deletes older rounds; then mi
   const r1 = new Reconciler(() => fakeConn(table, sent1), source, 1, pino({ level: 'silent' }));
   await r1.fullSync('d');
   const n1 = table.flows.length;
-  // 8 misses (5 forwarding, 3 policy tables); per network: gateway ARP, derived ARP, derive-and-deliver; per endpoint: 2 spoof guards, L2 delivery
-  assert.equal(n1, 8 + 3 + 2 * 3);
+  // 10 misses (5 forwarding, 3 policy, 2 service tables); per network: gateway ARP, derived ARP, derive-and-deliver; per endpoint: 2 spoof guards, L2 delivery
+  assert.equal(n1, 10 + 3 + 2 * 3);
   assert.ok(table.flows.every((f) => roundOf(f.cookie) === 1));
   // a restarted controller (round 2) with one endpoint gone while it was down
   endpoints = [endpoints[0]];
@@ -91,7 +91,7 @@ test('reconciler: full sync installs the round and deletes older rounds; then mi
   const r2 = new Reconciler(() => fakeConn(table, sent2), source, 2, pino({ level: 'silent' }));
   const st = await r2.fullSync('d');
   assert.deepEqual(st.staleRounds, [1]);
-  assert.equal(table.flows.length, 8 + 3 + 3);
+  assert.equal(table.flows.length, 10 + 3 + 3);
   assert.ok(table.flows.every((f) => roundOf(f.cookie) === 2));
   // the round-2 adds came before the round-1 delete
   const firstDelete = sent2.findIndex((m) => m.type === 'flow_mod' && m.command === 3);
@@ -108,7 +108,7 @@ test('reconciler: full sync installs the round and deletes older rounds; then mi
   const e = await r2.sync('d');
   assert.deepEqual([e.added, e.deleted], [0, 3]);
   assert.ok(sent2.every((m) => m.type === 'flow_mod' && m.command === 4));
-  assert.equal(table.flows.length, 8 + 3 + 3);
+  assert.equal(table.flows.length, 10 + 3 + 3);
   // nothing changed: nothing sent
   sent2.length = 0;
   await r2.sync('d');
