@@ -9,6 +9,8 @@ import type { FlowMod, Action, Instruction } from '../southbound/codec';
 import { OFPP_NORMAL, OFPP_CONTROLLER, OFPP_LOCAL } from '../southbound/codec';
 import { formatFlow, formatActions } from '../southbound/text';
 import { simulate, SimOutput, PacketFields, Trace as SimTrace, Verdict as SimVerdict } from './flow-sim';
+import { serviceBackends } from './service-spec';
+import { NX_NAT_F_DST } from '../southbound/codec';
 import type { ContainerService } from './container-service';
 import { EndpointRec, HostRec, NetworkRec, endpointPort } from './resources';
 import { BR_INT, BR_PHY, CATEGORY, categoryOf, objectIdOf, objectId, TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, ETH_TYPE, ARP_OP, IP_PROTO, BROADCAST_MAC, uplinkOf } from './pipeline';
@@ -53,9 +55,21 @@ export type TraceVerdict =
   | { result: 'left'; host: string; how: string }
   | { result: 'dropped'; host: string; bridge: string; table: string; reason: string; detail: string };
 
+/** A trace to a service's VIP: the service, its ready backends, and the one the computed walk chose. */
+export interface TraceService {
+  name: string;
+  vip: string;
+  affinity: 'none' | 'clientIP';
+  backends: { id: string; ip: string; host: string }[];
+  /** the backend the DNAT went to (a select group's bucket is picked from the packet's addresses and ports; the switch hashes its own way), or null when none did */
+  chosen: { id: string; ip: string; host: string } | null;
+}
+
 export interface TraceResult {
   /** the next hop's MAC the container resolved by ARP, or null when ARP went unanswered */
   arp: { target: string; mac: string | null };
+  /** the destination is a VIP of the source's network */
+  service?: TraceService;
   hops: (TraceHop | TunnelHop | UnderlayHop)[];
   verdict: TraceVerdict;
 }
@@ -78,6 +92,7 @@ const DROP_REASONS: Record<string, string> = {
   l2Forwarding: 'no route: nothing delivers that destination in this network',
   classifier: 'not classified',
   egressPolicy: 'policy',
+  serviceLB: 'service: a VIP port without backends, or a VIP port the service does not have',
   ingressPolicy: 'policy',
   phyIngress: 'not admitted by br-phy',
   phyNat: 'NAT',
@@ -149,15 +164,26 @@ export class Tracer {
       : { ip_proto: req.proto === 'tcp' ? IP_PROTO.tcp : IP_PROTO.udp, [`${req.proto}_src`]: 40000, [`${req.proto}_dst`]: req.dstPort ?? 80 };
     let packet: PacketFields = { in_port: port, eth_src: from.mac, eth_dst: mac, eth_type: ETH_TYPE.ipv4, ipv4_src: from.ip, ipv4_dst: dstIp, nw_ttl: 64, ...l4 };
     let at: { host: HostRec; bridge: 'br-int' | 'br-phy' } = { host, bridge: 'br-int' };
+    const x = res.services().find((s) => s.networkId === from.networkId && s.vip === dstIp);
+    let service: TraceService | undefined;
+    const view = (e: EndpointRec) => ({ id: e.id, ip: e.ip, host: e.host });
     for (let n = 0; n < MAX_BRIDGES; n++) {
       const t = this.walk(at.host, at.bridge, packet, hops);
-      if (t.verdict.kind === 'drop') return { arp: { target, mac }, hops, verdict: this.dropOrElse(t, at.host, at.bridge, '') };
+      if (x && n === 0) {
+        // the client's host chose: the DNAT its walk committed names the backend
+        const backends = serviceBackends(x, res.endpoints({ networkId: x.networkId }));
+        const to = t.effects.flatMap((e) => (e.type === 'ct' && e.nat && e.nat.flags & NX_NAT_F_DST ? [e.nat.ipv4_min] : []))[0];
+        const chosen = backends.find((e) => e.ip === to);
+        service = { name: x.name, vip: x.vip, affinity: x.affinity, backends: backends.map(view), chosen: chosen ? view(chosen) : null };
+      }
+      const done = (verdict: TraceVerdict): TraceResult => ({ arp: { target, mac }, ...(service && { service }), hops, verdict });
+      if (t.verdict.kind === 'drop') return done(this.dropOrElse(t, at.host, at.bridge, ''));
       const next = this.follow(at, t.outputs, hops);
-      if ('verdict' in next) return { arp: { target, mac }, hops, verdict: next.verdict };
+      if ('verdict' in next) return done(next.verdict);
       at = next.at;
       packet = next.packet;
     }
-    return { arp: { target, mac }, hops, verdict: { result: 'dropped', host: at.host.name, bridge: at.bridge, table: '-', reason: 'loop', detail: `more than ${MAX_BRIDGES} bridges` } };
+    return { arp: { target, mac }, ...(service && { service }), hops, verdict: { result: 'dropped', host: at.host.name, bridge: at.bridge, table: '-', reason: 'loop', detail: `more than ${MAX_BRIDGES} bridges` } };
   }
 
   /** Where one bridge's output goes next: an endpoint, the tunnel, the other bridge, the underlay, or out. */
@@ -219,7 +245,8 @@ export class Tracer {
   private walk(host: HostRec, bridge: 'br-int' | 'br-phy', packet: PacketFields, hops: TraceResult['hops']): SimTrace {
     const pipeline = bridge === 'br-int' ? BR_INT : BR_PHY;
     const dpid = bridge === 'br-int' ? host.dpid : host.phyDpid!;
-    const t = simulate(this.src.desiredFlows(dpid), packet, { tableNames: (id) => pipeline.nameOf(id) });
+    const groups = bridge === 'br-int' ? this.src.containers.desiredGroups(dpid) : [];
+    const t = simulate(this.src.desiredFlows(dpid), packet, { tableNames: (id) => pipeline.nameOf(id), groups });
     for (const h of t.hops) {
       hops.push({
         host: host.name, bridge, tableId: h.table, table: h.tableName ?? pipeline.nameOf(h.table) ?? String(h.table),
@@ -240,6 +267,10 @@ export class Tracer {
       return n ? `network ${n.name}` : `network block ${id.toString(16)}`;
     }
     if (cat === CATEGORY.pipeline) return `pipeline ${pipeline.nameOf(id) ?? id.toString(16)}`;
+    if (cat === CATEGORY.service) {
+      const x = res.services().find((s) => objectId(`service:${s.name}`) === id);
+      return x ? `service ${x.name}` : 'services';
+    }
     if (cat === CATEGORY.probe) return `tunnel probes from ${res.hosts().find((h) => objectId(h.name) === id)?.name ?? id.toString(16)}`;
     return `cookie ${c.toString(16)}`;
   }

@@ -24,7 +24,7 @@ import type { EndpointRec, ServiceRec, ServicePort } from '../../controller/reso
 import type { GroupSpec } from '../../controller/reconciler';
 import { serviceBackends, SERVICE_LIMITS } from '../../controller/service-spec';
 import {
-  flow, REG, ETH_TYPE, IP_PROTO, ARP_OP, CS, ctState, POLICY_ZONE, TABLE_ID, OFPP_IN_PORT_16, GATEWAY_MAC, derivedMac, objectId, hairpinZone, Owner,
+  flow, REG, ETH_TYPE, IP_PROTO, ARP_OP, CS, ctState, POLICY_ZONE, TABLE_ID, OFPP_IN_PORT_16, GATEWAY_MAC, derivedMac, objectId, hairpinZone, NXM_OF_IN_PORT, Owner,
 } from '../../controller/pipeline';
 import { Ctx, setField } from './context';
 import { arpReply } from './arp';
@@ -61,8 +61,8 @@ export function slotBackend(slot: number, backends: readonly EndpointRec[]): End
 const ctNat = (zone: { zone: number } | typeof POLICY_ZONE, table: number): Action =>
   ({ type: 'ct', flags: 0, ...zone, recirc_table: table, alg: 0, actions: [{ type: 'nat', flags: 0 }] });
 const resubmit = (table: number): Action => ({ type: 'resubmit', in_port: OFPP_IN_PORT_16, table });
-/** in_port cleared: a hairpin packet may leave by the port it came in. */
-const clearInPort = setField('in_port', 0);
+/** in_port cleared (NXM's 16-bit in_port: OVS refuses an OXM in_port of 0): a hairpin packet may leave by the port it came in. */
+const clearInPort: Action = { type: 'reg_load', dst: NXM_OF_IN_PORT, ofs: 0, n_bits: 16, value: 0n };
 const l4Dst = (p: ServicePort) => (p.protocol === 'tcp' ? 'tcp_dst' : 'udp_dst');
 
 /** A service's backends as this host sees them (ready endpoints of its network). */

@@ -1,6 +1,7 @@
 // The container pipeline on br-int (docs/pipeline.md, "Container pipeline").
 import { Pipeline, TableDecl, TRACE_OBSERVE } from './declaration';
 import type { Owner } from './cookie';
+import { NXM_OF_IN_PORT } from './fields';
 
 export type BrIntTable = 'classifier' | 'spoofGuard' | 'arpResponder' | 'l3Forwarding' | 'l2Forwarding' | 'egressPolicy' | 'ingressPolicy' | 'policyCommit' | 'serviceLB' | 'serviceHairpin';
 
@@ -61,13 +62,13 @@ export const BR_INT_TABLES: readonly TableDecl<BrIntTable>[] = [
   },
   {
     name: 'serviceLB', purpose: 'services, on a host where a service\'s network has endpoints: an endpoint\'s IPv4 passes conntrack with NAT in its network\'s zone (a packet to the gateway address, maybe a hairpin reply, is un-SNATed in the hairpin zone first); a new connection to a VIP\'s port goes to that port\'s select group (clientIP affinity: to the backend of its source address\'s slot), which commits the DNAT to a ready backend and comes back here; a DNATed packet (not a reply) is sent to the gateway MAC and goes to serviceHairpin; other packets to a VIP are dropped; the rest (replies un-DNATed) goes on to egressPolicy (policy stage on) or l3Forwarding',
-    matches: ['ct_state', 'ct_zone', 'reg6', 'eth_type', 'ipv4_src', 'ipv4_dst', 'ip_proto', 'tcp_dst', 'udp_dst'], sets: ['eth_dst', 'in_port'],
+    matches: ['ct_state', 'ct_zone', 'reg6', 'eth_type', 'ipv4_src', 'ipv4_dst', 'ip_proto', 'tcp_dst', 'udp_dst'], sets: ['eth_dst', NXM_OF_IN_PORT],
     next: ['serviceLB', 'serviceHairpin', ...AFTER_SERVICES], miss: 'drop',
     bands: { miss: 0, pass: 10, dnat: 100, vipDrop: 150, vip: 200, affinity: 210, track: 300, trackHairpin: 310, unSnat: 320, traceObserve: TRACE_OBSERVE },
   },
   {
     name: 'serviceHairpin', purpose: 'a DNATed connection whose backend is its own client (a backend calling its own service) is SNATed to its network\'s gateway address in the hairpin conntrack zone, so that the reply comes back through br-int, and may leave by the port it came in; then, as every DNATed packet, on to egressPolicy (policy stage on) or l3Forwarding',
-    matches: ['reg6', 'eth_type', 'ipv4_src', 'ipv4_dst'], sets: ['in_port'], next: [...AFTER_SERVICES], miss: 'drop',
+    matches: ['reg6', 'eth_type', 'ipv4_src', 'ipv4_dst'], sets: [NXM_OF_IN_PORT], next: [...AFTER_SERVICES], miss: 'drop',
     bands: { miss: 0, pass: 10, hairpin: 100, traceObserve: TRACE_OBSERVE },
   },
 ];

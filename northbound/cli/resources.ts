@@ -1,4 +1,4 @@
-// `weft hosts|networks|endpoints|trace|flows`: the API's resources as tables
+// `weft hosts|networks|endpoints|services|trace|flows`: the API's resources as tables
 // for people, or with `-o json` the API's JSON exactly as it answered.
 import { parseArgs } from 'node:util';
 import { ApiClient, ApiError, Answer, CliUsageError, CONNECTION_OPTIONS, seg } from './client';
@@ -61,10 +61,20 @@ const RESOURCES: Record<string, Resource> = {
     headers: ['ID', 'CONTAINER', 'IF', 'HOST', 'NETWORK', 'IP', 'MAC', 'STATE', 'OFPORT'],
     row: (e) => [e.id, e.containerId, e.ifName, e.host, e.network, e.ip, e.mac, e.state, e.ofport],
   },
+  services: {
+    cmd: 'services', path: '/v1/services', noun: 'service',
+    list: () => '/v1/services',
+    headers: ['NAME', 'NETWORK', 'VIP', 'PORTS', 'AFFINITY', 'BACKENDS'],
+    row: (x) => [
+      x.name, x.network, x.vip,
+      (x.ports as { protocol: string; port: number; targetPort: number }[]).map((p) => `${p.protocol}/${p.port}->${p.targetPort}`).join(','),
+      x.affinity, (x.backends as { ip: string; host: string }[]).map((b) => `${b.ip}@${b.host}`).join(',') || '-',
+    ],
+  },
 };
 
-/** `weft hosts|networks|endpoints ls|get|rm` (and `endpoints add`). */
-export async function resourceMain(cmd: 'hosts' | 'networks' | 'endpoints', argv: string[]): Promise<number> {
+/** `weft hosts|networks|endpoints|services ls|get|rm` (and `endpoints add`; `show` is get). */
+export async function resourceMain(cmd: 'hosts' | 'networks' | 'endpoints' | 'services', argv: string[]): Promise<number> {
   const res = RESOURCES[cmd]!;
   const S = { type: 'string' } as const;
   const extra: Record<string, typeof S> = cmd === 'endpoints' ? { host: S, network: S, container: S, if: S, ip: S, mac: S } : {};
@@ -85,8 +95,8 @@ export async function resourceMain(cmd: 'hosts' | 'networks' | 'endpoints', argv
       else write(table(res.headers, (a.json as Obj[]).map(res.row)));
       return 0;
     }
-    case 'get': {
-      const [id] = positionals(`${cmd} get`, args, [res.noun === 'endpoint' ? 'ID' : 'NAME']);
+    case 'get': case 'show': {
+      const [id] = positionals(`${cmd} ${verb}`, args, [res.noun === 'endpoint' ? 'ID' : 'NAME']);
       only([]);
       const a = await ApiClient.fromFlags(values).get(`${res.path}/${seg(id!)}`);
       if (json) raw(a);
@@ -116,7 +126,7 @@ export async function resourceMain(cmd: 'hosts' | 'networks' | 'endpoints', argv
       return 0;
     }
   }
-  throw new CliUsageError(`unknown ${cmd} command "${verb ?? ''}" (${cmd === 'endpoints' ? 'ls, get, add or rm' : 'ls, get or rm'})`);
+  throw new CliUsageError(`unknown ${cmd} command "${verb ?? ''}" (${cmd === 'endpoints' ? 'ls, get, add or rm' : 'ls, get (show) or rm'})`);
 }
 
 /** `weft tunnels`: the tunnel from each host to each other (GET /v1/tunnels). */

@@ -29,6 +29,8 @@ Commands:
   endpoints         container endpoints: endpoints ls [--host H] [--network N]
                     | get ID | rm ID | add --container ID [--if eth0] --host H
                     --network N [--ip A] [--mac M]
+  services          services: services ls | show NAME | rm NAME (a VIP, its
+                    ports and the ready backends it balances over)
   tunnels           the tunnel from each host to each other: up, down or
                     unknown, the last probe's round trip and when it arrived
   trace             trace FROM TO [--tcp PORT|--udp PORT] [--live]: a packet's path on
@@ -320,7 +322,7 @@ async function main(argv: string[]): Promise<number> {
       const { tunnelsMain } = await import('./resources');
       return tunnelsMain(rest);
     }
-    case 'hosts': case 'networks': case 'endpoints': {
+    case 'hosts': case 'networks': case 'endpoints': case 'services': {
       const { resourceMain } = await import('./resources');
       return resourceMain(cmd, rest);
     }

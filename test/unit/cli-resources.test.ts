@@ -312,3 +312,23 @@ test('a bad token: the 401 message, exit 1; usage errors exit 2 with the usage',
     assert.ok(help.stdout.includes(w), w);
   }
 });
+
+test('services ls, show and rm: the VIP, its ports and backends; -o json is the API\'s', async () => {
+  assert.equal((await api('POST', '/v1/networks', { name: 'svcnet', cidr: '10.93.0.0/24' })).status, 201);
+  const made = await api('POST', '/v1/services', { name: 'web', network: 'svcnet', vip: '10.93.0.200', ports: [{ protocol: 'tcp', port: 80, targetPort: 8080 }, { protocol: 'udp', port: 53 }], endpoints: [] });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const ls = await ok('services', 'ls');
+  assert.match(ls, /^NAME\s+NETWORK\s+VIP\s+PORTS\s+AFFINITY\s+BACKENDS\n/);
+  assert.deepEqual(row(ls, 'web'), ['web', 'svcnet', '10.93.0.200', 'tcp/80->8080,udp/53->53', 'none', '-']);
+  assert.deepEqual(JSON.parse(await ok('services', 'ls', '-o', 'json')), (await api('GET', '/v1/services')).body);
+  const show = await ok('services', 'show', 'web');
+  assert.deepEqual(row(show, 'vip'), ['vip', '10.93.0.200']);
+  assert.equal((await ok('services', 'rm', 'web')), 'service web removed\n');
+  const gone = await weft('services', 'show', 'web');
+  assert.equal(gone.status, 1);
+  assert.match(gone.stderr, /^weft: 404 /);
+  const u = await weft('services', 'frob');
+  assert.equal(u.status, 2);
+  assert.match(u.stderr, /ls, get \(show\) or rm/);
+  assert.equal((await api('DELETE', '/v1/networks/svcnet')).status, 204);
+});

@@ -29,9 +29,16 @@ const Hop = Type.Object({
   kind: Type.Optional(Type.Union([Type.Literal('tunnel'), Type.Literal('underlay')])), vni: Type.Optional(Type.Integer()), from: Type.Optional(Type.String()), to: Type.Optional(Type.String()),
 }, { description: 'a table a bridge looked the packet up in (host, bridge, table, the matched flow in ovs-ofctl text with its owner, the actions taken), or a tunnel / underlay crossing between hosts' });
 
+const Backend = Type.Object({ id: Type.String(), ip: Type.String(), host: Type.String() });
+
 const TraceAnswer = Type.Object({
   computed: Type.Object({
     arp: Type.Object({ target: Type.String(), mac: Type.Union([Type.String(), Type.Null()]) }, { description: 'the next hop the container resolves first, and the MAC the flows answer' }),
+    service: Type.Optional(Type.Object({
+      name: Type.String(), vip: Type.String(), affinity: Type.Union([Type.Literal('none'), Type.Literal('clientIP')]),
+      backends: Type.Array(Backend, { description: 'the ready backends (the select group\'s buckets)' }),
+      chosen: Type.Union([Backend, Type.Null()], { description: 'the backend the computed walk DNATed to: a select group\'s bucket is picked from the packet\'s addresses and ports (the switch hashes its own way, so a real connection may get another); with clientIP affinity the one of the source address\'s slot, as on the switch; null when none (no backend, another port)' }),
+    }, { description: 'the destination is a VIP of a service of the source\'s network' })),
     hops: Type.Array(Hop),
     verdict: Type.Object({
       result: Type.Union([Type.Literal('delivered'), Type.Literal('dropped'), Type.Literal('left')]),
