@@ -27,11 +27,11 @@ process.on('SIGTERM', () => process.exit(0));
 `;
 /** n connections one after the other; prints the greetings (or what went wrong) as one JSON array. */
 const ASK = `
-const [, ip, port, n] = process.argv;
+const [, ip, port, n, wait] = process.argv;
 const one = () => new Promise((res) => {
   let buf = '';
   const s = require('net').connect(Number(port), ip);
-  const t = setTimeout(() => { s.destroy(); res('timeout'); }, 3000);
+  const t = setTimeout(() => { s.destroy(); res('timeout'); }, Number(wait));
   s.on('data', (d) => { buf += d; if (buf.includes('\\n')) { clearTimeout(t); s.destroy(); res(buf.split('\\n')[0]); } });
   s.on('error', (e) => { clearTimeout(t); res('error ' + e.code); });
 });
@@ -46,8 +46,9 @@ process.stdin.on('data', (d) => s.write(d));
 `;
 const inNs = (ns: string, script: string, ...args: string[]) => spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args]);
 
-async function ask(ns: string, ip: string, port: number, n: number): Promise<string[]> {
-  const c = inNs(ns, ASK, ip, String(port), String(n));
+/** n connections from a namespace to ip:port, one after the other: each greeting, or 'timeout' after waitMs. */
+async function ask(ns: string, ip: string, port: number, n: number, waitMs = 3000): Promise<string[]> {
+  const c = inNs(ns, ASK, ip, String(port), String(n), String(waitMs));
   let out = '';
   let err = '';
   c.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -128,9 +129,7 @@ test('services across two hosts', async (t) => {
   await t.test('hairpin: a backend reaches itself through its VIP, SNATed to the gateway', async () => {
     const answers = await ask(b1.ct.netns, vip.solo, 80, 5);
     const diag = async () => {
-      const port = (await hosts[0]!.ofctlOn('br-int', 'show')).split('\n').find((l) => l.includes(`(${b1.ct.netns.slice(-6)}`)) ?? '';
       return [
-        port,
         await hosts[0]!.ofctlOn('br-int', 'dump-flows', 'table=8'), await hosts[0]!.ofctlOn('br-int', 'dump-flows', 'table=9'),
         await hosts[0]!.ofctlOn('br-int', 'dump-flows', 'table=3'), await hosts[0]!.ofctlOn('br-int', 'dump-flows', 'table=4'),
         await hosts[0]!.appctl('dpctl/dump-conntrack').catch((e: Error) => e.message),
@@ -152,6 +151,31 @@ test('services across two hosts', async (t) => {
     assert.equal(service?.name, 'web');
     assert.deepEqual(service!.backends.map((x) => x.id).sort(), [e1.id, e2.id].sort());
     assert.equal(service!.chosen?.id, verdict.endpoint, 'delivered to the chosen backend');
+  });
+
+  await t.test('network policy applies after the DNAT: a backend\'s ingress rules decide, on its own host', async () => {
+    const label = async (name: string, labels: Record<string, string>) => {
+      const r = await weft.call('PATCH', `/v1/endpoints/${(await idOf(name)).id}`, { labels });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    };
+    await label('b2', { app: 'web' });
+    await label('a', { role: 'frontend' });
+    const p = await weft.call('POST', '/v1/policies', {
+      name: 'web-in', selector: { matchLabels: { app: 'web' } },
+      ingress: [{ action: 'allow', peers: [{ selector: { matchLabels: { role: 'frontend' } } }], ports: [{ protocol: 'tcp', port: 8080 }] }],
+    });
+    assert.equal(p.status, 201, JSON.stringify(p.body));
+    try {
+      // the frontend (host 1) reaches both backends through the VIP, b2 across the tunnel past its ingress policy
+      const fromA = count(await ask(a.ct.netns, vip.web, 80, 16));
+      assert.ok(fromA.b1! > 0 && fromA.b2! > 0 && fromA.b1! + fromA.b2! === 16, JSON.stringify(fromA));
+      // c (host 2, not a frontend): connections DNATed to b2 are dropped by b2's ingress policy, b1's pass
+      const fromC = count(await ask(c.ct.netns, vip.web, 80, 12, 1000));
+      assert.ok(fromC.b1! > 0 && fromC.timeout! > 0 && !fromC.b2, JSON.stringify(fromC));
+    } finally {
+      assert.equal((await weft.call('DELETE', '/v1/policies/web-in')).status, 204);
+    }
+    await waitFor(async () => count(await ask(c.ct.netns, vip.web, 80, 8, 1000)).timeout === undefined, { what: 'c reaches every backend without the policy', timeoutMs: 10000 });
   });
 
   await t.test('a backend removed: its bucket goes (group modified), a connection established to the other carries on', async () => {
