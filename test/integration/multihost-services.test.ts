@@ -37,6 +37,25 @@ const one = () => new Promise((res) => {
 });
 (async () => { const out = []; for (let i = 0; i < Number(n); i++) out.push(await one()); console.log(JSON.stringify(out)); })();
 `;
+/** A UDP server that answers each datagram with "<name> <peer address>". */
+const NAMED_UDP = `
+const [, port, name] = process.argv;
+const s = require('dgram').createSocket('udp4');
+s.on('message', (m, r) => s.send(name + ' ' + r.address, r.port, r.address));
+s.bind(Number(port), () => console.log('listening'));
+process.on('SIGTERM', () => process.exit(0));
+`;
+/** n datagrams, each from a new socket (a new source port); prints the answers (or "timeout") as one JSON array. */
+const UDP_ASK = `
+const [, ip, port, n] = process.argv;
+const one = () => new Promise((res) => {
+  const s = require('dgram').createSocket('udp4');
+  const t = setTimeout(() => { s.close(); res('timeout'); }, 2000);
+  s.on('message', (m) => { clearTimeout(t); s.close(); res(String(m)); });
+  s.send('hello', Number(port), ip);
+});
+(async () => { const out = []; for (let i = 0; i < Number(n); i++) out.push(await one()); console.log(JSON.stringify(out)); })();
+`;
 /** A TCP connection kept open: prints what comes back; each line written is sent. */
 const KEEP_CLIENT = `
 const s = require('net').connect(Number(process.argv[2]), process.argv[1]);
@@ -47,8 +66,8 @@ process.stdin.on('data', (d) => s.write(d));
 const inNs = (ns: string, script: string, ...args: string[]) => spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args]);
 
 /** n connections from a namespace to ip:port, one after the other: each greeting, or 'timeout' after waitMs. */
-async function ask(ns: string, ip: string, port: number, n: number, waitMs = 3000): Promise<string[]> {
-  const c = inNs(ns, ASK, ip, String(port), String(n), String(waitMs));
+async function ask(ns: string, ip: string, port: number, n: number, waitMs = 3000, script = ASK): Promise<string[]> {
+  const c = inNs(ns, script, ip, String(port), String(n), String(waitMs));
   let out = '';
   let err = '';
   c.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -79,11 +98,13 @@ test('services across two hosts', async (t) => {
   const servers: ChildProcessWithoutNullStreams[] = [];
   t.after(() => { for (const s of servers) s.kill(); });
   for (const [ct, name] of [[b1.ct, 'b1'], [b2.ct, 'b2']] as const) {
-    const s = inNs(ct.netns, NAMED_SERVER, '8080', name);
-    let out = '';
-    s.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    servers.push(s);
-    await waitFor(() => out.includes('listening'), { what: `server ${name}`, timeoutMs: 10000 });
+    for (const [script, port] of [[NAMED_SERVER, '8080'], [NAMED_UDP, '5353']]) {
+      const s = inNs(ct.netns, script!, port!, name);
+      let out = '';
+      s.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      servers.push(s);
+      await waitFor(() => out.includes('listening'), { what: `server ${name}:${port}`, timeoutMs: 10000 });
+    }
   }
   await a.ct.waitPing(b2.ip, 10000);
   await c.ct.waitPing(b1.ip, 10000);
@@ -91,7 +112,7 @@ test('services across two hosts', async (t) => {
 
   const vip = { web: '10.46.200.10', sticky: '10.46.200.11', solo: '10.46.200.12' };
   for (const body of [
-    { name: 'web', network: 'svc', vip: vip.web, ports: [{ protocol: 'tcp', port: 80, targetPort: 8080 }], endpoints: [e1.id, e2.id] },
+    { name: 'web', network: 'svc', vip: vip.web, ports: [{ protocol: 'tcp', port: 80, targetPort: 8080 }, { protocol: 'udp', port: 53, targetPort: 5353 }], endpoints: [e1.id, e2.id] },
     { name: 'sticky', network: 'svc', vip: vip.sticky, ports: [{ protocol: 'tcp', port: 80, targetPort: 8080 }], endpoints: [e1.id, e2.id], affinity: 'clientIP' },
     { name: 'solo', network: 'svc', vip: vip.solo, ports: [{ protocol: 'tcp', port: 80, targetPort: 8080 }], endpoints: [e1.id] },
   ]) {
@@ -109,11 +130,20 @@ test('services across two hosts', async (t) => {
       assert.ok(n.b1! > 0 && n.b2! > 0, `both backends answered: ${JSON.stringify(n)}\n${await hosts[0]!.ofctlOn('br-int', 'dump-groups')}`);
       assert.ok(answers.every((x) => x.endsWith(` ${ip}`)), 'the backend sees the client\'s own address (DNAT only)');
     }
+    // UDP: a port of its own (a group of its own). OVS's select hash covers UDP's addresses, not its ports
+    // (TCP's and SCTP's only): a client's datagrams, whatever their source port, all go to one backend
+    for (const ct of [a.ct, c.ct]) {
+      const udp = await ask(ct.netns, vip.web, 53, 8, 2000, UDP_ASK);
+      console.log(`web udp/53 from ${ct.netns}: ${JSON.stringify(count(udp))}`);
+      assert.equal(new Set(udp).size, 1, JSON.stringify(udp));
+      assert.match(udp[0]!, /^b[12] /);
+    }
     // the VIP's other ports are dropped
     assert.deepEqual(await ask(a.ct.netns, vip.web, 81, 1), ['timeout']);
     const groups = await hosts[0]!.ofctlOn('br-int', 'dump-groups');
     assert.match(groups, /type=select/);
     assert.equal((groups.split('\n').find((l) => l.includes(`nat(dst=${b2.ip}:8080)`)) ?? '').split('bucket=').length - 1, 2, groups);
+    assert.equal((groups.split('\n').find((l) => l.includes(`nat(dst=${b2.ip}:5353)`)) ?? '').split('bucket=').length - 1, 2, groups);
   });
 
   await t.test('clientIP affinity: one client, one backend, the one its address\'s slot names', async () => {
