@@ -182,8 +182,13 @@ export async function traceMain(argv: string[]): Promise<number> {
   const body = { ...traceBody(from!, to!, values as { tcp?: string; udp?: string }), ...(values.live ? { live: true } : {}) };
   const a = await ApiClient.fromFlags(values).call('POST', '/v1/traces', body);
   if (json) { raw(a); return 0; }
-  const c = (a.json as { computed: { arp: { target: string; mac: string | null }; hops: Hop[]; verdict: Verdict } }).computed;
+  type Backend = { id: string; ip: string; host: string };
+  const c = (a.json as { computed: { arp: { target: string; mac: string | null }; service?: { name: string; vip: string; affinity: string; backends: Backend[]; chosen: Backend | null }; hops: Hop[]; verdict: Verdict } }).computed;
   write(`arp: ${c.arp.target} is at ${c.arp.mac ?? '(no answer)'}\n`);
+  if (c.service) {
+    const x = c.service;
+    write(`service: ${x.name} (VIP ${x.vip}, ${x.backends.length} ready backend${x.backends.length === 1 ? '' : 's'}${x.affinity === 'clientIP' ? ', clientIP affinity' : ''}) -> ${x.chosen ? `${x.chosen.id} ${x.chosen.ip} on ${x.chosen.host}` : 'no backend'}\n`);
+  }
   write(table(['HOST', 'BRIDGE', 'TABLE', 'OWNER', 'ACTIONS'], c.hops.map((h) => {
     if (h.kind === 'tunnel') return `-- tunnel vni ${h.vni}: ${h.from} -> ${h.to}`;
     if (h.kind === 'underlay') return `-- underlay: ${h.from} -> ${h.to}`;

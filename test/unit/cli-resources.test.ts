@@ -321,6 +321,13 @@ test('services ls, show and rm: the VIP, its ports and backends; -o json is the 
   assert.match(ls, /^NAME\s+NETWORK\s+VIP\s+PORTS\s+AFFINITY\s+BACKENDS\n/);
   assert.deepEqual(row(ls, 'web'), ['web', 'svcnet', '10.93.0.200', 'tcp/80->8080,udp/53->53', 'none', '-']);
   assert.deepEqual(JSON.parse(await ok('services', 'ls', '-o', 'json')), (await api('GET', '/v1/services')).body);
+  // a trace to the VIP names the service (its backends: the ready endpoints listed, here ep2 if it is ready)
+  assert.equal((await api('POST', '/v1/services', { name: 'web2', network: 'blue', vip: '10.91.0.201', ports: [{ protocol: 'tcp', port: 80 }], endpoints: [ep2.id] })).status, 201);
+  const tr = (await api<{ computed: { service?: { name: string; backends: { id: string }[]; chosen: { id: string } | null } } }>('POST', '/v1/traces', { from: { endpoint: ep1.id }, to: { ip: '10.91.0.201' }, proto: 'tcp', dstPort: 80 })).body.computed;
+  assert.equal(tr.service?.name, 'web2');
+  assert.equal(tr.service!.chosen?.id, tr.service!.backends[0]?.id, 'the one backend is chosen, if it is ready');
+  assert.match(await ok('trace', ep1.id as string, '10.91.0.201', '--tcp', '80'), /\nservice: web2 \(VIP 10\.91\.0\.201, [01] ready backends?\) -> /);
+  assert.equal((await api('DELETE', '/v1/services/web2')).status, 204);
   const show = await ok('services', 'show', 'web');
   assert.deepEqual(row(show, 'vip'), ['vip', '10.93.0.200']);
   assert.equal((await ok('services', 'rm', 'web')), 'service web removed\n');
