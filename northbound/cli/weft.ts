@@ -339,6 +339,19 @@ async function main(argv: string[]): Promise<number> {
       process.once('SIGTERM', stop);
       return -1;
     }
+    case 'ipsec-agent': {
+      const { parseIpsecAgentArgs, IpsecAgent } = await import('../ipsec/agent');
+      let cfg;
+      try { cfg = parseIpsecAgentArgs(rest); } catch (e) { throw new UsageError((e as Error).message); }
+      const { default: pino } = await import('pino');
+      const log = pino({ level: cfg.logLevel, base: { component: 'ipsec-agent', host: cfg.host }, redact: { paths: ['psk', '*.psk', 'peers[*].psk', '*.peers[*].psk'], censor: '[redacted]' } });
+      const agent = new IpsecAgent(cfg, log);
+      await agent.start();
+      const stop = () => void agent.stop().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return -1;
+    }
     case 'docker-plugin': {
       const { parsePluginArgs, startPlugin, PluginUsageError } = await import('../docker/plugin');
       let cfg;
