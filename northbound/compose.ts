@@ -35,6 +35,12 @@ export { DEFAULTS } from './config';
 
 /** IPsec keys never reach a log line, whatever object carries them (controller/ipsec.ts). */
 export const PSK_REDACT = ['psk', '*.psk', '*.peers[*].psk', 'peers[*].psk', '*.*.psk'];
+
+/** The controller's logger (to stdout, or `dest`): PSKs redacted. */
+export function controllerLogger(level: string, dest?: pino.DestinationStream): Logger {
+  const opts = { level, base: { app: 'weft' }, redact: { paths: PSK_REDACT, censor: '[redacted]' } };
+  return dest ? pino(opts, dest) : pino(opts);
+}
 export type { ControllerConfig } from './config';
 
 export class Controller {
@@ -68,7 +74,7 @@ export class Controller {
   apiPort = 0;
 
   constructor(readonly cfg: ControllerConfig, log?: Logger) {
-    this.log = log ?? pino({ level: cfg.logLevel, base: { app: 'weft' }, redact: { paths: PSK_REDACT, censor: '[redacted]' } });
+    this.log = log ?? controllerLogger(cfg.logLevel);
     this.store = new Store(cfg.db);
     this.registry = new SwitchRegistry(this.bus, this.log.child({ component: 'registry' }));
     this.of = new OfServer({ port: cfg.ofPort, host: cfg.ofHost, tls: cfg.tls, ...cfg.connection }, this.log.child({ component: 'openflow' }));
