@@ -6,7 +6,7 @@ import type { Connection } from '../southbound/channel';
 import type { FlowSource, MeterSpec, GroupSpec } from '../controller/reconciler';
 import type { Resources, HostRec, NetworkRec, EndpointRec, ServiceRec } from '../controller/resources';
 import type { Ipam, Block } from '../controller/ipam';
-import { TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, uplinkOf, bridgeMac } from '../controller/pipeline';
+import { TUNNEL_PORT, SECURE_TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, uplinkOf, bridgeMac } from '../controller/pipeline';
 import { containerFlows, containerGroups, phyFlows, HostState } from './container-network';
 import { tunnelProbeMeter } from './container/tunnel-probe';
 
@@ -14,6 +14,8 @@ export interface ContainerState {
   resources: Resources;
   ipam: Ipam;
   connOf(dpid: string): Connection | undefined;
+  /** encrypted networks' VTEP range (controller/ipsec.ts) */
+  ipsec?: { vtepCidr: { text: string } };
 }
 
 export class ContainerFlowSource implements FlowSource {
@@ -105,6 +107,8 @@ export class ContainerFlowSource implements FlowSource {
       services: cl.services,
       ofport: (name: string) => ports.get(name),
       tunnelPort: ports.get(TUNNEL_PORT),
+      secureTunnelPort: ports.get(SECURE_TUNNEL_PORT),
+      ipsecVtepCidr: this.state.ipsec?.vtepCidr.text,
       tunnelProbes: this.tunnelProbeMs > 0,
       patchPort: ports.get(PATCH_PORT),
       phyMac: (name: string) => { const h = cl.hosts.get(name); return h ? this.phyMac(h) : undefined; },

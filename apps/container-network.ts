@@ -5,7 +5,8 @@
 // apps/container/: local endpoints and networks, overlay, routed, underlay,
 // NAT through br-phy, ARP answers, policy, services.
 import type { FlowMod } from '../southbound/codec';
-import { BR_INT, BR_PHY } from '../controller/pipeline';
+import { BR_INT, BR_PHY, phyFlow, ETH_TYPE } from '../controller/pipeline';
+import { parseCidr, intToIp, maskOf } from '../controller/ipv4';
 import { context, HostState } from './container/context';
 import { localNetworkFlows, localEndpointFlows } from './container/local';
 import { overlayFlows } from './container/overlay';
@@ -48,7 +49,21 @@ export function containerGroups(s: HostState): GroupSpec[] {
  * host's own traffic: NORMAL.
  */
 export function phyFlows(s: HostState): FlowMod[] {
-  const out = BR_PHY.missFlows(['phyIngress']);
+  const out = [...BR_PHY.missFlows(['phyIngress']), ...phySecureVtepGuard(s)];
   if (s.patchPort === undefined) return out;
   return [...out, ...phyRoutedFlows(s, s.patchPort), ...phyUnderlayFlows(s, s.patchPort), ...phyNatFlows(s, s.patchPort)];
+}
+
+/**
+ * Nothing from the uplink addressed into the secure VTEP range reaches the
+ * host: in OVS's userspace datapath, cleartext VXLAN aimed at a secure VTEP
+ * would otherwise be tunnel-popped into br-int past IPsec (docs/pipeline.md,
+ * "Encrypted networks"). `weft ipsec-agent` puts the same drop on a br-phy
+ * Weft does not program.
+ */
+export function phySecureVtepGuard(s: HostState): FlowMod[] {
+  if (!s.ipsecVtepCidr || s.uplinkPort === undefined) return [];
+  const c = parseCidr(s.ipsecVtepCidr);
+  return [phyFlow('phyIngress', { category: 'pipeline', id: 0 }).band('secureVtepGuard')
+    .match('in_port', s.uplinkPort).match('eth_type', ETH_TYPE.ipv4).match('ipv4_dst', intToIp(c.base), maskOf(c.len)).build()];
 }

@@ -21,6 +21,7 @@ import { HostInput, NetworkInput, EndpointInput, validHost, validNetwork, endpoi
 import { ContainerPolicy, DEFAULT_POLICY } from './container-policy';
 import { Readiness, endpointEventView } from './readiness';
 import { bgpRoutes } from './bgp-routes';
+import { IpsecKeys } from './ipsec';
 
 export type { HostInput, NetworkInput, EndpointInput, PortMappingInput } from './container-validation';
 
@@ -37,6 +38,8 @@ export class ContainerService {
   readonly ipam: Ipam;
   readonly reconciler: Reconciler;
   readonly readiness: Readiness;
+  /** Encrypted networks' VTEPs and keys (controller/ipsec.ts). */
+  readonly ipsec: IpsecKeys;
   private readonly hostDpids = new Set<string>();
   private readonly synced = new Set<string>();
   /**
@@ -66,6 +69,7 @@ export class ContainerService {
     }, round, log.child({ component: 'reconciler' }));
     // any event may change what a bridge should hold (a host, network or endpoint, a switch or a port): forget them all
     bus.on('*', () => this.flowCache.clear());
+    this.ipsec = new IpsecKeys(store, this.resources, bus, log.child({ component: 'ipsec' }));
     this.readiness = new Readiness(this.resources, this.reconciler, (dpid) => new Set((connOf(dpid)?.ports ?? []).map((p) => p.name)), bus, log);
     try {
       for (const h of this.resources.hosts()) { this.hostDpids.add(h.dpid); if (h.phyDpid) this.hostDpids.add(h.phyDpid); }

@@ -12,8 +12,15 @@ import { GATEWAY_MAC, derivedMac } from './pipeline';
 export interface HostInput { name: string; dpid: string; underlayIp: string; phyDpid?: string; underlayGateway?: string; underlayPrefix?: number }
 export interface NetworkInput {
   name: string; cidr: string; gateway?: string; mode?: string; blockSize?: number; vlan?: number; mtu?: number;
-  macMode?: string; ranges?: AddressRange[]; exclude?: string[];
+  macMode?: string; ranges?: AddressRange[]; exclude?: string[]; encrypted?: boolean;
 }
+
+/**
+ * An encrypted network's MTU at most: strongSwan's kernel-libipsec TUN
+ * (ipsec0) has MTU 1400 whatever the underlay's, and VXLAN takes 50 of it
+ * (docs/pipeline.md, "Encrypted networks").
+ */
+export const ENCRYPTED_MAX_MTU = 1350;
 
 /** At most this many ranges and excluded addresses per network. */
 export const MAX_RANGES = 64;
@@ -126,9 +133,14 @@ export function validNetwork(inp: NetworkInput, r: Resources, policy: ContainerP
   const blockSize = inp.blockSize ?? 26;
   if (!Number.isInteger(blockSize) || blockSize < 16 || blockSize > 30) throw badRequest('blockSize must be a prefix length 16..30', 'blockSize');
   if (inp.vlan !== undefined && (!Number.isInteger(inp.vlan) || inp.vlan < 1 || inp.vlan > 4094)) throw badRequest('vlan must be 1..4094', 'vlan');
-  // VXLAN adds 50 bytes on the underlay: an overlay network defaults to 1450 so a 1500-byte underlay carries it
-  const mtu = inp.mtu ?? (mode === 'overlay' ? 1450 : 1500);
+  if (inp.encrypted !== undefined && typeof inp.encrypted !== 'boolean') throw badRequest('encrypted must be true or false', 'encrypted');
+  const encrypted = inp.encrypted === true;
+  if (encrypted && mode !== 'overlay' && mode !== 'routed') throw badRequest(`encrypted is for overlay and routed networks only (this one is ${mode})`, 'encrypted');
+  // VXLAN adds 50 bytes on the underlay: an overlay network defaults to 1450 so a 1500-byte underlay carries it;
+  // an encrypted one goes through IPsec's TUN device (MTU 1400) as VXLAN
+  const mtu = inp.mtu ?? (encrypted ? ENCRYPTED_MAX_MTU : mode === 'overlay' ? 1450 : 1500);
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) throw badRequest('mtu must be 576..9000', 'mtu');
+  if (encrypted && mtu > ENCRYPTED_MAX_MTU) throw badRequest(`mtu of an encrypted network must be at most ${ENCRYPTED_MAX_MTU} (IPsec and VXLAN overhead)`, 'mtu');
   const { macMode, ranges, exclude } = underlayAddressing(inp, mode, c, g);
   if (r.network(inp.name)) throw conflict(`network ${inp.name} already exists`, 'name');
   for (const n of r.networks()) {
@@ -144,7 +156,7 @@ export function validNetwork(inp: NetworkInput, r: Resources, policy: ContainerP
     const h = r.hosts().find((x) => cidrContains(c, ipToInt(x.underlayIp)) || (x.underlayGateway && cidrContains(c, ipToInt(x.underlayGateway))));
     if (h) throw conflict(`cidr ${c.text} holds host ${h.name}'s underlay address or router`, 'cidr');
   }
-  return { name: inp.name, cidr: c.text, gateway: gw, mode, blockSize, vlan: inp.vlan ?? null, mtu, createdAt: new Date().toISOString(), macMode, ranges, exclude };
+  return { name: inp.name, cidr: c.text, gateway: gw, mode, blockSize, vlan: inp.vlan ?? null, mtu, createdAt: new Date().toISOString(), macMode, ranges, exclude, encrypted };
 }
 
 /**

@@ -14,6 +14,8 @@ export interface HostRec {
   name: string; dpid: string; underlayIp: string; phyDpid: string | null; createdAt: string;
   /** The underlay subnet's prefix length and its router, for egress beyond the underlay's own link (both or neither). */
   underlayPrefix?: number | null; underlayGateway?: string | null;
+  /** The host's secure VTEP (controller/ipsec.ts): encrypted networks tunnel to it, through the host's IPsec stack. */
+  ipsecVtep?: string | null;
 }
 export interface NetworkRec {
   id: number; name: string; cidr: string; gateway: string; mode: NetworkMode; vni: number;
@@ -22,6 +24,8 @@ export interface NetworkRec {
   macMode?: MacMode;
   /** underlay networks: the only addresses IPAM hands out (null: the whole CIDR), and addresses it never does */
   ranges?: AddressRange[] | null; exclude?: string[] | null;
+  /** overlay and routed networks: traffic between hosts goes through IPsec (controller/ipsec.ts) */
+  encrypted?: boolean;
 }
 export interface PortMapping { endpointId: string; host: string; protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }
 
@@ -69,10 +73,10 @@ export interface ServiceSpec {
 /** `seq`: the row's number, fixed while the service exists: its ports' OpenFlow group ids derive from it (apps/container/service.ts). */
 export interface ServiceRec extends ServiceSpec { createdAt: string; seq: number }
 
-interface HostRow { name: string; dpid: string; underlay_ip: string; phy_dpid: string | null; created_at: string; underlay_prefix: number | null; underlay_gateway: string | null }
+interface HostRow { name: string; dpid: string; underlay_ip: string; phy_dpid: string | null; created_at: string; underlay_prefix: number | null; underlay_gateway: string | null; ipsec_vtep: string | null }
 interface NetRow {
   id: number; name: string; cidr: string; gateway: string; mode: string; vni: number; block_size: number; vlan: number | null; mtu: number; created_at: string;
-  mac_mode: string | null; ranges: string | null; exclude: string | null;
+  mac_mode: string | null; ranges: string | null; exclude: string | null; encrypted: number | null;
 }
 interface EpRow {
   id: string; container_id: string; if_name: string; host: string; network_id: number; network: string; port_name: string;
@@ -82,13 +86,13 @@ interface EpRow {
 
 const host = (r: HostRow): HostRec => ({
   name: r.name, dpid: r.dpid, underlayIp: r.underlay_ip, phyDpid: r.phy_dpid, createdAt: r.created_at,
-  underlayPrefix: r.underlay_prefix, underlayGateway: r.underlay_gateway,
+  underlayPrefix: r.underlay_prefix, underlayGateway: r.underlay_gateway, ipsecVtep: r.ipsec_vtep ?? null,
 });
 const net = (r: NetRow): NetworkRec => ({
   id: r.id, name: r.name, cidr: r.cidr, gateway: r.gateway, mode: r.mode as NetworkMode, vni: r.vni, blockSize: r.block_size,
   vlan: r.vlan, mtu: r.mtu, createdAt: r.created_at,
   macMode: (r.mac_mode ?? 'own') as MacMode, ranges: r.ranges ? JSON.parse(r.ranges) as AddressRange[] : null,
-  exclude: r.exclude ? JSON.parse(r.exclude) as string[] : null,
+  exclude: r.exclude ? JSON.parse(r.exclude) as string[] : null, encrypted: !!r.encrypted,
 });
 const ep = (r: EpRow): EndpointRec => ({
   id: r.id, containerId: r.container_id, ifName: r.if_name, host: r.host, network: r.network, networkId: r.network_id,
@@ -111,8 +115,10 @@ export class Resources {
     this.db.prepare('INSERT INTO hosts (name, dpid, underlay_ip, phy_dpid, created_at, underlay_prefix, underlay_gateway) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(h.name, h.dpid, h.underlayIp, h.phyDpid, h.createdAt, h.underlayPrefix ?? null, h.underlayGateway ?? null);
   }
+  setHostVtep(name: string, vtep: string | null): void { this.db.prepare('UPDATE hosts SET ipsec_vtep = ? WHERE name = ?').run(vtep, name); }
   deleteHost(name: string): void {
     this.db.prepare('UPDATE blocks SET host = NULL WHERE host = ?').run(name);
+    this.db.prepare('DELETE FROM ipsec_pairs WHERE host_a = ? OR host_b = ?').run(name, name);
     this.db.prepare('DELETE FROM hosts WHERE name = ?').run(name);
   }
 
@@ -125,10 +131,10 @@ export class Resources {
     return r && net(r);
   }
   insertNetwork(n: Omit<NetworkRec, 'id'>): NetworkRec {
-    const info = this.db.prepare('INSERT INTO networks (name, cidr, gateway, mode, vni, block_size, vlan, mtu, created_at, mac_mode, ranges, exclude) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    const info = this.db.prepare('INSERT INTO networks (name, cidr, gateway, mode, vni, block_size, vlan, mtu, created_at, mac_mode, ranges, exclude, encrypted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(n.name, n.cidr, n.gateway, n.mode, n.vni, n.blockSize, n.vlan, n.mtu, n.createdAt, n.macMode ?? 'own',
-        n.ranges ? JSON.stringify(n.ranges) : null, n.exclude ? JSON.stringify(n.exclude) : null);
-    return { macMode: 'own', ranges: null, exclude: null, ...n, id: Number(info.lastInsertRowid) };
+        n.ranges ? JSON.stringify(n.ranges) : null, n.exclude ? JSON.stringify(n.exclude) : null, n.encrypted ? 1 : 0);
+    return { macMode: 'own', ranges: null, exclude: null, encrypted: false, ...n, id: Number(info.lastInsertRowid) };
   }
   deleteNetwork(id: number): void { this.db.prepare('DELETE FROM networks WHERE id = ?').run(id); }
   nextVni(): number {

@@ -106,6 +106,17 @@ const MIGRATIONS: string[] = [
      body TEXT NOT NULL,
      created_at TEXT NOT NULL
    );`,
+  // encrypted networks (controller/ipsec.ts): each host's secure VTEP, and a PSK per pair of hosts (host_a < host_b)
+  `ALTER TABLE networks ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE hosts ADD COLUMN ipsec_vtep TEXT;
+   CREATE TABLE ipsec_pairs (
+     host_a TEXT NOT NULL,
+     host_b TEXT NOT NULL,
+     generation INTEGER NOT NULL,
+     psk TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (host_a, host_b)
+   );`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }

@@ -13,7 +13,7 @@ import { serviceBackends } from './service-spec';
 import { NX_NAT_F_DST } from '../southbound/codec';
 import type { ContainerService } from './container-service';
 import { EndpointRec, HostRec, NetworkRec, endpointPort } from './resources';
-import { BR_INT, BR_PHY, CATEGORY, categoryOf, objectIdOf, objectId, TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, ETH_TYPE, ARP_OP, IP_PROTO, BROADCAST_MAC, uplinkOf } from './pipeline';
+import { BR_INT, BR_PHY, CATEGORY, categoryOf, objectIdOf, objectId, TUNNEL_PORT, SECURE_TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, ETH_TYPE, ARP_OP, IP_PROTO, BROADCAST_MAC, uplinkOf } from './pipeline';
 import { parseCidr, cidrContains, ipToInt, isIp } from './ipv4';
 import { badRequest, notFound, conflict } from './errors';
 import { compare, type LiveTracer, type LiveResult, type Comparison } from './live-trace';
@@ -198,12 +198,15 @@ export class Tracer {
     if (at.bridge === 'br-int') {
       const local = res.endpoints({ host: at.host.name }).find((e) => this.endpointPort(e, at.host) === o.port);
       if (local) return { verdict: { result: 'delivered', endpoint: local.id, host: at.host.name } };
-      if (name === TUNNEL_PORT || o.tun_dst !== undefined) {
-        const to = res.hosts().find((h) => h.underlayIp === o.tun_dst);
-        hops.push({ kind: 'tunnel', vni: Number(o.tun_id ?? 0n), from: at.host.underlayIp, to: o.tun_dst ?? '?' });
-        if (!to) return { verdict: { result: 'dropped', host: at.host.name, bridge: 'br-int', table: '-', reason: 'no host', detail: `no registered host has underlay address ${o.tun_dst}` } };
-        const tun = this.src.ports(to.dpid)?.get(TUNNEL_PORT);
-        if (tun === undefined) return { verdict: { result: 'dropped', host: to.name, bridge: 'br-int', table: '-', reason: 'not connected', detail: `${to.name}'s br-int or its ${TUNNEL_PORT} is not connected` } };
+      if (name === TUNNEL_PORT || name === SECURE_TUNNEL_PORT || o.tun_dst !== undefined) {
+        // the secure tunnel (encrypted networks) goes from VTEP to VTEP, through both hosts' IPsec
+        const secure = name === SECURE_TUNNEL_PORT;
+        const port = secure ? SECURE_TUNNEL_PORT : TUNNEL_PORT;
+        const to = res.hosts().find((h) => (secure ? h.ipsecVtep : h.underlayIp) === o.tun_dst);
+        hops.push({ kind: 'tunnel', vni: Number(o.tun_id ?? 0n), from: (secure ? at.host.ipsecVtep : null) ?? at.host.underlayIp, to: o.tun_dst ?? '?' });
+        if (!to) return { verdict: { result: 'dropped', host: at.host.name, bridge: 'br-int', table: '-', reason: 'no host', detail: `no registered host has ${secure ? 'secure VTEP' : 'underlay address'} ${o.tun_dst}` } };
+        const tun = this.src.ports(to.dpid)?.get(port);
+        if (tun === undefined) return { verdict: { result: 'dropped', host: to.name, bridge: 'br-int', table: '-', reason: 'not connected', detail: `${to.name}'s br-int or its ${port} is not connected` } };
         return { at: { host: to, bridge: 'br-int' }, packet: { ...strip(o.fields), in_port: tun, tunnel_id: o.tun_id ?? 0n } };
       }
       if (name === PATCH_PORT && at.host.phyDpid) {

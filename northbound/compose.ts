@@ -32,6 +32,15 @@ import { defaultAdminTokenFile, ensureAdminToken } from '../controller/admin-tok
 import { DEFAULTS, ControllerConfig } from './config';
 
 export { DEFAULTS } from './config';
+
+/** IPsec keys never reach a log line, whatever object carries them (controller/ipsec.ts). */
+export const PSK_REDACT = ['psk', '*.psk', '*.peers[*].psk', 'peers[*].psk', '*.*.psk'];
+
+/** The controller's logger (to stdout, or `dest`): PSKs redacted. */
+export function controllerLogger(level: string, dest?: pino.DestinationStream): Logger {
+  const opts = { level, base: { app: 'weft' }, redact: { paths: PSK_REDACT, censor: '[redacted]' } };
+  return dest ? pino(opts, dest) : pino(opts);
+}
 export type { ControllerConfig } from './config';
 
 export class Controller {
@@ -65,7 +74,7 @@ export class Controller {
   apiPort = 0;
 
   constructor(readonly cfg: ControllerConfig, log?: Logger) {
-    this.log = log ?? pino({ level: cfg.logLevel, base: { app: 'weft' } });
+    this.log = log ?? controllerLogger(cfg.logLevel);
     this.store = new Store(cfg.db);
     this.registry = new SwitchRegistry(this.bus, this.log.child({ component: 'registry' }));
     this.of = new OfServer({ port: cfg.ofPort, host: cfg.ofHost, tls: cfg.tls, ...cfg.connection }, this.log.child({ component: 'openflow' }));
@@ -92,6 +101,7 @@ export class Controller {
       policy([cfg.ofPort, cfg.apiPort]));
     this.policy = policy;
     this.containers = containers;
+    containers.ipsec.configure({ vtepCidr: cfg.ipsecVtepCidr, rekeyIntervalS: cfg.ipsecRekeyInterval });
     // container hosts' next hops: learned ones re-sync that br-phy, whose next-hop flows follow
     const resolver = new NextHopResolver((dpid) => containers.resources.hostByPhyDpid(dpid), (dpid) => void containers.resync(dpid));
     const probeS = cfg.tunnelProbeInterval ?? DEFAULTS.tunnelProbeInterval ?? 0;
@@ -172,6 +182,7 @@ export class Controller {
     // ports picked at listen time (0 = any) are Weft's own too: never published to a container
     this.containers.setPolicy(this.policy([this.ofPort, this.apiPort]));
     this.bgp?.start();
+    this.containers.ipsec.start();
     if (!this.tokens) this.log.warn('authentication is off (--no-auth): anyone who reaches the API may do everything; for labs only');
     if (!tls && !/^(127\.|::1$|localhost$)/.test(this.cfg.apiHost)) this.log.warn({ apiHost: this.cfg.apiHost }, 'the API leaves loopback without TLS: tokens cross the network in clear (use --api-tls-cert and --api-tls-key)');
     this.log.info({
@@ -181,6 +192,7 @@ export class Controller {
 
   async stop(): Promise<void> {
     this.bgp?.stop();
+    this.containers.ipsec.stop();
     this.apps.stop();
     await this.api?.close();
     await this.of.close();

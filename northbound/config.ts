@@ -39,6 +39,10 @@ export interface ControllerConfig {
   tunnelProbeInterval?: number;
   /** Tunnel probes per second at most, all pairs together (apps/tunnel-prober.ts; default 2000). */
   tunnelProbeBudget?: number;
+  /** Encrypted networks: the hosts' secure VTEP addresses come from this CIDR (controller/ipsec.ts; default 198.18.0.0/16). */
+  ipsecVtepCidr?: string;
+  /** Encrypted networks: seconds between two automatic rekeys (0 = none, the default). */
+  ipsecRekeyInterval?: number;
 }
 
 export const DEFAULTS: ControllerConfig = {

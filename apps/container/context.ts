@@ -19,6 +19,10 @@ export interface HostState {
   /** OpenFlow port number of a bridge port by name, if it exists yet */
   ofport(name: string): number | undefined;
   tunnelPort?: number;
+  /** br-int's secure tunnel port (SECURE_TUNNEL_PORT), once the host's IPsec agent made it */
+  secureTunnelPort?: number;
+  /** the secure VTEP range (--ipsec-vtep-cidr): br-phy never hands cleartext aimed into it to the host */
+  ipsecVtepCidr?: string;
   /** the controller probes tunnels (apps/tunnel-prober.ts): punt other hosts' probes to it */
   tunnelProbes?: boolean;
   /** the bridge's patch port to the other bridge (br-int: patch-phy; br-phy: patch-int) */
@@ -54,6 +58,8 @@ export interface Ctx {
   /** this host's uplink MAC (shared-MAC underlay networks) */
   myUplinkMac?: string;
   tun?: number;
+  /** the secure tunnel port (encrypted networks) */
+  stun?: number;
   /** the policy stage is on: some local endpoint is selected by a policy (apps/container/policy.ts) */
   policy: boolean;
   /** services of this host's networks (apps/container/service.ts) */
@@ -62,8 +68,14 @@ export interface Ctx {
   serviceNets: Set<number>;
   /** Source networks on this host that may route to n: itself, any whose CIDR does not overlap, and for a routed network the underlay. */
   routableFrom(n: NetworkRec): NetworkRec[];
-  /** Actions that send a packet of network n through the tunnel to a host. */
-  tunnelTo(n: NetworkRec, hostIp: string): Action[];
+  /**
+   * Actions that send a packet of network n through the tunnel to a host:
+   * an encrypted network's through the secure tunnel to the host's VTEP, or
+   * nowhere (undefined) while either side lacks it: never in clear.
+   */
+  tunnelTo(n: NetworkRec, h: HostRec): Action[] | undefined;
+  /** The tunnel port network n arrives on: the secure one for an encrypted network. */
+  tunnelPortOf(n: NetworkRec): number | undefined;
   /** A routing flow from src into dst for ip/len: TTL-1, gateway MAC as source, dst's MAC (given, or derived from the address), then `to`. */
   route(src: NetworkRec, dst: NetworkRec, owner: Owner, ip: string, len: number, to: Action[], mac?: string): FlowMod;
 }
@@ -81,8 +93,9 @@ export function context(s: HostState): Ctx {
   const tun = s.tunnelPort;
   const localNetIds = new Set(localNets.map((n) => n.id));
   const services = (s.services ?? []).filter((x) => localNetIds.has(x.networkId) && s.networks.get(x.networkId)?.mode !== 'underlay');
+  const stun = s.secureTunnelPort;
   return {
-    s, portOf, local, localNets, localNetIds, cidr, routed, tun, services, serviceNets: new Set(services.map((x) => x.networkId)),
+    s, portOf, local, localNets, localNetIds, cidr, routed, tun, stun, services, serviceNets: new Set(services.map((x) => x.networkId)),
     policy: !!s.policies?.length && local.some((e) => s.policies!.some((p) => policySelects(p, e))),
     myPhyMac: s.phyMac?.(s.host),
     myUplinkMac: s.uplinkMac?.(s.host),
@@ -90,11 +103,17 @@ export function context(s: HostState): Ctx {
       ...localNets.filter((src) => src.id === n.id || !overlaps(cidr.get(src.id)!, cidr.get(n.id)!)),
       ...(n.mode === 'routed' && routed ? [UNDERLAY_SRC] : []),
     ],
-    tunnelTo: (n, hostIp) => [
-      { type: 'set_field', field: { field: 'tunnel_id', value: BigInt(n.vni) } },
-      { type: 'set_field', field: { field: 'tun_ipv4_dst', value: hostIp } },
-      { type: 'output', port: tun! },
-    ],
+    tunnelTo: (n, h) => {
+      const port = n.encrypted ? stun : tun;
+      const dst = n.encrypted ? h.ipsecVtep : h.underlayIp;
+      if (port === undefined || !dst) return undefined;
+      return [
+        { type: 'set_field', field: { field: 'tunnel_id', value: BigInt(n.vni) } },
+        { type: 'set_field', field: { field: 'tun_ipv4_dst', value: dst } },
+        { type: 'output', port },
+      ];
+    },
+    tunnelPortOf: (n) => (n.encrypted ? stun : tun),
     route: (src, dst, owner, ip, len, to, mac) => {
       const b = flow('l3Forwarding', owner).band(len === 32 ? 'exact' : 'block')
         .match(REG.network, src.id).match('eth_type', ETH_TYPE.ipv4).match('eth_dst', GATEWAY_MAC);

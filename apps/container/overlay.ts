@@ -5,18 +5,28 @@
 import type { FlowMod } from '../../southbound/codec';
 import { blockOf } from '../../controller/ipam';
 import { ipToInt, intToIp } from '../../controller/ipv4';
-import { flow, REG, isDerived, objectId, blockMac, ETH_TYPE, ARP_OP } from '../../controller/pipeline';
+import type { NetworkRec } from '../../controller/resources';
+import { flow, REG, isDerived, objectId, blockMac, ETH_TYPE, ARP_OP, UNDERLAY_NET } from '../../controller/pipeline';
 import { Ctx, setField } from './context';
 import { arpReply } from './arp';
 import { ctPolicy } from './policy';
 
+/**
+ * Networks whose traffic between hosts is tunneled: overlay ones, and
+ * encrypted routed ones (through the secure tunnel, docs/pipeline.md,
+ * "Encrypted networks"); plain routed networks are routed on the underlay.
+ */
+export const tunneled = (n: NetworkRec): boolean => n.mode === 'overlay' || (n.mode === 'routed' && !!n.encrypted);
+
 export function overlayFlows(c: Ctx): FlowMod[] {
-  const { s, tun } = c;
+  const { s } = c;
   const out: FlowMod[] = [];
-  if (tun === undefined) return out;
-  // from the tunnel: the VNI names the network; the sending host already did its spoof guard and routing
+  if (c.tun === undefined && c.stun === undefined) return out;
+  // from the tunnel: the VNI names the network; the sending host already did its spoof guard and routing.
+  // An encrypted network is taken from the secure tunnel only: the same VNI in clear from vxlan0 is dropped.
   for (const n of c.localNets) {
-    if (n.mode !== 'overlay') continue;
+    const tun = c.tunnelPortOf(n);
+    if (!tunneled(n) || tun === undefined) continue;
     out.push(flow('classifier', { category: 'network', id: n.id }).band('fromTunnel').match('in_port', tun).match('tunnel_id', BigInt(n.vni))
       .actions(setField(REG.network, n.id)).goto('l2Forwarding').build());
     // the policy stage: its IPv4 passes conntrack and ingressPolicy first (apps/container/policy.ts)
@@ -29,34 +39,37 @@ export function overlayFlows(c: Ctx): FlowMod[] {
   for (const b of s.blocks) {
     const n = s.networks.get(b.networkId);
     const owner = b.host ? s.hosts.get(b.host) : undefined;
-    if (!n || n.mode !== 'overlay' || !owner || owner.name === s.host) continue;
+    if (!n || !tunneled(n) || !owner || owner.name === s.host) continue;
     const sources = c.routableFrom(n);
-    if (!sources.length) continue;
+    const to = c.tunnelTo(n, owner);
+    if (!sources.length || !to) continue;
     const id = { category: 'network' as const, id: objectId(`${n.id}/${b.base}`) };
-    if (c.localNetIds.has(n.id)) {
+    if (c.localNetIds.has(n.id) && n.mode === 'overlay') {
       const m = blockMac(n.id, intToIp(b.base), b.len);
       out.push(flow('l2Forwarding', id).band('block').match(REG.network, n.id).match('eth_dst', m.value, m.mask)
-        .actions(...c.tunnelTo(n, owner.underlayIp)).build());
+        .actions(...to).build());
       continue;
     }
-    for (const src of sources) out.push(c.route(src, n, id, intToIp(b.base), b.len, c.tunnelTo(n, owner.underlayIp)));
+    for (const src of sources) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, id, intToIp(b.base), b.len, to));
   }
   // remote endpoints that the block rule does not describe
   for (const e of s.endpoints) {
     if (e.host === s.host || e.state === 'removed') continue;
     const n = s.networks.get(e.networkId);
     const h = s.hosts.get(e.host);
-    if (!n || n.mode !== 'overlay' || !h) continue;
+    if (!n || !tunneled(n) || !h) continue;
     if (isDerived(e) && blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === e.host) continue;
+    const to = c.tunnelTo(n, h);
+    if (!to) continue;
     const owner = { category: 'endpoint' as const, id: objectId(e.id) };
-    if (c.localNetIds.has(n.id)) {
+    if (c.localNetIds.has(n.id) && n.mode === 'overlay') {
       out.push(flow('arpResponder', owner).band('exact')
         .match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', e.ip)
         .actions(...arpReply(e.mac, e.ip)).build());
       out.push(flow('l2Forwarding', owner).band('endpoint').match(REG.network, n.id).match('eth_dst', e.mac)
-        .actions(...c.tunnelTo(n, h.underlayIp)).build());
+        .actions(...to).build());
     }
-    for (const src of c.routableFrom(n)) out.push(c.route(src, n, owner, e.ip, 32, c.tunnelTo(n, h.underlayIp), e.mac));
+    for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, owner, e.ip, 32, to, e.mac));
   }
   return out;
 }

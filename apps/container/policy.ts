@@ -64,15 +64,16 @@ export function policyFlows(c: Ctx, stats?: PolicyFlowStats): FlowMod[] {
     );
   }
   // back to forwarding: from the tunnel to l2Forwarding (the sender's host routed it), from an endpoint to l3Forwarding
-  const commit = (band: string, tun: boolean, isNew: boolean) => {
+  const commit = (band: string, tun: number | undefined, isNew: boolean) => {
     // ct needs an IP match (OVS refuses it otherwise: OFPBAC_MATCH_INCONSISTENT)
     const b = flow('policyCommit', stage).band(band).match('eth_type', ETH_TYPE.ipv4);
-    if (tun) b.match('in_port', c.tun!);
+    if (tun !== undefined) b.match('in_port', tun);
     if (isNew) b.matchOxm(ctState(CS.trk | CS.new));
-    return b.actions(...(isNew ? [ctCommit] : []), { type: 'resubmit', in_port: 0xfff8, table: TABLE_ID[tun ? 'l2Forwarding' : 'l3Forwarding'] }).build();
+    return b.actions(...(isNew ? [ctCommit] : []), { type: 'resubmit', in_port: 0xfff8, table: TABLE_ID[tun !== undefined ? 'l2Forwarding' : 'l3Forwarding'] }).build();
   };
-  out.push(commit('fromEndpoint', false, false), commit('fromEndpointNew', false, true));
-  if (c.tun !== undefined) out.push(commit('fromTunnel', true, false), commit('fromTunnelNew', true, true));
+  out.push(commit('fromEndpoint', undefined, false), commit('fromEndpointNew', undefined, true));
+  // both tunnels: the plain one and the secure one (encrypted networks)
+  for (const t of [c.tun, c.stun]) if (t !== undefined) out.push(commit('fromTunnel', t, false), commit('fromTunnelNew', t, true));
 
   const all = s.endpoints.filter((e) => e.state !== 'removed');
   const clauses: Clause[] = [];

@@ -51,7 +51,8 @@ export function routedFlows(c: Ctx): FlowMod[] {
   // remote blocks: no encapsulation, straight to the owning host's br-phy over the underlay
   for (const b of s.blocks) {
     const n = s.networks.get(b.networkId);
-    if (!n || n.mode !== 'routed' || !b.host || b.host === s.host) continue;
+    // an encrypted routed network's remote blocks go through the secure tunnel instead (overlay.ts)
+    if (!n || n.mode !== 'routed' || n.encrypted || !b.host || b.host === s.host) continue;
     const to = viaUnderlay(b.host);
     if (!to) continue;
     const id = { category: 'network' as const, id: objectId(`${n.id}/${b.base}`) };
@@ -65,7 +66,7 @@ export function routedFlows(c: Ctx): FlowMod[] {
     const to = viaUnderlay(e.host);
     if (!to) continue;
     const owner = { category: 'endpoint' as const, id: objectId(e.id) };
-    for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, owner, e.ip, 32, to, s.phyMac!(e.host)));
+    if (!n.encrypted) for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, owner, e.ip, 32, to, s.phyMac!(e.host)));
     // borrowed from one of this host's blocks, whose addresses are on-link here: its ARP answer is the
     // gateway instead, so local containers send to it through the /32 route above
     if (c.localNetIds.has(n.id) && blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === s.host) {

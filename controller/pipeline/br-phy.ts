@@ -9,9 +9,9 @@ export type BrPhyTable = 'phyIngress' | 'phyNat' | 'phyNextHop';
 
 export const BR_PHY_TABLES: readonly TableDecl<BrPhyTable>[] = [
   {
-    name: 'phyIngress', purpose: "published ports (DNAT into br-int); this host's routed blocks into br-int; shared-MAC underlay endpoints by IP into br-int (to their own MAC), and their frames from the host's MAC straight out of the uplink; traffic from br-int and to the host's address through the NAT zone; next-hop ARP replies to the controller; anything else is the host's own traffic (NORMAL)",
+    name: 'phyIngress', purpose: "cleartext from the uplink into the secure VTEP range (encrypted networks) dropped; published ports (DNAT into br-int); this host's routed blocks into br-int; shared-MAC underlay endpoints by IP into br-int (to their own MAC), and their frames from the host's MAC straight out of the uplink; traffic from br-int and to the host's address through the NAT zone; next-hop ARP replies to the controller; anything else is the host's own traffic (NORMAL)",
     matches: ['in_port', 'eth_type', 'eth_src', 'eth_dst', 'vlan_vid', 'arp_op', 'arp_tpa', 'ip_proto', 'ipv4_dst', 'tcp_dst', 'udp_dst'], sets: ['eth_dst', 'arp_tha', 'ct_label', 'ct_mark'], next: ['phyNat'], miss: 'normal',
-    bands: { miss: 0, routedBlock: 200, routedEndpoint: 210, sharedEndpoint: 230, toHost: 240, fromBrInt: 250, sharedOut: 255, neighborReply: 260, publishedPort: 300, traceObserve: TRACE_OBSERVE },
+    bands: { miss: 0, routedBlock: 200, routedEndpoint: 210, sharedEndpoint: 230, toHost: 240, fromBrInt: 250, sharedOut: 255, neighborReply: 260, publishedPort: 300, secureVtepGuard: 310, traceObserve: TRACE_OBSERVE },
   },
   {
     name: 'phyNat', purpose: 'after conntrack: replies of published connections straight back to the client (ct_label, ct_mark), SNAT replies back to the container, new connections of local and overlay networks masqueraded behind the host address; anything else NORMAL',

@@ -54,6 +54,13 @@ export const GATEWAY_MAC = '0e:00:00:00:00:01';
 /** Name of the VXLAN port (remote_ip=flow, key=flow) on every host's br-int. */
 export const TUNNEL_PORT = 'vxlan0';
 /**
+ * Name of the secure VXLAN port on br-int (local_ip = the host's secure
+ * VTEP, remote_ip=flow, key=flow), made by `weft ipsec-agent`: encrypted
+ * networks tunnel through it only, so their traffic between hosts passes the
+ * host's IPsec stack (docs/pipeline.md, "Encrypted networks").
+ */
+export const SECURE_TUNNEL_PORT = 'vxsec0';
+/**
  * The controller's tunnel probes (apps/tunnel-prober.ts) travel with this
  * VNI, which no network gets (networks' VNIs count up from 5000 and stop
  * below it); br-int's classifier sends them to the controller through meter

@@ -39,6 +39,7 @@ export const NetworkBody = Type.Object({
   macMode: Type.Optional(Type.Union([Type.Literal('own'), Type.Literal('shared')], { description: "underlay mode only: `own` (default, the macvlan model: each endpoint shows its own MAC on the business network) or `shared` (the ipvlan-L2 model: endpoints appear behind their host's br-phy MAC; ARP for them is answered with it, frames are rewritten on the way out and delivered by IP on the way in)" })),
   ranges: Type.Optional(Type.Array(AddressRange, { minItems: 1, maxItems: 64, description: 'underlay mode only: the part of the business subnet the platform may hand out (inclusive, inside the CIDR, not overlapping); default the whole CIDR. Registered hosts\' underlay addresses and routers are never handed out either way' })),
   exclude: Type.Optional(Type.Array(Type.String(), { maxItems: 256, description: 'underlay mode only: addresses inside the CIDR never handed out (machines already on the business subnet)' })),
+  encrypted: Type.Optional(Type.Boolean({ description: 'overlay and routed mode only: traffic between hosts goes through IPsec (ESP in UDP 4500) between the hosts\' secure VTEPs; needs `weft ipsec-agent` on every host; the MTU is at most 1350 (the default then)' })),
 }, { additionalProperties: false });
 
 export const NetworkSchema = Type.Object({
@@ -54,6 +55,7 @@ export const NetworkSchema = Type.Object({
   macMode: Type.Union([Type.Literal('own'), Type.Literal('shared')], { description: 'underlay networks: how endpoints appear on the business network (own for every other mode)' }),
   ranges: Type.Union([Type.Array(AddressRange), Type.Null()], { description: 'underlay networks: the ranges IPAM hands out from (null: the whole CIDR)' }),
   exclude: Type.Union([Type.Array(Type.String()), Type.Null()]),
+  encrypted: Type.Boolean({ description: 'traffic between hosts goes through IPsec' }),
   endpoints: Type.Integer(),
   blocks: Type.Array(Type.Object({ cidr: Type.String(), host: Type.Union([Type.String(), Type.Null()]), used: Type.Integer() }), { description: 'IPAM blocks and the host each is affine to' }),
   createdAt: Type.String({ format: 'date-time' }),
@@ -173,6 +175,29 @@ export type NetworkBodyT = Static<typeof NetworkBody>;
 export type EndpointPatchBodyT = Static<typeof EndpointPatchBody>;
 export type EndpointBodyT = Static<typeof EndpointBody>;
 export type EndpointT = Static<typeof EndpointSchema>;
+
+export const IpsecConfigSchema = Type.Object({
+  host: Type.String(),
+  underlayIp: Type.String(),
+  vtep: Type.String({ description: 'the host\'s secure VTEP (from --ipsec-vtep-cidr): encrypted networks\' VXLAN goes between VTEPs, through IPsec' }),
+  vtepCidr: Type.String(),
+  generation: Type.Integer({ description: 'the key generation: it grows with every rekey' }),
+  encryptedNetworks: Type.Array(Type.String()),
+  peers: Type.Array(Type.Object({
+    name: Type.String(),
+    underlayIp: Type.String({ description: 'the IKE and ESP peer address' }),
+    vtep: Type.String(),
+    initiator: Type.Boolean({ description: 'this host starts the IKE SA (the lower host name does)' }),
+    generation: Type.Integer(),
+    psk: Type.Optional(Type.String({ description: 'the pair\'s pre-shared key (base64); only in the host\'s own answer' })),
+  })),
+}, { $id: 'IpsecConfig' });
+
+export const RekeySchema = Type.Object({
+  network: Type.String(),
+  generation: Type.Integer({ description: 'the new key generation' }),
+  pairs: Type.Integer({ description: 'pairs of hosts given a new PSK' }),
+});
 
 export const BgpStatusSchema = Type.Object({
   enabled: Type.Boolean({ description: 'the controller was started with --bgp-asn and peers' }),

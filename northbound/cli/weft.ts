@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ControllerConfig, DEFAULTS } from '../config';
 import { PROFILES, resolveApps, AppSelectionError } from '../../apps/profiles';
 import { containerPolicy } from '../../controller/container-policy';
+import { vtepCidrRefusal, DEFAULT_VTEP_CIDR } from '../../controller/ipsec';
 import { DEFAULT_AGENT_SOCKET } from '../cni/agent';
 import { version } from '../version';
 
@@ -18,6 +19,8 @@ export function usage(): string {
 
 Commands:
   controller        run the controller (OpenFlow listener + REST API)
+  ipsec-agent       run the IPsec agent of a container host (encrypted
+                    networks): strongSwan, its TUN, br-sec and the routes
   cni-agent         run the CNI agent of a container host: the native
                     weft-cni front end hands it CNI calls over a Unix socket
   docker-plugin     run Weft's Docker network and IPAM driver on a container
@@ -87,6 +90,12 @@ Options for "controller":
                     host to another (default ${DEFAULTS.tunnelProbeInterval}; 0 = no probes): GET /v1/tunnels
   --tunnel-probe-budget N  probes per second at most, all pairs together
                     (default 2000): beyond it each pair is probed less often
+  --ipsec-vtep-cidr CIDR  encrypted networks: each host's secure VTEP address
+                    comes from this range (default 198.18.0.0/16; prefix 8..28,
+                    clear of the pod CIDRs)
+  --ipsec-rekey-interval S  encrypted networks: new keys for every pair of
+                    hosts every S seconds (default 0 = only on POST
+                    /v1/networks/{name}/rekey; else 60-31536000)
 
 Options for "token":
   token create --role admin|host [--host NAME]   prints the new token once
@@ -106,6 +115,20 @@ Options for "cni-agent" (run it in the host's network namespace, as root):
   --socket PATH     Unix socket to listen on (default ${DEFAULT_AGENT_SOCKET}); the
                     network configuration's "agentSocket" names it for weft-cni
   --log-level LVL   as above (default ${DEFAULTS.logLevel}); one line per call
+
+Options for "ipsec-agent" (run it in the host's network namespace, as root;
+needs strongswan-charon, strongswan-swanctl, libcharon-extra-plugins):
+  --api URL         the Weft API (required)
+  --host NAME       this host's name in Weft (required)
+  --token-file PATH the host's token (weft token create --role host --host NAME)
+  --api-ca-file PATH  CA of an https API with a private CA
+  --state-dir DIR   charon's configuration, VICI socket and log (default
+                    /var/lib/weft/ipsec)
+  --ovs-rundir DIR  the host's OVS sockets (default /var/run/openvswitch)
+  --uplink NAME     br-phy's uplink port (default: br-phy's one system port)
+  --poll-interval S seconds between two reads of the host's IPsec
+                    configuration (default 2)
+  --log-level LVL   as above (default info)
 
 Options for "docker-plugin" (run it in the host's network namespace, as root,
 where dockerd runs; start dockerd with --userland-proxy=false):
@@ -147,6 +170,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
       'tls-allow-unbound': { type: 'boolean' }, 'pod-cidrs': { type: 'string' }, 'host-ports': { type: 'string' }, 'max-endpoints-per-host': { type: 'string' },
       'tunnel-probe-interval': { type: 'string' },
       'tunnel-probe-budget': { type: 'string' },
+      'ipsec-vtep-cidr': { type: 'string' }, 'ipsec-rekey-interval': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -177,6 +201,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     ...containerLimits(values['pod-cidrs'], values['host-ports'], values['max-endpoints-per-host']),
     ...probeInterval(values['tunnel-probe-interval']),
     ...probeBudget(values['tunnel-probe-budget']),
+    ...ipsecOptions(values['ipsec-vtep-cidr'], values['ipsec-rekey-interval'], values['pod-cidrs']),
     ...apiTrust(values),
     ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['api-host'] ?? DEFAULTS.apiHost),
   };
@@ -188,6 +213,25 @@ function probeInterval(v: string | undefined): Pick<ControllerConfig, 'tunnelPro
   const n = Number(v);
   if (!/^\d+(\.\d+)?$/.test(v) || (n !== 0 && (n < 0.1 || n > 3600))) throw new UsageError(`--tunnel-probe-interval: "${v}" is not a number of seconds (0 = off, or 0.1-3600)`);
   return { tunnelProbeInterval: n };
+}
+
+/** --ipsec-vtep-cidr CIDR (clear of the pod CIDRs), --ipsec-rekey-interval SECONDS (0, or 60 to a year). */
+function ipsecOptions(cidr: string | undefined, interval: string | undefined, podCidrs: string | undefined): Pick<ControllerConfig, 'ipsecVtepCidr' | 'ipsecRekeyInterval'> {
+  const out: Pick<ControllerConfig, 'ipsecVtepCidr' | 'ipsecRekeyInterval'> = {};
+  if (cidr !== undefined) {
+    const why = vtepCidrRefusal(cidr, containerPolicy({ podCidrs }).podCidrs);
+    if (why) throw new UsageError(`--ipsec-vtep-cidr: ${why}`);
+    out.ipsecVtepCidr = cidr;
+  } else {
+    const why = vtepCidrRefusal(DEFAULT_VTEP_CIDR, containerPolicy({ podCidrs }).podCidrs);
+    if (why) throw new UsageError(`the default --ipsec-vtep-cidr ${DEFAULT_VTEP_CIDR} is not usable (${why}): give another`);
+  }
+  if (interval !== undefined) {
+    const n = Number(interval);
+    if (!/^\d+$/.test(interval) || (n !== 0 && (n < 60 || n > 31_536_000))) throw new UsageError(`--ipsec-rekey-interval: "${interval}" is not a number of seconds (0 = off, or 60-31536000)`);
+    out.ipsecRekeyInterval = n;
+  }
+  return out;
 }
 
 /** --tunnel-probe-budget N: probes per second at most, 1 to 1000000. */
@@ -291,6 +335,19 @@ async function main(argv: string[]): Promise<number> {
       const { CniAgent } = await import('../cni/agent');
       const { default: pino } = await import('pino');
       const agent = new CniAgent({ socket: cfg.socket, log: pino({ level: cfg.logLevel, base: { component: 'cni-agent' } }) });
+      await agent.start();
+      const stop = () => void agent.stop().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return -1;
+    }
+    case 'ipsec-agent': {
+      const { parseIpsecAgentArgs, IpsecAgent } = await import('../ipsec/agent');
+      let cfg;
+      try { cfg = parseIpsecAgentArgs(rest); } catch (e) { throw new UsageError((e as Error).message); }
+      const { default: pino } = await import('pino');
+      const log = pino({ level: cfg.logLevel, base: { component: 'ipsec-agent', host: cfg.host }, redact: { paths: ['psk', '*.psk', 'peers[*].psk', '*.peers[*].psk'], censor: '[redacted]' } });
+      const agent = new IpsecAgent(cfg, log);
       await agent.start();
       const stop = () => void agent.stop().then(() => process.exit(0));
       process.once('SIGINT', stop);

@@ -199,6 +199,12 @@ export class WeftApi {
     }
   }
 
+  /** GET /v1/hosts/{name}/ipsec: the host's IPsec configuration (with its PSKs for the host's own token), checked by the caller. */
+  async ipsecConfig(host: string): Promise<unknown> {
+    const { json } = await this.request('GET', `/v1/hosts/${encodeURIComponent(host)}/ipsec`, `reading host ${host}'s IPsec configuration`);
+    return json;
+  }
+
   /** GET /v1/health: the body when it answers 200. */
   async health(timeoutMs?: number): Promise<Record<string, unknown>> {
     const { json } = await this.request('GET', '/v1/health', 'checking health', undefined, timeoutMs);

@@ -50,11 +50,23 @@ function layout(db: string, table: string): { root: number; pageSize: number; pa
   }
 }
 
-/** Overwrite the b-tree header (first 64 bytes) of pages [from, to] with junk. */
-function smash(file: string, pageSize: number, from: number, to: number): void {
+/** The schema's own pages and every root page: without them SQLite cannot even check the file (SQLITE_CORRUPT at open). */
+function spared(db: string): Set<number> {
+  const ro = new Database(db, { readonly: true });
+  try {
+    const schema = ro.prepare("SELECT pageno AS p FROM dbstat WHERE name = 'sqlite_schema'").all() as { p: number }[];
+    const roots = ro.prepare('SELECT rootpage AS p FROM sqlite_master WHERE rootpage > 0').all() as { p: number }[];
+    return new Set([...schema, ...roots].map((r) => r.p));
+  } finally {
+    ro.close();
+  }
+}
+
+/** Overwrite the b-tree header (first 64 bytes) of the pages in [from, to] but `keep` with junk. */
+function smash(file: string, pageSize: number, from: number, to: number, keep: ReadonlySet<number> = new Set()): void {
   const fd = fs.openSync(file, 'r+');
   try {
-    for (let p = from; p <= to; p++) fs.writeSync(fd, Buffer.alloc(64, 0xa5), 0, 64, (p - 1) * pageSize);
+    for (let p = from; p <= to; p++) if (!keep.has(p)) fs.writeSync(fd, Buffer.alloc(64, 0xa5), 0, 64, (p - 1) * pageSize);
   } finally {
     fs.closeSync(fd);
   }
@@ -80,7 +92,7 @@ test('corrupt pages in the middle of the file: the controller starts degraded, d
   const db = await populated('corrupt.db');
   const { pageSize, pages } = layout(db, 'endpoints');
   assert.ok(pages >= 12, `enough pages to have a middle (${pages})`);
-  smash(db, pageSize, Math.floor(pages / 3), Math.floor((2 * pages) / 3));
+  smash(db, pageSize, Math.floor(pages / 3), Math.floor((2 * pages) / 3), spared(db));
   const reason = Store.check(db);
   assert.match(reason ?? '', /^quick_check failed: /, 'quick_check reports the damage');
   const before = sha(db);

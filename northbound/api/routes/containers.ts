@@ -4,10 +4,10 @@ import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../deps';
 import { registeredHostView, networkView, endpointView, endpointCountersView, hostStatusView, ENDPOINT_COOKIE_MASK } from '../views';
 import {
-  BgpStatusSchema, EndpointCountersSchema, HostStatusSchema, HostRegBody, HostRegBodyT, NetworkBody, NetworkBodyT, EndpointBody, EndpointBodyT, EndpointQuery, WaitQuery, EndpointT, EndpointPatchBody, EndpointPatchBodyT,
+  BgpStatusSchema, IpsecConfigSchema, RekeySchema, EndpointCountersSchema, HostStatusSchema, HostRegBody, HostRegBodyT, NetworkBody, NetworkBodyT, EndpointBody, EndpointBodyT, EndpointQuery, WaitQuery, EndpointT, EndpointPatchBody, EndpointPatchBodyT,
 } from '../schemas-containers';
 import type { EndpointRec, HostRec, NetworkRec } from '../../../controller/resources';
-import { notFound, unavailable } from '../errors';
+import { notFound, unavailable, conflict } from '../errors';
 import { cookie, objectId } from '../../../controller/pipeline';
 import { OFPTT_ALL, OFPP_ANY, OFPG_ANY } from '../../../southbound/codec';
 import { requireHost, tokenHost } from '../auth';
@@ -38,6 +38,18 @@ export function containerRoutes(deps: ApiDeps) {
         params: Type.Object({ name: Type.String() }), response: { 200: HostStatusSchema, 404: err },
       },
     }, async (req) => { requireHost(req, req.params.name, 'name'); return hostStatusView(deps, svc().host(req.params.name)); });
+    app.get<{ Params: { name: string } }>('/hosts/:name/ipsec', {
+      config: { scope: 'host' },
+      schema: {
+        summary: 'A host\'s IPsec configuration for encrypted networks: its secure VTEP and, per peer host, the peer\'s underlay address, VTEP and the pair\'s key generation. The PSKs only to the host\'s own token (an admin token gets everything else); for `weft ipsec-agent`',
+        params: Type.Object({ name: Type.String() }), response: { 200: IpsecConfigSchema, 403: err, 404: err },
+      },
+    }, async (req, reply) => {
+      requireHost(req, req.params.name, 'name');
+      // secrets are for the host itself: never cached on the way
+      reply.header('cache-control', 'no-store');
+      return svc().ipsec.config(svc().host(req.params.name), tokenHost(req) === req.params.name);
+    });
     app.delete<{ Params: { name: string } }>('/hosts/:name', {
       schema: { summary: 'Unregister a host (refused while it has endpoints)', params: Type.Object({ name: Type.String() }), response: { 204: Type.Null(), 404: err, 409: err } },
     }, async (req, reply) => { svc().deleteHost(req.params.name); return reply.status(204).send(); });
@@ -60,6 +72,16 @@ export function containerRoutes(deps: ApiDeps) {
       config: { scope: 'host' },
       schema: { summary: 'One network, by name or id', params: Type.Object({ id: Type.String() }), response: { 200: Type.Ref('Network'), 404: err } },
     }, async (req) => netView(svc().network(req.params.id)));
+    app.post<{ Params: { id: string } }>('/networks/:id/rekey', {
+      schema: {
+        summary: 'New IPsec keys for an encrypted network: every pair of hosts gets a new PSK under the next key generation, and the hosts\' agents rekey their SAs without dropping traffic (one SA between two hosts carries all their encrypted networks, so they are all rekeyed)',
+        params: Type.Object({ id: Type.String() }), response: { 200: RekeySchema, 404: err, 409: err },
+      },
+    }, async (req) => {
+      const n = svc().network(req.params.id);
+      if (!n.encrypted) throw conflict(`network ${n.name} is not encrypted`, 'id');
+      return { network: n.name, ...svc().ipsec.rekey(`network ${n.name}`) };
+    });
     app.delete<{ Params: { id: string } }>('/networks/:id', {
       schema: { summary: 'Delete a network (refused while it has endpoints)', params: Type.Object({ id: Type.String() }), response: { 204: Type.Null(), 404: err, 409: err } },
     }, async (req, reply) => { svc().deleteNetwork(req.params.id); return reply.status(204).send(); });

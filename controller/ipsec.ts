@@ -1,0 +1,170 @@
+// Encrypted networks' credentials (docs/pipeline.md, "Encrypted networks"):
+// each registered host gets a secure VTEP address from --ipsec-vtep-cidr,
+// and each pair of hosts a pre-shared key made here (crypto.randomBytes).
+// A host's IPsec agent (northbound/ipsec/agent.ts) reads its own part with
+// GET /v1/hosts/{name}/ipsec and keys its strongSwan with it. A rekey (POST
+// /v1/networks/{name}/rekey, or every --ipsec-rekey-interval seconds) gives
+// every pair a new PSK under the next key generation; the agents then rekey
+// their SAs. PSKs are never logged (compose.ts redacts `psk`) and never in
+// any other answer.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Store } from './store';
+import type { Resources, HostRec } from './resources';
+import type { EventBus } from './events';
+import { Cidr, parseCidr, intToIp, ipToInt, overlaps } from './ipv4';
+
+export const DEFAULT_VTEP_CIDR = '198.18.0.0/16';
+/** PSK bytes (base64 in the config: 44 characters). */
+const PSK_BYTES = 32;
+const GENERATION_KEY = 'ipsec.generation';
+
+export interface IpsecPeer {
+  name: string;
+  underlayIp: string;
+  vtep: string;
+  /** this host starts the IKE SA (the pair's lower name does) */
+  initiator: boolean;
+  generation: number;
+  /** only in the host's own answer */
+  psk?: string;
+}
+export interface IpsecConfig {
+  host: string;
+  underlayIp: string;
+  vtep: string;
+  vtepCidr: string;
+  /** the key generation: it grows with every rekey */
+  generation: number;
+  /** some network is encrypted (the agent keeps its SAs up either way) */
+  encryptedNetworks: string[];
+  peers: IpsecPeer[];
+}
+
+/** Why a VTEP CIDR cannot be used (a prefix of /8../28, clear of the pod CIDRs), or undefined. */
+export function vtepCidrRefusal(text: string, podCidrs: readonly Cidr[]): string | undefined {
+  let c: Cidr;
+  try { c = parseCidr(text); } catch (e) { return (e as Error).message; }
+  if (c.len < 8 || c.len > 28) return `${text}: prefix length must be 8..28`;
+  const pod = podCidrs.find((p) => overlaps(p, c));
+  if (pod) return `${text} overlaps the pod CIDR ${pod.text}`;
+  for (const f of ['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4']) if (overlaps(parseCidr(f), c)) return `${text} overlaps ${f}`;
+  return undefined;
+}
+
+interface PairRow { host_a: string; host_b: string; generation: number; psk: string }
+
+export class IpsecKeys {
+  vtepCidr: Cidr = parseCidr(DEFAULT_VTEP_CIDR);
+  private rekeyIntervalS = 0;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly store: Store, private readonly resources: Resources, bus: EventBus, private readonly log: Logger) {
+    // a registered host gets its VTEP and its keys at once (the event is emitted synchronously after the insert)
+    bus.on('host.registered', (e) => this.ensureHost(e.name));
+    this.ensureAll();
+  }
+
+  /** The VTEP range and the periodic rekey (--ipsec-vtep-cidr, --ipsec-rekey-interval): hosts outside the range get new VTEPs. */
+  configure(o: { vtepCidr?: string; rekeyIntervalS?: number }): void {
+    if (o.vtepCidr !== undefined) this.vtepCidr = parseCidr(o.vtepCidr);
+    if (o.rekeyIntervalS !== undefined) this.rekeyIntervalS = o.rekeyIntervalS;
+    this.ensureAll();
+  }
+
+  private ensureAll(): void {
+    try {
+      for (const h of this.resources.hosts()) this.ensureHost(h.name);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'IPsec: hosts unknown (store degraded)');
+    }
+  }
+
+  start(): void {
+    this.stop();
+    if (this.rekeyIntervalS > 0) {
+      this.timer = setInterval(() => {
+        try { this.rekey('interval'); } catch (e) { this.log.error({ err: (e as Error).message }, 'periodic IPsec rekey failed'); }
+      }, this.rekeyIntervalS * 1000);
+      this.timer.unref();
+    }
+  }
+
+  stop(): void { if (this.timer) clearInterval(this.timer); this.timer = undefined; }
+
+  generation(): number { return Number(this.store.getMeta(GENERATION_KEY) ?? '1'); }
+
+  /** A host's VTEP (allocated if it has none) and a key with every other host. */
+  ensureHost(name: string): void {
+    this.store.tx(() => {
+      const h = this.resources.host(name);
+      if (!h) return;
+      if (!h.ipsecVtep || !this.inRange(h.ipsecVtep)) this.resources.setHostVtep(name, this.freeVtep());
+      const gen = this.generation();
+      const now = new Date().toISOString();
+      for (const o of this.resources.hosts()) {
+        if (o.name === name) continue;
+        const [a, b] = name < o.name ? [name, o.name] : [o.name, name];
+        this.store.db.prepare('INSERT OR IGNORE INTO ipsec_pairs (host_a, host_b, generation, psk, updated_at) VALUES (?, ?, ?, ?, ?)')
+          .run(a, b, gen, newPsk(), now);
+      }
+    });
+  }
+
+  private inRange(ip: string): boolean {
+    const n = ipToInt(ip);
+    return n > this.vtepCidr.base && n < this.vtepCidr.base + this.vtepCidr.size - 1;
+  }
+
+  /** The lowest address of the VTEP CIDR no host has (not its network or broadcast address). */
+  private freeVtep(): string {
+    const used = new Set(this.resources.hosts().map((h) => h.ipsecVtep).filter((x): x is string => !!x));
+    for (let n = this.vtepCidr.base + 1; n < this.vtepCidr.base + this.vtepCidr.size - 1; n++) {
+      const ip = intToIp(n);
+      if (!used.has(ip)) return ip;
+    }
+    throw new Error(`the IPsec VTEP range ${this.vtepCidr.text} is full`);
+  }
+
+  /** Host `name`'s IPsec configuration; its PSKs only with `secrets` (the host's own token). */
+  config(h: HostRec, secrets: boolean): IpsecConfig {
+    if (!h.ipsecVtep) this.ensureHost(h.name);
+    const me = this.resources.host(h.name)!;
+    const rows = this.store.db.prepare('SELECT * FROM ipsec_pairs WHERE host_a = ? OR host_b = ?').all(h.name, h.name) as PairRow[];
+    const byPeer = new Map(rows.map((r) => [r.host_a === h.name ? r.host_b : r.host_a, r]));
+    const peers: IpsecPeer[] = [];
+    for (const o of this.resources.hosts()) {
+      const r = byPeer.get(o.name);
+      if (o.name === h.name || !r || !o.ipsecVtep) continue;
+      peers.push({
+        name: o.name, underlayIp: o.underlayIp, vtep: o.ipsecVtep, initiator: h.name < o.name, generation: r.generation,
+        ...(secrets ? { psk: r.psk } : {}),
+      });
+    }
+    return {
+      host: me.name, underlayIp: me.underlayIp, vtep: me.ipsecVtep!, vtepCidr: this.vtepCidr.text, generation: this.generation(),
+      encryptedNetworks: this.resources.networks().filter((n) => n.encrypted).map((n) => n.name), peers,
+    };
+  }
+
+  /**
+   * The next key generation: a new PSK for every pair of hosts. One SA
+   * between two hosts carries all their encrypted networks, so a rekey of
+   * one network rekeys them all.
+   */
+  rekey(why: string): { generation: number; pairs: number } {
+    const out = this.store.tx(() => {
+      const gen = this.generation() + 1;
+      this.store.setMeta(GENERATION_KEY, String(gen));
+      const now = new Date().toISOString();
+      const rows = this.store.db.prepare('SELECT host_a, host_b FROM ipsec_pairs').all() as PairRow[];
+      const upd = this.store.db.prepare('UPDATE ipsec_pairs SET generation = ?, psk = ?, updated_at = ? WHERE host_a = ? AND host_b = ?');
+      for (const r of rows) upd.run(gen, newPsk(), now, r.host_a, r.host_b);
+      return { generation: gen, pairs: rows.length };
+    });
+    this.log.info({ why, ...out }, 'IPsec keys rekeyed');
+    return out;
+  }
+}
+
+const newPsk = (): string => randomBytes(PSK_BYTES).toString('base64');
