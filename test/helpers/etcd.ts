@@ -24,11 +24,16 @@ async function freePort(): Promise<number> {
 interface Member { name: string; client: number; peer: number; proc?: ChildProcess; log: string[] }
 
 export class EtcdCluster {
-  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-etcd-'));
+  readonly dir: string;
   private readonly members: Member[] = [];
 
-  static async start(n: number): Promise<EtcdCluster> {
-    const c = new EtcdCluster();
+  private constructor(base: string) {
+    this.dir = fs.mkdtempSync(path.join(base, 'weft-etcd-'));
+  }
+
+  /** n members; their data in a new folder under `base` (default the OS tmpdir). */
+  static async start(n: number, base = os.tmpdir()): Promise<EtcdCluster> {
+    const c = new EtcdCluster(base);
     for (let i = 0; i < n; i++) c.members.push({ name: `m${i}`, client: await freePort(), peer: await freePort(), log: [] });
     for (let i = 0; i < n; i++) c.spawn(i);
     await c.waitHealthy();
