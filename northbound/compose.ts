@@ -122,7 +122,8 @@ export class Controller {
     const portsOf = (dpid: string) => { const c = this.registry.get(dpid); return c && new Map(c.ports.map((p) => [p.name, p.port_no])); };
     // tunnel probes: a host app (its packet-outs and meters are effects); its state changes are `tunnel` events
     this.tunnels = new TunnelProber({
-      hosts: () => containers.resources.hosts(), ports: portsOf, intervalMs: probeS > 0 ? probeS * 1000 : 1000, budgetPerSecond: cfg.tunnelProbeBudget,
+      // with several controllers only the leader probes (a slave may not send packet-outs, nor gets packet-ins)
+      hosts: () => (this.cluster && !this.cluster.isLeader ? [] : containers.resources.hosts()), ports: portsOf, intervalMs: probeS > 0 ? probeS * 1000 : 1000, budgetPerSecond: cfg.tunnelProbeBudget,
       changed: (tunnel) => this.bus.emit({ type: 'tunnel', tunnel }),
     });
     this.tracer = new Tracer({
