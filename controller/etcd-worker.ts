@@ -161,8 +161,16 @@ async function elect(): Promise<void> {
   leaderWatch = await client.watch().key(LEADER).create();
   leaderWatch.on('delete', () => { if (!leading) void campaign(); });
   leaderWatch.on('put', (kv) => { if (kv.value.toString() !== opts.memberId) announce(false, Number(kv.create_revision), kv.value.toString()); });
-  // the watch reconnects after etcd comes back: a key deleted meanwhile is not seen, so campaign now and then
-  setInterval(() => { if (!leading) void campaign(); }, 500).unref();
+  // the watch reconnects after etcd comes back: a key deleted meanwhile is not seen, so look now and then
+  // (a read), and campaign when there is no leader
+  setInterval(() => {
+    if (leading || campaigning) return;
+    client.get(LEADER).exec().then((r) => {
+      const kv = r.kvs[0];
+      if (!kv) void campaign();
+      else if (kv.value.toString() !== opts.memberId) announce(false, Number(kv.create_revision), kv.value.toString());
+    }, () => undefined);
+  }, 500).unref();
   await campaign();
 }
 
