@@ -26,6 +26,7 @@
 //
 //   npm run bench:scale
 //   BENCH_HOSTS=1000 BENCH_EPS_PER_HOST=100 BENCH_BUDGET_S=600 BENCH_STEP=1000
+//   BENCH_STORE=etcd   the etcd store (a 1-member etcd from /usr/bin/etcd on loopback) instead of SQLite
 //
 // The controller and the agents share one process (its CPU and RSS are
 // both): the agents are light, but the figures are an upper bound.
@@ -41,11 +42,13 @@ import { decodeMessage, encodeMessage, OfpMessage, FlowMod, Port, OFPPR_ADD, OFP
 import { flowKey } from '../controller/reconciler';
 import type { Controller } from '../northbound/compose';
 import { pct, mean } from './multihost/common';
+import { EtcdCluster } from '../test/helpers/etcd';
 
 const HOSTS = Math.max(1, Number(process.env.BENCH_HOSTS ?? 1000) | 0);
 const EPS_PER_HOST = Math.max(1, Number(process.env.BENCH_EPS_PER_HOST ?? 100) | 0);
 const BUDGET_S = Math.max(10, Number(process.env.BENCH_BUDGET_S ?? 600));
 const STEP = Math.max(1, Number(process.env.BENCH_STEP ?? 1000) | 0);
+const STORE = process.env.BENCH_STORE === 'etcd' ? 'etcd' : 'SQLite';
 const VXLAN_PORT = 10;
 
 type Ctl = Controller & { cleanup(): Promise<void> };
@@ -161,11 +164,12 @@ function flowsPerSwitch(agents: Agent[]): string {
 
 async function main(): Promise<void> {
   console.log(`scale bench: node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(`${HOSTS} hosts, up to ${EPS_PER_HOST} endpoints each (${HOSTS * EPS_PER_HOST} in all), budget ${BUDGET_S} s, store SQLite`);
+  console.log(`${HOSTS} hosts, up to ${EPS_PER_HOST} endpoints each (${HOSTS * EPS_PER_HOST} in all), budget ${BUDGET_S} s, store ${STORE}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-scale-'));
   const db = path.join(dir, 'weft.db');
   const agents = Array.from({ length: HOSTS }, (_, i) => new Agent(i + 1, BigInt(0xd0000000 + i + 1)));
-  const cfg = { db, apps: 'none', maxEndpointsPerHost: String(Math.max(1024, EPS_PER_HOST)) };
+  const etcd = STORE === 'etcd' ? await EtcdCluster.start(1, dir) : undefined;
+  const cfg = { db, apps: 'none', maxEndpointsPerHost: String(Math.max(1024, EPS_PER_HOST)), ...(etcd ? { etcd: { endpoints: etcd.endpoints, prefix: '/scale/' } } : {}) };
   let c: Ctl | undefined = await startController(cfg);
   try {
     // ---- 1. hosts
@@ -243,6 +247,7 @@ async function main(): Promise<void> {
   } finally {
     for (const a of agents) a.close();
     if (c) await c.cleanup();
+    await etcd?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

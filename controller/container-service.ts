@@ -22,6 +22,8 @@ import { ContainerPolicy, DEFAULT_POLICY } from './container-policy';
 import { Readiness, endpointEventView } from './readiness';
 import { bgpRoutes } from './bgp-routes';
 import { IpsecKeys } from './ipsec';
+import { EtcdStore, RowChange } from './store-etcd';
+import { remoteEvents } from './remote-events';
 
 export type { HostInput, NetworkInput, EndpointInput, PortMappingInput } from './container-validation';
 
@@ -53,6 +55,11 @@ export class ContainerService {
   private source?: FlowSource;
   /** Desired flows per bridge, kept until the next event or sync (GET /metrics and traces read them often). */
   private readonly flowCache = new Map<string, FlowMod[]>();
+  /** Whether this controller programs the switches (with several, only the leader does: controller/cluster.ts). */
+  private programming = true;
+  /** A re-sync of every host for changes other controllers made: running, and asked again meanwhile. */
+  private remoteSync?: Promise<void>;
+  private remoteAgain = false;
 
   /**
    * `policy`: the operator's address space and publishable host ports
@@ -82,6 +89,8 @@ export class ContainerService {
     bus.on('endpoint.ready', () => { if (this.resources.countServices() > 0) void this.resyncAll().catch(() => undefined); });
     bus.on('switch.connected', (e) => { if (this.isHost(e.dpid)) void this.onConnect(e.dpid); });
     bus.on('switch.disconnected', (e) => { this.synced.delete(e.dpid); this.reconciler.forget(e.dpid); });
+    // changes other controllers made (etcd store): the same events as a local write, and the same re-syncs
+    if (store instanceof EtcdStore) store.onRemoteChange((changes) => this.applyRemote(changes));
     for (const t of ['port.added', 'port.modified', 'port.removed'] as const) {
       bus.on(t, (e) => {
         if (!this.isHost(e.dpid)) return;
@@ -143,11 +152,71 @@ export class ContainerService {
     return bgpRoutes(this.resources, this.ipam, this.policy);
   }
 
+  /**
+   * Rows another controller changed, already in the replica: keep the host
+   * bridges known, emit what a local write would have, and re-sync every
+   * host (coalesced: one more after the one running).
+   */
+  applyRemote(changes: RowChange[]): void {
+    for (const c of changes) {
+      if (c.table !== 'hosts') continue;
+      for (const r of [c.before, c.after]) if (r) { this.hostDpids.add(String(r.dpid)); if (r.phy_dpid) this.hostDpids.add(String(r.phy_dpid)); }
+      if (c.before && !c.after) {
+        for (const d of [c.before.dpid, c.before.phy_dpid]) {
+          if (!d) continue;
+          this.hostDpids.delete(String(d)); this.synced.delete(String(d)); this.reconciler.forget(String(d));
+        }
+      } else if (c.after && !c.before) {
+        for (const d of [c.after.dpid, c.after.phy_dpid]) if (d && this.connOf(String(d))) void this.onConnect(String(d));
+      }
+    }
+    for (const e of remoteEvents(changes, this.resources)) {
+      try {
+        this.bus.emit(e);
+      } catch (err) {
+        this.log.warn({ event: e.type, err: (err as Error).message }, 'a listener failed on a change from another controller');
+      }
+    }
+    this.flowCache.clear();
+    void this.resyncRemote();
+  }
+
+  private async resyncRemote(): Promise<void> {
+    if (this.remoteSync) { this.remoteAgain = true; return; }
+    do {
+      this.remoteAgain = false;
+      this.remoteSync = this.resyncAll();
+      await this.remoteSync;
+    } while (this.remoteAgain);
+    this.remoteSync = undefined;
+  }
+
+  /**
+   * Program the switches or not (several controllers: only the leader
+   * does). Turned on, every connected host bridge gets a full sync, which
+   * keeps correct flows in place; turned off, nothing more is sent.
+   */
+  async setProgramming(on: boolean): Promise<void> {
+    this.programming = on;
+    if (!on) {
+      for (const d of this.synced) this.reconciler.forget(d);
+      this.synced.clear();
+      return;
+    }
+    await Promise.all([...this.hostDpids].filter((d) => this.connOf(d)).map((d) => this.onConnect(d)));
+  }
+
+  get isProgramming(): boolean {
+    return this.programming;
+  }
+
   private async onConnect(dpid: string): Promise<void> {
+    if (!this.programming) return;
     if (!this.source) { this.log.error({ dpid }, 'no flow source registered: host bridge left as it is'); return; }
     this.connecting.add(dpid);
     try {
       await this.reconciler.fullSync(dpid);
+      if (!this.programming) return;
       this.synced.add(dpid);
       this.readiness.markReady(dpid);
       // other hosts' flows can depend on a br-phy (its MAC in routed mode, its uplink's for shared-MAC

@@ -11,6 +11,10 @@ import { OfServer } from '../southbound/channel';
 import { EventBus } from '../controller/events';
 import { SwitchRegistry } from '../controller/switch-registry';
 import { Store } from '../controller/store';
+import { EtcdStore } from '../controller/store-etcd';
+import { ETCD_DEFAULTS } from '../controller/etcd-link';
+import { Cluster } from '../controller/cluster';
+import os from 'node:os';
 import { Topology } from '../controller/topology';
 import { AppRunner } from '../controller/app-runner';
 import { ContainerService } from '../controller/container-service';
@@ -53,6 +57,8 @@ export class Controller {
   readonly apps: AppRunner;
   readonly containers: ContainerService;
   readonly bgp?: BgpSpeaker;
+  /** With the etcd store: the leader election and the switches' OpenFlow roles. */
+  readonly cluster?: Cluster;
   /** Prometheus metrics (GET /metrics), in a registry of this controller's own. */
   readonly metrics = new Metrics();
   /** Flow generation of this controller process (cookie bits 63..48). */
@@ -75,13 +81,16 @@ export class Controller {
 
   constructor(readonly cfg: ControllerConfig, log?: Logger) {
     this.log = log ?? controllerLogger(cfg.logLevel);
-    this.store = new Store(cfg.db);
+    this.store = cfg.etcd
+      ? new EtcdStore({ ...ETCD_DEFAULTS, ...cfg.etcd, campaign: true, memberId: `${os.hostname()}/${process.pid}/${this.id}` })
+      : new Store(cfg.db);
     this.registry = new SwitchRegistry(this.bus, this.log.child({ component: 'registry' }));
     this.of = new OfServer({ port: cfg.ofPort, host: cfg.ofHost, tls: cfg.tls, ...cfg.connection }, this.log.child({ component: 'openflow' }));
     this.of.on('connection', (c) => this.registry.adopt(c));
     this.bus.on('switch.connected', (e) => this.store.switchSeen(e.dpid, e.remote));
     this.topology = new Topology(this.bus);
-    this.round = this.nextRound();
+    // with etcd, rounds come from one counter of the cluster: no two controllers share one
+    this.round = this.store instanceof EtcdStore ? this.store.nextRound() : this.nextRound();
     if (cfg.auth !== false) {
       this.tokens = new Tokens(this.store);
       this.adminTokenFile = cfg.adminTokenFile ?? defaultAdminTokenFile(cfg.db);
@@ -102,6 +111,20 @@ export class Controller {
     this.policy = policy;
     this.containers = containers;
     containers.ipsec.configure({ vtepCidr: cfg.ipsecVtepCidr, rekeyIntervalS: cfg.ipsecRekeyInterval });
+    if (this.store instanceof EtcdStore) {
+      // nothing is programmed before this controller is elected
+      void containers.setProgramming(false);
+      const store = this.store;
+      this.cluster = new Cluster({
+        switches: () => this.registry.list(), bus: this.bus, log: this.log.child({ component: 'cluster' }),
+        onLeadership: (fn) => store.onLeadership(fn),
+        program: async (on) => {
+          // BGP: one speaker, the leader's (a new leader's session is new to the peers: see docs/architecture.md)
+          if (on) this.bgp?.start(); else this.bgp?.stop();
+          await containers.setProgramming(on);
+        },
+      });
+    }
     // container hosts' next hops: learned ones re-sync that br-phy, whose next-hop flows follow
     const resolver = new NextHopResolver((dpid) => containers.resources.hostByPhyDpid(dpid), (dpid) => void containers.resync(dpid));
     const probeS = cfg.tunnelProbeInterval ?? DEFAULTS.tunnelProbeInterval ?? 0;
@@ -109,7 +132,8 @@ export class Controller {
     const portsOf = (dpid: string) => { const c = this.registry.get(dpid); return c && new Map(c.ports.map((p) => [p.name, p.port_no])); };
     // tunnel probes: a host app (its packet-outs and meters are effects); its state changes are `tunnel` events
     this.tunnels = new TunnelProber({
-      hosts: () => containers.resources.hosts(), ports: portsOf, intervalMs: probeS > 0 ? probeS * 1000 : 1000, budgetPerSecond: cfg.tunnelProbeBudget,
+      // with several controllers only the leader probes (a slave may not send packet-outs, nor gets packet-ins)
+      hosts: () => (this.cluster && !this.cluster.isLeader ? [] : containers.resources.hosts()), ports: portsOf, intervalMs: probeS > 0 ? probeS * 1000 : 1000, budgetPerSecond: cfg.tunnelProbeBudget,
       changed: (tunnel) => this.bus.emit({ type: 'tunnel', tunnel }),
     });
     this.tracer = new Tracer({
@@ -175,19 +199,20 @@ export class Controller {
     const tls = t && { key: fs.readFileSync(t.key), cert: fs.readFileSync(t.cert), ...(t.ca ? { ca: fs.readFileSync(t.ca) } : {}) };
     this.api = await buildApi({
       registry: this.registry, store: this.store, bus: this.bus, topology: this.topology, containers: this.containers, bgp: this.bgp,
-      tracer: this.tracer, tunnels: this.tunnels, metrics: this.metrics, tokens: this.tokens, allowedHosts: this.cfg.allowedHosts, allowedOrigins: this.cfg.allowedOrigins, log: this.log.child({ component: 'api' }),
+      tracer: this.tracer, tunnels: this.tunnels, metrics: this.metrics, tokens: this.tokens, cluster: this.cluster, allowedHosts: this.cfg.allowedHosts, allowedOrigins: this.cfg.allowedOrigins, log: this.log.child({ component: 'api' }),
     }, tls);
     await this.api.listen({ port: this.cfg.apiPort, host: this.cfg.apiHost });
     this.apiPort = (this.api.server.address() as { port: number }).port;
     // ports picked at listen time (0 = any) are Weft's own too: never published to a container
     this.containers.setPolicy(this.policy([this.ofPort, this.apiPort]));
-    this.bgp?.start();
+    if (!this.cluster) this.bgp?.start();
     this.containers.ipsec.start();
     if (!this.tokens) this.log.warn('authentication is off (--no-auth): anyone who reaches the API may do everything; for labs only');
     if (!tls && !/^(127\.|::1$|localhost$)/.test(this.cfg.apiHost)) this.log.warn({ apiHost: this.cfg.apiHost }, 'the API leaves loopback without TLS: tokens cross the network in clear (use --api-tls-cert and --api-tls-key)');
     this.log.info({
       ofPort: this.ofPort, api: `${tls ? 'https' : 'http'}://${this.cfg.apiHost}:${this.apiPort}`, auth: this.tokens ? 'tokens' : 'off',
-      adminTokenFile: this.tokens ? this.adminTokenFile ?? '(in memory only)' : undefined, apps: this.apps.apps.filter((a) => a.scope !== 'hosts').map((a) => a.name), round: this.round, bgpPeers: this.cfg.bgp?.peers.length ?? 0 }, 'weft controller started');
+      adminTokenFile: this.tokens ? this.adminTokenFile ?? '(in memory only)' : undefined, apps: this.apps.apps.filter((a) => a.scope !== 'hosts').map((a) => a.name), round: this.round, bgpPeers: this.cfg.bgp?.peers.length ?? 0,
+      store: this.store instanceof EtcdStore ? `etcd://${this.store.etcd.endpoints.join(',')}` : 'sqlite' }, 'weft controller started');
   }
 
   async stop(): Promise<void> {
@@ -196,6 +221,7 @@ export class Controller {
     this.apps.stop();
     await this.api?.close();
     await this.of.close();
-    this.store.close();
+    if (this.store instanceof EtcdStore) await this.store.closeAsync();
+    else this.store.close();
   }
 }

@@ -3,6 +3,7 @@
 import type { TlsPaths, ConnectionOptions } from '../southbound/channel';
 import type { BgpConfig } from '../controller/bgp';
 import type { AppOptions } from '../apps';
+import type { EtcdOptions } from '../controller/etcd-link';
 import { DEFAULT_APPS } from '../apps/profiles';
 
 export interface ControllerConfig {
@@ -43,6 +44,12 @@ export interface ControllerConfig {
   ipsecVtepCidr?: string;
   /** Encrypted networks: seconds between two automatic rekeys (0 = none, the default). */
   ipsecRekeyInterval?: number;
+  /**
+   * The etcd store (--store etcd://...; controller/store-etcd.ts) instead of
+   * the SQLite file, and with it the cluster (controller/cluster.ts).
+   * Timings (call deadline, probe interval, lease TTL) default to ETCD_DEFAULTS.
+   */
+  etcd?: Pick<EtcdOptions, 'endpoints' | 'prefix' | 'ca' | 'cert' | 'key' | 'user' | 'passwordFile'> & Partial<Pick<EtcdOptions, 'callTimeoutMs' | 'probeMs' | 'leaseTtl'>>;
 }
 
 export const DEFAULTS: ControllerConfig = {

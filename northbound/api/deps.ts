@@ -30,6 +30,8 @@ export interface ApiDeps {
   metrics?: Metrics;
   /** API tokens; undefined when authentication is off (--no-auth, labs only). */
   tokens?: Tokens;
+  /** The cluster (etcd store only): this controller's role. */
+  cluster?: { status(): { role: 'leader' | 'follower' | 'unknown'; generation: string } };
   /** Host and Origin allow-lists (the API answers only to its own names). */
   allowedHosts?: readonly string[];
   allowedOrigins?: readonly string[];

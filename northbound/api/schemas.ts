@@ -69,8 +69,12 @@ export const Health = Type.Object({
   version: Type.String(),
   uptime_sec: Type.Number(),
   switches: Type.Integer({ description: 'connected switches' }),
-  store: Type.Union([Type.Literal('ok'), Type.Literal('degraded')], { description: 'the SQLite database: degraded when PRAGMA quick_check failed at start or a query met corruption since' }),
+  store: Type.Union([Type.Literal('ok'), Type.Literal('degraded')], { description: 'the SQLite database: degraded when PRAGMA quick_check failed at start or a query met corruption since; the etcd store: degraded while etcd has no quorum or cannot be reached (writes answer 503, reads go on)' }),
   store_reason: Type.Optional(Type.String({ description: 'why the store is degraded (only then)' })),
+  cluster: Type.Optional(Type.Object({
+    role: Type.Union([Type.Literal('leader'), Type.Literal('follower'), Type.Literal('unknown')], { description: 'this controller\'s role: only the leader programs the switches (OpenFlow master); unknown before the first election result' }),
+    generation: Type.String({ description: 'the leader\'s OpenFlow role generation id (the etcd revision of its election), decimal' }),
+  }, { description: 'with the etcd store (--store etcd://...) only' })),
 });
 
 export type SwitchT = Static<typeof SwitchSchema>;

@@ -7,6 +7,8 @@ import { containerPolicy } from '../../controller/container-policy';
 import { vtepCidrRefusal, DEFAULT_VTEP_CIDR } from '../../controller/ipsec';
 import { DEFAULT_AGENT_SOCKET } from '../cni/agent';
 import { version } from '../version';
+import fs from 'node:fs';
+import { parseEtcdUrl } from '../../controller/etcd-link';
 
 // This module loads only what parsing and help need. Each command imports
 // the modules it runs when it runs: `weft cni-agent` runs on every container
@@ -54,6 +56,16 @@ Options for "controller":
   --api-port N      REST API port (default ${DEFAULTS.apiPort}; 0 = any free port)
   --api-host ADDR   REST API listen address (default ${DEFAULTS.apiHost})
   --db PATH         SQLite database file (default ./${DEFAULTS.db})
+  --store SPEC      sqlite (default: the --db file) or etcd://HOST:PORT[,HOST:PORT...]:
+                    the cluster's state in etcd v3, a replica in memory here;
+                    several controllers on one etcd elect a leader that alone
+                    programs the switches (every bridge connects to all of them)
+  --etcd-ca PATH    etcd over TLS: the CA its certificates chain to (PEM)
+  --etcd-cert PATH  client certificate for etcd (PEM; with --etcd-key)
+  --etcd-key PATH   client key for etcd (PEM)
+  --etcd-user NAME  etcd authentication: user name (with --etcd-password-file)
+  --etcd-password-file PATH  a file holding that user's password
+  --etcd-prefix P   keys under this prefix (default /weft/; one per cluster)
   --tls-key PATH    controller private key (PEM); with --tls-cert and --tls-ca
                     the OpenFlow listener speaks TLS (OVS "ssl:" targets)
   --tls-cert PATH   controller certificate (PEM)
@@ -171,6 +183,8 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
       'tunnel-probe-interval': { type: 'string' },
       'tunnel-probe-budget': { type: 'string' },
       'ipsec-vtep-cidr': { type: 'string' }, 'ipsec-rekey-interval': { type: 'string' },
+      store: { type: 'string' }, 'etcd-ca': { type: 'string' }, 'etcd-cert': { type: 'string' }, 'etcd-key': { type: 'string' },
+      'etcd-user': { type: 'string' }, 'etcd-password-file': { type: 'string' }, 'etcd-prefix': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -202,8 +216,35 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     ...probeInterval(values['tunnel-probe-interval']),
     ...probeBudget(values['tunnel-probe-budget']),
     ...ipsecOptions(values['ipsec-vtep-cidr'], values['ipsec-rekey-interval'], values['pod-cidrs']),
+    ...storeConfig(values),
     ...apiTrust(values),
     ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['api-host'] ?? DEFAULTS.apiHost),
+  };
+}
+
+/** --store sqlite | etcd://HOST:PORT[,...] with the --etcd-* options (only with etcd). */
+function storeConfig(v: Record<string, string | boolean | string[] | undefined>): Pick<ControllerConfig, 'etcd'> {
+  const s = v.store as string | undefined;
+  const etcdFlags = ['etcd-ca', 'etcd-cert', 'etcd-key', 'etcd-user', 'etcd-password-file', 'etcd-prefix'].filter((k) => v[k] !== undefined);
+  if (s === undefined || s === 'sqlite') {
+    if (etcdFlags.length) throw new UsageError(`--${etcdFlags[0]} needs --store etcd://HOST:PORT[,...]`);
+    return {};
+  }
+  let endpoints: string[];
+  try { endpoints = parseEtcdUrl(s); } catch (e) { throw new UsageError((e as Error).message); }
+  const str = (k: string) => v[k] as string | undefined;
+  if ((str('etcd-cert') === undefined) !== (str('etcd-key') === undefined)) throw new UsageError('--etcd-cert and --etcd-key go together');
+  if (str('etcd-cert') !== undefined && str('etcd-ca') === undefined) throw new UsageError('--etcd-cert needs --etcd-ca (TLS to etcd)');
+  if ((str('etcd-user') === undefined) !== (str('etcd-password-file') === undefined)) throw new UsageError('--etcd-user and --etcd-password-file go together');
+  for (const k of ['etcd-ca', 'etcd-cert', 'etcd-key', 'etcd-password-file']) if (str(k) !== undefined && !fs.existsSync(str(k)!)) throw new UsageError(`--${k}: ${str(k)} does not exist`);
+  const prefix = str('etcd-prefix') ?? '/weft/';
+  if (!/^\/[A-Za-z0-9_./-]{0,100}\/$/.test(prefix)) throw new UsageError(`--etcd-prefix: "${prefix}" must start and end with / (letters, digits, _ . - /)`);
+  return {
+    etcd: {
+      endpoints, prefix,
+      ...(str('etcd-ca') ? { ca: str('etcd-ca') } : {}), ...(str('etcd-cert') ? { cert: str('etcd-cert'), key: str('etcd-key') } : {}),
+      ...(str('etcd-user') ? { user: str('etcd-user'), passwordFile: str('etcd-password-file') } : {}),
+    },
   };
 }
 

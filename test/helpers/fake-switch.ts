@@ -21,7 +21,18 @@ export interface FakeSwitchOptions {
   tls?: { key: string; cert: string; ca: string };
   /** Local (source) address to connect from, e.g. 127.0.0.2. */
   localAddress?: string;
+  /** Answer flow-stats requests with an empty table (default: left to the test). */
+  answerFlowStats?: boolean;
+  /**
+   * Answer role requests as OVS does, with this state shared by the fake
+   * connections of one switch to several controllers: a master or slave
+   * request with a generation older than the last one is refused
+   * (OFPET_ROLE_REQUEST_FAILED / OFPRRFC_STALE); a master demotes the others.
+   */
+  roles?: FakeRoleState;
 }
+
+export interface FakeRoleState { generation?: bigint; master?: FakeSwitch; refused: number }
 
 export function fakePort(no: number, name = `p${no}`): Port {
   return {
@@ -71,6 +82,18 @@ export class FakeSwitch {
       this.send({ type: 'echo_reply', xid: m.xid, data: m.data });
     } else if (m.type === 'barrier_request') {
       this.send({ type: 'barrier_reply', xid: m.xid });
+    } else if (m.type === 'multipart_request' && m.body.kind === 'flow' && this.opts.answerFlowStats) {
+      this.send({ type: 'multipart_reply', xid: m.xid, flags: 0, body: { kind: 'flow', stats: [] } });
+    } else if (m.type === 'role_request' && this.opts.roles) {
+      const st = this.opts.roles;
+      if ((m.role === 2 || m.role === 3) && st.generation !== undefined && BigInt.asIntN(64, m.generation_id - st.generation) < 0n) {
+        st.refused++;
+        this.send({ type: 'error', xid: m.xid, errType: 11, code: 0, data: Buffer.alloc(0) });
+        return;
+      }
+      if (m.role === 2 || m.role === 3) st.generation = m.generation_id;
+      if (m.role === 2) st.master = this;
+      this.send({ type: 'role_reply', xid: m.xid, role: m.role, generation_id: m.generation_id });
     }
   }
 

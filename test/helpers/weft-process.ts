@@ -88,7 +88,8 @@ export class WeftProcess {
   /** SIGKILL and wait for the exit. */
   async kill(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    // killed before (by a signal, so no exit code): 'exit' will not come again
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const gone = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await gone;

@@ -29,8 +29,11 @@ const HOSTILE = [
   '10.90.0.010', '010.1.1.1', '10.1.1', '0.0.0.0', '255.255.255.255', '127.0.0.1', '224.0.0.1', '169.254.1.1', '10.60.0.0/26', '8.8.8.0/24',
   '127.0.0.0/8', '224.0.0.0/24', '0.0.0.0/0', '10.1.0.0/33', 'br-int', 'patch-int', 'vxlan0', 'patch-phy', 'wf0123456789a',
   '0e:00:00:00:00:01', '00:00:00:00:00:00', 'ff:ff:ff:ff:ff:ff', '01:00:5e:00:00:01', '0a:01:0a:3c:00:05', 'ffffffffffffffff', '0000000000000000',
-  'h1', 'h2', 'blue', 'red', 'green', 'eth0', 'c1', 'tcp', 'udp', 'icmp', 'admin', 'host', 'ready', 'local', 'overlay', 'routed', 'underlay',
+  'h1', 'h2', 'blue', 'red', 'green', 'web', 'eth0', 'c1', 'tcp', 'udp', 'icmp', 'admin', 'host', 'ready', 'local', 'overlay', 'routed', 'underlay',
 ];
+
+/** Names in the test's world (hosts, networks, a service, a policy name, a dpid). */
+const KNOWN = ['h1', 'h2', 'blue', 'red', 'green', 'web', '00000000000000f1'];
 
 function resolve(doc: { components?: { schemas?: Record<string, Schema> } }, s: Schema): Schema {
   let x = s;
@@ -82,12 +85,13 @@ test(`REST fuzzer over the OpenAPI document (${RUNS} requests): never a 500, and
     const r = await ctl.api!.inject({ method: method as 'GET', url, payload: payload as object, headers: { authorization: token ? `Bearer ${token}` : '' } });
     return { status: r.statusCode, body: r.body };
   };
-  // a world to act on: two hosts, two networks, endpoints, a host token
+  // a world to act on: two hosts, three networks (one encrypted), endpoints, a service, a host token
   for (const [name, dpid, ip] of [['h1', '00000000000000f1', '172.30.5.1'], ['h2', '00000000000000f2', '172.30.5.2']]) await call('POST', '/v1/hosts', admin, { name, dpid, underlayIp: ip });
   await call('POST', '/v1/networks', admin, { name: 'blue', cidr: '10.61.0.0/24' });
   await call('POST', '/v1/networks', admin, { name: 'red', cidr: '10.62.0.0/24', mode: 'overlay' });
   await call('POST', '/v1/networks', admin, { name: 'green', cidr: '10.63.0.0/24', mode: 'overlay', encrypted: true });
   for (const [c, h] of [['c1', 'h1'], ['c2', 'h2']]) await call('POST', '/v1/endpoints', admin, { containerId: c, ifName: 'eth0', host: h, network: 'blue' });
+  await call('POST', '/v1/services', admin, { name: 'web', network: 'blue', vip: '10.61.0.200', ports: [{ protocol: 'tcp', port: 80, targetPort: 8080 }], selector: { matchLabels: { app: 'web' } } });
   const hostToken = JSON.parse((await call('POST', '/v1/tokens', admin, { role: 'host', host: 'h1' })).body).token as string;
   const snapshot = async () => {
     const parts = await Promise.all(['/v1/hosts?kind=registered', '/v1/networks', '/v1/endpoints', '/v1/tokens'].map((u) => call('GET', u, admin)));
@@ -105,7 +109,8 @@ test(`REST fuzzer over the OpenAPI document (${RUNS} requests): never a 500, and
 
   const request = fc.oneof(...ops.map((op) => fc.record({
     op: fc.constant(op),
-    path: fc.tuple(...op.params.filter((p) => p.in === 'path').map((p) => arb(spec, p.schema))),
+    // path parameters: often a name the world has (so routes get past 404 to their own checks), else anything
+    path: fc.tuple(...op.params.filter((p) => p.in === 'path').map((p) => fc.oneof({ arbitrary: fc.constantFrom(...KNOWN), weight: 1 }, { arbitrary: arb(spec, p.schema), weight: 2 }))),
     query: fc.tuple(...op.params.filter((p) => p.in === 'query').map((p) => fc.option(arb(spec, p.schema), { nil: undefined }))),
     body: op.body ? arb(spec, op.body) : fc.constant(undefined),
     who: fc.constantFrom('admin', 'admin', 'admin', 'host', 'none'),

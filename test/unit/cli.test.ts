@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { parseControllerArgs, UsageError } from '../../northbound/cli/weft';
@@ -61,5 +62,35 @@ test('docs/openapi.json is the document the API serves (run `npm run openapi` af
   const paths = Object.keys((doc as { paths: object }).paths);
   for (const p of ['/v1/health', '/v1/switches', '/v1/switches/{dpid}', '/v1/switches/{dpid}/flows', '/v1/links', '/v1/hosts', '/v1/topology', '/v1/events', '/v1/hosts/{name}', '/v1/networks', '/v1/networks/{id}', '/v1/endpoints', '/v1/endpoints/{id}']) {
     assert.ok(paths.includes(p), `${p} documented`);
+  }
+});
+
+test('controller --store: sqlite by default, etcd://HOST:PORT[,...] with its TLS and authentication options, each checked', () => {
+  assert.equal(parseControllerArgs([]).etcd, undefined);
+  assert.equal(parseControllerArgs(['--store', 'sqlite']).etcd, undefined);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-cli-etcd-'));
+  try {
+    for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'pw']) fs.writeFileSync(path.join(dir, f), 'x');
+    const p = (f: string) => path.join(dir, f);
+    assert.deepEqual(parseControllerArgs(['--store', 'etcd://10.0.0.1:2379,10.0.0.2:2379', '--etcd-ca', p('ca.pem'), '--etcd-cert', p('cert.pem'), '--etcd-key', p('key.pem'),
+      '--etcd-user', 'weft', '--etcd-password-file', p('pw'), '--etcd-prefix', '/prod/']).etcd, {
+      endpoints: ['10.0.0.1:2379', '10.0.0.2:2379'], prefix: '/prod/', ca: p('ca.pem'), cert: p('cert.pem'), key: p('key.pem'), user: 'weft', passwordFile: p('pw'),
+    });
+    assert.deepEqual(parseControllerArgs(['--store', 'etcd://e1:2379']).etcd, { endpoints: ['e1:2379'], prefix: '/weft/' });
+    const bad: [string[], RegExp][] = [
+      [['--store', 'mysql://x'], /--store/],
+      [['--store', 'etcd://e1'], /not HOST:PORT/],
+      [['--store', 'etcd://e1:70000'], /not HOST:PORT/],
+      [['--etcd-ca', p('ca.pem')], /--etcd-ca needs --store etcd/],
+      [['--store', 'etcd://e1:2379', '--etcd-cert', p('cert.pem')], /--etcd-cert and --etcd-key go together/],
+      [['--store', 'etcd://e1:2379', '--etcd-cert', p('cert.pem'), '--etcd-key', p('key.pem')], /--etcd-cert needs --etcd-ca/],
+      [['--store', 'etcd://e1:2379', '--etcd-user', 'weft'], /--etcd-user and --etcd-password-file go together/],
+      [['--store', 'etcd://e1:2379', '--etcd-ca', p('nope.pem')], /--etcd-ca: .* does not exist/],
+      [['--store', 'etcd://e1:2379', '--etcd-prefix', 'weft'], /--etcd-prefix/],
+      [['--store', 'etcd://e1:2379', '--etcd-prefix', '/a b/'], /--etcd-prefix/],
+    ];
+    for (const [args, re] of bad) assert.throws(() => parseControllerArgs(args), (e: unknown) => e instanceof UsageError && re.test((e as Error).message), args.join(' '));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -40,6 +40,7 @@ export function switchRoutes(deps: ApiDeps) {
       return {
         status: state, version: API_VERSION, uptime_sec: (Date.now() - started) / 1000, switches: deps.registry.list().length,
         store: state, ...(s.state === 'degraded' ? { store_reason: s.reason } : {}),
+        ...(deps.cluster ? { cluster: (({ role, generation }) => ({ role, generation }))(deps.cluster.status()) } : {}),
       };
     });
     app.get('/switches', {

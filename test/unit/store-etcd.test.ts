@@ -1,0 +1,122 @@
+// The etcd store against a real etcd (3 members on loopback ports, started
+// from /usr/bin/etcd and stopped by pid): compare-and-swap IPAM from two
+// store instances (no address twice), the watch carrying one controller's
+// writes to another (with the same events), 503 without a quorum while
+// reads go on, and recovery when the quorum is back.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { EtcdStore } from '../../controller/store-etcd';
+import { ETCD_DEFAULTS, EtcdOptions, parseEtcdUrl } from '../../controller/etcd-link';
+import { ContainerService } from '../../controller/container-service';
+import { EventBus, Stamped, WeftEvent } from '../../controller/events';
+import { WeftError } from '../../controller/errors';
+import { EtcdCluster, etcdAvailable } from '../helpers/etcd';
+import { waitFor } from '../helpers/wait';
+
+const skip = etcdAvailable() ? false : 'no /usr/bin/etcd (apt-get install etcd-server)';
+let etcd: EtcdCluster;
+const open: EtcdStore[] = [];
+let n = 0;
+
+function opts(prefix: string, over: Partial<EtcdOptions> = {}): EtcdOptions {
+  return { ...ETCD_DEFAULTS, endpoints: etcd.endpoints, prefix, campaign: false, memberId: `t${++n}`, ...over };
+}
+
+function node(prefix: string) {
+  const store = new EtcdStore(opts(prefix));
+  open.push(store);
+  const bus = new EventBus();
+  const events: Stamped[] = [];
+  bus.on('*', (e) => events.push(e));
+  const svc = new ContainerService(store, () => undefined, bus, pino({ level: 'silent' }), 1);
+  return { store, bus, svc, events };
+}
+
+before(async () => { if (!skip) etcd = await EtcdCluster.start(3); });
+after(async () => {
+  for (const s of open) await s.closeAsync().catch(() => undefined);
+  await etcd?.stop();
+});
+
+test('parseEtcdUrl takes HOST:PORT lists and names what is wrong', () => {
+  assert.deepEqual(parseEtcdUrl('etcd://127.0.0.1:2379,etcd-2:2379'), ['127.0.0.1:2379', 'etcd-2:2379']);
+  assert.throws(() => parseEtcdUrl('etcd://127.0.0.1'), /not HOST:PORT/);
+  assert.throws(() => parseEtcdUrl('etcd://h:99999'), /not HOST:PORT/);
+  assert.throws(() => parseEtcdUrl('http://h:1'), /--store/);
+});
+
+test('two stores allocate from one network concurrently: no address twice, blocks claimed once', { skip }, async () => {
+  const a = node('/t-ipam/');
+  const b = node('/t-ipam/');
+  a.svc.createHost({ name: 'h1', dpid: '0000000000000001', underlayIp: '172.31.234.1' });
+  a.svc.createHost({ name: 'h2', dpid: '0000000000000002', underlayIp: '172.31.234.2' });
+  a.svc.createNetwork({ name: 'n', cidr: '10.77.0.0/25', blockSize: 28 });
+  await waitFor(() => b.svc.resources.network('n') && b.svc.resources.host('h2'), { what: 'b sees the network and hosts' });
+  // interleaved without yielding: each store writes on a replica that has not seen the other's last write
+  const ips: string[] = [];
+  const refused: string[] = [];
+  for (let i = 0; i < 70; i++) {
+    for (const [s, h] of [[a, 'h1'], [b, 'h2']] as const) {
+      try {
+        ips.push(s.svc.createEndpoint({ containerId: `${h}-c${i}`, ifName: 'eth0', host: h, network: 'n' }).endpoint.ip);
+      } catch (e) {
+        assert.ok(e instanceof WeftError && e.code === 'exhausted', `only exhaustion may refuse: ${(e as Error).message}`);
+        refused.push(h);
+      }
+    }
+  }
+  assert.equal(new Set(ips).size, ips.length, 'an address was given out twice');
+  // 10.77.0.0/25: 128 addresses less network, broadcast and gateway
+  assert.equal(ips.length, 125);
+  assert.ok(a.store.stats.conflicts + b.store.stats.conflicts > 0, 'the stores never conflicted: the test did not race');
+  await waitFor(() => a.store.revision === b.store.revision && a.store.revision > 0, { what: 'replicas converge' });
+  const blocksA = a.svc.ipam.blocks(a.svc.resources.network('n')!.id);
+  assert.deepEqual(b.svc.ipam.blocks(b.svc.resources.network('n')!.id), blocksA);
+  assert.equal(new Set(blocksA.map((x) => x.cidr)).size, blocksA.length);
+  assert.deepEqual(b.svc.resources.endpoints().map((e) => e.ip).sort(), [...ips].sort());
+  console.log(`# 140 attaches from two stores: ${ips.length} addresses, ${refused.length} refused (exhausted), conflicts retried: a ${a.store.stats.conflicts}, b ${b.store.stats.conflicts}`);
+});
+
+test('a write through one store reaches the other with the events a local write emits', { skip }, async () => {
+  const a = node('/t-watch/');
+  const b = node('/t-watch/');
+  a.svc.createHost({ name: 'h1', dpid: '00000000000000a1', underlayIp: '172.31.234.11' });
+  a.svc.createNetwork({ name: 'w', cidr: '10.78.0.0/24' });
+  const { endpoint } = a.svc.createEndpoint({ containerId: 'c1', ifName: 'eth0', host: 'h1', network: 'w' });
+  const seen = (t: WeftEvent['type']) => b.events.find((e) => e.type === t);
+  await waitFor(() => seen('host.registered') && seen('network.created') && seen('endpoint.created'), { what: 'events on b' });
+  assert.equal((seen("endpoint.created") as unknown as { endpoint: { ip: string } }).endpoint.ip, endpoint.ip);
+  assert.equal(b.svc.resources.endpoint(endpoint.id)?.ip, endpoint.ip);
+  // a waiter on b resolves when a marks the endpoint ready
+  const ready = b.svc.waitReady(endpoint.id, 5000);
+  a.svc.resources.setEndpointState(endpoint.id, 'ready', new Date().toISOString());
+  assert.equal((await ready).state, 'ready');
+  await b.svc.deleteEndpoint(endpoint.id);
+  await waitFor(() => a.events.find((e) => e.type === 'endpoint.deleted') && !a.svc.resources.endpoint(endpoint.id), { what: 'a sees the delete' });
+  // a local write emits nothing twice: b's own delete came back through the watch without an event
+  assert.equal(b.events.filter((e) => e.type === 'endpoint.deleted').length, 1);
+});
+
+test('without a quorum writes get 503 and change nothing, reads go on; with it back, writes work again', { skip }, async () => {
+  const a = node('/t-quorum/');
+  a.svc.createHost({ name: 'h1', dpid: '00000000000000b1', underlayIp: '172.31.234.21' });
+  a.svc.createNetwork({ name: 'q', cidr: '10.79.0.0/24' });
+  // one member down: still a quorum
+  await etcd.kill(2);
+  a.svc.createEndpoint({ containerId: 'c-one-down', ifName: 'eth0', host: 'h1', network: 'q' });
+  await etcd.kill(1);
+  await waitFor(() => a.store.health().state === 'degraded', { what: 'the store sees the quorum lost' });
+  const before = a.svc.resources.endpoints().length;
+  assert.throws(() => a.svc.createEndpoint({ containerId: 'c-no-quorum', ifName: 'eth0', host: 'h1', network: 'q' }),
+    (e: unknown) => e instanceof WeftError && e.status === 503 && e.code === 'store_unavailable');
+  assert.equal(a.svc.resources.endpoints().length, before, 'a refused write changed the replica');
+  assert.equal(a.svc.resources.network('q')?.cidr, '10.79.0.0/24');
+  await etcd.restart(1);
+  await etcd.restart(2);
+  await waitFor(() => a.store.health().state === 'ok', { what: 'the store sees the quorum back', timeoutMs: 15000 });
+  const e = await waitFor(() => a.svc.createEndpoint({ containerId: 'c-back', ifName: 'eth0', host: 'h1', network: 'q' }), { what: 'a write after recovery', timeoutMs: 15000 });
+  const b = node('/t-quorum/');
+  assert.equal(b.svc.resources.endpoint(e.endpoint.id)?.ip, e.endpoint.ip);
+  assert.equal(b.svc.resources.endpoints({ containerId: 'c-no-quorum' }).length, 0);
+});
