@@ -24,9 +24,9 @@ import type { EndpointRec, ServiceRec, ServicePort } from '../../controller/reso
 import type { GroupSpec } from '../../controller/reconciler';
 import { serviceBackends, SERVICE_LIMITS } from '../../controller/service-spec';
 import {
-  flow, REG, ETH_TYPE, IP_PROTO, ARP_OP, CS, ctState, POLICY_ZONE, TABLE_ID, OFPP_IN_PORT_16, GATEWAY_MAC, derivedMac, objectId, hairpinZone, NXM_OF_IN_PORT, Owner,
+  flow, REG, ETH_TYPE, IP_PROTO, ARP_OP, CS, ctState, POLICY_ZONE, TABLE_ID, OFPP_IN_PORT_16, GATEWAY_MAC, derivedMac, objectId, hairpinZone, NXM_OF_IN_PORT, UNDERLAY_NET, Owner,
 } from '../../controller/pipeline';
-import { Ctx, setField } from './context';
+import { Ctx, setField, cidrMatch } from './context';
 import { arpReply } from './arp';
 
 /** OFPGT_SELECT */
@@ -95,6 +95,12 @@ export function serviceFlows(c: Ctx): FlowMod[] {
       // from the tunnel (the policy stage does the same in its own classifier flow): a remote backend's reply is un-DNATed
       out.push(flow('classifier', owner).band('fromTunnelService').match('in_port', c.tun).match('tunnel_id', BigInt(n.vni)).match('eth_type', ETH_TYPE.ipv4)
         .actions(setField(REG.network, id), ctNat(POLICY_ZONE, TABLE_ID.l2Forwarding)).build());
+    }
+    if (n.mode === 'routed' && c.routed && c.myPhyMac) {
+      // routed: a remote backend's reply comes from the underlay through br-phy, to this host's br-phy MAC
+      out.push(flow('classifier', owner).band('routedToHostService').match('in_port', c.s.patchPort!).match('eth_dst', c.myPhyMac)
+        .match('eth_type', ETH_TYPE.ipv4).match('ipv4_dst', ...cidrMatch(c.cidr.get(id)!))
+        .actions(setField(REG.network, UNDERLAY_NET), setField('eth_dst', GATEWAY_MAC), ctNat({ zone: id }, TABLE_ID.l3Forwarding)).build());
     }
     // a local backend that reached itself: SNAT to the gateway address (one flow per backend, whatever its services)
     const hairpins = new Set<string>();

@@ -23,9 +23,9 @@ const AFTER_SERVICES = ['egressPolicy', 'l3Forwarding'] as const;
 
 export const BR_INT_TABLES: readonly TableDecl<BrIntTable>[] = [
   {
-    name: 'classifier', purpose: 'where a packet came from: the tunnel (VNI -> network id in reg6; the controller\'s tunnel probes, VNI TUNNEL_PROBE_VNI from a registered host, to the controller through a meter), the underlay through br-phy (routed mode: to the gateway; NAT replies; underlay VLANs); anything else is from an endpoint port and goes to the spoof guard; on a host with services, IPv4 from the tunnel of a service\'s network passes conntrack with NAT (a backend\'s reply is un-DNATed) on its way',
-    matches: ['in_port', 'tunnel_id', 'tun_ipv4_src', 'vlan_vid', 'eth_dst', 'eth_type'], sets: ['reg6', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding', 'ingressPolicy'], miss: { goto: 'spoofGuard' },
-    bands: { miss: 0, fromTunnel: 100, fromTunnelService: 103, fromTunnelPolicy: 105, fromUnderlay: 100, underlayVlan: 110, natReply: 115, routedToHost: 120, tunnelProbe: 130, traceObserve: TRACE_OBSERVE },
+    name: 'classifier', purpose: 'where a packet came from: the tunnel (VNI -> network id in reg6; the controller\'s tunnel probes, VNI TUNNEL_PROBE_VNI from a registered host, to the controller through a meter), the underlay through br-phy (routed mode: to the gateway; NAT replies; underlay VLANs); anything else is from an endpoint port and goes to the spoof guard; on a host with services, IPv4 from the tunnel (or, routed, from the underlay) to a service\'s network passes conntrack with NAT (a backend\'s reply is un-DNATed) on its way',
+    matches: ['in_port', 'tunnel_id', 'tun_ipv4_src', 'vlan_vid', 'eth_dst', 'eth_type', 'ipv4_dst'], sets: ['reg6', 'eth_dst'], next: ['spoofGuard', 'l2Forwarding', 'l3Forwarding', 'ingressPolicy'], miss: { goto: 'spoofGuard' },
+    bands: { miss: 0, fromTunnel: 100, fromTunnelService: 103, fromTunnelPolicy: 105, fromUnderlay: 100, underlayVlan: 110, natReply: 115, routedToHost: 120, routedToHostService: 125, tunnelProbe: 130, traceObserve: TRACE_OBSERVE },
   },
   {
     name: 'spoofGuard', purpose: 'an endpoint may only send from its own MAC and IP (ARP and IPv4); what passes is classified (in_port -> network id in reg6); anything else is dropped; on a host with policy-selected endpoints, IPv4 passes conntrack (zone: the network id) into egressPolicy; IPv4 of an endpoint whose network has services goes to serviceLB first',

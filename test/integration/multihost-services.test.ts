@@ -7,7 +7,7 @@
 // trace through the select group; and a backend removed: its bucket goes
 // by a group modify, and a connection established to the other backend
 // carries on.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, ChildProcessWithoutNullStreams } from 'node:child_process';
 import { MultiHostLab } from '../helpers/multihost-lab';
@@ -78,12 +78,26 @@ async function ask(ns: string, ip: string, port: number, n: number, waitMs = 300
 }
 const count = (answers: string[]) => answers.reduce<Record<string, number>>((m, a) => ({ ...m, [a.split(' ')[0]!]: (m[a.split(' ')[0]!] ?? 0) + 1 }), {});
 
-let lab: MultiHostLab | undefined;
-before(async () => { lab = await MultiHostLab.start({ id: 'sv', subnet: '172.31.232.0/24', hosts: 2, mtu: 1600, tunnel: true }); });
-after(async () => { await lab?.stop(); });
+/** Starts the test's named servers (TCP 8080, UDP 5353) in each backend; killed after the test. */
+async function serve(t: { after(fn: () => void): void }, backends: [{ netns: string }, string][]): Promise<void> {
+  const servers: ChildProcessWithoutNullStreams[] = [];
+  t.after(() => { for (const s of servers) s.kill(); });
+  for (const [ct, name] of backends) {
+    for (const [script, port] of [[NAMED_SERVER, '8080'], [NAMED_UDP, '5353']]) {
+      const s = inNs(ct.netns, script!, port!, name);
+      let out = '';
+      s.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      servers.push(s);
+      await waitFor(() => out.includes('listening'), { what: `server ${name}:${port}`, timeoutMs: 10000 });
+    }
+  }
+}
 
+// one lab at a time (the same id and underlay): each test starts its own and stops it when it ends
 test('services across two hosts', async (t) => {
+  const lab = await MultiHostLab.start({ id: 'sv', subnet: '172.31.232.0/24', hosts: 2, mtu: 1600, tunnel: true });
   if (!lab) { t.skip('no OVS'); return; }
+  t.after(() => lab.stop());
   const { hosts, weft } = lab;
   await lab.register();
   const net = await weft.call<{ gateway: string }>('POST', '/v1/networks', { name: 'svc', cidr: '10.46.0.0/16', mode: 'overlay' });
@@ -93,19 +107,9 @@ test('services across two hosts', async (t) => {
   const b1 = await lab.attach(0, 'b1', 'svc');
   const b2 = await lab.attach(1, 'b2', 'svc');
   const c = await lab.attach(1, 'c', 'svc');
-  const idOf = async (name: string) => (await weft.call<EndpointRec[]>('GET', `/v1/endpoints?containerId=${lab!.o.id}-${name}`)).body[0]!;
+  const idOf = async (name: string) => (await weft.call<EndpointRec[]>('GET', `/v1/endpoints?containerId=${lab.o.id}-${name}`)).body[0]!;
   const [e1, e2] = [await idOf('b1'), await idOf('b2')];
-  const servers: ChildProcessWithoutNullStreams[] = [];
-  t.after(() => { for (const s of servers) s.kill(); });
-  for (const [ct, name] of [[b1.ct, 'b1'], [b2.ct, 'b2']] as const) {
-    for (const [script, port] of [[NAMED_SERVER, '8080'], [NAMED_UDP, '5353']]) {
-      const s = inNs(ct.netns, script!, port!, name);
-      let out = '';
-      s.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      servers.push(s);
-      await waitFor(() => out.includes('listening'), { what: `server ${name}:${port}`, timeoutMs: 10000 });
-    }
-  }
+  await serve(t, [[b1.ct, 'b1'], [b2.ct, 'b2']]);
   await a.ct.waitPing(b2.ip, 10000);
   await c.ct.waitPing(b1.ip, 10000);
   await b1.ct.waitPing(b2.ip, 10000);
@@ -224,7 +228,7 @@ test('services across two hosts', async (t) => {
     kept!.stdin.write('one\n');
     await waitFor(() => out.includes('one'), { what: 'echo one', timeoutMs: 5000 });
     const before = await hosts[0]!.ofctlOn('br-int', 'dump-groups');
-    await lab!.detach(0, 'b1', 'svc', b1.ct);
+    await lab.detach(0, 'b1', 'svc', b1.ct);
     await waitFor(async () => (await weft.call<{ backends: unknown[] }>('GET', '/v1/services/web')).body.backends.length === 1, { what: 'one backend left', timeoutMs: 10000 });
     await waitFor(async () => !(await hosts[0]!.ofctlOn('br-int', 'dump-groups')).includes(b1.ip), { what: 'b1\'s bucket gone on host 1', timeoutMs: 10000 });
     kept!.stdin.write('two\n');
@@ -239,4 +243,29 @@ test('services across two hosts', async (t) => {
   await lab.detach(0, 'a', 'svc', a.ct);
   await lab.detach(1, 'b2', 'svc', b2.ct);
   await lab.detach(1, 'c', 'svc', c.ct);
+});
+
+test('a routed network: a remote backend\'s reply comes back from the underlay and is un-DNATed', async (t) => {
+  const lab = await MultiHostLab.start({ id: 'sv', subnet: '172.31.232.0/24', hosts: 2, phy: true });
+  if (!lab) { t.skip('no OVS'); return; }
+  t.after(() => lab.stop());
+  const { weft } = lab;
+  await lab.register();
+  assert.equal((await weft.call('POST', '/v1/networks', { name: 'rsvc', cidr: '10.47.0.0/16', mode: 'routed' })).status, 201);
+  const a = await lab.attach(0, 'a', 'rsvc');
+  const b1 = await lab.attach(0, 'b1', 'rsvc');
+  const b2 = await lab.attach(1, 'b2', 'rsvc');
+  await serve(t, [[b1.ct, 'b1'], [b2.ct, 'b2']]);
+  await a.ct.waitPing(b2.ip, 10000);
+  const ids = await Promise.all(['b1', 'b2'].map(async (n) => (await weft.call<EndpointRec[]>('GET', `/v1/endpoints?containerId=${lab.o.id}-${n}`)).body[0]!.id));
+  const r = await weft.call('POST', '/v1/services', { name: 'rweb', network: 'rsvc', vip: '10.47.200.10', ports: [{ protocol: 'tcp', port: 80, targetPort: 8080 }], endpoints: ids });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const answers = await ask(a.ct.netns, '10.47.200.10', 80, 30);
+  const n = count(answers);
+  console.log(`rweb from a: ${JSON.stringify(n)}`);
+  assert.ok(n.b1! > 0 && n.b2! > 0 && n.b1! + n.b2! === 30, `both backends, across the underlay too: ${JSON.stringify(answers)}`);
+  assert.ok(answers.every((x) => x.endsWith(` ${a.ip}`)));
+  await lab.detach(0, 'a', 'rsvc', a.ct);
+  await lab.detach(0, 'b1', 'rsvc', b1.ct);
+  await lab.detach(1, 'b2', 'rsvc', b2.ct);
 });

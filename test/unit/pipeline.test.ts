@@ -15,7 +15,7 @@ import { OfpMessage, Outgoing, FlowMod } from '../../southbound/codec';
 import type { Connection } from '../../southbound/channel';
 
 test('the builder refuses fields and gotos a table does not declare', () => {
-  assert.throws(() => flow('classifier', { category: 'pipeline', id: 0 }).match('ipv4_dst', '1.2.3.4'), PipelineError);
+  assert.throws(() => flow('classifier', { category: 'pipeline', id: 0 }).match('ipv4_src', '1.2.3.4'), PipelineError);
   assert.throws(() => flow('l2Forwarding', { category: 'pipeline', id: 0 }).goto('classifier'), /may not go to/);
   assert.equal(missFlows().length, PIPELINE.length);
   assert.equal(roundOf(cookie(7, 'endpoint', 0xdeadbeef)), 7);

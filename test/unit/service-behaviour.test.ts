@@ -149,3 +149,17 @@ test('hairpin: a backend that reaches itself is SNATed to the gateway in the hai
   assert.deepEqual(reply.outputs.map((x) => x.port), [b1.port], traceText(reply));
   assert.deepEqual(reply.effects.filter((e) => e.type === 'ct').map((e) => e.type === 'ct' && e.zone), [hairpinZone(1), 1], traceText(reply));
 });
+
+test('routed: a remote backend\'s reply from the underlay passes ct(nat) in the classifier, then is routed to the client', () => {
+  const rnet: NetworkRec = { ...net, mode: 'routed' };
+  const PATCH = 2;
+  const PHY_MAC = 'aa:00:00:00:00:01';
+  const s: HostState = { ...state('h1', [WEB]), networks: new Map([[1, rnet]]), patchPort: PATCH, phyMac: (h) => (h === 'h1' ? PHY_MAC : 'aa:00:00:00:00:02') };
+  const reply = walk(s, { in_port: PATCH, eth_src: 'aa:00:00:00:00:02', eth_dst: PHY_MAC, eth_type: 0x0800, ipv4_src: b2.ip, ipv4_dst: client.ip, ip_proto: 6, tcp_src: 8080, tcp_dst: 40000, nw_ttl: 63 },
+    { ct: { state: '+trk+est+rpl+dnat', nat: { ipv4_src: WEB.vip, tcp_src: 80 } } });
+  assert.deepEqual([reply.outputs[0]?.port, reply.outputs[0]?.fields.ipv4_src, reply.outputs[0]?.fields.tcp_src], [client.port, WEB.vip, 80], traceText(reply));
+  assert.ok(reply.hops[0]?.tableName === 'classifier' && reply.effects.some((e) => e.type === 'ct' && e.zone === 1 && e.nat), traceText(reply));
+  // without the service, the same packet passes no conntrack
+  const plain = walk({ ...s, services: [] }, { in_port: PATCH, eth_src: 'aa:00:00:00:00:02', eth_dst: PHY_MAC, eth_type: 0x0800, ipv4_src: b2.ip, ipv4_dst: client.ip, ip_proto: 6, tcp_src: 8080, tcp_dst: 40000, nw_ttl: 63 });
+  assert.ok(!plain.effects.some((e) => e.type === 'ct'), traceText(plain));
+});
