@@ -27,6 +27,7 @@ import {
   flow, REG, ETH_TYPE, IP_PROTO, ARP_OP, CS, ctState, POLICY_ZONE, TABLE_ID, OFPP_IN_PORT_16, GATEWAY_MAC, derivedMac, objectId, hairpinZone, NXM_OF_IN_PORT, UNDERLAY_NET, Owner,
 } from '../../controller/pipeline';
 import { Ctx, setField, cidrMatch } from './context';
+import { tunneled } from './overlay';
 import { arpReply } from './arp';
 
 /** OFPGT_SELECT */
@@ -91,12 +92,14 @@ export function serviceFlows(c: Ctx): FlowMod[] {
       ip().band('unSnat').matchOxm(ctState(0, CS.trk)).match('ipv4_dst', n.gateway).actions(ctNat({ zone: hairpinZone(id) }, TABLE_ID.serviceLB)).build(),
       ip().band('trackHairpin').matchOxm(ctState(CS.trk)).match('ct_zone', hairpinZone(id)).actions(clearInPort, ctNat(POLICY_ZONE, TABLE_ID.serviceLB)).build(),
     );
-    if (c.tun !== undefined && !c.policy && n.mode === 'overlay') {
-      // from the tunnel (the policy stage does the same in its own classifier flow): a remote backend's reply is un-DNATed
-      out.push(flow('classifier', owner).band('fromTunnelService').match('in_port', c.tun).match('tunnel_id', BigInt(n.vni)).match('eth_type', ETH_TYPE.ipv4)
+    const tun = c.tunnelPortOf(n);
+    if (tun !== undefined && !c.policy && tunneled(n)) {
+      // from the tunnel (the secure one for an encrypted network; the policy stage does the same in its own
+      // classifier flow): a remote backend's reply is un-DNATed
+      out.push(flow('classifier', owner).band('fromTunnelService').match('in_port', tun).match('tunnel_id', BigInt(n.vni)).match('eth_type', ETH_TYPE.ipv4)
         .actions(setField(REG.network, id), ctNat(POLICY_ZONE, TABLE_ID.l2Forwarding)).build());
     }
-    if (n.mode === 'routed' && c.routed && c.myPhyMac) {
+    if (n.mode === 'routed' && !tunneled(n) && c.routed && c.myPhyMac) {
       // routed: a remote backend's reply comes from the underlay through br-phy, to this host's br-phy MAC
       out.push(flow('classifier', owner).band('routedToHostService').match('in_port', c.s.patchPort!).match('eth_dst', c.myPhyMac)
         .match('eth_type', ETH_TYPE.ipv4).match('ipv4_dst', ...cidrMatch(c.cidr.get(id)!))

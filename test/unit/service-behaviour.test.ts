@@ -163,3 +163,19 @@ test('routed: a remote backend\'s reply from the underlay passes ct(nat) in the 
   const plain = walk({ ...s, services: [] }, { in_port: PATCH, eth_src: 'aa:00:00:00:00:02', eth_dst: PHY_MAC, eth_type: 0x0800, ipv4_src: b2.ip, ipv4_dst: client.ip, ip_proto: 6, tcp_src: 8080, tcp_dst: 40000, nw_ttl: 63 });
   assert.ok(!plain.effects.some((e) => e.type === 'ct'), traceText(plain));
 });
+
+test('encrypted network: a remote backend is reached through the secure tunnel to its host\'s VTEP, and its reply from there is un-DNATed', () => {
+  const STUN = 2;
+  const enc: NetworkRec = { ...net, encrypted: true, mtu: 1350 };
+  const vtepHosts = new Map([...HOSTS].map(([k, h]) => [k, { ...h, ipsecVtep: k === 'h1' ? '198.18.0.1' : '198.18.0.2' }]));
+  const s = state('h1', [WEB], { networks: new Map([[1, enc]]), hosts: vtepHosts, secureTunnelPort: STUN, ipsecVtepCidr: '198.18.0.0/16' });
+  const out = walk(s, toVip(client, WEB.vip), { bucket: () => 1 });
+  assert.deepEqual([out.outputs[0]?.port, out.outputs[0]?.tun_dst, out.outputs[0]?.fields.ipv4_dst], [STUN, '198.18.0.2', b2.ip], traceText(out));
+  const replyPkt = { eth_src: b2.mac, eth_dst: client.mac, eth_type: 0x0800, ipv4_src: b2.ip, ipv4_dst: client.ip, ip_proto: 6, tcp_src: 8080, tcp_dst: 40000, tunnel_id: 5001n };
+  const ct = { state: '+trk+est+rpl+dnat', nat: { ipv4_src: WEB.vip, tcp_src: 80 } };
+  const reply = walk(s, { ...replyPkt, in_port: STUN }, { ct });
+  assert.deepEqual([reply.outputs[0]?.port, reply.outputs[0]?.fields.ipv4_src, reply.outputs[0]?.fields.tcp_src], [client.port, WEB.vip, 80], traceText(reply));
+  // the same VNI in clear from vxlan0 is not taken
+  const clear = walk(s, { ...replyPkt, in_port: TUN }, { ct });
+  assert.equal(clear.outputs.length, 0, traceText(clear));
+});
