@@ -4,16 +4,20 @@
 import type { FlowMod } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
 import type { FlowSource, MeterSpec } from '../controller/reconciler';
-import type { Resources, HostRec, NetworkRec, EndpointRec } from '../controller/resources';
+import type { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec } from '../controller/resources';
 import type { Ipam, Block } from '../controller/ipam';
+import type { EventBus } from '../controller/events';
 import { TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, uplinkOf, bridgeMac } from '../controller/pipeline';
-import { containerFlows, phyFlows } from './container-network';
+import { containerFlows, phyFlows, FlowCache } from './container-network';
+import { ClusterView } from './container/cluster-view';
 import { tunnelProbeMeter } from './container/tunnel-probe';
 
 export interface ContainerState {
   resources: Resources;
   ipam: Ipam;
   connOf(dpid: string): Connection | undefined;
+  /** the events that tell the flow source what changed in the store (without: it re-reads the store for every computation) */
+  bus?: EventBus;
 }
 
 export class ContainerFlowSource implements FlowSource {
@@ -23,7 +27,9 @@ export class ContainerFlowSource implements FlowSource {
     private readonly neighbors: (host: string) => ReadonlyMap<string, string> | undefined,
     /** the controller probes tunnels every this many ms (0: it does not): br-int punts other hosts' probes through a meter (apps/tunnel-prober.ts) */
     private readonly tunnelProbeMs = 0,
-  ) {}
+  ) {
+    this.view = new ClusterView(state.resources, state.ipam, state.bus);
+  }
 
   /** br-int's probe meter, while probes are on and it has its tunnel port. */
   desiredMeters(dpid: string): MeterSpec[] {
@@ -46,53 +52,75 @@ export class ContainerFlowSource implements FlowSource {
     return up === undefined ? undefined : ports.find((p) => p.port_no === up)?.hw_addr;
   }
 
-  /** The cluster as the store holds it, read once per store change and shared by every host's computation. */
-  private snap?: { gen: number; hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: EndpointRec[]; blocks: Block[] };
+  /** The cluster in memory, kept up to date by the bus's events (apps/container/cluster-view.ts). */
+  private readonly view: ClusterView;
+  /** Each br-int's flows by item, from one computation to the next. */
+  private readonly caches = new Map<string, FlowCache>();
+
+  /** The view reads the cluster on first use; without a bus it cannot follow changes, and re-reads it for every computation. */
+  private cluster(): ClusterView {
+    if (!this.state.bus) this.view.reload();
+    return this.view.load();
+  }
 
   /**
-   * A re-sync of every host (a block claimed, say) computes each host's
-   * flows from the same cluster state: reading it from SQLite once instead
-   * of once per host. SQLite's total_changes() (rows this connection has
-   * written, the controller being the store's one writer) tells when it is
-   * stale.
+   * A bridge's flows computed from the store alone, without the view or the
+   * caches: what desiredFlows must equal (the unit tests compare them).
    */
-  private cluster(): NonNullable<ContainerFlowSource['snap']> {
+  scratchFlows(dpid: string): FlowMod[] {
     const { resources, ipam } = this.state;
-    const gen = resources.store.db.prepare('SELECT total_changes()').pluck().get() as number;
-    if (this.snap?.gen !== gen) {
-      this.snap = {
-        gen, hosts: new Map(resources.hosts().map((h) => [h.name, h])), networks: new Map(resources.networks().map((n) => [n.id, n])),
-        endpoints: resources.endpoints(), blocks: ipam.allBlocks(),
-      };
-    }
-    return this.snap;
+    const endpoints = resources.endpoints();
+    return this.compute(dpid, {
+      hosts: new Map(resources.hosts().map((h) => [h.name, h])), networks: new Map(resources.networks().map((n) => [n.id, n])),
+      endpoints: () => endpoints, blocks: ipam.allBlocks(), policies: resources.policies(),
+    });
+  }
+
+  /** How many items a br-int's cache computed and reused since it was made (tests, benches). */
+  cacheStats(dpid: string): { computed: number; reused: number } | undefined {
+    const c = this.caches.get(dpid);
+    return c && { computed: c.computed, reused: c.reused };
   }
 
   desiredFlows(dpid: string): FlowMod[] {
+    const v = this.cluster();
+    const host = this.state.resources.hostByDpid(dpid);
+    let cache = this.caches.get(dpid);
+    if (!host) this.caches.delete(dpid);
+    else if (!cache) this.caches.set(dpid, (cache = new FlowCache()));
+    return this.compute(dpid, {
+      hosts: v.hosts, networks: v.networks, endpoints: () => v.all(), blocks: v.blocks, policies: v.policies,
+      local: (h) => v.local(h), remote: () => v.remote(), cache,
+    });
+  }
+
+  private compute(dpid: string, cl: {
+    hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: () => EndpointRec[]; blocks: Block[]; policies: PolicyRec[];
+    local?: (host: string) => EndpointRec[]; remote?: () => EndpointRec[]; cache?: FlowCache;
+  }): FlowMod[] {
     const { resources, connOf } = this.state;
     const phyHost = resources.hostByPhyDpid(dpid);
     const host = phyHost ?? resources.hostByDpid(dpid);
     if (!host) return [];
     const c = connOf(dpid);
     const ports = new Map((c?.ports ?? []).map((p) => [p.name, p.port_no]));
-    const cl = this.cluster();
-    const state = {
+    const base = {
       host: host.name,
       hosts: cl.hosts,
       networks: cl.networks,
-      endpoints: cl.endpoints,
+      localEndpoints: cl.local?.(host.name),
       blocks: cl.blocks,
       mappings: resources.portMappings({ host: host.name }),
-      policies: resources.policies(),
+      policies: cl.policies,
       ofport: (name: string) => ports.get(name),
       tunnelPort: ports.get(TUNNEL_PORT),
       tunnelProbes: this.tunnelProbeMs > 0,
-      patchPort: ports.get(PATCH_PORT),
       phyMac: (name: string) => { const h = cl.hosts.get(name); return h ? this.phyMac(h) : undefined; },
       uplinkMac: (name: string) => { const h = cl.hosts.get(name); return h ? this.uplinkMac(h) : undefined; },
     };
-    return phyHost
-      ? phyFlows({ ...state, patchPort: ports.get(PHY_PATCH_PORT), uplinkPort: c && uplinkOf(c.ports), neighbors: this.neighbors(host.name) })
-      : containerFlows(state);
+    // every endpoint: only policies read them all (and only then does the view sort them)
+    const withAll = <T extends object>(o: T): T & { endpoints: EndpointRec[] } => Object.defineProperty(o, 'endpoints', { get: cl.endpoints, enumerable: true }) as T & { endpoints: EndpointRec[] };
+    if (phyHost) return phyFlows(withAll({ ...base, patchPort: ports.get(PHY_PATCH_PORT), uplinkPort: c && uplinkOf(c.ports), neighbors: this.neighbors(host.name) }));
+    return containerFlows(withAll({ ...base, patchPort: ports.get(PATCH_PORT), remoteEndpoints: cl.remote?.(), cache: cl.cache }));
   }
 }

@@ -6,7 +6,7 @@
 // NAT through br-phy, ARP answers.
 import type { FlowMod } from '../southbound/codec';
 import { BR_INT, BR_PHY } from '../controller/pipeline';
-import { context, HostState } from './container/context';
+import { context, HostState, Ctx } from './container/context';
 import { localNetworkFlows, localEndpointFlows } from './container/local';
 import { overlayFlows } from './container/overlay';
 import { routedFlows, phyRoutedFlows } from './container/routed';
@@ -16,13 +16,26 @@ import { tunnelProbeFlows } from './container/tunnel-probe';
 import { policyFlows } from './container/policy';
 
 export type { HostState } from './container/context';
+export { FlowCache } from './container/context';
 export { arpReply, derivedArpReply, proxyArpReply } from './container/arp';
 
-/** br-int of a host. */
+/**
+ * What every item of a host's br-int may read besides its own deps (see
+ * FlowCache): the host, the cluster's hosts and networks (records kept by
+ * identity while unchanged), this host's networks, its ports to the tunnel
+ * and br-phy and br-phy's MACs, whether the policy stage and probes are on.
+ */
+function contextDeps(c: Ctx): unknown[] {
+  const { s } = c;
+  return [s.host, s.hosts, s.networks, [...c.localNetIds].join(), c.routed, c.myPhyMac, c.myUplinkMac, c.tun, s.patchPort, c.policy, !!s.tunnelProbes];
+}
+
+/** br-int of a host (with s.cache, only the items whose inputs changed are computed). */
 export function containerFlows(s: HostState): FlowMod[] {
   const c = context(s);
-  return [
-    ...BR_INT.missFlows(),
+  s.cache?.begin(contextDeps(c));
+  const out = [
+    ...c.memo('miss', [], () => BR_INT.missFlows()),
     ...routedFlows(c),
     ...localNetworkFlows(c),
     ...underlayFlows(c),
@@ -32,6 +45,8 @@ export function containerFlows(s: HostState): FlowMod[] {
     ...localEndpointFlows(c),
     ...policyFlows(c),
   ];
+  s.cache?.end();
+  return out;
 }
 
 /**
