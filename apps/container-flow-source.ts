@@ -34,10 +34,10 @@ export class ContainerFlowSource implements FlowSource {
   /** br-int's probe meter, while probes are on and it has its tunnel port. */
   desiredMeters(dpid: string): MeterSpec[] {
     if (!this.tunnelProbeMs) return [];
-    const { resources, connOf } = this.state;
-    const host = resources.hostByDpid(dpid);
-    if (!host || !connOf(dpid)?.ports.some((p) => p.name === TUNNEL_PORT)) return [];
-    return [tunnelProbeMeter(host.name, resources.hosts(), this.tunnelProbeMs)];
+    const v = this.cluster();
+    const host = v.hostByDpid(dpid);
+    if (!host || !this.state.connOf(dpid)?.ports.some((p) => p.name === TUNNEL_PORT)) return [];
+    return [tunnelProbeMeter(host.name, v.hosts.values(), this.tunnelProbeMs)];
   }
 
   /** MAC of a host's br-phy (its LOCAL port), while that bridge is connected. */
@@ -84,23 +84,24 @@ export class ContainerFlowSource implements FlowSource {
 
   desiredFlows(dpid: string): FlowMod[] {
     const v = this.cluster();
-    const host = this.state.resources.hostByDpid(dpid);
+    const host = v.hostByDpid(dpid);
     let cache = this.caches.get(dpid);
     if (!host) this.caches.delete(dpid);
     else if (!cache) this.caches.set(dpid, (cache = new FlowCache()));
     return this.compute(dpid, {
       hosts: v.hosts, networks: v.networks, endpoints: () => v.all(), blocks: v.blocks, policies: v.policies,
-      local: (h) => v.local(h), remote: () => v.remote(), cache,
+      local: (h) => v.local(h), remote: () => v.remote(), cache, byDpid: (d) => v.hostByDpid(d), byPhyDpid: (d) => v.hostByPhyDpid(d),
     });
   }
 
   private compute(dpid: string, cl: {
     hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: () => EndpointRec[]; blocks: Block[]; policies: PolicyRec[];
     local?: (host: string) => EndpointRec[]; remote?: () => EndpointRec[]; cache?: FlowCache;
+    byDpid?: (dpid: string) => HostRec | undefined; byPhyDpid?: (dpid: string) => HostRec | undefined;
   }): FlowMod[] {
     const { resources, connOf } = this.state;
-    const phyHost = resources.hostByPhyDpid(dpid);
-    const host = phyHost ?? resources.hostByDpid(dpid);
+    const phyHost = cl.byPhyDpid ? cl.byPhyDpid(dpid) : resources.hostByPhyDpid(dpid);
+    const host = phyHost ?? (cl.byDpid ? cl.byDpid(dpid) : resources.hostByDpid(dpid));
     if (!host) return [];
     const c = connOf(dpid);
     const ports = new Map((c?.ports ?? []).map((p) => [p.name, p.port_no]));

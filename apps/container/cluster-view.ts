@@ -50,6 +50,7 @@ export class ClusterView {
   /** Read everything again (at start, and after an event this view cannot apply one by one). */
   reload(): void {
     this.hosts = keep(this.hosts, new Map(this.resources.hosts().map((h) => [h.name, h])));
+    this.dpids = undefined;
     this.networks = keep(this.networks, new Map(this.resources.networks().map((n) => [n.id, n])));
     this.policies = this.resources.policies();
     const fresh = new Map(this.resources.endpoints().map((e) => [e.id, e]));
@@ -65,11 +66,25 @@ export class ClusterView {
     return this;
   }
 
+  private dpids?: { int: Map<string, HostRec>; phy: Map<string, HostRec> };
+  private indexDpids(): NonNullable<ClusterView['dpids']> {
+    this.load();
+    if (!this.dpids) {
+      const int = new Map<string, HostRec>(), phy = new Map<string, HostRec>();
+      for (const h of this.hosts.values()) { int.set(h.dpid, h); if (h.phyDpid) phy.set(h.phyDpid, h); }
+      this.dpids = { int, phy };
+    }
+    return this.dpids;
+  }
+
   /** The host whose br-int this is. */
   hostByDpid(dpid: string): HostRec | undefined {
-    this.load();
-    for (const h of this.hosts.values()) if (h.dpid === dpid) return h;
-    return undefined;
+    return this.indexDpids().int.get(dpid);
+  }
+
+  /** The host whose br-phy this is. */
+  hostByPhyDpid(dpid: string): HostRec | undefined {
+    return this.indexDpids().phy.get(dpid);
   }
 
   /** The blocks as the store has them, old objects kept where unchanged. */
@@ -93,6 +108,7 @@ export class ClusterView {
       case 'host.registered': case 'host.unregistered':
         // unregistering a host releases its blocks
         this.hosts = keep(this.hosts, new Map(this.resources.hosts().map((h) => [h.name, h])));
+        this.dpids = undefined;
         this.refreshBlocks();
         break;
       case 'network.created': case 'network.deleted':
