@@ -76,6 +76,16 @@ export class ContainerFlowSource implements FlowSource {
     });
   }
 
+  /**
+   * Forget the view and the caches: the next computation reads the store
+   * in full. For a change of the store that came with no event (the view
+   * follows endpoint, host, network and policy events only).
+   */
+  refresh(): void {
+    this.view.reload();
+    this.caches.clear();
+  }
+
   /** How many items a br-int's cache computed and reused since it was made (tests, benches). */
   cacheStats(dpid: string): { computed: number; reused: number } | undefined {
     const c = this.caches.get(dpid);
