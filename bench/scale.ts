@@ -3,7 +3,7 @@
 // steady rate, and what that costs as the cluster grows.
 //
 // Each agent is a host: it answers the handshake, port_desc, echo and
-// barriers, keeps its flow table (FakeTable: OpenFlow add/delete
+// barriers, keeps its flow table (keyed by table, priority and match: OpenFlow add/delete
 // semantics) and counts what it gets: flow-mods, barriers, stats requests.
 // Agents connect from their own loopback address (127.1.x.y), as hosts do
 // from theirs, so the listener's per-address limits apply as in production.
@@ -39,9 +39,8 @@ import path from 'node:path';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { startController } from '../test/helpers/controller';
-import { FakeTable } from '../test/helpers/fake-table';
 import { Framer } from '../southbound/channel/framer';
-import { decodeMessage, encodeMessage, OfpMessage, FlowMod, Port, OFPPR_ADD, OFPFC_DELETE, OFPFC_DELETE_STRICT, OFPMPF_REPLY_MORE } from '../southbound/codec';
+import { decodeMessage, encodeMessage, OfpMessage, FlowMod, Port, OFPPR_ADD, OFPFC_ADD, OFPFC_DELETE, OFPFC_DELETE_STRICT, OFPMPF_REPLY_MORE, OFPTT_ALL } from '../southbound/codec';
 import { flowKey, FlowSource } from '../controller/reconciler';
 import type { Controller, ControllerConfig } from '../northbound/compose';
 import { pct, mean } from './multihost/common';
@@ -87,9 +86,38 @@ function port(no: number, name: string): Port {
   };
 }
 
+/**
+ * A switch's flow table keyed by table, priority and match (the
+ * reconciler's flowKey): an add replaces the same flow, a strict delete
+ * removes it, a non-strict delete here only comes with an empty match and a
+ * cookie mask (a stale round), over every table. O(1) per flow-mod, so the
+ * agents (which share the controller's process) cost little beside it.
+ */
+class KeyedTable {
+  private readonly byKey = new Map<string, FlowMod>();
+  get flows(): FlowMod[] { return [...this.byKey.values()]; }
+  get size(): number { return this.byKey.size; }
+  keys(): IterableIterator<string> { return this.byKey.keys(); }
+  /** Applies a flow-mod; the keys it deleted. */
+  apply(fm: FlowMod): string[] {
+    if (fm.command === OFPFC_DELETE_STRICT) { const k = flowKey(fm); return this.byKey.delete(k) ? [k] : []; }
+    if (fm.command === OFPFC_DELETE) {
+      if (fm.match.length) throw new Error('bench agent: a non-strict delete with a match');
+      const gone: string[] = [];
+      for (const [k, f] of this.byKey) {
+        if ((f.cookie & fm.cookie_mask) === (fm.cookie & fm.cookie_mask) && (fm.table_id === OFPTT_ALL || f.table_id === fm.table_id)) { this.byKey.delete(k); gone.push(k); }
+      }
+      return gone;
+    }
+    if (fm.command !== OFPFC_ADD) throw new Error(`bench agent: flow-mod command ${fm.command}`);
+    this.byKey.set(flowKey(fm), fm);
+    return [];
+  }
+}
+
 /** A host's br-int as an OpenFlow 1.3 agent that keeps its table and counts, and stores no messages. */
 class Agent {
-  readonly table = new FakeTable();
+  readonly table = new KeyedTable();
   readonly ports = new Map<string, Port>([['vxlan0', port(VXLAN_PORT, 'vxlan0')]]);
   flowMods = 0;
   barriers = 0;
@@ -135,14 +163,7 @@ class Agent {
       const fm = m as FlowMod;
       this.flowMods++;
       this.lastFlowModAt = performance.now();
-      if (fm.command === OFPFC_DELETE || fm.command === OFPFC_DELETE_STRICT) {
-        const before = new Set(this.table.flows.map((f) => flowKey(f as unknown as FlowMod)));
-        this.table.apply(fm);
-        const after = new Set(this.table.flows.map((f) => flowKey(f as unknown as FlowMod)));
-        for (const k of before) if (!after.has(k)) this.deletedKeys.push(k);
-      } else {
-        this.table.apply(fm);
-      }
+      for (const k of this.table.apply(fm)) this.deletedKeys.push(k);
     } else if (m.type === 'echo_request') {
       this.send({ type: 'echo_reply', xid: m.xid, data: m.data });
     } else if (m.type === 'barrier_request') {
@@ -187,7 +208,7 @@ function usage(cpu0: NodeJS.CpuUsage, t0: number): string {
 }
 
 function flowsPerSwitch(agents: Agent[]): string {
-  const n = agents.map((a) => a.table.flows.length);
+  const n = agents.map((a) => a.table.size);
   return `flows per switch min ${Math.min(...n)} / median ${pct(n, 50)} / max ${Math.max(...n)}`;
 }
 
@@ -232,7 +253,7 @@ async function main(): Promise<void> {
     const r0 = await req(c, 'POST', '/v1/networks', { name: 'scale', cidr: '10.128.0.0/9', mode: 'overlay', blockSize: 24 });
     if (r0.status !== 201) throw new Error(`POST /v1/networks: ${r0.status} ${r0.text}`);
     await connectAll(c, agents);
-    await until('every br-int synced', () => agents.every((a) => a.barriers > 0 && a.table.flows.length > 0), 600_000);
+    await until('every br-int synced', () => agents.every((a) => a.barriers > 0 && a.table.size > 0), 600_000);
     console.log(`[1] ${HOSTS} switches connected and given their pipeline in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${usage(cpu0, t0)}; ${flowsPerSwitch(agents)}`);
 
     // ---- 2. attaches
@@ -304,7 +325,7 @@ async function main(): Promise<void> {
     }
 
     // ---- 3. restart and resync
-    const flowsBefore = agents.reduce((s, a) => s + a.table.flows.length, 0);
+    const flowsBefore = agents.reduce((s, a) => s + a.table.size, 0);
     await c.cleanup();
     c = undefined;
     for (const a of agents) { a.close(); a.deletedKeys = []; a.barriers = 0; }
@@ -317,10 +338,10 @@ async function main(): Promise<void> {
     const kept = new Set<string>();
     let lost = 0;
     for (const a of agents) {
-      for (const f of a.table.flows) kept.add(`${a.index}/${flowKey(f as unknown as FlowMod)}`);
+      for (const k of a.table.keys()) kept.add(`${a.index}/${k}`);
       lost += a.deletedKeys.filter((k) => kept.has(`${a.index}/${k}`)).length;
     }
-    const flowsAfter = agents.reduce((s, a) => s + a.table.flows.length, 0);
+    const flowsAfter = agents.reduce((s, a) => s + a.table.size, 0);
     console.log(`[3] restart: ${HOSTS} switches × ${(flowsAfter / HOSTS).toFixed(0)} flows re-synced in ${((doneAt - t0) / 1000).toFixed(1)} s; ${usage(cpu0, t0)}`);
     console.log(`    flows ${flowsBefore} before, ${flowsAfter} after; desired flows deleted during the resync (a dropped packet each on a real datapath): ${lost}`);
   } finally {
