@@ -21,18 +21,8 @@ import { TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT } from '../../controller/pipeli
 import { OFPP_LOCAL } from '../../southbound/codec';
 import type { FlowMod, Port } from '../../southbound/codec';
 import type { Connection } from '../../southbound/channel';
-
-/** mulberry32: a small seeded PRNG, so a failing sequence can be replayed by its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// a seeded PRNG, so a failing sequence can be replayed by its seed
+import { seededRandom as prng } from '../../bench/multihost/common';
 
 const big = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
 /** A bridge's flows as the reconciler sees them: key -> body, sorted (same flows, same bodies). */
