@@ -4,10 +4,12 @@
 import type { FlowMod } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
 import type { FlowSource, MeterSpec, GroupSpec } from '../controller/reconciler';
-import type { Resources, HostRec, NetworkRec, EndpointRec, ServiceRec } from '../controller/resources';
+import type { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec, ServiceRec } from '../controller/resources';
 import type { Ipam, Block } from '../controller/ipam';
+import type { EventBus } from '../controller/events';
 import { TUNNEL_PORT, SECURE_TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, uplinkOf, bridgeMac } from '../controller/pipeline';
-import { containerFlows, containerGroups, phyFlows, HostState } from './container-network';
+import { containerFlows, containerGroups, phyFlows, FlowCache, HostState } from './container-network';
+import { ClusterView } from './container/cluster-view';
 import { tunnelProbeMeter } from './container/tunnel-probe';
 
 export interface ContainerState {
@@ -16,6 +18,8 @@ export interface ContainerState {
   connOf(dpid: string): Connection | undefined;
   /** encrypted networks' VTEP range (controller/ipsec.ts) */
   ipsec?: { vtepCidr: { text: string } };
+  /** the events that tell the flow source what changed in the store (without: it re-reads the store for every computation) */
+  bus?: EventBus;
 }
 
 export class ContainerFlowSource implements FlowSource {
@@ -25,15 +29,17 @@ export class ContainerFlowSource implements FlowSource {
     private readonly neighbors: (host: string) => ReadonlyMap<string, string> | undefined,
     /** the controller probes tunnels every this many ms (0: it does not): br-int punts other hosts' probes through a meter (apps/tunnel-prober.ts) */
     private readonly tunnelProbeMs = 0,
-  ) {}
+  ) {
+    this.view = new ClusterView(state.resources, state.ipam, state.bus);
+  }
 
   /** br-int's probe meter, while probes are on and it has its tunnel port. */
   desiredMeters(dpid: string): MeterSpec[] {
     if (!this.tunnelProbeMs) return [];
-    const { resources, connOf } = this.state;
-    const host = resources.hostByDpid(dpid);
-    if (!host || !connOf(dpid)?.ports.some((p) => p.name === TUNNEL_PORT)) return [];
-    return [tunnelProbeMeter(host.name, resources.hosts(), this.tunnelProbeMs)];
+    const v = this.cluster();
+    const host = v.hostByDpid(dpid);
+    if (!host || !this.state.connOf(dpid)?.ports.some((p) => p.name === TUNNEL_PORT)) return [];
+    return [tunnelProbeMeter(host.name, v.hosts.values(), this.tunnelProbeMs)];
   }
 
   /** MAC of a host's br-phy (its LOCAL port), while that bridge is connected. */
@@ -48,71 +54,120 @@ export class ContainerFlowSource implements FlowSource {
     return up === undefined ? undefined : ports.find((p) => p.port_no === up)?.hw_addr;
   }
 
-  /** The cluster as the store holds it, read once per store change and shared by every host's computation. */
-  private snap?: { gen: number; hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: EndpointRec[]; blocks: Block[]; services: ServiceRec[] };
+  /** The cluster in memory, kept up to date by the bus's events (apps/container/cluster-view.ts). */
+  private readonly view: ClusterView;
+  /** Each br-int's flows by item, from one computation to the next. */
+  private readonly caches = new Map<string, FlowCache>();
+
+  /** The view reads the cluster on first use; without a bus it cannot follow changes, and re-reads it for every computation. */
+  private cluster(): ClusterView {
+    if (!this.state.bus) this.view.reload();
+    return this.view.load();
+  }
 
   /**
-   * A re-sync of every host (a block claimed, say) computes each host's
-   * flows from the same cluster state: reading it from SQLite once instead
-   * of once per host. SQLite's total_changes() (rows this connection has
-   * written, the controller being the store's one writer) tells when it is
-   * stale.
+   * A bridge's flows computed from the store alone, without the view or the
+   * caches: what desiredFlows must equal (the unit tests compare them).
    */
-  private cluster(): NonNullable<ContainerFlowSource['snap']> {
+  scratchFlows(dpid: string): FlowMod[] {
     const { resources, ipam } = this.state;
-    const gen = resources.store.db.prepare('SELECT total_changes()').pluck().get() as number;
-    if (this.snap?.gen !== gen) {
-      this.snap = {
-        gen, hosts: new Map(resources.hosts().map((h) => [h.name, h])), networks: new Map(resources.networks().map((n) => [n.id, n])),
-        endpoints: resources.endpoints(), blocks: ipam.allBlocks(), services: resources.services(),
-      };
-    }
-    return this.snap;
+    const endpoints = resources.endpoints();
+    return this.compute(dpid, {
+      hosts: new Map(resources.hosts().map((h) => [h.name, h])), networks: new Map(resources.networks().map((n) => [n.id, n])),
+      endpoints: () => endpoints, blocks: ipam.allBlocks(), policies: resources.policies(), services: resources.services(),
+    });
+  }
+
+  /** A bridge's groups computed from the store alone (the unit tests compare them with desiredGroups). */
+  scratchGroups(dpid: string): GroupSpec[] {
+    const { resources, ipam } = this.state;
+    const endpoints = resources.endpoints();
+    const st = this.hostState(dpid, {
+      hosts: new Map(resources.hosts().map((h) => [h.name, h])), networks: new Map(resources.networks().map((n) => [n.id, n])),
+      endpoints: () => endpoints, blocks: ipam.allBlocks(), policies: resources.policies(), services: resources.services(),
+    });
+    return st && !st.phy ? containerGroups(st.state) : [];
+  }
+
+  /**
+   * Forget the view and the caches: the next computation reads the store
+   * in full. For a change of the store that came with no event (the view
+   * follows endpoint, host, network and policy events only).
+   */
+  refresh(): void {
+    this.view.reload();
+    this.caches.clear();
+  }
+
+  /** How many items a br-int's cache computed and reused since it was made (tests, benches). */
+  cacheStats(dpid: string): { computed: number; reused: number } | undefined {
+    const c = this.caches.get(dpid);
+    return c && { computed: c.computed, reused: c.reused };
   }
 
   desiredFlows(dpid: string): FlowMod[] {
-    const { resources, connOf } = this.state;
-    const phyHost = resources.hostByPhyDpid(dpid);
-    const state = this.hostState(dpid);
-    if (!state) return [];
-    const c = connOf(dpid);
-    return phyHost
-      ? phyFlows({ ...state, patchPort: c && c.ports.find((p) => p.name === PHY_PATCH_PORT)?.port_no, uplinkPort: c && uplinkOf(c.ports), neighbors: this.neighbors(phyHost.name) })
-      : containerFlows(state);
+    const v = this.cluster();
+    const host = v.hostByDpid(dpid);
+    let cache = this.caches.get(dpid);
+    if (!host) this.caches.delete(dpid);
+    else if (!cache) this.caches.set(dpid, (cache = new FlowCache()));
+    return this.compute(dpid, { ...this.viewCluster(v), cache });
   }
 
   /** br-int's select groups (services); none on br-phy. */
   desiredGroups(dpid: string): GroupSpec[] {
-    if (this.state.resources.hostByPhyDpid(dpid)) return [];
-    const state = this.hostState(dpid);
-    return state ? containerGroups(state) : [];
+    const st = this.hostState(dpid, this.viewCluster(this.cluster()));
+    return st && !st.phy ? containerGroups(st.state) : [];
   }
 
-  /** A bridge's host's view of the cluster, or undefined when the bridge is no host's. */
-  private hostState(dpid: string): HostState | undefined {
+  private viewCluster(v: ClusterView): ClusterInput {
+    return {
+      hosts: v.hosts, networks: v.networks, endpoints: () => v.all(), blocks: v.blocks, policies: v.policies, services: v.services,
+      local: (h) => v.local(h), remote: () => v.remote(), byDpid: (d) => v.hostByDpid(d), byPhyDpid: (d) => v.hostByPhyDpid(d),
+    };
+  }
+
+  private compute(dpid: string, cl: ClusterInput): FlowMod[] {
+    const st = this.hostState(dpid, cl);
+    if (!st) return [];
+    return st.phy ? phyFlows(st.state) : containerFlows(st.state);
+  }
+
+  /** A bridge's host's view of the cluster (phy: the bridge is the host's br-phy), or undefined when the bridge is no host's. */
+  private hostState(dpid: string, cl: ClusterInput): { phy: boolean; state: HostState } | undefined {
     const { resources, connOf } = this.state;
-    const host = resources.hostByPhyDpid(dpid) ?? resources.hostByDpid(dpid);
+    const phyHost = cl.byPhyDpid ? cl.byPhyDpid(dpid) : resources.hostByPhyDpid(dpid);
+    const host = phyHost ?? (cl.byDpid ? cl.byDpid(dpid) : resources.hostByDpid(dpid));
     if (!host) return undefined;
     const c = connOf(dpid);
     const ports = new Map((c?.ports ?? []).map((p) => [p.name, p.port_no]));
-    const cl = this.cluster();
-    return {
+    const base = {
       host: host.name,
       hosts: cl.hosts,
       networks: cl.networks,
-      endpoints: cl.endpoints,
+      localEndpoints: cl.local?.(host.name),
       blocks: cl.blocks,
       mappings: resources.portMappings({ host: host.name }),
-      policies: resources.policies(),
+      policies: cl.policies,
       services: cl.services,
       ofport: (name: string) => ports.get(name),
       tunnelPort: ports.get(TUNNEL_PORT),
       secureTunnelPort: ports.get(SECURE_TUNNEL_PORT),
       ipsecVtepCidr: this.state.ipsec?.vtepCidr.text,
       tunnelProbes: this.tunnelProbeMs > 0,
-      patchPort: ports.get(PATCH_PORT),
       phyMac: (name: string) => { const h = cl.hosts.get(name); return h ? this.phyMac(h) : undefined; },
       uplinkMac: (name: string) => { const h = cl.hosts.get(name); return h ? this.uplinkMac(h) : undefined; },
     };
+    // every endpoint: only policies read them all (and only then does the view sort them)
+    const withAll = <T extends object>(o: T): T & { endpoints: EndpointRec[] } => Object.defineProperty(o, 'endpoints', { get: cl.endpoints, enumerable: true }) as T & { endpoints: EndpointRec[] };
+    if (phyHost) return { phy: true, state: withAll({ ...base, patchPort: ports.get(PHY_PATCH_PORT), uplinkPort: c && uplinkOf(c.ports), neighbors: this.neighbors(host.name) }) };
+    return { phy: false, state: withAll({ ...base, patchPort: ports.get(PATCH_PORT), remoteEndpoints: cl.remote?.(), cache: cl.cache }) };
   }
+}
+
+/** The cluster a host's computation reads: the view's (with its indexes and a cache) or the store's. */
+interface ClusterInput {
+  hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: () => EndpointRec[]; blocks: Block[]; policies: PolicyRec[]; services: ServiceRec[];
+  local?: (host: string) => EndpointRec[]; remote?: () => EndpointRec[]; cache?: FlowCache;
+  byDpid?: (dpid: string) => HostRec | undefined; byPhyDpid?: (dpid: string) => HostRec | undefined;
 }

@@ -7,7 +7,7 @@
 import type { FlowMod } from '../southbound/codec';
 import { BR_INT, BR_PHY, phyFlow, ETH_TYPE } from '../controller/pipeline';
 import { parseCidr, intToIp, maskOf } from '../controller/ipv4';
-import { context, HostState } from './container/context';
+import { context, HostState, Ctx } from './container/context';
 import { localNetworkFlows, localEndpointFlows } from './container/local';
 import { overlayFlows } from './container/overlay';
 import { routedFlows, phyRoutedFlows } from './container/routed';
@@ -19,13 +19,27 @@ import { serviceFlows, serviceGroups } from './container/service';
 import type { GroupSpec } from '../controller/reconciler';
 
 export type { HostState } from './container/context';
+export { FlowCache } from './container/context';
 export { arpReply, derivedArpReply, proxyArpReply } from './container/arp';
 
-/** br-int of a host. */
+/**
+ * What every item of a host's br-int may read besides its own deps (see
+ * FlowCache): the host, the cluster's hosts and networks (records kept by
+ * identity while unchanged), this host's networks, its ports to the tunnel
+ * and br-phy (and the secure one) and br-phy's MACs, whether the policy stage and probes are on,
+ * the networks with services here.
+ */
+function contextDeps(c: Ctx): unknown[] {
+  const { s } = c;
+  return [s.host, s.hosts, s.networks, [...c.localNetIds].join(), c.routed, c.myPhyMac, c.myUplinkMac, c.tun, c.stun, s.ipsecVtepCidr, s.patchPort, c.policy, !!s.tunnelProbes, [...c.serviceNets].join()];
+}
+
+/** br-int of a host (with s.cache, only the items whose inputs changed are computed). */
 export function containerFlows(s: HostState): FlowMod[] {
   const c = context(s);
-  return [
-    ...BR_INT.missFlows(),
+  s.cache?.begin(contextDeps(c));
+  const out = [
+    ...c.memo('miss', [], () => BR_INT.missFlows()),
     ...routedFlows(c),
     ...localNetworkFlows(c),
     ...underlayFlows(c),
@@ -36,6 +50,8 @@ export function containerFlows(s: HostState): FlowMod[] {
     ...policyFlows(c),
     ...serviceFlows(c),
   ];
+  s.cache?.end();
+  return out;
 }
 
 /** br-int's groups: a select group per service port (apps/container/service.ts). */

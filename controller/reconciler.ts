@@ -92,7 +92,25 @@ export function flowKey(f: FlowMod): string {
   const m = [...f.match].map((o) => JSON.stringify(o, big)).sort().join(',');
   return `${f.table_id}|${f.priority}|${m}`;
 }
-const body = (f: FlowMod) => JSON.stringify([f.instructions, f.idle_timeout, f.hard_timeout, f.cookie & ~ROUND_MASK], big);
+const bodyOf = (f: FlowMod) => JSON.stringify([f.instructions, f.idle_timeout, f.hard_timeout, f.cookie & ~ROUND_MASK], big);
+
+/**
+ * Keys and bodies by flow object: a flow source that hands back the same
+ * objects for what did not change (apps/container-network.ts's cache) costs
+ * a lookup per flow, not a serialisation. Flows are never mutated once built.
+ */
+const keys = new WeakMap<FlowMod, string>();
+const bodies = new WeakMap<FlowMod, string>();
+function keyOf(f: FlowMod): string {
+  let k = keys.get(f);
+  if (k === undefined) keys.set(f, (k = flowKey(f)));
+  return k;
+}
+function body(f: FlowMod): string {
+  let b = bodies.get(f);
+  if (b === undefined) bodies.set(f, (b = bodyOf(f)));
+  return b;
+}
 
 export interface SyncStats { added: number; deleted: number; staleRounds: number[] }
 
@@ -169,8 +187,25 @@ export class Reconciler {
     };
   }
 
+  /** The flow as installed in this round (the same object for the same desired flow). */
+  private readonly rounded = new WeakMap<FlowMod, FlowMod>();
   private withRound(f: FlowMod): FlowMod {
-    return { ...f, cookie: (f.cookie & ~ROUND_MASK) | (BigInt(this.round) << ROUND_SHIFT) };
+    let w = this.rounded.get(f);
+    if (!w) {
+      w = { ...f, cookie: (f.cookie & ~ROUND_MASK) | (BigInt(this.round) << ROUND_SHIFT) };
+      this.rounded.set(f, w);
+      // same table, priority and match: the key carries over
+      const k = keys.get(f);
+      if (k !== undefined) keys.set(w, k);
+    }
+    return w;
+  }
+
+  /** Desired flows by key, in this round. */
+  private wanted(dpid: string): Map<string, FlowMod> {
+    const want = new Map<string, FlowMod>();
+    for (const f of this.source.desiredFlows(dpid)) { const w = this.withRound(f); want.set(keyOf(w), w); }
+    return want;
   }
 
   private enqueue<T>(dpid: string, job: () => Promise<T>): Promise<T> {
@@ -207,8 +242,7 @@ export class Reconciler {
       if (!c) throw new Error(`switch ${dpid} is not connected`);
       const parts = await c.multipart({ kind: 'flow', table_id: OFPTT_ALL, out_port: OFPP_ANY, out_group: OFPG_ANY, cookie: 0n, cookie_mask: 0n, match: [] });
       const actualRounds = new Set(parts.flatMap((p) => p.stats).map((s) => roundOf(s.cookie)));
-      const want = new Map<string, FlowMod>();
-      for (const f of this.source.desiredFlows(dpid)) want.set(flowKey(f), this.withRound(f));
+      const want = this.wanted(dpid);
       // meters before the flows that use them, made anew (deleting one takes its flows along: they follow)
       const meters = new Map<number, string>();
       for (const m of this.desiredMeters(dpid)) {
@@ -263,8 +297,7 @@ export class Reconciler {
     const c = this.connOf(dpid);
     const have = this.installed.get(dpid);
     if (!c || !have) return undefined;
-    const want = new Map<string, FlowMod>();
-    for (const f of this.source.desiredFlows(dpid)) want.set(flowKey(f), this.withRound(f));
+    const want = this.wanted(dpid);
     let added = 0, deleted = 0;
     // meters and groups: new and changed ones before the flows (a changed group is modified in place:
     // established connections keep their conntrack entry; only new ones choose among the new buckets)
@@ -283,7 +316,7 @@ export class Reconciler {
     }
     for (const [k, f] of want) {
       const old = have.get(k);
-      if (old && body(old) === body(f)) continue;
+      if (old && (old === f || body(old) === body(f))) continue;
       c.send(f);
       have.set(k, f);
       added++;
@@ -309,14 +342,14 @@ export class Reconciler {
   /** How many flows are desired and confirmed (for the scrape: keys only, no bodies). */
   counts(dpid: string): { desired: number; confirmed: number } {
     let desired = 0;
-    try { desired = new Set(this.peek(dpid).map(flowKey)).size; } catch { /* no flow source yet, or a degraded store */ }
+    try { desired = new Set(this.peek(dpid).map(keyOf)).size; } catch { /* no flow source yet, or a degraded store */ }
     return { desired, confirmed: this.confirmed.get(dpid)?.length ?? 0 };
   }
 
   /** Desired flows by key with their bodies; undefined when the source cannot say (no flow source yet, a degraded store). */
   private desiredKeys(dpid: string): Map<string, string> | undefined {
     try {
-      return new Map(this.peek(dpid).map((f) => { const w = this.withRound(f); return [flowKey(w), body(w)]; }));
+      return new Map(this.peek(dpid).map((f) => { const w = this.withRound(f); return [keyOf(w), body(w)]; }));
     } catch {
       return undefined;
     }
@@ -328,7 +361,7 @@ export class Reconciler {
     const conf = this.confirmed.get(dpid);
     const r = this.records.get(dpid) ?? {};
     const inSync = !!this.connOf(dpid) && this.installed.has(dpid) && !!conf && !!want && conf.length === want.size
-      && conf.every((f) => want.get(flowKey(f)) === body(f));
+      && conf.every((f) => want.get(keyOf(f)) === body(f));
     return {
       fullSynced: this.installed.has(dpid), desired: want?.size ?? 0, confirmed: conf?.length ?? 0, inSync,
       lastSyncAt: r.at ?? null, lastSyncMs: r.ms ?? null, lastSyncKind: r.kind ?? null, lastError: r.error ?? null, lastErrorAt: r.errorAt ?? null,

@@ -15,6 +15,19 @@ export interface HostState {
   networks: Map<number, NetworkRec>;
   /** every endpoint in the cluster (local ones are those with host === this host) */
   endpoints: EndpointRec[];
+  /**
+   * An index (apps/container/cluster-view.ts): this host's endpoints, in
+   * every state. Without it they are found among `endpoints`.
+   */
+  localEndpoints?: EndpointRec[];
+  /**
+   * An index: other hosts' endpoints that their host's blocks do not
+   * describe (a requested MAC, an address outside their host's blocks), or
+   * any superset of them (each module checks); without it, `endpoints`.
+   */
+  remoteEndpoints?: EndpointRec[];
+  /** A cache of this host's flows by item, kept from one computation to the next (none: every flow is computed). */
+  cache?: FlowCache;
   blocks: Block[];
   /** OpenFlow port number of a bridge port by name, if it exists yet */
   ofport(name: string): number | undefined;
@@ -43,8 +56,65 @@ export interface HostState {
   services?: ServiceRec[];
 }
 
+/**
+ * Flows of one item (an endpoint, a block, a network...) computed by `f`,
+ * or the ones computed before for the same key if each of `deps` is the
+ * same (===) as then. Everything else `f` reads must be in the host's
+ * context deps (containerFlows).
+ */
+export type Memo = (key: string, deps: readonly unknown[], f: () => FlowMod[]) => FlowMod[];
+/** No cache: compute every time. */
+export const NO_MEMO: Memo = (_k, _d, f) => f();
+
+const sameDeps = (a: readonly unknown[] | undefined, b: readonly unknown[]): boolean =>
+  !!a && a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * One host bridge's flows by item, from one computation to the next. A
+ * computation begins with the host's context deps (what every item may
+ * read: when one differs, nothing is kept), asks each item through memo,
+ * and ends by forgetting the items it did not ask for (gone ones).
+ */
+export class FlowCache {
+  private deps?: readonly unknown[];
+  private cur = new Map<string, { deps: readonly unknown[]; flows: FlowMod[] }>();
+  private next = new Map<string, { deps: readonly unknown[]; flows: FlowMod[] }>();
+  /** items computed and items reused, since the cache was made */
+  computed = 0;
+  reused = 0;
+
+  begin(deps: readonly unknown[]): void {
+    if (!sameDeps(this.deps, deps)) this.cur.clear();
+    this.deps = deps;
+    this.next = new Map();
+  }
+
+  readonly memo: Memo = (key, deps, f) => {
+    const e = this.cur.get(key);
+    if (e && sameDeps(e.deps, deps)) {
+      this.next.set(key, e);
+      this.reused++;
+      return e.flows;
+    }
+    const flows = f();
+    this.next.set(key, { deps, flows });
+    this.computed++;
+    return flows;
+  };
+
+  end(): void {
+    this.cur = this.next;
+  }
+}
+
+/** This host's endpoints, in every state. */
+export const localEndpointsOf = (s: HostState): EndpointRec[] => s.localEndpoints ?? s.endpoints.filter((e) => e.host === s.host);
+/** Other hosts' endpoints, or a superset holding every one their host's blocks do not describe. */
+export const remoteEndpointsOf = (s: HostState): EndpointRec[] => s.remoteEndpoints ?? s.endpoints;
+
 export interface Ctx {
   s: HostState;
+  memo: Memo;
   /** an endpoint's port: the one OVS has, or (not there yet) the number it asked OVS for */
   portOf(e: EndpointRec): number | undefined;
   /** endpoints of this host that have a port */
@@ -85,7 +155,7 @@ export const UNDERLAY_SRC = { id: UNDERLAY_NET } as NetworkRec;
 
 export function context(s: HostState): Ctx {
   const portOf = (e: EndpointRec) => endpointPort(e, s.ofport);
-  const local = s.endpoints.filter((e) => e.host === s.host && e.state !== 'removed' && portOf(e) !== undefined);
+  const local = localEndpointsOf(s).filter((e) => e.host === s.host && e.state !== 'removed' && portOf(e) !== undefined);
   const localNets = [...new Set(local.map((e) => e.networkId))].map((id) => s.networks.get(id)).filter((n): n is NetworkRec => !!n);
   const cidr = new Map<number, Cidr>();
   for (const n of s.networks.values()) cidr.set(n.id, parseCidr(n.cidr));
@@ -95,7 +165,7 @@ export function context(s: HostState): Ctx {
   const services = (s.services ?? []).filter((x) => localNetIds.has(x.networkId) && s.networks.get(x.networkId)?.mode !== 'underlay');
   const stun = s.secureTunnelPort;
   return {
-    s, portOf, local, localNets, localNetIds, cidr, routed, tun, stun, services, serviceNets: new Set(services.map((x) => x.networkId)),
+    s, memo: s.cache?.memo ?? NO_MEMO, portOf, local, localNets, localNetIds, cidr, routed, tun, stun, services, serviceNets: new Set(services.map((x) => x.networkId)),
     policy: !!s.policies?.length && local.some((e) => s.policies!.some((p) => policySelects(p, e))),
     myPhyMac: s.phyMac?.(s.host),
     myUplinkMac: s.uplinkMac?.(s.host),

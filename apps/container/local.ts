@@ -20,6 +20,11 @@ export function derivedArp(n: NetworkRec, base: number, len: number, band: 'netw
 
 /** Per local network (not underlay): the gateway's ARP answer, ARP for the whole CIDR (not routed), routing into it. */
 export function localNetworkFlows(c: Ctx): FlowMod[] {
+  // everything it reads is in the host's context deps
+  return c.memo('localNetworks', [], () => localNetworkFlowsOf(c));
+}
+
+function localNetworkFlowsOf(c: Ctx): FlowMod[] {
   const out: FlowMod[] = [];
   for (const n of c.localNets) {
     if (n.mode === 'underlay') continue; // the business network's own router is the gateway
@@ -52,42 +57,51 @@ export function localNetworkFlows(c: Ctx): FlowMod[] {
  */
 export function localEndpointFlows(c: Ctx): FlowMod[] {
   const out: FlowMod[] = [];
-  const arpCovered = (e: EndpointRec, n: NetworkRec) => isDerived(e) &&
-    (n.mode === 'local' || n.mode === 'overlay' || (n.mode === 'routed' && blockOf(c.s.blocks, n.id, ipToInt(e.ip))?.host === c.s.host));
   for (const e of c.local) {
     const port = c.portOf(e)!;
     const n = c.s.networks.get(e.networkId)!;
-    const owner = { category: 'endpoint' as const, id: objectId(e.id) };
-    const classify = setField(REG.network, e.networkId);
-    out.push(
-      flow('spoofGuard', owner).band('endpoint')
-        .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.arp).match('arp_spa', e.ip).match('arp_sha', e.mac)
-        .actions(classify).goto('arpResponder').build(),
-      c.serviceNets.has(e.networkId)
-        // services of its network first (apps/container/service.ts), then the policy stage or forwarding
-        ? flow('spoofGuard', owner).band('endpoint')
-          .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)
-          .actions(classify).goto('serviceLB').build()
-        : c.policy
-        // the policy stage: conntrack, then egressPolicy (apps/container/policy.ts)
-        ? flow('spoofGuard', owner).band('endpoint')
-          .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)
-          .actions(classify, ctPolicy('egressPolicy')).build()
-        : flow('spoofGuard', owner).band('endpoint')
-          .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)
-          .actions(classify).goto('l3Forwarding').build(),
-      flow('l2Forwarding', owner).band('endpoint')
-        .match(REG.network, e.networkId).match('eth_dst', e.mac)
-        .actions(output(port)).build(),
-    );
-    if (!arpCovered(e, n)) {
-      out.push(flow('arpResponder', owner).band('exact')
-        .match(REG.network, e.networkId).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', e.ip)
-        .actions(...arpReply(e.mac, e.ip)).build());
-    }
-    if (n.mode === 'underlay' || !isDerived(e)) {
-      for (const src of c.routableFrom(n)) out.push(c.route(src, n, owner, e.ip, 32, [output(port)], e.mac));
-    }
+    // a routed network's ARP answer depends on the block of its address
+    const block = n.mode === 'routed' ? blockOf(c.s.blocks, n.id, ipToInt(e.ip)) : undefined;
+    const toServices = c.serviceNets.has(e.networkId);
+    for (const f of c.memo(`endpoint:${e.id}`, [e, port, block, toServices], () => endpointFlows(c, e, n, port, block?.host === c.s.host, toServices))) out.push(f);
+  }
+  return out;
+}
+
+/** One local endpoint's flows (its port is `port`; `inOwnBlock`: its address is in one of this host's blocks; `toServices`: its network has services here). */
+function endpointFlows(c: Ctx, e: EndpointRec, n: NetworkRec, port: number, inOwnBlock: boolean, toServices: boolean): FlowMod[] {
+  const out: FlowMod[] = [];
+  const arpCovered = isDerived(e) && (n.mode === 'local' || n.mode === 'overlay' || (n.mode === 'routed' && inOwnBlock));
+  const owner = { category: 'endpoint' as const, id: objectId(e.id) };
+  const classify = setField(REG.network, e.networkId);
+  out.push(
+    flow('spoofGuard', owner).band('endpoint')
+      .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.arp).match('arp_spa', e.ip).match('arp_sha', e.mac)
+      .actions(classify).goto('arpResponder').build(),
+    toServices
+      // services of its network first (apps/container/service.ts), then the policy stage or forwarding
+      ? flow('spoofGuard', owner).band('endpoint')
+        .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)
+        .actions(classify).goto('serviceLB').build()
+      : c.policy
+      // the policy stage: conntrack, then egressPolicy (apps/container/policy.ts)
+      ? flow('spoofGuard', owner).band('endpoint')
+        .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)
+        .actions(classify, ctPolicy('egressPolicy')).build()
+      : flow('spoofGuard', owner).band('endpoint')
+        .match('in_port', port).match('eth_src', e.mac).match('eth_type', ETH_TYPE.ipv4).match('ipv4_src', e.ip)
+        .actions(classify).goto('l3Forwarding').build(),
+    flow('l2Forwarding', owner).band('endpoint')
+      .match(REG.network, e.networkId).match('eth_dst', e.mac)
+      .actions(output(port)).build(),
+  );
+  if (!arpCovered) {
+    out.push(flow('arpResponder', owner).band('exact')
+      .match(REG.network, e.networkId).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', e.ip)
+      .actions(...arpReply(e.mac, e.ip)).build());
+  }
+  if (n.mode === 'underlay' || !isDerived(e)) {
+    for (const src of c.routableFrom(n)) out.push(c.route(src, n, owner, e.ip, 32, [output(port)], e.mac));
   }
   return out;
 }

@@ -3,11 +3,11 @@
 // block, not per remote endpoint. Only remote endpoints that break the block
 // rule (a requested MAC, a borrowed address) get exact flows.
 import type { FlowMod } from '../../southbound/codec';
-import { blockOf } from '../../controller/ipam';
+import { blockOf, Block } from '../../controller/ipam';
+import type { EndpointRec, HostRec, NetworkRec } from '../../controller/resources';
 import { ipToInt, intToIp } from '../../controller/ipv4';
-import type { NetworkRec } from '../../controller/resources';
 import { flow, REG, isDerived, objectId, blockMac, ETH_TYPE, ARP_OP, UNDERLAY_NET } from '../../controller/pipeline';
-import { Ctx, setField } from './context';
+import { Ctx, setField, remoteEndpointsOf } from './context';
 import { arpReply } from './arp';
 import { ctPolicy } from './policy';
 
@@ -24,6 +24,30 @@ export function overlayFlows(c: Ctx): FlowMod[] {
   if (c.tun === undefined && c.stun === undefined) return out;
   // from the tunnel: the VNI names the network; the sending host already did its spoof guard and routing.
   // An encrypted network is taken from the secure tunnel only: the same VNI in clear from vxlan0 is dropped.
+  // (everything it reads is in the host's context deps)
+  for (const f of c.memo('overlayClassifier', [], () => classifierFlows(c))) out.push(f);
+  // remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block
+  for (const b of s.blocks) {
+    const n = s.networks.get(b.networkId);
+    const owner = b.host ? s.hosts.get(b.host) : undefined;
+    if (!n || !tunneled(n) || !owner || owner.name === s.host) continue;
+    for (const f of c.memo(`overlayBlock:${n.id}/${b.base}`, [b, owner], () => remoteBlockFlows(c, b, n, owner))) out.push(f);
+  }
+  // remote endpoints that the block rule does not describe
+  for (const e of remoteEndpointsOf(s)) {
+    if (e.host === s.host || e.state === 'removed') continue;
+    const n = s.networks.get(e.networkId);
+    const h = s.hosts.get(e.host);
+    if (!n || !tunneled(n) || !h) continue;
+    const block = blockOf(s.blocks, n.id, ipToInt(e.ip));
+    if (isDerived(e) && block?.host === e.host) continue;
+    for (const f of c.memo(`overlayEndpoint:${e.id}`, [e, h], () => remoteEndpointFlows(c, e, n, h))) out.push(f);
+  }
+  return out;
+}
+
+function classifierFlows(c: Ctx): FlowMod[] {
+  const out: FlowMod[] = [];
   for (const n of c.localNets) {
     const tun = c.tunnelPortOf(n);
     if (!tunneled(n) || tun === undefined) continue;
@@ -35,41 +59,39 @@ export function overlayFlows(c: Ctx): FlowMod[] {
         .match('eth_type', ETH_TYPE.ipv4).actions(setField(REG.network, n.id), ctPolicy('ingressPolicy', c.serviceNets.has(n.id))).build());
     }
   }
-  // remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block
-  for (const b of s.blocks) {
-    const n = s.networks.get(b.networkId);
-    const owner = b.host ? s.hosts.get(b.host) : undefined;
-    if (!n || !tunneled(n) || !owner || owner.name === s.host) continue;
-    const sources = c.routableFrom(n);
-    const to = c.tunnelTo(n, owner);
-    if (!sources.length || !to) continue;
-    const id = { category: 'network' as const, id: objectId(`${n.id}/${b.base}`) };
-    if (c.localNetIds.has(n.id) && n.mode === 'overlay') {
-      const m = blockMac(n.id, intToIp(b.base), b.len);
-      out.push(flow('l2Forwarding', id).band('block').match(REG.network, n.id).match('eth_dst', m.value, m.mask)
-        .actions(...to).build());
-      continue;
-    }
-    for (const src of sources) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, id, intToIp(b.base), b.len, to));
+  return out;
+}
+
+/** Another host's block of a tunneled network (nothing while the tunnel to it is missing: never in clear). */
+function remoteBlockFlows(c: Ctx, b: Block, n: NetworkRec, owner: HostRec): FlowMod[] {
+  const out: FlowMod[] = [];
+  const sources = c.routableFrom(n);
+  const to = c.tunnelTo(n, owner);
+  if (!sources.length || !to) return out;
+  const id = { category: 'network' as const, id: objectId(`${n.id}/${b.base}`) };
+  if (c.localNetIds.has(n.id) && n.mode === 'overlay') {
+    const m = blockMac(n.id, intToIp(b.base), b.len);
+    out.push(flow('l2Forwarding', id).band('block').match(REG.network, n.id).match('eth_dst', m.value, m.mask)
+      .actions(...to).build());
+    return out;
   }
-  // remote endpoints that the block rule does not describe
-  for (const e of s.endpoints) {
-    if (e.host === s.host || e.state === 'removed') continue;
-    const n = s.networks.get(e.networkId);
-    const h = s.hosts.get(e.host);
-    if (!n || !tunneled(n) || !h) continue;
-    if (isDerived(e) && blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === e.host) continue;
-    const to = c.tunnelTo(n, h);
-    if (!to) continue;
-    const owner = { category: 'endpoint' as const, id: objectId(e.id) };
-    if (c.localNetIds.has(n.id) && n.mode === 'overlay') {
-      out.push(flow('arpResponder', owner).band('exact')
-        .match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', e.ip)
-        .actions(...arpReply(e.mac, e.ip)).build());
-      out.push(flow('l2Forwarding', owner).band('endpoint').match(REG.network, n.id).match('eth_dst', e.mac)
-        .actions(...to).build());
-    }
-    for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, owner, e.ip, 32, to, e.mac));
+  for (const src of sources) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, id, intToIp(b.base), b.len, to));
+  return out;
+}
+
+/** Another host's endpoint of a tunneled network that its host's blocks do not describe. */
+function remoteEndpointFlows(c: Ctx, e: EndpointRec, n: NetworkRec, h: HostRec): FlowMod[] {
+  const out: FlowMod[] = [];
+  const to = c.tunnelTo(n, h);
+  if (!to) return out;
+  const owner = { category: 'endpoint' as const, id: objectId(e.id) };
+  if (c.localNetIds.has(n.id) && n.mode === 'overlay') {
+    out.push(flow('arpResponder', owner).band('exact')
+      .match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', e.ip)
+      .actions(...arpReply(e.mac, e.ip)).build());
+    out.push(flow('l2Forwarding', owner).band('endpoint').match(REG.network, n.id).match('eth_dst', e.mac)
+      .actions(...to).build());
   }
+  for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, owner, e.ip, 32, to, e.mac));
   return out;
 }

@@ -19,11 +19,11 @@ import {
   flow, phyFlow, BR_PHY, GATEWAY_MAC, REG, objectId, ETH_TYPE, IP_PROTO, ARP_OP, CT, CS, ctState, NAT_ZONE,
   NX_CT_RECIRC_NONE, NXM_OF_IN_PORT, OFPP_IN_PORT_16,
 } from '../../controller/pipeline';
-import { Ctx, HostState, setField, move, output, cidrMatch } from './context';
+import { Ctx, HostState, setField, move, output, cidrMatch, localEndpointsOf } from './context';
 
 /** Networks whose traffic off their CIDRs is masqueraded behind the host: local and overlay ones with endpoints here. */
 function snatNetworks(s: HostState): NetworkRec[] {
-  return [...new Set(s.endpoints.filter((e) => e.host === s.host).map((e) => e.networkId))]
+  return [...new Set(localEndpointsOf(s).filter((e) => e.host === s.host).map((e) => e.networkId))]
     .map((id) => s.networks.get(id)).filter((n): n is NetworkRec => !!n && (n.mode === 'local' || n.mode === 'overlay'));
 }
 
@@ -42,7 +42,8 @@ export function phyNatFlows(s: HostState, patch: number): FlowMod[] {
   if (!maps.length && !snatNets.length) return out;
   const NAT = BR_PHY.tableId.phyNat;
   const NEXT_HOP = BR_PHY.tableId.phyNextHop;
-  const byId = new Map(s.endpoints.map((e) => [e.id, e]));
+  // (published ports are on this host: its endpoints')
+  const byId = new Map(localEndpointsOf(s).map((e) => [e.id, e]));
   for (const m of maps) {
     const e = byId.get(m.endpointId);
     if (!e) continue;
@@ -119,18 +120,20 @@ export function natFlows(c: Ctx): FlowMod[] {
   const out: FlowMod[] = [];
   if (s.patchPort === undefined || !c.myPhyMac) return out;
   const replyNets = new Set<number>();
+  const patch = s.patchPort, myPhyMac = c.myPhyMac;
   for (const e of c.local) {
     const n = s.networks.get(e.networkId);
     if (!n || (n.mode !== 'local' && n.mode !== 'overlay')) continue;
-    out.push(flow('classifier', { category: 'endpoint', id: objectId(e.id) }).band('natReply').match('in_port', s.patchPort).match('eth_dst', e.mac)
-      .actions(setField(REG.network, e.networkId)).goto('l2Forwarding').build());
+    // (the patch port and br-phy's MAC are in the host's context deps)
+    for (const f of c.memo(`natReply:${e.id}`, [e], () => [flow('classifier', { category: 'endpoint', id: objectId(e.id) }).band('natReply').match('in_port', patch).match('eth_dst', e.mac)
+      .actions(setField(REG.network, e.networkId)).goto('l2Forwarding').build()])) out.push(f);
     replyNets.add(e.networkId);
   }
   // routed networks have their own way out; underlay ones use their own router.
   // The source MAC stays the container's: br-phy keeps it in ct_label to return replies
   for (const id of replyNets) {
-    out.push(flow('l3Forwarding', { category: 'network', id }).band('natOut').match(REG.network, id).match('eth_type', ETH_TYPE.ipv4).match('eth_dst', GATEWAY_MAC)
-      .actions({ type: 'dec_nw_ttl' }, setField('eth_dst', c.myPhyMac), output(s.patchPort)).build());
+    for (const f of c.memo(`natOut:${id}`, [], () => [flow('l3Forwarding', { category: 'network', id }).band('natOut').match(REG.network, id).match('eth_type', ETH_TYPE.ipv4).match('eth_dst', GATEWAY_MAC)
+      .actions({ type: 'dec_nw_ttl' }, setField('eth_dst', myPhyMac), output(patch)).build()])) out.push(f);
   }
   return out;
 }

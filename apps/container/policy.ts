@@ -48,9 +48,15 @@ export interface PolicyFlowStats { conjunctions: number; clauseFlows: number; fl
  * keeps one flow per match and priority).
  */
 export function policyFlows(c: Ctx, stats?: PolicyFlowStats): FlowMod[] {
+  if (!c.policy) return [];
+  // the policies, every endpoint (peers) and which local ones have a port (selected); the rest is in the host's context deps
+  if (!stats) return c.memo('policies', [c.s.policies, c.s.endpoints, c.local.map((e) => e.id).join()], () => policyFlowsOf(c));
+  return policyFlowsOf(c, stats);
+}
+
+function policyFlowsOf(c: Ctx, stats?: PolicyFlowStats): FlowMod[] {
   const { s } = c;
   const policies = [...(s.policies ?? [])].sort(policyOrder);
-  if (!c.policy) return [];
   const owner = (id: number) => ({ category: 'policy' as const, id });
   const out: FlowMod[] = [];
   const stage = owner(objectId('policy-stage'));

@@ -6,15 +6,53 @@
 // host's own traffic (its controller connection included) would follow it
 // into br-int.
 import type { Action, FlowMod } from '../../southbound/codec';
-import { blockOf } from '../../controller/ipam';
+import { blockOf, Block } from '../../controller/ipam';
+import type { EndpointRec, NetworkRec } from '../../controller/resources';
 import { ipToInt, intToIp, maskOf } from '../../controller/ipv4';
 import { flow, phyFlow, GATEWAY_MAC, REG, objectId, UNDERLAY_NET, ETH_TYPE, ARP_OP } from '../../controller/pipeline';
-import { Ctx, HostState, setField, output, decTtlFromGateway, cidrMatch } from './context';
+import { Ctx, HostState, setField, output, decTtlFromGateway, cidrMatch, remoteEndpointsOf, localEndpointsOf } from './context';
 import { proxyArpReply } from './arp';
 import { derivedArp } from './local';
 
 /** br-int flows of routed networks. */
 export function routedFlows(c: Ctx): FlowMod[] {
+  const { s } = c;
+  const out: FlowMod[] = [];
+  // (everything these read is in the host's context deps)
+  for (const f of c.memo('routedHost', [], () => routedHostFlows(c))) out.push(f);
+  for (const n of c.localNets) {
+    if (n.mode !== 'routed') continue;
+    // this host's own blocks are on-link: ARP gets the derived MAC (the rest of the CIDR got the gateway's, above)
+    for (const b of s.blocks) {
+      if (b.networkId === n.id && b.host === s.host) for (const f of c.memo(`routedOwnBlock:${n.id}/${b.base}`, [b], () => [derivedArp(n, b.base, b.len, 'ownBlock', objectId(`${n.id}/${b.base}`))])) out.push(f);
+    }
+  }
+  const peerMac = (toHost: string): string | undefined => (c.routed && c.myPhyMac ? s.phyMac?.(toHost) : undefined);
+  // remote blocks: no encapsulation, straight to the owning host's br-phy over the underlay
+  for (const b of s.blocks) {
+    const n = s.networks.get(b.networkId);
+    // an encrypted routed network's remote blocks go through the secure tunnel instead (overlay.ts)
+    if (!n || n.mode !== 'routed' || n.encrypted || !b.host || b.host === s.host) continue;
+    const peer = peerMac(b.host);
+    if (!peer) continue;
+    for (const f of c.memo(`routedBlock:${n.id}/${b.base}`, [b, peer], () => routedBlockFlows(c, b, n, peer))) out.push(f);
+  }
+  // remote routed endpoints living on an address their host's blocks do not hold: a /32 route
+  for (const e of remoteEndpointsOf(s)) {
+    if (e.host === s.host || e.state === 'removed') continue;
+    const n = s.networks.get(e.networkId);
+    if (n?.mode !== 'routed') continue;
+    const block = blockOf(s.blocks, n.id, ipToInt(e.ip));
+    if (block?.host === e.host) continue;
+    const peer = peerMac(e.host);
+    if (!peer) continue;
+    for (const f of c.memo(`routedEndpoint:${e.id}`, [e, peer, block], () => routedEndpointFlows(c, e, n, peer, block?.host === s.host))) out.push(f);
+  }
+  return out;
+}
+
+/** What does not depend on any one block or endpoint: the classifier from br-phy, and per local routed network its proxy ARP and way out. */
+function routedHostFlows(c: Ctx): FlowMod[] {
   const { s } = c;
   const out: FlowMod[] = [];
   if (c.routed) {
@@ -27,53 +65,39 @@ export function routedFlows(c: Ctx): FlowMod[] {
     out.push(b.actions(setField(REG.network, UNDERLAY_NET), setField('eth_dst', GATEWAY_MAC)).goto('l3Forwarding').build());
   }
   for (const n of c.localNets) {
-    if (n.mode !== 'routed') continue;
+    if (n.mode !== 'routed' || !c.routed || !c.myPhyMac) continue;
     const owner = { category: 'network' as const, id: n.id };
-    if (c.routed && c.myPhyMac) {
-      // every other address of the CIDR is reached through the gateway (the container's on-link ARP gets the gateway MAC)
-      out.push(flow('arpResponder', owner).band('proxy')
-        .match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', ...cidrMatch(c.cidr.get(n.id)!))
-        .actions(...proxyArpReply(GATEWAY_MAC)).build());
-      // anything else leaves through the host: br-phy hands it to the host's own IP stack, which routes it on the underlay
-      out.push(flow('l3Forwarding', owner).band('routedOut').match(REG.network, n.id).match('eth_type', ETH_TYPE.ipv4).match('eth_dst', GATEWAY_MAC)
-        .actions(...decTtlFromGateway(), setField('eth_dst', c.myPhyMac), output(s.patchPort!)).build());
-    }
-    // this host's own blocks are on-link: ARP gets the derived MAC (the rest of the CIDR got the gateway's, above)
-    for (const b of s.blocks) {
-      if (b.networkId === n.id && b.host === s.host) out.push(derivedArp(n, b.base, b.len, 'ownBlock', objectId(`${n.id}/${b.base}`)));
-    }
+    // every other address of the CIDR is reached through the gateway (the container's on-link ARP gets the gateway MAC)
+    out.push(flow('arpResponder', owner).band('proxy')
+      .match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', ...cidrMatch(c.cidr.get(n.id)!))
+      .actions(...proxyArpReply(GATEWAY_MAC)).build());
+    // anything else leaves through the host: br-phy hands it to the host's own IP stack, which routes it on the underlay
+    out.push(flow('l3Forwarding', owner).band('routedOut').match(REG.network, n.id).match('eth_type', ETH_TYPE.ipv4).match('eth_dst', GATEWAY_MAC)
+      .actions(...decTtlFromGateway(), setField('eth_dst', c.myPhyMac), output(s.patchPort!)).build());
   }
-  const viaUnderlay = (toHost: string): Action[] | undefined => {
-    const peer = s.phyMac?.(toHost);
-    if (!c.routed || !c.myPhyMac || !peer) return undefined;
-    return [setField('eth_dst', peer), output(s.patchPort!)];
-  };
-  // remote blocks: no encapsulation, straight to the owning host's br-phy over the underlay
-  for (const b of s.blocks) {
-    const n = s.networks.get(b.networkId);
-    // an encrypted routed network's remote blocks go through the secure tunnel instead (overlay.ts)
-    if (!n || n.mode !== 'routed' || n.encrypted || !b.host || b.host === s.host) continue;
-    const to = viaUnderlay(b.host);
-    if (!to) continue;
-    const id = { category: 'network' as const, id: objectId(`${n.id}/${b.base}`) };
-    for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, id, intToIp(b.base), b.len, to, s.phyMac!(b.host)));
-  }
-  // remote routed endpoints living on an address their host's blocks do not hold: a /32 route
-  for (const e of s.endpoints) {
-    if (e.host === s.host || e.state === 'removed') continue;
-    const n = s.networks.get(e.networkId);
-    if (n?.mode !== 'routed' || blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === e.host) continue;
-    const to = viaUnderlay(e.host);
-    if (!to) continue;
-    const owner = { category: 'endpoint' as const, id: objectId(e.id) };
-    if (!n.encrypted) for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, owner, e.ip, 32, to, s.phyMac!(e.host)));
-    // borrowed from one of this host's blocks, whose addresses are on-link here: its ARP answer is the
-    // gateway instead, so local containers send to it through the /32 route above
-    if (c.localNetIds.has(n.id) && blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === s.host) {
-      out.push(flow('arpResponder', owner).band('exact')
-        .match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', e.ip)
-        .actions(...proxyArpReply(GATEWAY_MAC)).build());
-    }
+  return out;
+}
+
+const viaUnderlay = (c: Ctx, peer: string): Action[] => [setField('eth_dst', peer), output(c.s.patchPort!)];
+
+/** Another host's block of a routed network, reached at that host's br-phy MAC `peer`. */
+function routedBlockFlows(c: Ctx, b: Block, n: NetworkRec, peer: string): FlowMod[] {
+  const id = { category: 'network' as const, id: objectId(`${n.id}/${b.base}`) };
+  return c.routableFrom(n).filter((src) => src.id !== UNDERLAY_NET).map((src) => c.route(src, n, id, intToIp(b.base), b.len, viaUnderlay(c, peer), peer));
+}
+
+/** Another host's routed endpoint outside its host's blocks (`inOwnBlock`: in one of this host's). */
+function routedEndpointFlows(c: Ctx, e: EndpointRec, n: NetworkRec, peer: string, inOwnBlock: boolean): FlowMod[] {
+  const out: FlowMod[] = [];
+  const owner = { category: 'endpoint' as const, id: objectId(e.id) };
+  // an encrypted network's /32 goes through the secure tunnel instead (overlay.ts)
+  if (!n.encrypted) for (const src of c.routableFrom(n)) if (src.id !== UNDERLAY_NET) out.push(c.route(src, n, owner, e.ip, 32, viaUnderlay(c, peer), peer));
+  // borrowed from one of this host's blocks, whose addresses are on-link here: its ARP answer is the
+  // gateway instead, so local containers send to it through the /32 route above
+  if (c.localNetIds.has(n.id) && inOwnBlock) {
+    out.push(flow('arpResponder', owner).band('exact')
+      .match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).match('arp_op', ARP_OP.request).match('arp_tpa', e.ip)
+      .actions(...proxyArpReply(GATEWAY_MAC)).build());
   }
   return out;
 }
@@ -87,7 +111,7 @@ export function phyRoutedFlows(s: HostState, patch: number): FlowMod[] {
     out.push(phyFlow('phyIngress', { category: 'network', id: objectId(`${n.id}/${b.base}`) }).band('routedBlock')
       .match('eth_type', ETH_TYPE.ipv4).match('ipv4_dst', intToIp(b.base), maskOf(b.len)).actions(output(patch)).build());
   }
-  for (const e of s.endpoints) {
+  for (const e of localEndpointsOf(s)) {
     const n = s.networks.get(e.networkId);
     if (e.host !== s.host || !n || n.mode !== 'routed') continue;
     if (blockOf(s.blocks, n.id, ipToInt(e.ip))?.host === s.host) continue;

@@ -19,6 +19,12 @@ export const PROBE_PUNT_BYTES = 128;
 export function tunnelProbeFlows(c: Ctx): FlowMod[] {
   const { s, tun } = c;
   if (!s.tunnelProbes || tun === undefined) return [];
+  // the hosts, the tunnel port and whether probes are on are in the host's context deps
+  return c.memo('tunnelProbes', [], () => probeFlows(c, tun));
+}
+
+function probeFlows(c: Ctx, tun: number): FlowMod[] {
+  const { s } = c;
   const me = s.hosts.get(s.host);
   const out: FlowMod[] = [];
   const seen = new Set<string>();

@@ -21,7 +21,7 @@
 import type { Action, FlowMod } from '../../southbound/codec';
 import type { NetworkRec } from '../../controller/resources';
 import { flow, phyFlow, REG, ETH_TYPE, OFPVID_PRESENT, BROADCAST_MAC, objectId } from '../../controller/pipeline';
-import { Ctx, HostState, setField, output } from './context';
+import { Ctx, HostState, setField, output, localEndpointsOf } from './context';
 
 const vidOf = (n: NetworkRec): number | undefined => (n.vlan !== null ? OFPVID_PRESENT | n.vlan : undefined);
 
@@ -30,34 +30,40 @@ export function underlayFlows(c: Ctx): FlowMod[] {
   if (patch === undefined) return [];
   return c.localNets.filter((n) => n.mode === 'underlay').flatMap((n) => {
     const ports = c.local.filter((e) => e.networkId === n.id).map((e) => c.portOf(e)!);
-    const owner = { category: 'network' as const, id: n.id };
-    const vid = vidOf(n);
-    const tag: Action[] = vid !== undefined ? [{ type: 'push_vlan', ethertype: ETH_TYPE.vlan }, setField('vlan_vid', vid)] : [];
-    const classify = flow('classifier', owner).band('underlayVlan').match('in_port', patch).match('vlan_vid', vid ?? 0)
-      .actions(...(vid !== undefined ? [{ type: 'pop_vlan' } as Action] : []), setField(REG.network, n.id)).goto('l2Forwarding').build();
-    const pass = flow('arpResponder', owner).band('underlayPass').match(REG.network, n.id).goto('l2Forwarding').build();
-    if (n.macMode !== 'shared') {
-      return [
-        classify, pass,
-        flow('l2Forwarding', owner).band('underlayBroadcast').match(REG.network, n.id).match('eth_dst', BROADCAST_MAC)
-          .actions(...ports.map(output), ...tag, output(patch)).build(),
-        flow('l2Forwarding', owner).band('underlayOut').match(REG.network, n.id).actions(...tag, output(patch)).build(),
-      ];
-    }
-    // shared: without the host's MAC (br-phy not connected yet) nothing may leave under the containers' own MACs
-    const hostMac = c.myUplinkMac;
-    if (!hostMac) return [classify, pass];
-    const behindHost = (arp: boolean): Action[] => [setField('eth_src', hostMac), ...(arp ? [setField('arp_sha', hostMac)] : []), ...tag, output(patch)];
+    // the rest is in the host's context deps
+    return c.memo(`underlay:${n.id}`, [ports.join(',')], () => underlayNetworkFlows(c, n, ports, patch));
+  });
+}
+
+/** A local underlay network's flows on br-int (its local endpoints on `ports`). */
+function underlayNetworkFlows(c: Ctx, n: NetworkRec, ports: number[], patch: number): FlowMod[] {
+  const owner = { category: 'network' as const, id: n.id };
+  const vid = vidOf(n);
+  const tag: Action[] = vid !== undefined ? [{ type: 'push_vlan', ethertype: ETH_TYPE.vlan }, setField('vlan_vid', vid)] : [];
+  const classify = flow('classifier', owner).band('underlayVlan').match('in_port', patch).match('vlan_vid', vid ?? 0)
+    .actions(...(vid !== undefined ? [{ type: 'pop_vlan' } as Action] : []), setField(REG.network, n.id)).goto('l2Forwarding').build();
+  const pass = flow('arpResponder', owner).band('underlayPass').match(REG.network, n.id).goto('l2Forwarding').build();
+  if (n.macMode !== 'shared') {
     return [
       classify, pass,
-      flow('l2Forwarding', owner).band('underlayBroadcastArp').match(REG.network, n.id).match('eth_dst', BROADCAST_MAC).match('eth_type', ETH_TYPE.arp)
-        .actions(...ports.map(output), ...behindHost(true)).build(),
       flow('l2Forwarding', owner).band('underlayBroadcast').match(REG.network, n.id).match('eth_dst', BROADCAST_MAC)
-        .actions(...ports.map(output), ...behindHost(false)).build(),
-      flow('l2Forwarding', owner).band('underlayOutArp').match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).actions(...behindHost(true)).build(),
-      flow('l2Forwarding', owner).band('underlayOut').match(REG.network, n.id).actions(...behindHost(false)).build(),
+        .actions(...ports.map(output), ...tag, output(patch)).build(),
+      flow('l2Forwarding', owner).band('underlayOut').match(REG.network, n.id).actions(...tag, output(patch)).build(),
     ];
-  });
+  }
+  // shared: without the host's MAC (br-phy not connected yet) nothing may leave under the containers' own MACs
+  const hostMac = c.myUplinkMac;
+  if (!hostMac) return [classify, pass];
+  const behindHost = (arp: boolean): Action[] => [setField('eth_src', hostMac), ...(arp ? [setField('arp_sha', hostMac)] : []), ...tag, output(patch)];
+  return [
+    classify, pass,
+    flow('l2Forwarding', owner).band('underlayBroadcastArp').match(REG.network, n.id).match('eth_dst', BROADCAST_MAC).match('eth_type', ETH_TYPE.arp)
+      .actions(...ports.map(output), ...behindHost(true)).build(),
+    flow('l2Forwarding', owner).band('underlayBroadcast').match(REG.network, n.id).match('eth_dst', BROADCAST_MAC)
+      .actions(...ports.map(output), ...behindHost(false)).build(),
+    flow('l2Forwarding', owner).band('underlayOutArp').match(REG.network, n.id).match('eth_type', ETH_TYPE.arp).actions(...behindHost(true)).build(),
+    flow('l2Forwarding', owner).band('underlayOut').match(REG.network, n.id).actions(...behindHost(false)).build(),
+  ];
 }
 
 /**
@@ -70,7 +76,7 @@ export function phyUnderlayFlows(s: HostState, patch: number): FlowMod[] {
   const hostMac = s.uplinkMac?.(s.host);
   if (!hostMac || s.uplinkPort === undefined) return [];
   const out: FlowMod[] = [];
-  for (const e of s.endpoints) {
+  for (const e of localEndpointsOf(s)) {
     const n = s.networks.get(e.networkId);
     if (e.host !== s.host || e.state === 'removed' || n?.mode !== 'underlay' || n.macMode !== 'shared') continue;
     const owner = { category: 'endpoint' as const, id: objectId(e.id) };

@@ -93,6 +93,10 @@ export interface LabOptions {
   hosts: number;
   /** Folder for this lab's files (host folders, central, bin). */
   dir: string;
+  /** The underlay's lab id and subnet (default: the multihost bench's own) */
+  underlay?: { id: string; subnet: string };
+  /** Prefix of the hosts' namespaces (default: the multihost bench's own) */
+  hostPrefix?: string;
 }
 
 /**
@@ -135,7 +139,7 @@ export class WeftLab implements Lab {
   readonly hosts: EmuHost[] = [];
   readonly containerPrefix = 'wfwc-';
   private readonly rts: TestRuntime[] = [];
-  private weft?: WeftProcess;
+  weft?: WeftProcess;
   private underlay?: Underlay;
   private traceDir = '';
   private readonly agents: AgentProcess[] = [];
@@ -157,7 +161,7 @@ export class WeftLab implements Lab {
   async setup(): Promise<this> {
     const { dir } = this.opts;
     fs.mkdirSync(dir, { recursive: true });
-    this.underlay = await Underlay.create({ id: this.mode === 'overlay' ? 'mwo' : 'mwr', subnet: '172.31.230.0/24', mtu: UNDERLAY_MTU });
+    this.underlay = await Underlay.create({ id: this.mode === 'overlay' ? 'mwo' : 'mwr', subnet: '172.31.230.0/24', ...this.opts.underlay, mtu: UNDERLAY_MTU });
     this.weft = await WeftProcess.start({ host: this.underlay.ip });
     const plugin = path.join(repoRoot(), 'dist/northbound/cni/weft-cni.js');
     if (!fs.existsSync(plugin)) throw new Error(`${plugin} missing: build first (npx tsc -p tsconfig.json)`);
@@ -177,7 +181,7 @@ export class WeftLab implements Lab {
     const routed = this.mode === 'routed';
     for (let i = 0; i < this.opts.hosts; i++) {
       const h = await EmuHost.create({
-        name: hostName(i), underlay: this.underlay, index: i + 1, controller: this.weft.ofTarget, prefix: 'wfw-',
+        name: hostName(i), underlay: this.underlay, index: i + 1, controller: this.weft.ofTarget, prefix: this.opts.hostPrefix ?? 'wfw-',
         baseDir: path.join(dir, 'emu'), tunnel: !routed, patch: routed,
       });
       if (routed) {
@@ -380,12 +384,12 @@ export class OvnLab implements Lab {
     if (this.opts.attach === 'node' && !fs.existsSync(this.script)) throw new Error(`${this.script} missing: build first (npx tsc -p tsconfig.json)`);
     this.shScript = path.join(dir, 'ovn-attach.sh');
     fs.writeFileSync(this.shScript, OVN_ATTACH_SH, { mode: 0o755 });
-    this.underlay = await Underlay.create({ id: 'mov', subnet: '172.31.231.0/24', mtu: UNDERLAY_MTU });
+    this.underlay = await Underlay.create({ id: 'mov', subnet: '172.31.231.0/24', ...this.opts.underlay, mtu: UNDERLAY_MTU });
     this.central = new OvnCentral(path.join(dir, 'emu', 'central'), this.underlay);
     await this.central.start();
     for (let i = 0; i < this.opts.hosts; i++) {
       const h = await EmuHost.create({
-        name: hostName(i), underlay: this.underlay, index: i + 1, prefix: 'wfo-', baseDir: path.join(dir, 'emu'), tunnel: false, patch: false,
+        name: hostName(i), underlay: this.underlay, index: i + 1, prefix: this.opts.hostPrefix ?? 'wfo-', baseDir: path.join(dir, 'emu'), tunnel: false, patch: false,
       });
       this.hosts.push(h);
       const ch = new OvnChassis(h, this.central);

@@ -1,0 +1,200 @@
+// The cluster as every host's flow computation reads it, kept in memory and
+// brought up to date by the bus events that change it (an endpoint, host,
+// network, policy or service created, changed or deleted) instead of re-read from
+// the store after every write: with 100k endpoints, re-reading them all
+// for each attach is what an attach cost.
+//
+// Besides the records, it keeps the indexes that let a host's computation
+// skip the rest of the cluster: each host's endpoints, and the endpoints
+// other hosts must route to one by one (a requested MAC, or an address
+// outside their host's blocks: the "exceptions"; every other endpoint is
+// reached through its host's block). Records that did not change keep their
+// identity from one read to the next, so a per-item flow cache
+// (apps/container-network.ts) can tell what changed by identity.
+import type { EventBus, WeftEvent } from '../../controller/events';
+import type { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec, ServiceRec } from '../../controller/resources';
+import { blockOf, Ipam, Block } from '../../controller/ipam';
+import { ipToInt } from '../../controller/ipv4';
+import { isDerived } from '../../controller/pipeline';
+
+const byCreation = (a: EndpointRec, b: EndpointRec) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Keep the old record where the new one is equal (identity means "unchanged"). */
+function keep<K, V>(old: Map<K, V> | undefined, fresh: Map<K, V>): Map<K, V> {
+  if (!old) return fresh;
+  for (const [k, v] of fresh) { const o = old.get(k); if (o !== undefined && same(o, v)) fresh.set(k, o); }
+  return fresh;
+}
+
+export class ClusterView {
+  hosts = new Map<string, HostRec>();
+  networks = new Map<number, NetworkRec>();
+  blocks: Block[] = [];
+  policies: PolicyRec[] = [];
+  services: ServiceRec[] = [];
+  private readonly endpoints = new Map<string, EndpointRec>();
+  private readonly byHost = new Map<string, Set<EndpointRec>>();
+  /** endpoints other hosts reach one by one (see above) */
+  private readonly exceptions = new Set<EndpointRec>();
+  private sortedAll?: EndpointRec[];
+  private sortedRemote?: EndpointRec[];
+  private readonly sortedLocal = new Map<string, EndpointRec[]>();
+  /** bumped by every change of an endpoint (policies read them all) */
+  endpointsVersion = 0;
+  private loaded = false;
+
+  constructor(private readonly resources: Resources, private readonly ipam: Ipam, bus?: EventBus) {
+    bus?.on('*', (e) => this.onEvent(e));
+  }
+
+  /** Read everything again (at start, and after an event this view cannot apply one by one). */
+  reload(): void {
+    this.hosts = keep(this.hosts, new Map(this.resources.hosts().map((h) => [h.name, h])));
+    this.dpids = undefined;
+    this.networks = keep(this.networks, new Map(this.resources.networks().map((n) => [n.id, n])));
+    this.policies = this.resources.policies();
+    this.services = this.resources.services();
+    const fresh = new Map(this.resources.endpoints().map((e) => [e.id, e]));
+    for (const id of [...this.endpoints.keys()]) if (!fresh.has(id)) this.dropEndpoint(id);
+    this.blocks = this.freshBlocks();
+    for (const e of fresh.values()) this.putEndpoint(e);
+    this.loaded = true;
+  }
+
+  /** Read everything on first use. */
+  load(): this {
+    if (!this.loaded) this.reload();
+    return this;
+  }
+
+  private dpids?: { int: Map<string, HostRec>; phy: Map<string, HostRec> };
+  private indexDpids(): NonNullable<ClusterView['dpids']> {
+    this.load();
+    if (!this.dpids) {
+      const int = new Map<string, HostRec>(), phy = new Map<string, HostRec>();
+      for (const h of this.hosts.values()) { int.set(h.dpid, h); if (h.phyDpid) phy.set(h.phyDpid, h); }
+      this.dpids = { int, phy };
+    }
+    return this.dpids;
+  }
+
+  /** The host whose br-int this is. */
+  hostByDpid(dpid: string): HostRec | undefined {
+    return this.indexDpids().int.get(dpid);
+  }
+
+  /** The host whose br-phy this is. */
+  hostByPhyDpid(dpid: string): HostRec | undefined {
+    return this.indexDpids().phy.get(dpid);
+  }
+
+  /** The blocks as the store has them, old objects kept where unchanged. */
+  private freshBlocks(): Block[] {
+    const old = new Map(this.blocks.map((b) => [`${b.networkId}/${b.base}/${b.len}/${b.host}`, b]));
+    return this.ipam.allBlocks().map((b) => old.get(`${b.networkId}/${b.base}/${b.len}/${b.host}`) ?? b);
+  }
+
+  private onEvent(e: WeftEvent): void {
+    if (!this.loaded) return; // read in full on first use
+    switch (e.type) {
+      case 'endpoint.created': case 'endpoint.deleted': {
+        // a block may have been claimed or released with it
+        this.refreshEndpoint(e.endpoint.id);
+        this.refreshBlocks();
+        break;
+      }
+      case 'endpoint.updated': case 'endpoint.ready':
+        this.refreshEndpoint(e.endpoint.id);
+        break;
+      case 'host.registered': case 'host.unregistered':
+        // unregistering a host releases its blocks
+        this.hosts = keep(this.hosts, new Map(this.resources.hosts().map((h) => [h.name, h])));
+        this.dpids = undefined;
+        this.refreshBlocks();
+        break;
+      case 'network.created': case 'network.deleted':
+        this.networks = keep(this.networks, new Map(this.resources.networks().map((n) => [n.id, n])));
+        this.refreshBlocks();
+        break;
+      case 'policy.created': case 'policy.updated': case 'policy.deleted':
+        this.policies = this.resources.policies();
+        break;
+      case 'service.created': case 'service.deleted':
+        this.services = this.resources.services();
+        break;
+      default:
+    }
+  }
+
+  private refreshEndpoint(id: string): void {
+    const e = this.resources.endpoint(id);
+    if (e) this.putEndpoint(e); else this.dropEndpoint(id);
+  }
+
+  private refreshBlocks(): void {
+    const before = this.blocks;
+    this.blocks = this.freshBlocks();
+    const now = new Set(this.blocks), was = new Set(before);
+    const changed = [...before.filter((b) => !now.has(b)), ...this.blocks.filter((b) => !was.has(b))];
+    if (!changed.length) return;
+    // an endpoint in a block that changed hands may become (or stop being) an exception
+    for (const e of this.endpoints.values()) {
+      const ip = ipToInt(e.ip);
+      if (changed.some((b) => b.networkId === e.networkId && ip >= b.base && ip < b.base + 2 ** (32 - b.len))) this.classify(e);
+    }
+  }
+
+  private classify(e: EndpointRec): void {
+    const was = this.exceptions.has(e);
+    const is = !isDerived(e) || blockOf(this.blocks, e.networkId, ipToInt(e.ip))?.host !== e.host;
+    if (was === is) return;
+    if (is) this.exceptions.add(e); else this.exceptions.delete(e);
+    this.sortedRemote = undefined;
+  }
+
+  private putEndpoint(e: EndpointRec): void {
+    const old = this.endpoints.get(e.id);
+    if (old && same(old, e)) return;
+    if (old) this.dropEndpoint(e.id);
+    this.endpoints.set(e.id, e);
+    let h = this.byHost.get(e.host);
+    if (!h) this.byHost.set(e.host, (h = new Set()));
+    h.add(e);
+    this.sortedLocal.delete(e.host);
+    this.sortedAll = undefined;
+    this.endpointsVersion++;
+    this.classify(e);
+  }
+
+  private dropEndpoint(id: string): void {
+    const e = this.endpoints.get(id);
+    if (!e) return;
+    this.endpoints.delete(id);
+    this.byHost.get(e.host)?.delete(e);
+    this.sortedLocal.delete(e.host);
+    if (this.exceptions.delete(e)) this.sortedRemote = undefined;
+    this.sortedAll = undefined;
+    this.endpointsVersion++;
+  }
+
+  /** Every endpoint, in the store's order (created, then id). */
+  all(): EndpointRec[] {
+    this.load();
+    return (this.sortedAll ??= [...this.endpoints.values()].sort(byCreation));
+  }
+
+  /** The endpoints of a host, in the store's order. */
+  local(host: string): EndpointRec[] {
+    this.load();
+    let l = this.sortedLocal.get(host);
+    if (!l) this.sortedLocal.set(host, (l = [...(this.byHost.get(host) ?? [])].sort(byCreation)));
+    return l;
+  }
+
+  /** The endpoints other hosts reach one by one, in the store's order (any host's: the callers skip their own). */
+  remote(): EndpointRec[] {
+    this.load();
+    return (this.sortedRemote ??= [...this.exceptions].sort(byCreation));
+  }
+}

@@ -1,0 +1,254 @@
+// Incremental flow computation (apps/container/cluster-view.ts, the
+// FlowCache of apps/container/context.ts, the reconciler's keys by object):
+// over random sequences of changes made through the container service
+// (attach, detach, label change, policy create and delete, service create
+// and delete, host add and remove, network add and delete (encrypted ones
+// too), ports appearing, br-phy connecting), each host bridge's cached,
+// event-fed flows and groups equal those computed from the store from
+// scratch. (Meters are read from the store each time.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import fs from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
+import { Store } from '../../controller/store';
+import { EventBus } from '../../controller/events';
+import { ContainerService } from '../../controller/container-service';
+import { ContainerFlowSource } from '../../apps/container-flow-source';
+import { flowKey } from '../../controller/reconciler';
+import { TUNNEL_PORT, SECURE_TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT } from '../../controller/pipeline';
+import { OFPP_LOCAL } from '../../southbound/codec';
+import type { FlowMod, Port } from '../../southbound/codec';
+import type { Connection } from '../../southbound/channel';
+// a seeded PRNG, so a failing sequence can be replayed by its seed
+import { seededRandom as prng } from '../../bench/multihost/common';
+
+const big = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
+/** A bridge's flows as the reconciler sees them: key -> body, sorted (same flows, same bodies). */
+const canon = (fs: FlowMod[]) => fs.map((f) => `${flowKey(f)} => ${JSON.stringify([f.instructions, f.idle_timeout, f.hard_timeout, f.cookie], big)}`).sort();
+
+function port(port_no: number, name: string, hw = `02:00:00:00:${((port_no >> 8) & 0xff).toString(16).padStart(2, '0')}:${(port_no & 0xff).toString(16).padStart(2, '0')}`): Port {
+  return { port_no, hw_addr: hw, name, config: 0, state: 0, curr: 0, advertised: 0, supported: 0, peer: 0, curr_speed: 0, max_speed: 0 };
+}
+
+interface World {
+  svc: ContainerService;
+  src: ContainerFlowSource;
+  conns: Map<string, { ports: Port[] }>;
+  cleanup(): void;
+}
+
+function world(): World {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-incr-'));
+  const store = new Store(path.join(dir, 'weft.db'));
+  const conns = new Map<string, { ports: Port[] }>();
+  const connOf = (dpid: string) => conns.get(dpid) as unknown as Connection | undefined;
+  const svc = new ContainerService(store, connOf, new EventBus(), pino({ level: 'silent' }), 1);
+  const src = new ContainerFlowSource(svc, () => new Map([['192.168.50.1', '02:00:00:00:99:01']]), 5000);
+  svc.useFlowSource(src);
+  return { svc, src, conns, cleanup: () => { store.db.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
+}
+
+const NETWORKS = [
+  { name: 'ov1', cidr: '10.61.0.0/24', mode: 'overlay', blockSize: 28 },
+  { name: 'ov2', cidr: '10.62.0.0/24', mode: 'overlay', blockSize: 28 },
+  { name: 'lo1', cidr: '10.63.0.0/24', mode: 'local', blockSize: 28 },
+  { name: 'rt1', cidr: '10.64.0.0/24', mode: 'routed', blockSize: 28 },
+  { name: 'ul1', cidr: '10.65.0.0/24', mode: 'underlay', vlan: 65 },
+  { name: 'ul2', cidr: '10.66.0.0/24', mode: 'underlay', vlan: 66, macMode: 'shared' },
+  // encrypted: through the secure tunnel to the peers' VTEPs, once the host has it
+  { name: 'ov4', cidr: '10.67.0.0/24', mode: 'overlay', blockSize: 28, encrypted: true, mtu: 1350 },
+  { name: 'rt2', cidr: '10.68.0.0/24', mode: 'routed', blockSize: 28, encrypted: true, mtu: 1350 },
+  // overlaps ov1: not routable from it
+  { name: 'ov3', cidr: '10.61.0.0/24', mode: 'overlay', blockSize: 28 },
+];
+const LABELS: Record<string, string>[] = [{ app: 'web' }, { app: 'db' }, { app: 'web', tier: 'front' }, {}];
+
+function policy(name: string, r: () => number) {
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
+  const rule = () => ({
+    action: pick(['allow', 'allow', 'deny'] as const),
+    ...(r() < 0.7 ? { peers: [r() < 0.6 ? { selector: { matchLabels: { app: pick(['web', 'db']) } } } : { cidr: pick(['10.61.0.0/24', '10.64.0.16/28', '0.0.0.0/0']) }] } : {}),
+    ...(r() < 0.5 ? { ports: [{ protocol: pick(['tcp', 'udp'] as const), port: pick([80, 443, 5432]) }] } : {}),
+  });
+  return {
+    name, priority: 1 + Math.floor(r() * 200), selector: { matchLabels: { app: pick(['web', 'db']) } },
+    // at least one direction (an empty list isolates; none is refused)
+    ...(r() < 0.8 ? { ingress: r() < 0.1 ? [] : [rule(), ...(r() < 0.4 ? [rule()] : [])] } : { egress: [rule()] }),
+    ...(r() < 0.5 ? { egress: [rule()] } : {}),
+  };
+}
+
+/** One random sequence; after some steps, every bridge's cached flows are compared with a computation from scratch. */
+async function run(seed: number, steps: number): Promise<{ checks: number; ops: Record<string, number> }> {
+  const r = prng(seed);
+  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
+  const w = world();
+  const ops: Record<string, number> = {};
+  let checks = 0;
+  let nHosts = 0, nEps = 0, nPol = 0, nSvc = 0;
+  const hosts: { name: string; dpid: string; phy: string }[] = [];
+  const check = (what: string) => {
+    for (const h of w.svc.resources.hosts()) {
+      for (const d of [h.dpid, h.phyDpid]) {
+        if (!d) continue;
+        assert.deepEqual(w.src.desiredGroups(d), w.src.scratchGroups(d), `seed ${seed}, after ${what}: groups of ${h.name} differ from scratch`);
+        const cached = canon(w.src.desiredFlows(d));
+        const scratch = canon(w.src.scratchFlows(d));
+        assert.deepEqual(cached, scratch, `seed ${seed}, after ${what}: ${d === h.dpid ? 'br-int' : 'br-phy'} of ${h.name} differs from scratch`);
+        checks++;
+      }
+    }
+  };
+  try {
+    for (let i = 0; i < steps; i++) {
+      const x = r();
+      const eps = w.svc.resources.endpoints();
+      let op: string;
+      if (x < 0.08 || !hosts.length) {
+        op = 'host add';
+        const n = ++nHosts;
+        const h = { name: `h${n}`, dpid: (0xa00 + n).toString(16).padStart(16, '0'), phy: (0xb00 + n).toString(16).padStart(16, '0') };
+        w.svc.createHost({ name: h.name, dpid: h.dpid, underlayIp: `192.168.50.${10 + n}`, phyDpid: h.phy, underlayGateway: '192.168.50.1', underlayPrefix: 24 });
+        hosts.push(h);
+        // br-int connects with its tunnel and (mostly) its patch port
+        w.conns.set(h.dpid, { ports: [port(1, TUNNEL_PORT), ...(r() < 0.8 ? [port(2, PATCH_PORT)] : []), ...(r() < 0.7 ? [port(3, SECURE_TUNNEL_PORT)] : [])] });
+      } else if (x < 0.12) {
+        op = 'host remove';
+        const h = pick(hosts);
+        for (const e of eps.filter((e) => e.host === h.name)) await w.svc.deleteEndpoint(e.id);
+        w.svc.deleteHost(h.name);
+        hosts.splice(hosts.indexOf(h), 1);
+        w.conns.delete(h.dpid); w.conns.delete(h.phy);
+      } else if (x < 0.17) {
+        // br-phy (re)connects, with one of two MACs, or goes
+        const h = pick(hosts);
+        if (r() < 0.2) { op = 'br-phy goes'; w.conns.delete(h.phy); } else {
+          op = 'br-phy connects';
+          const m = `${Math.floor(r() * 2)}${hosts.indexOf(h).toString(16).padStart(1, '0')}`.padStart(2, '0').slice(-2);
+          w.conns.set(h.phy, { ports: [port(OFPP_LOCAL, 'br-phy', `02:ff:00:00:00:${m}`), port(1, 'eth1', `02:ee:00:00:00:${m}`), port(2, PHY_PATCH_PORT)] });
+        }
+      } else if (x < 0.19) {
+        // the IPsec agent makes (or loses) the host's secure tunnel port
+        const h = pick(hosts);
+        const c = w.conns.get(h.dpid)!;
+        const had = c.ports.some((p) => p.name === SECURE_TUNNEL_PORT);
+        op = had ? 'secure port goes' : 'secure port appears';
+        c.ports = had ? c.ports.filter((p) => p.name !== SECURE_TUNNEL_PORT) : [...c.ports, port(3, SECURE_TUNNEL_PORT)];
+      } else if (x < 0.25) {
+        // an endpoint's port appears late, or comes back with another number
+        op = 'port appears';
+        const e = eps.length ? pick(eps) : undefined;
+        const h = e && hosts.find((x) => x.name === e.host);
+        if (!e || !h) continue;
+        const c = w.conns.get(h.dpid)!;
+        c.ports = [...c.ports.filter((p) => p.name !== e.portName), port(r() < 0.5 ? e.ofportRequest! : 600 + Math.floor(r() * 50), e.portName)];
+      } else if (x < 0.3) {
+        op = 'network add';
+        const spec = pick(NETWORKS);
+        if (w.svc.resources.network(spec.name)) { op = 'network delete'; try { w.svc.deleteNetwork(spec.name); } catch { op = 'network delete refused'; } }
+        else { try { w.svc.createNetwork(spec); } catch { op = 'network add refused'; } }
+      } else if (x < 0.6) {
+        op = 'attach';
+        const nets = w.svc.resources.networks();
+        if (!nets.length) { w.svc.createNetwork(NETWORKS[0]!); continue; }
+        // routed networks need the most state (br-phy MACs on both ends): more of them
+        const n = (r() < 0.3 && nets.find((x) => x.mode === 'routed')) || pick(nets), h = pick(hosts);
+        const mac = r() < 0.15 ? `02:aa:00:00:${(nEps >> 8).toString(16).padStart(2, '0')}:${(nEps & 0xff).toString(16).padStart(2, '0')}` : undefined;
+        try {
+          const { endpoint } = w.svc.createEndpoint({ containerId: `c${++nEps}`, ifName: 'eth0', host: h.name, network: n.name, labels: pick(LABELS), ...(mac ? { mac } : {}),
+            ...(r() < 0.1 ? { portMappings: [{ hostPort: 8000 + nEps, containerPort: 80 }] } : {}) });
+          // the port appears (with the number asked for, or another), now or never
+          const c = w.conns.get(h.dpid)!;
+          const y = r();
+          if (y < 0.6) c.ports = [...c.ports, port(endpoint.ofportRequest!, endpoint.portName)];
+          else if (y < 0.8) c.ports = [...c.ports, port(500 + nEps, endpoint.portName)];
+        } catch (e) { op = `attach refused`; void e; }
+      } else if (x < 0.72) {
+        op = 'detach';
+        if (!eps.length) continue;
+        const e = pick(eps);
+        await w.svc.deleteEndpoint(e.id);
+        const c = w.conns.get(hosts.find((h) => h.name === e.host)!.dpid);
+        if (c && r() < 0.7) c.ports = c.ports.filter((p) => p.name !== e.portName);
+      } else if (x < 0.81) {
+        op = 'label change';
+        if (!eps.length) continue;
+        await w.svc.updateEndpoint(pick(eps).id, { labels: pick(LABELS) });
+      } else if (x < 0.86) {
+        op = 'policy create';
+        await w.svc.putPolicy(policy(`p${++nPol % 4}`, r), { create: false });
+      } else if (x < 0.9) {
+        // a service on a network with endpoints, of a selector (backends follow labels and readiness) or listed endpoints
+        op = 'service create';
+        const n = eps.length ? w.svc.resources.network(pick(eps).network) : undefined;
+        if (!n || n.mode === 'underlay') continue;
+        const name = `s${++nSvc % 3}`;
+        if (w.svc.resources.services().some((x) => x.name === name)) { op = 'service delete'; await w.svc.deleteService(name); } else {
+          const base = n.cidr.split('/')[0]!.split('.').slice(0, 3).join('.');
+          try {
+            await w.svc.createService({ name, network: n.name, vip: `${base}.${240 + (nSvc % 10)}`, ports: [{ protocol: pick(['tcp', 'udp']), port: 80, targetPort: 8080 }],
+              ...(r() < 0.5 ? { selector: { matchLabels: { app: 'web' } } } : { endpoints: eps.filter((e) => e.network === n.name).slice(0, 3).map((e) => e.id) }),
+              ...(r() < 0.3 ? { affinity: 'clientIP' } : {}) });
+          } catch { op = 'service create refused'; }
+        }
+      } else {
+        op = 'policy delete';
+        const ps = w.svc.resources.policies();
+        if (!ps.length) continue;
+        await w.svc.deletePolicy(pick(ps).name);
+      }
+      ops[op] = (ops[op] ?? 0) + 1;
+      // not after every step: the caches must also follow several changes at once
+      if (r() < 0.6) check(`step ${i} (${op})`);
+    }
+    check('the end');
+  } finally {
+    w.cleanup();
+  }
+  return { checks, ops };
+}
+
+test('cached incremental flows equal flows computed from scratch, over random sequences of changes', async () => {
+  const total: Record<string, number> = {};
+  let checks = 0;
+  for (let seed = 1; seed <= 16; seed++) {
+    const out = await run(seed, 80);
+    checks += out.checks;
+    for (const [k, v] of Object.entries(out.ops)) total[k] = (total[k] ?? 0) + v;
+  }
+  // every kind of change happened, and was checked many times
+  for (const op of ['host add', 'host remove', 'br-phy connects', 'br-phy goes', 'port appears', 'attach', 'detach', 'label change', 'policy create', 'policy delete', 'network add', 'network delete', 'service create', 'service delete', 'secure port appears', 'secure port goes']) {
+    assert.ok((total[op] ?? 0) > 0, `no ${op} in the sequences: ${JSON.stringify(total)}`);
+  }
+  assert.ok(checks > 200, `only ${checks} comparisons`);
+});
+
+test('after one attach only that endpoint\'s flows are computed again on its host', async () => {
+  const w = world();
+  try {
+    w.svc.createNetwork(NETWORKS[0]!);
+    const hs = ['a', 'b', 'c'].map((n, i) => {
+      const dpid = (0xc00 + i).toString(16).padStart(16, '0');
+      w.svc.createHost({ name: n, dpid, underlayIp: `192.168.51.${i + 2}` });
+      w.conns.set(dpid, { ports: [port(1, TUNNEL_PORT)] });
+      return { name: n, dpid };
+    });
+    for (let i = 0; i < 12; i++) w.svc.createEndpoint({ containerId: `c${i}`, ifName: 'eth0', host: hs[i % 3]!.name, network: 'ov1' });
+    const before = w.src.desiredFlows(hs[0]!.dpid);
+    const stats = () => w.src.cacheStats(hs[0]!.dpid)!;
+    const s0 = { ...stats() };
+    w.svc.createEndpoint({ containerId: 'new', ifName: 'eth0', host: 'a', network: 'ov1' });
+    const after = w.src.desiredFlows(hs[0]!.dpid);
+    const s1 = stats();
+    assert.equal(s1.computed - s0.computed, 1, 'one item computed: the new endpoint');
+    assert.ok(s1.reused - s0.reused >= 6, `the rest reused (${s1.reused - s0.reused})`);
+    // the flows that did not change are the same objects (the reconciler's keys and bodies are kept by object)
+    const old = new Set(before);
+    assert.equal(after.filter((f) => !old.has(f)).length, 3, 'three new flow objects: the endpoint\'s spoof guards and delivery');
+    assert.deepEqual(canon(after), canon(w.src.scratchFlows(hs[0]!.dpid)));
+  } finally {
+    w.cleanup();
+  }
+});
