@@ -12,7 +12,7 @@ import path from 'node:path';
 import { MultiHostLab } from '../helpers/multihost-lab';
 import { waitFor } from '../helpers/wait';
 import { run } from '../helpers/emu/common';
-import { AgentProc, startAgent, stopAgent, listSas, sasUp, iperfServer, iperfClient, capture } from '../helpers/ipsec-lab';
+import { AgentProc, startAgent, stopAgent, listSas, sasUp, iperfServer, iperfClient, capture, captureOn, sendCleartextVxlan } from '../helpers/ipsec-lab';
 
 let lab: MultiHostLab | undefined;
 const agents: AgentProc[] = [];
@@ -102,6 +102,29 @@ test('encrypted overlay across three hosts (IPsec, userspace ESP)', async (t) =>
     }
     // no VXLAN between secure VTEPs in clear, and no encrypted VNI on port 4789
     assert.ok(!/198\.18\.\d+\.\d+/.test(text), 'no secure VTEP address in clear');
+  });
+
+  await t.test('attacker on the underlay: cleartext VXLAN aimed at a secure VTEP never reaches a container (br-phy\'s guard; without it, it would)', async () => {
+    const cfg = (await weft.call<{ vtep: string; peers: { name: string; vtep: string }[] }>('GET', `/v1/hosts/${names[0]}/ipsec`)).body;
+    const vni = (await weft.call<{ vni: number }>('GET', '/v1/networks/sec')).body.vni;
+    const spoof = async (marker: string) => {
+      const pcap = await captureOn(a.ct.netns, 'eth0', path.join(lab!.tmp, `${marker}.pcap`));
+      await sendCleartextVxlan({
+        iface: hosts[0]!.rootLink, outerMac: (await hosts[0]!.exec(['cat', '/sys/class/net/br-sec/address'])).trim(),
+        src: cfg.peers.find((p) => p.name === names[1])!.vtep, dst: cfg.vtep, vni,
+        innerSrcMac: b.res.interfaces.find((x) => x.name === 'eth0')!.mac, innerDstMac: a.res.interfaces.find((x) => x.name === 'eth0')!.mac,
+        innerSrc: b.ip, innerDst: a.ip, marker,
+      });
+      // the echo a sends back to b (through IPsec) follows the request in a's capture, if it arrived at all
+      await a.ct.ping(b.ip, { count: 1 });
+      return fs.readFileSync(await pcap.stop()).includes(Buffer.from(marker));
+    };
+    assert.equal(await spoof('SPOOFED-CLEARTEXT-1'), false, 'the spoofed frame never reached the container');
+    // the control: without br-phy's guard the same frame is tunnel-popped into br-int and reaches the container
+    // (the controller puts the flow back at its next sync of br-phy)
+    await hosts[0]!.ofctlOn('br-phy', 'del-flows', 'ip,nw_dst=198.18.0.0/16');
+    assert.ok(!(await hosts[0]!.dumpFlows('br-phy')).some((f) => f.includes('nw_dst=198.18.0.0/16')), 'the guard is gone');
+    assert.equal(await spoof('SPOOFED-CLEARTEXT-2'), true, 'without the guard the frame would have reached the container');
   });
 
   await t.test('TCP: full-size segments (MTU 1350 in the container) and a 100 MB transfer', async () => {
