@@ -140,7 +140,7 @@ export class IpsecAgent {
     } catch (e) {
       // the host was unregistered (its token goes with it): no peers any more
       if (e instanceof ApiHttpError && (e.status === 401 || e.status === 403 || e.status === 404)) {
-        this.log.warn({ status: e.status, err: e.message }, 'no IPsec configuration for this host: its SAs are removed');
+        if (this.applied?.peers.size) this.log.warn({ status: e.status, err: e.message }, 'no IPsec configuration for this host (unregistered?): its SAs are removed');
         c = null;
       } else {
         this.log.warn({ err: (e as Error).message }, 'reading the IPsec configuration failed; retrying');
@@ -160,8 +160,10 @@ export class IpsecAgent {
       await this.plumb(c);
       this.applied = { vtep: c.vtep, vtepCidr: c.vtepCidr, swanctl: '', peers: new Map() };
       this.log.info({ vtep: c.vtep, vtepCidr: c.vtepCidr }, 'secure VTEP plumbed');
-    } else {
-      await this.ensureOvsRoute(c.vtepCidr);
+    } else if (await this.ensureOvsRoute(c.vtepCidr)) {
+      // OVS's route was gone: ovs-vswitchd restarted, and br-sec's flows went with it
+      await this.plumb(c);
+      this.log.warn('ovs-vswitchd restarted: br-sec, its flows and the br-phy guard set up again');
     }
     await this.ensureCharon();
     const text = swanctlConf(c);
@@ -172,7 +174,8 @@ export class IpsecAgent {
       this.applied.swanctl = text;
       const now = new Set(c.peers.map((p) => p.name));
       for (const gone of [...prev.keys()].filter((n) => !now.has(n))) {
-        await this.swanctl('--terminate', '--ike', connName(gone), '--force').catch((e) => this.log.warn({ peer: gone, err: (e as Error).message }, 'terminate failed'));
+        // unloading the connection may have closed them already
+        await this.swanctl('--terminate', '--ike', connName(gone), '--force').catch((e) => this.log.debug({ peer: gone, err: (e as Error).message }, 'nothing to terminate'));
         this.log.info({ peer: gone }, 'peer host gone: its SAs terminated');
       }
       for (const p of c.peers) {
@@ -302,10 +305,16 @@ export class IpsecAgent {
     await this.guardBrPhy(c.vtepCidr);
   }
 
-  /** OVS routes tunnels by its own table (never charon's table 220): the VTEP range through br-sec. Re-added after an ovs-vswitchd restart. */
-  private async ensureOvsRoute(cidr: string): Promise<void> {
+  /**
+   * OVS routes tunnels by its own table (never charon's table 220): the VTEP
+   * range through br-sec. Not in OVSDB, so an ovs-vswitchd restart loses it:
+   * true when it had to be added.
+   */
+  private async ensureOvsRoute(cidr: string): Promise<boolean> {
     const show = await this.appctl('ovs/route/show');
-    if (!show.split('\n').some((l) => l.includes(cidr) && l.includes(SECURE_BRIDGE))) await this.appctl('ovs/route/add', cidr, SECURE_BRIDGE);
+    if (show.split('\n').some((l) => l.includes(cidr) && l.includes(SECURE_BRIDGE))) return false;
+    await this.appctl('ovs/route/add', cidr, SECURE_BRIDGE);
+    return true;
   }
 
   /** Cleartext from the uplink into the VTEP range never reaches br-phy's LOCAL (where OVS would tunnel-pop it). Weft's own br-phy pipeline has the same flow. */

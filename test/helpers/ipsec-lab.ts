@@ -90,8 +90,14 @@ export async function iperfClient(ct: Container, ip: string, port: number, o: { 
  * uplink veth: a Linux bridge's own device sees only what it floods) into a
  * pcap; stop() ends it and returns the file.
  */
-export async function capture(lab: MultiHostLab, i: number, file: string): Promise<{ stop(): Promise<string> }> {
-  const p = spawn('tcpdump', ['-i', lab.hosts[i]!.rootLink, '--immediate-mode', '-U', '-s', '0', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+export function capture(lab: MultiHostLab, i: number, file: string): Promise<{ stop(): Promise<string> }> {
+  return captureOn(null, lab.hosts[i]!.rootLink, file);
+}
+
+/** tcpdump on `iface` in network namespace `netns` (null: the root namespace) into a pcap. */
+export async function captureOn(netns: string | null, iface: string, file: string): Promise<{ stop(): Promise<string> }> {
+  const cmd = ['tcpdump', '-i', iface, '--immediate-mode', '-U', '-s', '0', '-w', file];
+  const p = netns ? spawn('ip', ['netns', 'exec', netns, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr!.on('data', (d) => { err += d; });
   await waitFor(() => err.includes('listening on'), { what: 'tcpdump listening', timeoutMs: 10_000 });
@@ -104,3 +110,35 @@ export async function capture(lab: MultiHostLab, i: number, file: string): Promi
     },
   };
 }
+
+/**
+ * A cleartext VXLAN frame sent onto the wire from the root namespace
+ * (AF_PACKET on `iface`), as an attacker on the underlay would: outer
+ * Ethernet to `outerMac`, IP src -> dst, UDP 4789, VXLAN `vni`; inside, an
+ * ICMP echo innerSrc -> innerDst between the two MACs, carrying `marker`.
+ */
+export async function sendCleartextVxlan(o: {
+  iface: string; outerMac: string; src: string; dst: string; vni: number; innerSrcMac: string; innerDstMac: string; innerSrc: string; innerDst: string; marker: string;
+}): Promise<void> {
+  const py = `
+import socket, struct, sys
+o = dict(a.split('=', 1) for a in sys.argv[1:])
+def csum(b):
+    if len(b) % 2: b += b'\\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16; return (~s) & 0xffff
+def mac(m): return bytes.fromhex(m.replace(':', ''))
+def ip(src, dst, proto, payload):
+    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload
+icmp = struct.pack('!BBHHH', 8, 0, 0, 0x5151, 1) + o['marker'].encode()
+icmp = icmp[:2] + struct.pack('!H', csum(icmp)) + icmp[4:]
+inner = mac(o['innerDstMac']) + mac(o['innerSrcMac']) + b'\\x08\\x00' + ip(o['innerSrc'], o['innerDst'], 1, icmp)
+vx = struct.pack('!II', 0x08000000, int(o['vni']) << 8) + inner
+udp = struct.pack('!HHHH', 40000, 4789, 8 + len(vx), 0) + vx
+frame = mac(o['outerMac']) + mac('02:00:00:00:00:66') + b'\\x08\\x00' + ip(o['src'], o['dst'], 17, udp)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind((o['iface'], 0))
+for i in range(5): s.send(frame)
+`;
+  await run('python3', ['-c', py, ...Object.entries(o).map(([k, v]) => `${k}=${v}`)]);
+}
+

@@ -12,11 +12,11 @@ import path from 'node:path';
 import { MultiHostLab } from '../helpers/multihost-lab';
 import { waitFor } from '../helpers/wait';
 import { run } from '../helpers/emu/common';
-import { AgentProc, startAgent, stopAgent, listSas, sasUp, iperfServer, iperfClient, capture } from '../helpers/ipsec-lab';
+import { AgentProc, startAgent, stopAgent, listSas, sasUp, iperfServer, iperfClient, capture, captureOn, sendCleartextVxlan } from '../helpers/ipsec-lab';
 
 let lab: MultiHostLab | undefined;
 const agents: AgentProc[] = [];
-before(async () => { lab = await MultiHostLab.start({ id: 'ip', subnet: '172.31.233.0/24', hosts: 3, tunnel: true }); });
+before(async () => { lab = await MultiHostLab.start({ id: 'ip', subnet: '172.31.233.0/24', hosts: 3, tunnel: true, phy: true }); });
 after(async () => {
   for (const a of agents) await stopAgent(a).catch(() => undefined);
   if (process.env.WEFT_TEST_KEEP_LOGS && lab) for (const a of agents) process.stderr.write(`--- ${a.host}\n${fs.readFileSync(a.log, 'utf8')}`);
@@ -37,6 +37,8 @@ test('encrypted overlay across three hosts (IPsec, userspace ESP)', async (t) =>
   assert.deepEqual([sec.body.encrypted, sec.body.mtu], [true, 1350], 'encrypted, MTU capped for VXLAN + ESP');
   assert.equal((await weft.call('POST', '/v1/networks', { name: 'sec2', cidr: '10.71.0.0/16', mode: 'overlay', encrypted: true })).status, 201);
   assert.equal((await weft.call('POST', '/v1/networks', { name: 'plain', cidr: '10.72.0.0/16', mode: 'overlay' })).status, 201);
+  // routed mode too: its traffic between hosts goes through IPsec instead of the underlay's routing
+  assert.equal((await weft.call('POST', '/v1/networks', { name: 'rsec', cidr: '10.73.0.0/16', mode: 'routed', encrypted: true })).status, 201);
 
   // every host's charon has an SA with each other host
   for (let i = 0; i < hosts.length; i++) {
@@ -49,6 +51,8 @@ test('encrypted overlay across three hosts (IPsec, userspace ESP)', async (t) =>
   assert.equal(d.ip, b.ip);
   const p1 = await lab.attach(0, 'p1', 'plain');
   const p2 = await lab.attach(1, 'p2', 'plain');
+  const r1 = await lab.attach(0, 'r1', 'rsec');
+  const r2 = await lab.attach(1, 'r2', 'rsec');
 
   await t.test('br-int tunnels the encrypted network to the peers\' secure VTEPs, never to their underlay addresses', async () => {
     const cfg = (await weft.call<{ vtep: string; peers: { name: string; vtep: string }[] }>('GET', `/v1/hosts/${names[0]}/ipsec`)).body;
@@ -57,8 +61,8 @@ test('encrypted overlay across three hosts (IPsec, userspace ESP)', async (t) =>
     const toPeers = flows.filter((f) => f.includes(`set_field:${vni}->tun_id`) || f.includes(`set_field:0x${vni.toString(16)}->tun_id`));
     assert.ok(toPeers.length > 0, 'flows into sec\'s tunnel');
     for (const f of toPeers) assert.ok(!hosts.some((h) => f.includes(`${h.ip}->tun_dst`)), `never to an underlay address: ${f}`);
-    // br-phy drops cleartext from the uplink into the VTEP range
-    assert.ok((await hosts[0]!.dumpFlows('br-phy')).some((f) => f.includes('nw_dst=198.18.0.0/16') && f.includes('actions=drop')));
+    // br-phy (programmed by Weft here) drops cleartext from the uplink into the VTEP range
+    await waitFor(async () => (await hosts[0]!.dumpFlows('br-phy')).some((f) => f.includes('nw_dst=198.18.0.0/16') && f.includes('actions=drop')), { what: 'the VTEP guard on br-phy' });
   });
 
   await t.test('on the wire: ESP in UDP 4500 between hosts, no container address or payload in clear (a plain network is, the control)', async () => {
@@ -66,12 +70,17 @@ test('encrypted overlay across three hosts (IPsec, userspace ESP)', async (t) =>
     await a.ct.waitPing(c.ip, 15_000);
     await b.ct.waitPing(c.ip, 15_000);
     await p1.ct.waitPing(p2.ip, 10_000);
+    await r1.ct.waitPing(r2.ip, 15_000);
     // on ip1's cable: a, p1 and their traffic to the two other hosts
     const pcap = await capture(lab!, 0, path.join(lab!.tmp, 'underlay.pcap'));
     assert.equal((await a.ct.ping(b.ip, { count: 3 })).received, 3);
     const srv = await c.ct.serveTcp(9000);
     const secret = `${CANARY}secret-`.repeat(200);
     assert.equal(await a.ct.tcpConnect(c.ip, srv.port, secret), secret);
+    // the routed encrypted network too
+    const srvR = await r2.ct.serveTcp(9003);
+    assert.equal(await r1.ct.tcpConnect(r2.ip, srvR.port, secret), secret);
+    await srvR.stop();
     // the control: the plain network's payload is there in clear
     const srvP = await p2.ct.serveTcp(9001);
     const open = `${CANARY}plain-`.repeat(20);
@@ -88,11 +97,34 @@ test('encrypted overlay across three hosts (IPsec, userspace ESP)', async (t) =>
     assert.ok(between(hosts[0]!.ip, hosts[2]!.ip) && between(hosts[2]!.ip, hosts[0]!.ip), 'ESP both ways between ip1 and ip3');
     assert.ok(bytes.includes(Buffer.from(`${CANARY}plain-`)), 'the plain network\'s payload is in the capture (the capture sees cleartext)');
     assert.ok(!bytes.includes(Buffer.from(`${CANARY}secret-`)), 'the encrypted network\'s payload never is');
-    for (const ip of [a.ip, b.ip, c.ip]) {
+    for (const ip of [a.ip, b.ip, c.ip, r1.ip, r2.ip]) {
       assert.ok(!bytes.includes(Buffer.from(ip.split('.').map(Number))), `container address ${ip} never in the capture`);
     }
     // no VXLAN between secure VTEPs in clear, and no encrypted VNI on port 4789
     assert.ok(!/198\.18\.\d+\.\d+/.test(text), 'no secure VTEP address in clear');
+  });
+
+  await t.test('attacker on the underlay: cleartext VXLAN aimed at a secure VTEP never reaches a container (br-phy\'s guard; without it, it would)', async () => {
+    const cfg = (await weft.call<{ vtep: string; peers: { name: string; vtep: string }[] }>('GET', `/v1/hosts/${names[0]}/ipsec`)).body;
+    const vni = (await weft.call<{ vni: number }>('GET', '/v1/networks/sec')).body.vni;
+    const spoof = async (marker: string) => {
+      const pcap = await captureOn(a.ct.netns, 'eth0', path.join(lab!.tmp, `${marker}.pcap`));
+      await sendCleartextVxlan({
+        iface: hosts[0]!.rootLink, outerMac: (await hosts[0]!.exec(['cat', '/sys/class/net/br-sec/address'])).trim(),
+        src: cfg.peers.find((p) => p.name === names[1])!.vtep, dst: cfg.vtep, vni,
+        innerSrcMac: b.res.interfaces.find((x) => x.name === 'eth0')!.mac, innerDstMac: a.res.interfaces.find((x) => x.name === 'eth0')!.mac,
+        innerSrc: b.ip, innerDst: a.ip, marker,
+      });
+      // the echo a sends back to b (through IPsec) follows the request in a's capture, if it arrived at all
+      await a.ct.ping(b.ip, { count: 1 });
+      return fs.readFileSync(await pcap.stop()).includes(Buffer.from(marker));
+    };
+    assert.equal(await spoof('SPOOFED-CLEARTEXT-1'), false, 'the spoofed frame never reached the container');
+    // the control: without br-phy's guard the same frame is tunnel-popped into br-int and reaches the container
+    // (the controller puts the flow back at its next sync of br-phy)
+    await hosts[0]!.ofctlOn('br-phy', 'del-flows', 'ip,nw_dst=198.18.0.0/16');
+    assert.ok(!(await hosts[0]!.dumpFlows('br-phy')).some((f) => f.includes('nw_dst=198.18.0.0/16')), 'the guard is gone');
+    assert.equal(await spoof('SPOOFED-CLEARTEXT-2'), true, 'without the guard the frame would have reached the container');
   });
 
   await t.test('TCP: full-size segments (MTU 1350 in the container) and a 100 MB transfer', async () => {
