@@ -11,6 +11,7 @@ import { ETCD_DEFAULTS, EtcdOptions, parseEtcdUrl } from '../../controller/etcd-
 import { ContainerService } from '../../controller/container-service';
 import { EventBus, Stamped, WeftEvent } from '../../controller/events';
 import { WeftError } from '../../controller/errors';
+import { Tokens } from '../../controller/tokens';
 import { EtcdCluster, etcdAvailable } from '../helpers/etcd';
 import { waitFor } from '../helpers/wait';
 
@@ -119,4 +120,16 @@ test('without a quorum writes get 503 and change nothing, reads go on; with it b
   const b = node('/t-quorum/');
   assert.equal(b.svc.resources.endpoint(e.endpoint.id)?.ip, e.endpoint.ip);
   assert.equal(b.svc.resources.endpoints({ containerId: 'c-no-quorum' }).length, 0);
+});
+
+test('a token revoked through one controller stops working on the others, which close what it opened (token.revoked)', { skip }, async () => {
+  const a = node('/t-tokens/');
+  const b = node('/t-tokens/');
+  const ta = new Tokens(a.store);
+  const tb = new Tokens(b.store);
+  const { token, rec } = ta.create('admin');
+  await waitFor(() => tb.verify(token)?.tokenId === rec.id, { what: 'b accepts the token made on a' });
+  assert.equal(ta.delete(rec.id), true);
+  await waitFor(() => tb.verify(token) === undefined, { what: 'b refuses the revoked token' });
+  await waitFor(() => b.events.find((e) => e.type === 'token.revoked' && (e as unknown as { tokenId: string }).tokenId === rec.id), { what: 'token.revoked on b' });
 });
