@@ -207,6 +207,10 @@ export class EtcdStore extends Store {
         this.broken = `revision ${m.revision} could not be applied to the replica: ${(e as Error).message}`;
         this.repair();
       }
+    } else if (m.kind === 'watchLost') {
+      process.emitWarning(`etcd store: ${m.reason}; reading the whole store again`);
+      this.broken = m.reason;
+      setImmediate(() => this.repair());
     } else if (m.kind === 'health') {
       this.etcdHealth = { ok: m.ok, reason: m.reason };
       setImmediate(() => { for (const f of this.healthFns) f(m.ok, m.reason); });
@@ -285,6 +289,9 @@ export class EtcdStore extends Store {
     }
     this.seqMod = 0;
     this.applyBatch(snap.kvs as { key: string; value: string; mod: number }[], Number(snap.revision), false);
+    // and the watch from there (a watch etcd cancelled, or one whose changes did not apply)
+    const w = this.link.call({ op: 'watch', from: Number(snap.revision) + 1 }, this.etcd.callTimeoutMs * 3);
+    if (!w.ok) throw storeUnavailable(`etcd watch: ${w.error}`);
     setImmediate(() => { for (const f of this.remoteFns) f([], Number(snap.revision)); });
   }
 
