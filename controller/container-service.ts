@@ -155,9 +155,12 @@ export class ContainerService {
   /**
    * Rows another controller changed, already in the replica: keep the host
    * bridges known, emit what a local write would have, and re-sync every
-   * host (coalesced: one more after the one running).
+   * host (coalesced: one more after the one running). None: the replica
+   * was read again as a whole.
    */
   applyRemote(changes: RowChange[]): void {
+    // no rows named: the replica was read again as a whole
+    if (changes.length === 0) for (const h of this.resources.hosts()) { this.hostDpids.add(h.dpid); if (h.phyDpid) this.hostDpids.add(h.phyDpid); }
     for (const c of changes) {
       if (c.table !== 'hosts') continue;
       for (const r of [c.before, c.after]) if (r) { this.hostDpids.add(String(r.dpid)); if (r.phy_dpid) this.hostDpids.add(String(r.phy_dpid)); }

@@ -44,6 +44,7 @@ export type WorkerRequest = { id: number } & (
 export type StreamMessage =
   | { kind: 'events'; revision: number; changes: KvChange[] }
   | { kind: 'health'; ok: boolean; reason: string }
+  | { kind: 'watchLost'; reason: string }
   | { kind: 'leader'; leader: boolean; generation: number; holder: string };
 
 type DistOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -78,8 +78,12 @@ function startProbe(): void {
 
 let watcher: Watcher | undefined;
 async function watch(from: number): Promise<void> {
-  watcher = await client.watch().prefix(DATA).startRevision(String(from)).create();
-  watcher.on('data', (res) => {
+  const old = watcher;
+  watcher = undefined;
+  await old?.cancel().catch(() => undefined);
+  const w = await client.watch().prefix(DATA).startRevision(String(from)).create();
+  watcher = w;
+  w.on('data', (res) => {
     // one revision's events are never split across responses; a response may hold several revisions
     let batch: { revision: number; changes: KvChange[] } | undefined;
     for (const ev of res.events) {
@@ -93,7 +97,8 @@ async function watch(from: number): Promise<void> {
     }
     if (batch) post({ kind: 'events', ...batch });
   });
-  watcher.on('error', (e) => post({ kind: 'health', ok: false, reason: `etcd watch failed: ${e.message}` }));
+  // cancelled by etcd (e.g. compacted past where it was): the main thread reads the store again and watches anew
+  w.on('error', (e) => { if (watcher === w) post({ kind: 'watchLost', reason: `etcd watch failed: ${e.message}` }); });
 }
 
 // ---- leader election -----------------------------------------------------------
@@ -205,8 +210,11 @@ async function handle(m: WorkerRequest): Promise<Record<string, unknown>> {
     }
     case 'watch':
       await watch(m.from);
-      startProbe();
-      if (opts.campaign) void elect();
+      if (!started) {
+        started = true;
+        startProbe();
+        if (opts.campaign) void elect();
+      }
       return {};
     case 'close':
       clearTimeout(healthTimer);
@@ -216,6 +224,7 @@ async function handle(m: WorkerRequest): Promise<Record<string, unknown>> {
   }
 }
 
+let started = false;
 let chain: Promise<void> = Promise.resolve();
 parentPort!.on('message', (m: WorkerRequest) => {
   chain = chain.then(async () => {

@@ -51,6 +51,8 @@ export class EtcdStore extends Store {
   /** Write transactions retried after a conflict, and committed (for the bench and tests). */
   readonly stats = { commits: 0, conflicts: 0 };
   private readonly dataPrefix: string;
+  /** Why the replica is out of date (a change it could not apply), until a fresh read repaired it. */
+  private broken?: string;
 
   constructor(readonly etcd: EtcdOptions) {
     super(':memory:');
@@ -134,6 +136,7 @@ export class EtcdStore extends Store {
    */
   override tx<T>(fn: () => T): T {
     if (this.inTx) return fn();
+    if (!this.repair()) throw storeUnavailable(`etcd: ${this.broken}`);
     for (let attempt = 1; ; attempt++) {
       this.drain();
       this.inTx = true;
@@ -196,7 +199,18 @@ export class EtcdStore extends Store {
   private onStream(m: StreamMessage): void {
     if (m.kind === 'events') {
       if (m.revision <= this.seqMod) return;
-      this.applyBatch(m.changes.map((c) => ({ ...c, mod: m.revision })), m.revision, true);
+      try {
+        this.applyBatch(m.changes.map((c) => ({ ...c, mod: m.revision })), m.revision, true);
+      } catch (e) {
+        // the replica could not take a change as it came (it should not happen): read it all again
+        process.emitWarning(`etcd store: revision ${m.revision} could not be applied (${(e as Error).message}); reading the whole store again`);
+        this.broken = `revision ${m.revision} could not be applied to the replica: ${(e as Error).message}`;
+        this.repair();
+      }
+    } else if (m.kind === 'watchLost') {
+      process.emitWarning(`etcd store: ${m.reason}; reading the whole store again`);
+      this.broken = m.reason;
+      setImmediate(() => this.repair());
     } else if (m.kind === 'health') {
       this.etcdHealth = { ok: m.ok, reason: m.reason };
       setImmediate(() => { for (const f of this.healthFns) f(m.ok, m.reason); });
@@ -247,6 +261,40 @@ export class EtcdStore extends Store {
     if (notify && changes.length) setImmediate(() => { for (const f of this.remoteFns) f(changes, revision); });
   }
 
+  /** Read the store again if the replica is out of date; false if that failed too (writes then get 503). */
+  private repair(): boolean {
+    if (!this.broken) return true;
+    try {
+      this.reload();
+      this.broken = undefined;
+      return true;
+    } catch (e) {
+      process.emitWarning(`etcd store: the replica could not be read again: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Replace the replica's rows with a fresh range read; the listeners hear of it as a change (of unknown rows). */
+  reload(): void {
+    const snap = this.link.call({ op: 'snapshot' }, this.etcd.callTimeoutMs * 3);
+    if (!snap.ok) throw storeUnavailable(`etcd: ${snap.error}`);
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.prep('PRAGMA defer_foreign_keys = ON').run();
+      for (const t of Object.keys(TABLES).reverse()) this.prep(`DELETE FROM ${t}`).run();
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+    this.seqMod = 0;
+    this.applyBatch(snap.kvs as { key: string; value: string; mod: number }[], Number(snap.revision), false);
+    // and the watch from there (a watch etcd cancelled, or one whose changes did not apply)
+    const w = this.link.call({ op: 'watch', from: Number(snap.revision) + 1 }, this.etcd.callTimeoutMs * 3);
+    if (!w.ok) throw storeUnavailable(`etcd watch: ${w.error}`);
+    setImmediate(() => { for (const f of this.remoteFns) f([], Number(snap.revision)); });
+  }
+
   /** Rows other controllers changed (after the replica has them). */
   onRemoteChange(fn: (changes: RowChange[], revision: number) => void): void {
     this.remoteFns.push(fn);
@@ -264,6 +312,7 @@ export class EtcdStore extends Store {
 
   /** Degraded while etcd has no quorum (writes get 503; the replica still serves reads). */
   override health(): StoreHealth {
+    if (this.broken) return { state: 'degraded', reason: `etcd: ${this.broken}` };
     const h = this.link.healthy === false ? this.etcdHealth : { ok: true };
     return h.ok ? { state: 'ok' } : { state: 'degraded', reason: `etcd: ${(h as { reason: string }).reason}` };
   }

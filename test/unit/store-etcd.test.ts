@@ -6,11 +6,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { EtcdStore } from '../../controller/store-etcd';
 import { ETCD_DEFAULTS, EtcdOptions, parseEtcdUrl } from '../../controller/etcd-link';
 import { ContainerService } from '../../controller/container-service';
 import { EventBus, Stamped, WeftEvent } from '../../controller/events';
 import { WeftError } from '../../controller/errors';
+import { Tokens } from '../../controller/tokens';
 import { EtcdCluster, etcdAvailable } from '../helpers/etcd';
 import { waitFor } from '../helpers/wait';
 
@@ -119,4 +123,67 @@ test('without a quorum writes get 503 and change nothing, reads go on; with it b
   const b = node('/t-quorum/');
   assert.equal(b.svc.resources.endpoint(e.endpoint.id)?.ip, e.endpoint.ip);
   assert.equal(b.svc.resources.endpoints({ containerId: 'c-no-quorum' }).length, 0);
+});
+
+test('a token revoked through one controller stops working on the others, which close what it opened (token.revoked)', { skip }, async () => {
+  const a = node('/t-tokens/');
+  const b = node('/t-tokens/');
+  const ta = new Tokens(a.store);
+  const tb = new Tokens(b.store);
+  const { token, rec } = ta.create('admin');
+  await waitFor(() => tb.verify(token)?.tokenId === rec.id, { what: 'b accepts the token made on a' });
+  assert.equal(ta.delete(rec.id), true);
+  await waitFor(() => tb.verify(token) === undefined, { what: 'b refuses the revoked token' });
+  await waitFor(() => b.events.find((e) => e.type === 'token.revoked' && (e as unknown as { tokenId: string }).tokenId === rec.id), { what: 'token.revoked on b' });
+});
+
+test('a replica read again from etcd (after a change it could not apply) has every row back, and the listeners re-sync', { skip }, async () => {
+  const a = node('/t-reload/');
+  a.svc.createHost({ name: 'h1', dpid: '00000000000000d1', underlayIp: '172.31.234.41' });
+  a.svc.createNetwork({ name: 'r', cidr: '10.80.0.0/24' });
+  const e = a.svc.createEndpoint({ containerId: 'c1', ifName: 'eth0', host: 'h1', network: 'r' }).endpoint;
+  const b = node('/t-reload/');
+  let heard = 0;
+  b.store.onRemoteChange((changes) => { if (changes.length === 0) heard++; });
+  // the replica loses a row behind the store's back (as a change it could not apply would leave it)
+  b.store.db.exec('PRAGMA foreign_keys = OFF');
+  b.store.db.exec("DELETE FROM temp._weft_changes; DELETE FROM main.endpoints");
+  b.store.db.exec('PRAGMA foreign_keys = ON');
+  assert.equal(b.svc.resources.endpoint(e.id), undefined);
+  b.store.reload();
+  assert.equal(b.svc.resources.endpoint(e.id)?.ip, e.ip);
+  assert.equal(b.svc.resources.network('r')?.cidr, '10.80.0.0/24');
+  await waitFor(() => heard === 1, { what: 'listeners told' });
+  // and writes go on from there
+  const e2 = b.svc.createEndpoint({ containerId: 'c2', ifName: 'eth0', host: 'h1', network: 'r' }).endpoint;
+  assert.notEqual(e2.ip, e.ip);
+});
+
+test('etcd authentication: --etcd-user with a password file opens the store; without it, the start fails naming etcd', { skip }, async () => {
+  const sec = await EtcdCluster.start(1);
+  try {
+    const ep = sec.endpoints[0]!;
+    const ctl = (...a: string[]) => execFileSync('/usr/bin/etcdctl', ['--endpoints', ep, ...a], { env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    ctl('user', 'add', 'root:rootpw');
+    ctl('role', 'add', 'root');
+    ctl('user', 'grant-role', 'root', 'root');
+    ctl('user', 'add', 'weft:weftpw');
+    ctl('role', 'add', 'weft');
+    ctl('role', 'grant-permission', 'weft', '--prefix=true', 'readwrite', '/t-auth/');
+    ctl('user', 'grant-role', 'weft', 'weft');
+    ctl('auth', 'enable');
+    const pw = path.join(sec.dir, 'pw');
+    fs.writeFileSync(pw, 'weftpw\n', { mode: 0o600 });
+    const s = new EtcdStore({ ...ETCD_DEFAULTS, endpoints: sec.endpoints, prefix: '/t-auth/', campaign: false, memberId: 'auth', user: 'weft', passwordFile: pw });
+    try {
+      const svc = new ContainerService(s, () => undefined, new EventBus(), pino({ level: 'silent' }), 1);
+      svc.createHost({ name: 'h1', dpid: '00000000000000e1', underlayIp: '172.31.234.51' });
+      assert.equal(svc.resources.host('h1')?.underlayIp, '172.31.234.51');
+    } finally {
+      await s.closeAsync();
+    }
+    assert.throws(() => new EtcdStore({ ...ETCD_DEFAULTS, endpoints: sec.endpoints, prefix: '/t-auth/', campaign: false, memberId: 'anon' }), /etcd .* could not be read at start/);
+  } finally {
+    await sec.stop();
+  }
 });
