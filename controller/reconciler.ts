@@ -23,6 +23,8 @@ export interface FlowSource {
    * come from a cache. Syncs always ask desiredFlows.
    */
   peekFlows?(dpid: string): FlowMod[];
+  /** Forget what the source keeps between computations and read the store again (a change that came with no event). */
+  refresh?(): void;
 }
 
 /** A meter as a flow source wants it. */
