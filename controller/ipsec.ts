@@ -57,30 +57,41 @@ interface PairRow { host_a: string; host_b: string; generation: number; psk: str
 export class IpsecKeys {
   vtepCidr: Cidr = parseCidr(DEFAULT_VTEP_CIDR);
   private rekeyIntervalS = 0;
+  private configured = false;
+  /** Called when hosts' VTEPs changed with no event (at configuration, or allocated on a config read): the flow source's view reads them again. */
+  onVtepsChanged?: () => void;
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly store: Store, private readonly resources: Resources, bus: EventBus, private readonly log: Logger) {
     // a registered host gets its VTEP and its keys at once (the event is emitted synchronously after the insert)
-    bus.on('host.registered', (e) => this.ensureHost(e.name));
-    this.ensureAll();
+    // (a failure here is logged, not thrown: the bus's other listeners, the flow source's view among them, still get the event)
+    bus.on('host.registered', (e) => {
+      try { this.ensureHost(e.name); } catch (err) { this.log.error({ host: e.name, err: (err as Error).message }, 'IPsec: no VTEP or keys for a new host'); }
+    });
   }
 
   /** The VTEP range and the periodic rekey (--ipsec-vtep-cidr, --ipsec-rekey-interval): hosts outside the range get new VTEPs. */
   configure(o: { vtepCidr?: string; rekeyIntervalS?: number }): void {
     if (o.vtepCidr !== undefined) this.vtepCidr = parseCidr(o.vtepCidr);
     if (o.rekeyIntervalS !== undefined) this.rekeyIntervalS = o.rekeyIntervalS;
+    // hosts get VTEPs from the configured range only: none are moved into the default range first
+    this.configured = true;
     this.ensureAll();
   }
 
   private ensureAll(): void {
     try {
+      const vteps = () => this.resources.hosts().map((h) => h.ipsecVtep).join();
+      const before = vteps();
       for (const h of this.resources.hosts()) this.ensureHost(h.name);
+      if (vteps() !== before) this.onVtepsChanged?.();
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'IPsec: hosts unknown (store degraded)');
     }
   }
 
   start(): void {
+    if (!this.configured) this.ensureAll();
     this.stop();
     if (this.rekeyIntervalS > 0) {
       this.timer = setInterval(() => {
@@ -92,7 +103,15 @@ export class IpsecKeys {
 
   stop(): void { if (this.timer) clearInterval(this.timer); this.timer = undefined; }
 
-  generation(): number { return Number(this.store.getMeta(GENERATION_KEY) ?? '1'); }
+  /**
+   * The key generation: the highest of the pairs' (they are replicated with
+   * the etcd store, so every controller agrees) and of this store's meta
+   * (a rekey with no pair yet).
+   */
+  generation(): number {
+    const pairs = this.store.db.prepare('SELECT MAX(generation) FROM ipsec_pairs').pluck().get() as number | null;
+    return Math.max(Number(this.store.getMeta(GENERATION_KEY) ?? '1'), pairs ?? 1);
+  }
 
   /** A host's VTEP (allocated if it has none) and a key with every other host. */
   ensureHost(name: string): void {
@@ -128,7 +147,7 @@ export class IpsecKeys {
 
   /** Host `name`'s IPsec configuration; its PSKs only with `secrets` (the host's own token). */
   config(h: HostRec, secrets: boolean): IpsecConfig {
-    if (!h.ipsecVtep) this.ensureHost(h.name);
+    if (!h.ipsecVtep) { this.ensureHost(h.name); this.onVtepsChanged?.(); }
     const me = this.resources.host(h.name)!;
     const rows = this.store.db.prepare('SELECT * FROM ipsec_pairs WHERE host_a = ? OR host_b = ?').all(h.name, h.name) as PairRow[];
     const byPeer = new Map(rows.map((r) => [r.host_a === h.name ? r.host_b : r.host_a, r]));

@@ -121,6 +121,8 @@ export class Controller {
         program: async (on) => {
           // BGP: one speaker, the leader's (a new leader's session is new to the peers: see docs/architecture.md)
           if (on) this.bgp?.start(); else this.bgp?.stop();
+          // the periodic rekey too: one controller rekeys, not each
+          if (on) containers.ipsec.start(); else containers.ipsec.stop();
           await containers.setProgramming(on);
         },
       });
@@ -206,7 +208,7 @@ export class Controller {
     // ports picked at listen time (0 = any) are Weft's own too: never published to a container
     this.containers.setPolicy(this.policy([this.ofPort, this.apiPort]));
     if (!this.cluster) this.bgp?.start();
-    this.containers.ipsec.start();
+    if (!this.cluster) this.containers.ipsec.start();
     if (!this.tokens) this.log.warn('authentication is off (--no-auth): anyone who reaches the API may do everything; for labs only');
     if (!tls && !/^(127\.|::1$|localhost$)/.test(this.cfg.apiHost)) this.log.warn({ apiHost: this.cfg.apiHost }, 'the API leaves loopback without TLS: tokens cross the network in clear (use --api-tls-cert and --api-tls-key)');
     this.log.info({

@@ -252,3 +252,36 @@ test('after one attach only that endpoint\'s flows are computed again on its hos
     w.cleanup();
   }
 });
+
+test('encrypted networks: VTEPs given with no event (a new range configured, a full range) never leave the view stale', async () => {
+  const w = world();
+  try {
+    w.svc.createNetwork({ name: 'sec', cidr: '10.69.0.0/24', mode: 'overlay', blockSize: 28, encrypted: true, mtu: 1350 });
+    const hs = ['a', 'b', 'c'].map((n, i) => {
+      const dpid = (0xd00 + i).toString(16).padStart(16, '0');
+      w.svc.createHost({ name: n, dpid, underlayIp: `192.168.52.${i + 2}` });
+      w.conns.set(dpid, { ports: [port(1, TUNNEL_PORT), port(3, SECURE_TUNNEL_PORT)] });
+      return { name: n, dpid };
+    });
+    for (let i = 0; i < 6; i++) w.svc.createEndpoint({ containerId: `c${i}`, ifName: 'eth0', host: hs[i % 3]!.name, network: 'sec' });
+    const same = () => { for (const h of hs) assert.deepEqual(canon(w.src.desiredFlows(h.dpid)), canon(w.src.scratchFlows(h.dpid)), `br-int of ${h.name}`); };
+    same();
+    // a new range moves every VTEP (no host event): the view follows
+    w.svc.ipsec.configure({ vtepCidr: '198.19.0.0/29' });
+    assert.ok(w.svc.resources.hosts().every((h) => h.ipsecVtep?.startsWith('198.19.0.')));
+    same();
+    // the range is full (6 addresses): a host is still registered and seen, without a VTEP, and nothing goes to it in clear
+    const more = [3, 4, 5, 6].map((i) => {
+      const dpid = (0xd00 + i).toString(16).padStart(16, '0');
+      w.svc.createHost({ name: `x${i}`, dpid, underlayIp: `192.168.52.${i + 2}` });
+      w.conns.set(dpid, { ports: [port(1, TUNNEL_PORT), port(3, SECURE_TUNNEL_PORT)] });
+      return { name: `x${i}`, dpid };
+    });
+    assert.equal(w.svc.resources.host('x6')?.ipsecVtep ?? null, null);
+    w.svc.createEndpoint({ containerId: 'late', ifName: 'eth0', host: 'x6', network: 'sec' });
+    hs.push(...more);
+    same();
+  } finally {
+    w.cleanup();
+  }
+});

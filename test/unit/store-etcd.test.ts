@@ -187,3 +187,21 @@ test('etcd authentication: --etcd-user with a password file opens the store; wit
     await sec.stop();
   }
 });
+
+test('IPsec keys are the cluster\'s: every controller hands a host the same VTEPs, PSKs and key generation, a rekey through one reaches the others', { skip }, async () => {
+  const a = node('/t-ipsec/');
+  const b = node('/t-ipsec/');
+  a.svc.ipsec.configure({});
+  b.svc.ipsec.configure({});
+  a.svc.createHost({ name: 'h1', dpid: '00000000000000b1', underlayIp: '172.31.234.21' });
+  a.svc.createHost({ name: 'h2', dpid: '00000000000000b2', underlayIp: '172.31.234.22' });
+  const cfg = (x: typeof a, h: string) => x.svc.ipsec.config(x.svc.resources.host(h)!, true);
+  const view = (x: typeof a) => { const c = cfg(x, 'h1'); return JSON.stringify({ vtep: c.vtep, generation: c.generation, peers: c.peers.map((p) => [p.name, p.vtep, p.psk, p.generation]) }); };
+  await waitFor(() => b.svc.resources.host('h2') && cfg(b, 'h1').peers.length === 1 && view(b) === view(a), { what: 'b has a\'s VTEPs and PSK' });
+  assert.ok(cfg(a, 'h1').peers[0]!.psk, 'a PSK');
+  const before = view(a);
+  a.svc.ipsec.rekey('test');
+  await waitFor(() => view(b) === view(a), { what: 'b has a\'s new PSK' });
+  assert.notEqual(view(b), before);
+  assert.equal(cfg(b, 'h1').generation, 2);
+});
