@@ -9,7 +9,7 @@ import type { Store } from './store';
 import type { Connection } from '../southbound/channel';
 import type { FlowMod } from '../southbound/codec';
 import { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec, ServiceRec } from './resources';
-import { validService, SERVICE_LIMITS } from './service-spec';
+import { validService, SERVICE_LIMITS, mayBack } from './service-spec';
 import { validPolicy, POLICY_LIMITS } from './network-policy';
 import { Ipam, IpamError, blockOf } from './ipam';
 import { Reconciler, FlowSource, GroupSpec } from './reconciler';
@@ -86,8 +86,11 @@ export class ContainerService {
       this.hostsUnknown = true;
       log.error({ err: (e as Error).message }, 'container hosts unknown: no switch is served by the lab apps');
     }
-    // a ready endpoint may be a service's backend on every host's select group
-    bus.on('endpoint.ready', () => { if (this.resources.countServices() > 0) void this.resyncAll().catch(() => undefined); });
+    // a ready endpoint that a service may use is a backend in every host's select group
+    bus.on('endpoint.ready', (ev) => {
+      const e = this.resources.countServices() > 0 ? this.resources.endpoint(ev.endpoint.id) : undefined;
+      if (e && this.backsService(e)) void this.resyncAll().catch(() => undefined);
+    });
     bus.on('switch.connected', (e) => { if (this.isHost(e.dpid)) void this.onConnect(e.dpid); });
     bus.on('switch.disconnected', (e) => { this.synced.delete(e.dpid); this.reconciler.forget(e.dpid); });
     // changes other controllers made (etcd store): the same events as a local write, and the same re-syncs
@@ -308,6 +311,11 @@ export class ContainerService {
     return this.resources.countPolicies() > 0 || this.resources.countServices() > 0;
   }
 
+  /** Whether a service may use endpoint e as a backend (once ready): its readiness and removal matter on every host. */
+  private backsService(e: EndpointRec): boolean {
+    return this.resources.countServices() > 0 && this.resources.services().some((x) => mayBack(x, e));
+  }
+
   // ---- services -------------------------------------------------------------
 
   service(name: string): ServiceRec {
@@ -447,8 +455,8 @@ export class ContainerService {
     this.bus.emit({ type: 'endpoint.created', endpoint: endpointEventView(e) });
     // after the answer has gone out: the caller plumbs the port meanwhile, and its flows wait for the port anyway
     const blocksAfter = this.ipam.allBlocks();
-    // network policies elsewhere may name it as a peer
-    const everywhere = blocksAfter.length !== blocksBefore || this.seenElsewhere(e, blocksAfter) || this.hasPolicies();
+    // network policies elsewhere may name it as a peer (a service uses it only once it is ready: the ready event re-syncs then)
+    const everywhere = blocksAfter.length !== blocksBefore || this.seenElsewhere(e, blocksAfter) || this.resources.countPolicies() > 0;
     if (everywhere) this.readiness.awaitingAll.add(e.id);
     setImmediate(() => void (everywhere ? this.resyncAll([e.id]) : this.resyncHost(host)));
     return { endpoint: e, created: true };
@@ -504,7 +512,7 @@ export class ContainerService {
     const e = this.endpoint(id);
     const net = this.resources.network(e.networkId)!;
     const blocksBefore = this.ipam.allBlocks();
-    const everywhere = this.seenElsewhere(e, blocksBefore) || this.hasPolicies();
+    const everywhere = this.seenElsewhere(e, blocksBefore) || this.resources.countPolicies() > 0 || (e.state === 'ready' && this.backsService(e));
     this.readiness.awaitingAll.delete(id);
     this.store.tx(() => {
       this.resources.deleteEndpoint(id);

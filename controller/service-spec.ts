@@ -82,10 +82,14 @@ export function validService(body: unknown, r: Resources): ServiceSpec {
  * A service's backends: its endpoints (listed, or selected in its network)
  * that are ready, in id order (at most SERVICE_LIMITS.endpoints).
  */
+/** Whether endpoint e is one of service x's backends once it is ready (listed, or selected, in its network). */
+export function mayBack(x: ServiceSpec, e: EndpointRec): boolean {
+  return e.networkId === x.networkId && (x.endpoints ? x.endpoints.includes(e.id) : selects(x.selector!, e.labels));
+}
+
 export function serviceBackends(x: ServiceSpec, all: readonly EndpointRec[]): EndpointRec[] {
-  const listed = x.endpoints ? new Set(x.endpoints) : undefined;
   return all
-    .filter((e) => e.state === 'ready' && e.networkId === x.networkId && (listed ? listed.has(e.id) : selects(x.selector!, e.labels)))
+    .filter((e) => e.state === 'ready' && mayBack(x, e))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .slice(0, SERVICE_LIMITS.endpoints);
 }
