@@ -70,23 +70,23 @@ export class ContainerFlowSource implements FlowSource {
    * caches: what desiredFlows must equal (the unit tests compare them).
    */
   scratchFlows(dpid: string): FlowMod[] {
-    const { resources, ipam } = this.state;
-    const endpoints = resources.endpoints();
-    return this.compute(dpid, {
-      hosts: new Map(resources.hosts().map((h) => [h.name, h])), networks: new Map(resources.networks().map((n) => [n.id, n])),
-      endpoints: () => endpoints, blocks: ipam.allBlocks(), policies: resources.policies(), services: resources.services(),
-    });
+    return this.compute(dpid, this.storeCluster());
   }
 
   /** A bridge's groups computed from the store alone (the unit tests compare them with desiredGroups). */
   scratchGroups(dpid: string): GroupSpec[] {
+    const st = this.hostState(dpid, this.storeCluster());
+    return st && !st.phy ? containerGroups(st.state) : [];
+  }
+
+  /** The cluster read from the store, without the view's indexes or a cache. */
+  private storeCluster(): ClusterInput {
     const { resources, ipam } = this.state;
     const endpoints = resources.endpoints();
-    const st = this.hostState(dpid, {
+    return {
       hosts: new Map(resources.hosts().map((h) => [h.name, h])), networks: new Map(resources.networks().map((n) => [n.id, n])),
       endpoints: () => endpoints, blocks: ipam.allBlocks(), policies: resources.policies(), services: resources.services(),
-    });
-    return st && !st.phy ? containerGroups(st.state) : [];
+    };
   }
 
   /**

@@ -6,6 +6,9 @@ import type { AppOptions } from '../apps';
 import type { EtcdOptions } from '../controller/etcd-link';
 import { DEFAULT_APPS } from '../apps/profiles';
 
+/** pino's levels: what every --log-level flag (controller, agents, plugin) accepts. */
+export const LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
 export interface ControllerConfig {
   ofPort: number;
   ofHost: string;

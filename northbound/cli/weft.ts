@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `weft` command line. `weft controller` runs the controller.
 import { parseArgs } from 'node:util';
-import { ControllerConfig, DEFAULTS } from '../config';
+import { ControllerConfig, DEFAULTS, LOG_LEVELS } from '../config';
 import { PROFILES, resolveApps, AppSelectionError } from '../../apps/profiles';
 import { containerPolicy } from '../../controller/container-policy';
 import { vtepCidrRefusal, DEFAULT_VTEP_CIDR } from '../../controller/ipsec';
@@ -14,7 +14,6 @@ import { parseEtcdUrl } from '../../controller/etcd-link';
 // the modules it runs when it runs: `weft cni-agent` runs on every container
 // host and stays small, and `weft openapi` builds no controller.
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export function usage(): string {
   return `Usage: weft <command> [options]

@@ -11,6 +11,7 @@ import { OvsdbClient } from '../../southbound/ovsdb/client';
 import { DockerApi } from './docker-api';
 import { DockerDriver, RESERVATION_TTL_MS } from './driver';
 import { PluginServer } from './protocol';
+import { LOG_LEVELS } from '../config';
 
 export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/weft.sock';
 export const DEFAULT_DOCKER = 'unix:///var/run/docker.sock';
@@ -30,7 +31,6 @@ export interface PluginConfig {
 
 export class PluginUsageError extends Error {}
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export function parsePluginArgs(argv: string[]): PluginConfig {
   const { values: v } = parseArgs({

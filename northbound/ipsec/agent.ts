@@ -25,6 +25,7 @@ import type { Logger } from 'pino';
 import { run } from '../cni/exec';
 import { apiFor, ApiHttpError, WeftApi } from '../cni/api-client';
 import { IpsecHostConf, parseHostConf, strongswanConf, swanctlConf, connName } from './swanctl';
+import { LOG_LEVELS } from '../config';
 
 export const DEFAULT_STATE_DIR = '/var/lib/weft/ipsec';
 export const DEFAULT_OVS_RUNDIR = '/var/run/openvswitch';
@@ -54,7 +55,6 @@ export interface IpsecAgentConfig {
 }
 
 export class IpsecUsageError extends Error {}
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export function parseIpsecAgentArgs(argv: string[]): IpsecAgentConfig {
   const { values: v } = parseArgs({
