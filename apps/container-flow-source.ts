@@ -4,7 +4,7 @@
 import type { FlowMod } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
 import type { FlowSource, MeterSpec, GroupSpec } from '../controller/reconciler';
-import type { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec, ServiceRec } from '../controller/resources';
+import type { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec, ServiceRec, PortMapping } from '../controller/resources';
 import type { Ipam, Block } from '../controller/ipam';
 import type { EventBus } from '../controller/events';
 import { TUNNEL_PORT, SECURE_TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, uplinkOf, bridgeMac } from '../controller/pipeline';
@@ -123,7 +123,7 @@ export class ContainerFlowSource implements FlowSource {
   private viewCluster(v: ClusterView): ClusterInput {
     return {
       hosts: v.hosts, networks: v.networks, endpoints: () => v.all(), blocks: v.blocks, policies: v.policies, services: v.services,
-      local: (h) => v.local(h), remote: () => v.remote(), byDpid: (d) => v.hostByDpid(d), byPhyDpid: (d) => v.hostByPhyDpid(d),
+      local: (h) => v.local(h), remote: () => v.remote(), mappings: (h) => v.mappings(h), byDpid: (d) => v.hostByDpid(d), byPhyDpid: (d) => v.hostByPhyDpid(d),
     };
   }
 
@@ -147,7 +147,7 @@ export class ContainerFlowSource implements FlowSource {
       networks: cl.networks,
       localEndpoints: cl.local?.(host.name),
       blocks: cl.blocks,
-      mappings: resources.portMappings({ host: host.name }),
+      mappings: cl.mappings ? cl.mappings(host.name) : resources.portMappings({ host: host.name }),
       policies: cl.policies,
       services: cl.services,
       ofport: (name: string) => ports.get(name),
@@ -168,6 +168,6 @@ export class ContainerFlowSource implements FlowSource {
 /** The cluster a host's computation reads: the view's (with its indexes and a cache) or the store's. */
 interface ClusterInput {
   hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: () => EndpointRec[]; blocks: Block[]; policies: PolicyRec[]; services: ServiceRec[];
-  local?: (host: string) => EndpointRec[]; remote?: () => EndpointRec[]; cache?: FlowCache;
+  local?: (host: string) => EndpointRec[]; remote?: () => EndpointRec[]; mappings?: (host: string) => PortMapping[]; cache?: FlowCache;
   byDpid?: (dpid: string) => HostRec | undefined; byPhyDpid?: (dpid: string) => HostRec | undefined;
 }

@@ -178,8 +178,8 @@ export class ContainerService {
       }
     }
     // the flow source follows the cluster by events: a change no event describes (a host's or network's row
-    // updated in place, say a host's secure VTEP), or the whole replica read again, makes it read the store again
-    if (changes.length === 0 || changes.some((c) => (c.table === 'hosts' || c.table === 'networks') && c.before && c.after)) this.source?.refresh?.();
+    // updated in place, say a host's secure VTEP; published ports replaced), or the whole replica read again, makes it read the store again
+    if (changes.length === 0 || changes.some((c) => ((c.table === 'hosts' || c.table === 'networks') && c.before && c.after) || c.table === 'port_mappings')) this.source?.refresh?.();
     for (const e of remoteEvents(changes, this.resources)) {
       try {
         this.bus.emit(e);

@@ -1,13 +1,18 @@
 // Encrypted networks' credentials (docs/pipeline.md, "Encrypted networks"):
 // each registered host gets a secure VTEP address from --ipsec-vtep-cidr,
-// and each pair of hosts a pre-shared key made here (crypto.randomBytes).
-// A host's IPsec agent (northbound/ipsec/agent.ts) reads its own part with
-// GET /v1/hosts/{name}/ipsec and keys its strongSwan with it. A rekey (POST
-// /v1/networks/{name}/rekey, or every --ipsec-rekey-interval seconds) gives
-// every pair a new PSK under the next key generation; the agents then rekey
-// their SAs. PSKs are never logged (compose.ts redacts `psk`) and never in
-// any other answer.
-import { randomBytes } from 'node:crypto';
+// and each pair of hosts a pre-shared key: HMAC-SHA256 of the pair (both
+// names with their registration times, so a host registered again under an
+// old name gets new keys) under the key generation's secret
+// (crypto.randomBytes, one row per generation: the store holds O(1) keys,
+// not one per pair of hosts). A pair's PSK tells nothing of another pair's
+// nor of the secret. A host's IPsec agent (northbound/ipsec/agent.ts) reads
+// its own part with GET /v1/hosts/{name}/ipsec and keys its strongSwan with
+// it. A rekey (POST /v1/networks/{name}/rekey, or every
+// --ipsec-rekey-interval seconds) makes the next generation's secret, so
+// every pair gets a new PSK; the agents then rekey their SAs. PSKs and
+// secrets are never logged (compose.ts redacts `psk`) and never in any
+// other answer.
+import { randomBytes, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Store } from './store';
 import type { Resources, HostRec } from './resources';
@@ -15,9 +20,10 @@ import type { EventBus } from './events';
 import { Cidr, parseCidr, intToIp, ipToInt, overlaps } from './ipv4';
 
 export const DEFAULT_VTEP_CIDR = '198.18.0.0/16';
-/** PSK bytes (base64 in the config: 44 characters). */
-const PSK_BYTES = 32;
-const GENERATION_KEY = 'ipsec.generation';
+/** A generation's secret, bytes (a PSK is an HMAC-SHA256: 32 bytes, base64 in the config: 44 characters). */
+const SECRET_BYTES = 32;
+/** Generations kept: the current one and the one before (a rekey in progress). */
+const KEEP_GENERATIONS = 2;
 
 export interface IpsecPeer {
   name: string;
@@ -52,7 +58,7 @@ export function vtepCidrRefusal(text: string, podCidrs: readonly Cidr[]): string
   return undefined;
 }
 
-interface PairRow { host_a: string; host_b: string; generation: number; psk: string }
+interface KeyRow { generation: number; secret: string }
 
 export class IpsecKeys {
   vtepCidr: Cidr = parseCidr(DEFAULT_VTEP_CIDR);
@@ -103,30 +109,33 @@ export class IpsecKeys {
 
   stop(): void { if (this.timer) clearInterval(this.timer); this.timer = undefined; }
 
-  /**
-   * The key generation: the highest of the pairs' (they are replicated with
-   * the etcd store, so every controller agrees) and of this store's meta
-   * (a rekey with no pair yet).
-   */
-  generation(): number {
-    const pairs = this.store.db.prepare('SELECT MAX(generation) FROM ipsec_pairs').pluck().get() as number | null;
-    return Math.max(Number(this.store.getMeta(GENERATION_KEY) ?? '1'), pairs ?? 1);
+  /** The current key generation (0: none yet), and its secret. */
+  private current(): KeyRow | undefined {
+    return this.store.db.prepare('SELECT generation, secret FROM ipsec_keys ORDER BY generation DESC LIMIT 1').get() as KeyRow | undefined;
   }
 
-  /** A host's VTEP (allocated if it has none) and a key with every other host. */
+  /** The key generation: it grows with every rekey (replicated with the etcd store, so every controller agrees). */
+  generation(): number {
+    return this.current()?.generation ?? 1;
+  }
+
+  /** The current generation's secret, made on first use. */
+  private key(): KeyRow {
+    return this.current() ?? this.store.tx(() => {
+      const k = this.current();
+      if (k) return k;
+      const row = { generation: 1, secret: newSecret() };
+      this.store.db.prepare('INSERT INTO ipsec_keys (generation, secret, created_at) VALUES (?, ?, ?)').run(row.generation, row.secret, new Date().toISOString());
+      return row;
+    });
+  }
+
+  /** A host's VTEP, allocated if it has none (its keys with the others are derived: nothing to store). */
   ensureHost(name: string): void {
     this.store.tx(() => {
       const h = this.resources.host(name);
       if (!h) return;
       if (!h.ipsecVtep || !this.inRange(h.ipsecVtep)) this.resources.setHostVtep(name, this.freeVtep());
-      const gen = this.generation();
-      const now = new Date().toISOString();
-      for (const o of this.resources.hosts()) {
-        if (o.name === name) continue;
-        const [a, b] = name < o.name ? [name, o.name] : [o.name, name];
-        this.store.db.prepare('INSERT OR IGNORE INTO ipsec_pairs (host_a, host_b, generation, psk, updated_at) VALUES (?, ?, ?, ?, ?)')
-          .run(a, b, gen, newPsk(), now);
-      }
     });
   }
 
@@ -149,19 +158,17 @@ export class IpsecKeys {
   config(h: HostRec, secrets: boolean): IpsecConfig {
     if (!h.ipsecVtep) { this.ensureHost(h.name); this.onVtepsChanged?.(); }
     const me = this.resources.host(h.name)!;
-    const rows = this.store.db.prepare('SELECT * FROM ipsec_pairs WHERE host_a = ? OR host_b = ?').all(h.name, h.name) as PairRow[];
-    const byPeer = new Map(rows.map((r) => [r.host_a === h.name ? r.host_b : r.host_a, r]));
+    const k = this.key();
     const peers: IpsecPeer[] = [];
     for (const o of this.resources.hosts()) {
-      const r = byPeer.get(o.name);
-      if (o.name === h.name || !r || !o.ipsecVtep) continue;
+      if (o.name === h.name || !o.ipsecVtep) continue;
       peers.push({
-        name: o.name, underlayIp: o.underlayIp, vtep: o.ipsecVtep, initiator: h.name < o.name, generation: r.generation,
-        ...(secrets ? { psk: r.psk } : {}),
+        name: o.name, underlayIp: o.underlayIp, vtep: o.ipsecVtep, initiator: h.name < o.name, generation: k.generation,
+        ...(secrets ? { psk: pairPsk(k.secret, me, o) } : {}),
       });
     }
     return {
-      host: me.name, underlayIp: me.underlayIp, vtep: me.ipsecVtep!, vtepCidr: this.vtepCidr.text, generation: this.generation(),
+      host: me.name, underlayIp: me.underlayIp, vtep: me.ipsecVtep!, vtepCidr: this.vtepCidr.text, generation: k.generation,
       encryptedNetworks: this.resources.networks().filter((n) => n.encrypted).map((n) => n.name), peers,
     };
   }
@@ -173,17 +180,21 @@ export class IpsecKeys {
    */
   rekey(why: string): { generation: number; pairs: number } {
     const out = this.store.tx(() => {
-      const gen = this.generation() + 1;
-      this.store.setMeta(GENERATION_KEY, String(gen));
-      const now = new Date().toISOString();
-      const rows = this.store.db.prepare('SELECT host_a, host_b FROM ipsec_pairs').all() as PairRow[];
-      const upd = this.store.db.prepare('UPDATE ipsec_pairs SET generation = ?, psk = ?, updated_at = ? WHERE host_a = ? AND host_b = ?');
-      for (const r of rows) upd.run(gen, newPsk(), now, r.host_a, r.host_b);
-      return { generation: gen, pairs: rows.length };
+      const gen = (this.current()?.generation ?? 1) + 1;
+      this.store.db.prepare('INSERT INTO ipsec_keys (generation, secret, created_at) VALUES (?, ?, ?)').run(gen, newSecret(), new Date().toISOString());
+      this.store.db.prepare('DELETE FROM ipsec_keys WHERE generation <= ?').run(gen - KEEP_GENERATIONS);
+      const n = this.resources.hosts().length;
+      return { generation: gen, pairs: (n * (n - 1)) / 2 };
     });
     this.log.info({ why, ...out }, 'IPsec keys rekeyed');
     return out;
   }
 }
 
-const newPsk = (): string => randomBytes(PSK_BYTES).toString('base64');
+const newSecret = (): string => randomBytes(SECRET_BYTES).toString('base64');
+
+/** The PSK of a pair of hosts under a generation's secret: the same whichever side asks. */
+export function pairPsk(secret: string, x: HostRec, y: HostRec): string {
+  const [a, b] = x.name < y.name ? [x, y] : [y, x];
+  return createHmac('sha256', Buffer.from(secret, 'base64')).update(JSON.stringify(['weft-ipsec-psk', a.name, a.createdAt, b.name, b.createdAt])).digest('base64');
+}

@@ -55,9 +55,12 @@ export class Readiness {
   markReady(dpid: string): void {
     const host = this.resources.hostByDpid(dpid);
     if (!host) return;
+    // most syncs find none pending: then the confirmed flows need no scan
+    const pending = this.resources.endpoints({ host: host.name, state: 'pending' });
+    if (!pending.length) return;
     const installed = this.confirmedEndpoints(dpid);
     const ports = this.portNames(dpid);
-    for (const e of this.resources.endpoints({ host: host.name })) {
+    for (const e of pending) {
       if (e.state !== 'pending' || !installed.has(objectId(e.id)) || !ports.has(e.portName) || this.awaitingAll.has(e.id)) continue;
       this.setReady(e);
     }
@@ -71,7 +74,7 @@ export class Readiness {
   markPrewired(dpid: string, portName: string, portNo: number): void {
     const host = this.resources.hostByDpid(dpid);
     if (!host) return;
-    const e = this.resources.endpoints({ host: host.name }).find((x) => x.portName === portName);
+    const e = this.resources.endpoints({ host: host.name, state: 'pending' }).find((x) => x.portName === portName);
     if (!e || e.state !== 'pending' || e.ofportRequest !== portNo || this.awaitingAll.has(e.id)) return;
     if (this.confirmedEndpoints(dpid).has(objectId(e.id))) this.setReady(e);
   }

@@ -118,7 +118,6 @@ export class Resources {
   setHostVtep(name: string, vtep: string | null): void { this.db.prepare('UPDATE hosts SET ipsec_vtep = ? WHERE name = ?').run(vtep, name); }
   deleteHost(name: string): void {
     this.db.prepare('UPDATE blocks SET host = NULL WHERE host = ?').run(name);
-    this.db.prepare('DELETE FROM ipsec_pairs WHERE host_a = ? OR host_b = ?').run(name, name);
     this.db.prepare('DELETE FROM hosts WHERE name = ?').run(name);
   }
 
@@ -143,10 +142,11 @@ export class Resources {
   }
 
   // endpoints
-  endpoints(f: { host?: string; networkId?: number; containerId?: string; ifName?: string } = {}): EndpointRec[] {
+  endpoints(f: { host?: string; networkId?: number; containerId?: string; ifName?: string; state?: EndpointRec['state'] } = {}): EndpointRec[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (f.host !== undefined) { where.push('e.host = ?'); args.push(f.host); }
+    if (f.state !== undefined) { where.push('e.state = ?'); args.push(f.state); }
     if (f.networkId !== undefined) { where.push('e.network_id = ?'); args.push(f.networkId); }
     if (f.containerId !== undefined) { where.push('e.container_id = ?'); args.push(f.containerId); }
     if (f.ifName !== undefined) { where.push('e.if_name = ?'); args.push(f.ifName); }

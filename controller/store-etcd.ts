@@ -27,7 +27,7 @@ import { EtcdLink, EtcdOptions, EtcdTimeout, KvChange, StreamMessage } from './e
 /** Replicated tables and their primary keys. */
 const TABLES: Record<string, string[]> = {
   hosts: ['name'], networks: ['id'], blocks: ['network_id', 'base'], endpoints: ['id'], port_mappings: ['host', 'protocol', 'host_port'],
-  tokens: ['id'], policies: ['name'], services: ['name'], ipsec_pairs: ['host_a', 'host_b'],
+  tokens: ['id'], policies: ['name'], services: ['name'], ipsec_keys: ['generation'],
 };
 /** Write transactions retried this often on a conflict before giving up (409). */
 const MAX_ATTEMPTS = 20;

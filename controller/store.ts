@@ -117,6 +117,14 @@ const MIGRATIONS: string[] = [
      updated_at TEXT NOT NULL,
      PRIMARY KEY (host_a, host_b)
    );`,
+  // IPsec keys by generation: a pair's PSK is derived from its generation's secret and the pair (controller/ipsec.ts),
+  // so nothing grows with the square of the hosts; the per-pair table goes (its PSKs are replaced by a new generation)
+  `CREATE TABLE ipsec_keys (
+     generation INTEGER PRIMARY KEY,
+     secret TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   DROP TABLE ipsec_pairs;`,
 ];
 
 export interface KnownSwitch { dpid: string; first_seen: string; last_seen: string; last_remote: string }
@@ -195,10 +203,15 @@ export class Store {
       return e;
     };
     const refuse = () => { if (this.state.state === 'degraded') throw storeUnavailable(this.state.reason); };
+    // statements by their SQL: preparing one costs more than most queries run with it
+    const cache = new Map<string, Database.Statement>();
     db.prepare = ((sql: string) => {
       refuse();
+      const hit = cache.get(sql);
+      if (hit) return hit;
       let st: Database.Statement;
       try { st = prepare(sql); } catch (e) { throw fault(e); }
+      if (cache.size < 1000) cache.set(sql, st);
       for (const m of ['run', 'get', 'all'] as const) {
         const f = st[m] as (...a: unknown[]) => unknown;
         (st as unknown as Record<string, unknown>)[m] = (...a: unknown[]) => {

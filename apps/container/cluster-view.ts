@@ -12,7 +12,7 @@
 // identity from one read to the next, so a per-item flow cache
 // (apps/container-network.ts) can tell what changed by identity.
 import type { EventBus, WeftEvent } from '../../controller/events';
-import type { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec, ServiceRec } from '../../controller/resources';
+import type { Resources, HostRec, NetworkRec, EndpointRec, PolicyRec, ServiceRec, PortMapping } from '../../controller/resources';
 import { blockOf, Ipam, Block } from '../../controller/ipam';
 import { ipToInt } from '../../controller/ipv4';
 import { isDerived } from '../../controller/pipeline';
@@ -40,6 +40,8 @@ export class ClusterView {
   private sortedAll?: EndpointRec[];
   private sortedRemote?: EndpointRec[];
   private readonly sortedLocal = new Map<string, EndpointRec[]>();
+  /** each host's published ports, read on first use after a change of its endpoints (they come and go with them) */
+  private readonly mappingsByHost = new Map<string, PortMapping[]>();
   /** bumped by every change of an endpoint (policies read them all) */
   endpointsVersion = 0;
   private loaded = false;
@@ -55,6 +57,7 @@ export class ClusterView {
     this.networks = keep(this.networks, new Map(this.resources.networks().map((n) => [n.id, n])));
     this.policies = this.resources.policies();
     this.services = this.resources.services();
+    this.mappingsByHost.clear();
     const fresh = new Map(this.resources.endpoints().map((e) => [e.id, e]));
     for (const id of [...this.endpoints.keys()]) if (!fresh.has(id)) this.dropEndpoint(id);
     this.blocks = this.freshBlocks();
@@ -100,17 +103,20 @@ export class ClusterView {
     switch (e.type) {
       case 'endpoint.created': case 'endpoint.deleted': {
         // a block may have been claimed or released with it
+        this.mappingsByHost.delete(e.endpoint.host);
         this.refreshEndpoint(e.endpoint.id);
         this.refreshBlocks();
         break;
       }
       case 'endpoint.updated': case 'endpoint.ready':
+        this.mappingsByHost.delete(e.endpoint.host);
         this.refreshEndpoint(e.endpoint.id);
         break;
       case 'host.registered': case 'host.unregistered':
         // unregistering a host releases its blocks
         this.hosts = keep(this.hosts, new Map(this.resources.hosts().map((h) => [h.name, h])));
         this.dpids = undefined;
+        this.mappingsByHost.delete(e.name);
         this.refreshBlocks();
         break;
       case 'network.created': case 'network.deleted':
@@ -176,6 +182,14 @@ export class ClusterView {
     if (this.exceptions.delete(e)) this.sortedRemote = undefined;
     this.sortedAll = undefined;
     this.endpointsVersion++;
+  }
+
+  /** The ports published on a host. */
+  mappings(host: string): PortMapping[] {
+    this.load();
+    let m = this.mappingsByHost.get(host);
+    if (!m) this.mappingsByHost.set(host, (m = this.resources.portMappings({ host })));
+    return m;
   }
 
   /** Every endpoint, in the store's order (created, then id). */

@@ -139,16 +139,29 @@ test('PSKs are in no other answer and in no log line (trace level); a logged PSK
   assert.ok(logs.join('').includes('[redacted]'));
 });
 
-test('removing a host removes its pairs from the others\' configuration', async () => {
+test('removing a host removes its pairs from the others\' configuration; registered again under its name, it gets new keys', async () => {
+  const before3 = (await call<Conf>('GET', '/v1/hosts/h1/ipsec', tokens.h1!)).body;
   assert.equal((await call('DELETE', '/v1/hosts/h3', admin())).status, 204);
   const c1 = (await call<Conf>('GET', '/v1/hosts/h1/ipsec', tokens.h1!)).body;
   assert.deepEqual(c1.peers.map((p) => p.name), ['h2']);
-  assert.equal((ctl.store.db.prepare("SELECT COUNT(*) AS n FROM ipsec_pairs WHERE host_a = 'h3' OR host_b = 'h3'").get() as { n: number }).n, 0);
+  const pskH1H3 = before3.peers.find((p) => p.name === 'h3')!.psk!;
+  assert.ok(pskH1H3);
   // a new host gets the lowest free VTEP and keys with both
   assert.equal((await call('POST', '/v1/hosts', admin(), { name: 'h4', dpid: '00000000000000e4', underlayIp: '172.30.9.4' })).status, 201);
   const c4 = (await call<Conf>('GET', '/v1/hosts/h4/ipsec', admin())).body;
   assert.deepEqual(c4.peers.map((p) => p.name).sort(), ['h1', 'h2']);
   assert.ok(![c1.vtep, ...c1.peers.map((p) => p.vtep)].includes(c4.vtep));
+  // the old h3 knew its PSK with h1: a new h3 (same name, later registration) has another one
+  assert.equal((await call('POST', '/v1/hosts', admin(), { name: 'h3', dpid: '00000000000000e3', underlayIp: '172.30.9.3' })).status, 201);
+  const t3 = await call<{ token: string }>('POST', '/v1/tokens', admin(), { role: 'host', host: 'h3' });
+  const c3 = (await call<Conf>('GET', '/v1/hosts/h3/ipsec', t3.body.token)).body;
+  const p31 = c3.peers.find((p) => p.name === 'h1')!;
+  assert.equal(p31.psk, (await call<Conf>('GET', '/v1/hosts/h1/ipsec', tokens.h1!)).body.peers.find((p) => p.name === 'h3')!.psk, 'both ends agree');
+  assert.notEqual(p31.psk, pskH1H3, 'a host registered again under an old name gets new keys');
+  // keys are derived: the store holds one secret per generation (at most two), not one per pair
+  const rows = ctl.store.db.prepare('SELECT generation FROM ipsec_keys ORDER BY generation').all() as { generation: number }[];
+  assert.ok(rows.length >= 1 && rows.length <= 2, `${rows.length} key rows`);
+  assert.equal(rows.at(-1)!.generation, c3.generation);
 });
 
 test('flags: --ipsec-vtep-cidr clear of the pod CIDRs, --ipsec-rekey-interval 0 or 60..', () => {
