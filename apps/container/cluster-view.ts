@@ -92,10 +92,11 @@ export class ClusterView {
     return this.indexDpids().phy.get(dpid);
   }
 
-  /** The blocks as the store has them, old objects kept where unchanged. */
+  /** The blocks as the store has them, old objects kept where unchanged (and the old array, when none changed: sections of flows over the blocks are kept by its identity). */
   private freshBlocks(): Block[] {
     const old = new Map(this.blocks.map((b) => [`${b.networkId}/${b.base}/${b.len}/${b.host}`, b]));
-    return this.ipam.allBlocks().map((b) => old.get(`${b.networkId}/${b.base}/${b.len}/${b.host}`) ?? b);
+    const fresh = this.ipam.allBlocks().map((b) => old.get(`${b.networkId}/${b.base}/${b.len}/${b.host}`) ?? b);
+    return fresh.length === this.blocks.length && fresh.every((b, i) => b === this.blocks[i]) ? this.blocks : fresh;
   }
 
   private onEvent(e: WeftEvent): void {

@@ -69,16 +69,27 @@ export const NO_MEMO: Memo = (_k, _d, f) => f();
 const sameDeps = (a: readonly unknown[] | undefined, b: readonly unknown[]): boolean =>
   !!a && a.length === b.length && a.every((x, i) => x === b[i]);
 
+/** A memoised item: its deps, its flows, and the items it asked for itself (nested memos). */
+interface CacheEntry { deps: readonly unknown[]; flows: FlowMod[]; children?: Map<string, CacheEntry> }
+
 /**
  * One host bridge's flows by item, from one computation to the next. A
  * computation begins with the host's context deps (what every item may
  * read: when one differs, nothing is kept), asks each item through memo,
  * and ends by forgetting the items it did not ask for (gone ones).
+ *
+ * Items nest: an item whose function asks for others (a section over every
+ * remote block, say) keeps them as its children. When the section is
+ * reused, its children are kept with it untouched, so a sync in which no
+ * block changed costs one lookup for all of them, not one per block; when
+ * it is computed again, its children are looked up among its old ones.
  */
 export class FlowCache {
   private deps?: readonly unknown[];
-  private cur = new Map<string, { deps: readonly unknown[]; flows: FlowMod[] }>();
-  private next = new Map<string, { deps: readonly unknown[]; flows: FlowMod[] }>();
+  private cur = new Map<string, CacheEntry>();
+  private next = new Map<string, CacheEntry>();
+  /** the scopes of the items being computed (innermost last): where their children are looked up and kept */
+  private readonly scopes: { cur: Map<string, CacheEntry>; next: Map<string, CacheEntry> }[] = [];
   /** items computed and items reused, since the cache was made */
   computed = 0;
   reused = 0;
@@ -87,23 +98,31 @@ export class FlowCache {
     if (!sameDeps(this.deps, deps)) this.cur.clear();
     this.deps = deps;
     this.next = new Map();
+    this.scopes.length = 0;
+    this.scopes.push({ cur: this.cur, next: this.next });
   }
 
   readonly memo: Memo = (key, deps, f) => {
-    const e = this.cur.get(key);
+    const scope = this.scopes[this.scopes.length - 1];
+    if (!scope) return f(); // outside begin/end
+    const e = scope.cur.get(key);
     if (e && sameDeps(e.deps, deps)) {
-      this.next.set(key, e);
+      scope.next.set(key, e);
       this.reused++;
       return e.flows;
     }
-    const flows = f();
-    this.next.set(key, { deps, flows });
+    const inner = { cur: e?.children ?? new Map<string, CacheEntry>(), next: new Map<string, CacheEntry>() };
+    this.scopes.push(inner);
+    let flows: FlowMod[];
+    try { flows = f(); } finally { this.scopes.pop(); }
+    scope.next.set(key, { deps, flows, ...(inner.next.size ? { children: inner.next } : {}) });
     this.computed++;
     return flows;
   };
 
   end(): void {
     this.cur = this.next;
+    this.scopes.length = 0;
   }
 }
 

@@ -26,15 +26,32 @@ export function overlayFlows(c: Ctx): FlowMod[] {
   // An encrypted network is taken from the secure tunnel only: the same VNI in clear from vxlan0 is dropped.
   // (everything it reads is in the host's context deps)
   for (const f of c.memo('overlayClassifier', [], () => classifierFlows(c))) out.push(f);
-  // remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block
+  // (sections: with no block and no exception changed, one lookup each; besides the blocks and the
+  // remote endpoints, they read only the host's context deps: hosts, networks, tunnel ports)
+  for (const f of c.memo('overlayBlocks', [s.blocks], () => remoteBlocksFlows(c))) out.push(f);
+  const remote = remoteEndpointsOf(s);
+  for (const f of c.memo('overlayEndpoints', [remote, s.blocks], () => remoteExceptionsFlows(c, remote))) out.push(f);
+  return out;
+}
+
+/** Remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block. */
+function remoteBlocksFlows(c: Ctx): FlowMod[] {
+  const { s } = c;
+  const out: FlowMod[] = [];
   for (const b of s.blocks) {
     const n = s.networks.get(b.networkId);
     const owner = b.host ? s.hosts.get(b.host) : undefined;
     if (!n || !tunneled(n) || !owner || owner.name === s.host) continue;
     for (const f of c.memo(`overlayBlock:${n.id}/${b.base}`, [b, owner], () => remoteBlockFlows(c, b, n, owner))) out.push(f);
   }
-  // remote endpoints that the block rule does not describe
-  for (const e of remoteEndpointsOf(s)) {
+  return out;
+}
+
+/** Remote endpoints that the block rule does not describe. */
+function remoteExceptionsFlows(c: Ctx, remote: EndpointRec[]): FlowMod[] {
+  const { s } = c;
+  const out: FlowMod[] = [];
+  for (const e of remote) {
     if (e.host === s.host || e.state === 'removed') continue;
     const n = s.networks.get(e.networkId);
     const h = s.hosts.get(e.host);

@@ -248,6 +248,17 @@ test('after one attach only that endpoint\'s flows are computed again on its hos
     const old = new Set(before);
     assert.equal(after.filter((f) => !old.has(f)).length, 3, 'three new flow objects: the endpoint\'s spoof guards and delivery');
     assert.deepEqual(canon(after), canon(w.src.scratchFlows(hs[0]!.dpid)));
+    // another host claims a block: on this host, the blocks' section and the new block are computed, the other blocks reused by section
+    const blocks = () => w.svc.ipam.allBlocks().length;
+    const n0 = blocks();
+    for (let i = 0; blocks() === n0 && i < 40; i++) w.svc.createEndpoint({ containerId: `b${i}`, ifName: 'eth0', host: 'b', network: 'ov1' });
+    assert.equal(blocks(), n0 + 1, 'host b claimed a block');
+    const s2 = { ...stats() };
+    const third = w.src.desiredFlows(hs[0]!.dpid);
+    const s3 = stats();
+    assert.equal(s3.computed - s2.computed, 3, 'three items computed: the sections over the blocks and over the remote exceptions (both read the blocks), and the new block');
+    assert.equal(third.filter((f) => !new Set(after).has(f)).length, 1, 'one new flow object: the route to the new block');
+    assert.deepEqual(canon(third), canon(w.src.scratchFlows(hs[0]!.dpid)));
   } finally {
     w.cleanup();
   }
