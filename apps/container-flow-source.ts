@@ -99,6 +99,11 @@ export class ContainerFlowSource implements FlowSource {
     this.caches.clear();
   }
 
+  /** What a bridge's desired flows changed since the last take (its cache's merged deltas; none for br-phy: compare everything). */
+  takeDelta(dpid: string): { full: boolean; added: FlowMod[]; removed: FlowMod[] } | undefined {
+    return this.caches.get(dpid)?.take();
+  }
+
   /** How many items a br-int's cache computed and reused since it was made (tests, benches). */
   cacheStats(dpid: string): { computed: number; reused: number } | undefined {
     const c = this.caches.get(dpid);

@@ -48,9 +48,10 @@ export function containerFlows(s: HostState): FlowMod[] {
     ...natFlows(c),
     ...localEndpointFlows(c),
     ...policyFlows(c),
-    ...serviceFlows(c),
+    // (services read more than their deps could say cheaply: computed every time, as an item so the delta has them)
+    ...c.memo('services', [{}], () => serviceFlows(c)),
   ];
-  s.cache?.end();
+  s.cache?.end(out.length);
   return out;
 }
 

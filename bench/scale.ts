@@ -26,10 +26,11 @@
 //
 //   npm run bench:scale                      (1000 hosts x 100 endpoints)
 //   BENCH_HOSTS=100 BENCH_EPS=10 npm run bench:scale      (a quick one)
-//   BENCH_RATE=50: attaches started at 50/s (open loop) instead of one at a time
+//   BENCH_RATE=50: attaches after the first round started at 50/s (open loop) instead of one at a time
 //   BENCH_STORE=sqlite (default) | etcd (a 1-member etcd from /usr/bin/etcd on loopback): where the controller keeps its state
 //   BENCH_CLAIMS=5: blocks claimed after the attaches; BENCH_PROBE_S=0: tunnel probes off
 //   BENCH_BUDGET_S=1200: the attach phase stops when spent
+//   BENCH_PROFILE_RESTART=FILE: a CPU profile of the restart phase (.cpuprofile, for Chrome's devtools)
 //
 // The controller and the agents share one process (its CPU and RSS are
 // both): the agents are light, but the figures are an upper bound.
@@ -38,6 +39,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import inspector from 'node:inspector';
 import { startController } from '../test/helpers/controller';
 import { Framer } from '../southbound/channel/framer';
 import { decodeMessage, encodeMessage, OfpMessage, FlowMod, Port, OFPPR_ADD, OFPFC_ADD, OFPFC_DELETE, OFPFC_DELETE_STRICT, OFPMPF_REPLY_MORE, OFPTT_ALL } from '../southbound/codec';
@@ -300,6 +302,7 @@ async function main(): Promise<void> {
       }
     } else {
       // open loop: attach i starts at i / RATE s (later if CONCURRENCY are in flight); the first round one at a time
+      // (each claims its host's block, which every host must learn before it is ready: BENCH_RATE measures the steady state)
       const inFlight = new Set<Promise<void>>();
       let i = 0;
       const start = performance.now();
@@ -340,10 +343,12 @@ async function main(): Promise<void> {
     for (const a of agents) { a.close(); a.deletedKeys = []; a.barriers = 0; }
     t0 = performance.now();
     cpu0 = process.cpuUsage();
+    const prof = process.env.BENCH_PROFILE_RESTART ? await startProfile() : undefined;
     c = await startController(cfg);
     await connectAll(c, agents);
     await until('every switch re-synced', () => agents.every((a) => a.barriers > 0) && performance.now() - Math.max(...agents.map((a) => a.lastFlowModAt)) > 1000, 1_200_000);
     const doneAt = Math.max(...agents.map((a) => Math.max(a.lastBarrierAt, a.lastFlowModAt)));
+    if (prof) fs.writeFileSync(process.env.BENCH_PROFILE_RESTART!, JSON.stringify(await prof.stop()));
     const kept = new Set<string>();
     let lost = 0;
     for (const a of agents) {
@@ -358,6 +363,16 @@ async function main(): Promise<void> {
     if (c) await c.cleanup();
     await store.cleanup();
   }
+}
+
+/** The inspector's CPU profiler, started now; stop() gives the profile. */
+async function startProfile(): Promise<{ stop(): Promise<unknown> }> {
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string): Promise<unknown> => new Promise((res, rej) => session.post(method, (err, r) => (err ? rej(err) : res(r))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return { stop: async () => { const r = (await post('Profiler.stop')) as { profile: unknown }; session.disconnect(); return r.profile; } };
 }
 
 /** The first round ended early (budget): report it on its own. */

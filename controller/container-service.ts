@@ -73,6 +73,7 @@ export class ContainerService {
     this.reconciler = new Reconciler(connOf, {
       desiredFlows: (dpid) => this.freshFlows(dpid), peekFlows: (dpid) => this.desiredFlows(dpid), desiredMeters: (dpid) => this.source!.desiredMeters?.(dpid) ?? [],
       desiredGroups: (dpid) => this.desiredGroups(dpid),
+      takeDelta: (dpid) => this.source?.takeDelta?.(dpid),
     }, round, log.child({ component: 'reconciler' }));
     // any event may change what a bridge should hold (a host, network or endpoint, a switch or a port): forget them all
     bus.on('*', () => this.flowCache.clear());
@@ -228,15 +229,44 @@ export class ContainerService {
       await this.reconciler.fullSync(dpid);
       if (!this.programming) return;
       this.synced.add(dpid);
+      this.syncSucceeded(dpid);
       this.readiness.markReady(dpid);
       // other hosts' flows can depend on a br-phy (its MAC in routed mode, its uplink's for shared-MAC
       // underlay networks), never on a br-int: a br-int that (re)connects changes only its own flows
       if (this.resources.hostByPhyDpid(dpid)) void this.resyncAll();
     } catch (e) {
       this.log.warn({ dpid, err: (e as Error).message }, 'full sync failed');
+      this.retryLater(dpid, () => this.onConnect(dpid));
     } finally {
       this.connecting.delete(dpid);
     }
+  }
+
+  /** dpid -> a retry of its failed sync, and the backoff of the next one */
+  private readonly retries = new Map<string, { timer?: NodeJS.Timeout; ms: number }>();
+
+  /**
+   * A sync that failed (a barrier unanswered in time: a slow or overloaded
+   * switch) is tried again while the switch stays connected, after 1 s,
+   * doubling to 30 s; otherwise its pending endpoints would wait for the next
+   * change. A success resets the backoff.
+   */
+  private retryLater(dpid: string, run: () => Promise<void>): void {
+    const r = this.retries.get(dpid) ?? { ms: 500 };
+    this.retries.set(dpid, r);
+    if (r.timer) return;
+    r.ms = Math.min(r.ms * 2, 30_000);
+    r.timer = setTimeout(() => {
+      r.timer = undefined;
+      if (this.connOf(dpid) && this.programming && this.hostDpids.has(dpid)) void run();
+      else this.retries.delete(dpid);
+    }, r.ms);
+    r.timer.unref();
+  }
+
+  private syncSucceeded(dpid: string): void {
+    const r = this.retries.get(dpid);
+    if (r && !r.timer) this.retries.delete(dpid);
   }
 
   /** Reconcile a host's flows, then mark endpoints whose flows are confirmed ready. */
@@ -246,9 +276,11 @@ export class ContainerService {
     if (!this.synced.has(dpid) && !this.connecting.has(dpid)) return;
     try {
       await this.reconciler.sync(dpid);
+      this.syncSucceeded(dpid);
       this.readiness.markReady(dpid);
     } catch (e) {
       this.log.warn({ dpid, err: (e as Error).message }, 'sync failed');
+      this.retryLater(dpid, () => this.resync(dpid));
     }
   }
 
@@ -261,7 +293,10 @@ export class ContainerService {
   async resyncAll(release: string[] = []): Promise<void> {
     this.flowCache.clear();
     const dpids = [...new Set([...this.synced, ...this.connecting])];
-    await Promise.all(dpids.map((d) => this.reconciler.sync(d).catch((e: Error) => this.log.warn({ dpid: d, err: e.message }, 'sync failed'))));
+    await Promise.all(dpids.map((d) => this.reconciler.sync(d).then(() => this.syncSucceeded(d), (e: Error) => {
+      this.log.warn({ dpid: d, err: e.message }, 'sync failed');
+      this.retryLater(d, () => this.resync(d));
+    })));
     for (const id of release) this.readiness.awaitingAll.delete(id);
     for (const d of dpids) this.readiness.markReady(d);
   }

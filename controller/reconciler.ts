@@ -25,6 +25,12 @@ export interface FlowSource {
   peekFlows?(dpid: string): FlowMod[];
   /** Forget what the source keeps between computations and read the store again (a change that came with no event). */
   refresh?(): void;
+  /**
+   * What the desired flows of a switch changed by flow object, over every
+   * desiredFlows computation since the last take (undefined or full:
+   * unknown, compare everything). A sync then touches only those flows.
+   */
+  takeDelta?(dpid: string): { full: boolean; added: FlowMod[]; removed: FlowMod[] } | undefined;
 }
 
 /** A meter as a flow source wants it. */
@@ -143,8 +149,12 @@ export class Reconciler {
   private readonly meters = new Map<string, Map<number, string>>();
   /** dpid -> group id -> installed group (type and buckets) */
   private readonly groups = new Map<string, Map<number, string>>();
-  /** dpid -> flows the switch has confirmed with a barrier (what readiness is judged on) */
-  private readonly confirmed = new Map<string, FlowMod[]>();
+  /** dpid -> flows the switch has confirmed with a barrier, by key (what readiness is judged on) */
+  private readonly confirmed = new Map<string, Map<string, FlowMod>>();
+  /** dpid -> the desired flows by key as of the last sync (kept up to date by the source's deltas), and the keys more than one desired flow had */
+  private readonly wants = new Map<string, { want: Map<string, FlowMod>; dups: Set<string> }>();
+  /** syncs that applied a delta, and those that compared every flow (tests, benches) */
+  readonly diffKinds = { delta: 0, full: 0 };
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly pendingSync = new Map<string, Promise<SyncStats>>();
   /** dpid -> the last sync that talked to the switch, and the last failure */
@@ -203,11 +213,53 @@ export class Reconciler {
     return w;
   }
 
-  /** Desired flows by key, in this round. */
+  /** Desired flows by key, in this round (a later flow with the same key wins, as on the switch). */
   private wanted(dpid: string): Map<string, FlowMod> {
+    const flows = this.source.desiredFlows(dpid);
+    this.source.takeDelta?.(dpid); // a full computation: what changed before it no longer matters
+    return this.keyed(dpid, flows);
+  }
+
+  private keyed(dpid: string, flows: FlowMod[]): Map<string, FlowMod> {
     const want = new Map<string, FlowMod>();
-    for (const f of this.source.desiredFlows(dpid)) { const w = this.withRound(f); want.set(keyOf(w), w); }
+    const dups = new Set<string>();
+    for (const f of flows) { const w = this.withRound(f); const k = keyOf(w); if (want.has(k)) dups.add(k); want.set(k, w); }
+    this.wants.set(dpid, { want, dups });
     return want;
+  }
+
+  /**
+   * The desired flows now, and the keys that may differ from the last sync's
+   * (undefined: any may). With the source's delta, only the flows it names
+   * are looked at; a delta that does not fit (a key two flows share, a
+   * removed flow that was not the desired one) falls back to every flow.
+   */
+  private wantedChanges(dpid: string): { want: Map<string, FlowMod>; touched?: Set<string> } {
+    const flows = this.source.desiredFlows(dpid);
+    const delta = this.source.takeDelta?.(dpid);
+    const prev = this.wants.get(dpid);
+    if (delta && !delta.full && prev) {
+      const { want, dups } = prev;
+      const touched = new Set<string>();
+      let fits = true;
+      for (const f of delta.removed) {
+        const w = this.withRound(f), k = keyOf(w);
+        if (dups.has(k) || want.get(k) !== w) { fits = false; break; }
+        want.delete(k);
+        touched.add(k);
+      }
+      if (fits) {
+        for (const f of delta.added) {
+          const w = this.withRound(f), k = keyOf(w);
+          if (want.has(k)) { fits = false; break; }
+          want.set(k, w);
+          touched.add(k);
+        }
+      }
+      if (fits) { this.diffKinds.delta++; return { want, touched }; }
+    }
+    this.diffKinds.full++;
+    return { want: this.keyed(dpid, flows) };
   }
 
   private enqueue<T>(dpid: string, job: () => Promise<T>): Promise<T> {
@@ -221,6 +273,7 @@ export class Reconciler {
   forget(dpid: string): void {
     this.installed.delete(dpid);
     this.confirmed.delete(dpid);
+    this.wants.delete(dpid);
     this.meters.delete(dpid);
     this.groups.delete(dpid);
   }
@@ -272,7 +325,9 @@ export class Reconciler {
       }
       if (stale.length) await c.barrier();
       this.installed.set(dpid, want);
-      this.confirmed.set(dpid, [...want.values()]);
+      this.confirmed.set(dpid, new Map(want));
+      // the installed map is the desired one of this sync: the next diff starts from a copy
+      this.wants.set(dpid, { want: new Map(want), dups: this.wants.get(dpid)?.dups ?? new Set() });
       this.log.info({ dpid, flows: want.size, staleRounds: stale, round: this.round }, 'switch flows reconciled');
       return { added: want.size, deleted: 0, staleRounds: stale };
     }));
@@ -299,7 +354,7 @@ export class Reconciler {
     const c = this.connOf(dpid);
     const have = this.installed.get(dpid);
     if (!c || !have) return undefined;
-    const want = this.wanted(dpid);
+    const { want, touched } = this.wantedChanges(dpid);
     let added = 0, deleted = 0;
     // meters and groups: new and changed ones before the flows (a changed group is modified in place:
     // established connections keep their conntrack entry; only new ones choose among the new buckets)
@@ -310,13 +365,15 @@ export class Reconciler {
     const wantMeters = putChanged(c, meters, this.desiredMeters(dpid), METERS);
     const wantGroups = putChanged(c, groups, this.desiredGroups(dpid), GROUPS);
     added += wantMeters.sent + wantGroups.sent;
-    for (const [k, f] of have) {
-      if (want.has(k)) continue;
+    // deletes first, then adds: every flow (touched undefined), or only those the delta named
+    for (const [k, f] of touched ? [...touched].map((k) => [k, have.get(k)] as const) : have) {
+      if (!f || want.has(k)) continue;
       c.send(flowMod({ command: OFPFC_DELETE_STRICT, table_id: f.table_id, priority: f.priority, match: f.match }));
       have.delete(k);
       deleted++;
     }
-    for (const [k, f] of want) {
+    for (const [k, f] of touched ? [...touched].map((k) => [k, want.get(k)] as const) : want) {
+      if (!f) continue;
       const old = have.get(k);
       if (old && (old === f || body(old) === body(f))) continue;
       c.send(f);
@@ -336,7 +393,9 @@ export class Reconciler {
       throw e;
     }
     // jobs are serialised per switch, so `have` holds exactly what this barrier confirmed
-    this.confirmed.set(dpid, [...have.values()]);
+    const conf = this.confirmed.get(dpid);
+    if (!conf || !touched) this.confirmed.set(dpid, new Map(have));
+    else for (const k of touched) { const f = have.get(k); if (f) conf.set(k, f); else conf.delete(k); }
     if (added || deleted) this.log.debug({ dpid, added, deleted }, 'flows updated');
     return { added, deleted, staleRounds: [] };
   }
@@ -345,7 +404,7 @@ export class Reconciler {
   counts(dpid: string): { desired: number; confirmed: number } {
     let desired = 0;
     try { desired = new Set(this.peek(dpid).map(keyOf)).size; } catch { /* no flow source yet, or a degraded store */ }
-    return { desired, confirmed: this.confirmed.get(dpid)?.length ?? 0 };
+    return { desired, confirmed: this.confirmed.get(dpid)?.size ?? 0 };
   }
 
   /** Desired flows by key with their bodies; undefined when the source cannot say (no flow source yet, a degraded store). */
@@ -362,16 +421,17 @@ export class Reconciler {
     const want = this.desiredKeys(dpid);
     const conf = this.confirmed.get(dpid);
     const r = this.records.get(dpid) ?? {};
-    const inSync = !!this.connOf(dpid) && this.installed.has(dpid) && !!conf && !!want && conf.length === want.size
-      && conf.every((f) => want.get(keyOf(f)) === body(f));
+    const inSync = !!this.connOf(dpid) && this.installed.has(dpid) && !!conf && !!want && conf.size === want.size
+      && [...conf.values()].every((f) => want.get(keyOf(f)) === body(f));
     return {
-      fullSynced: this.installed.has(dpid), desired: want?.size ?? 0, confirmed: conf?.length ?? 0, inSync,
+      fullSynced: this.installed.has(dpid), desired: want?.size ?? 0, confirmed: conf?.size ?? 0, inSync,
       lastSyncAt: r.at ?? null, lastSyncMs: r.ms ?? null, lastSyncKind: r.kind ?? null, lastError: r.error ?? null, lastErrorAt: r.errorAt ?? null,
     };
   }
 
   /** Flows the switch confirmed with its last barrier: a later sync's unconfirmed flows are not among them. */
   confirmedFlows(dpid: string): FlowMod[] {
-    return this.confirmed.get(dpid) ?? [];
+    const c = this.confirmed.get(dpid);
+    return c ? [...c.values()] : [];
   }
 }

@@ -69,8 +69,19 @@ export const NO_MEMO: Memo = (_k, _d, f) => f();
 const sameDeps = (a: readonly unknown[] | undefined, b: readonly unknown[]): boolean =>
   !!a && a.length === b.length && a.every((x, i) => x === b[i]);
 
+/** Flows of merged deltas kept for the next take at most (beyond: compare everything). */
+const MAX_PENDING = 50_000;
+
 /** A memoised item: its deps, its flows, and the items it asked for itself (nested memos). */
 interface CacheEntry { deps: readonly unknown[]; flows: FlowMod[]; children?: Map<string, CacheEntry> }
+
+/**
+ * What a computation changed, by flow object: the flows of the items it
+ * computed anew, and of the items they replaced or that went. `full`: the
+ * context changed (nothing was kept), or an item broke the rule below:
+ * compare everything.
+ */
+export interface FlowDelta { full: boolean; added: FlowMod[]; removed: FlowMod[] }
 
 /**
  * One host bridge's flows by item, from one computation to the next. A
@@ -79,10 +90,14 @@ interface CacheEntry { deps: readonly unknown[]; flows: FlowMod[]; children?: Ma
  * and ends by forgetting the items it did not ask for (gone ones).
  *
  * Items nest: an item whose function asks for others (a section over every
- * remote block, say) keeps them as its children. When the section is
- * reused, its children are kept with it untouched, so a sync in which no
- * block changed costs one lookup for all of them, not one per block; when
- * it is computed again, its children are looked up among its old ones.
+ * remote block, say) keeps them as its children, and its flows must be
+ * exactly theirs, in order. When the section is reused, its children are
+ * kept with it untouched, so a sync in which no block changed costs one
+ * lookup for all of them, not one per block; when it is computed again,
+ * its children are looked up among its old ones.
+ *
+ * Each computation also records its delta (FlowDelta): the reconciler then
+ * touches only the flows that changed, not every flow of the bridge.
  */
 export class FlowCache {
   private deps?: readonly unknown[];
@@ -90,16 +105,21 @@ export class FlowCache {
   private next = new Map<string, CacheEntry>();
   /** the scopes of the items being computed (innermost last): where their children are looked up and kept */
   private readonly scopes: { cur: Map<string, CacheEntry>; next: Map<string, CacheEntry> }[] = [];
+  private delta: FlowDelta = { full: true, added: [], removed: [] };
+  /** the deltas of the computations since the last take, merged (a flow added then removed again is in neither) */
+  private pending = { full: true, added: new Set<FlowMod>(), removed: new Set<FlowMod>() };
   /** items computed and items reused, since the cache was made */
   computed = 0;
   reused = 0;
 
   begin(deps: readonly unknown[]): void {
-    if (!sameDeps(this.deps, deps)) this.cur.clear();
+    const keep = sameDeps(this.deps, deps);
+    if (!keep) this.cur.clear();
     this.deps = deps;
     this.next = new Map();
     this.scopes.length = 0;
     this.scopes.push({ cur: this.cur, next: this.next });
+    this.delta = { full: !keep, added: [], removed: [] };
   }
 
   readonly memo: Memo = (key, deps, f) => {
@@ -115,14 +135,56 @@ export class FlowCache {
     this.scopes.push(inner);
     let flows: FlowMod[];
     try { flows = f(); } finally { this.scopes.pop(); }
-    scope.next.set(key, { deps, flows, ...(inner.next.size ? { children: inner.next } : {}) });
+    const n: CacheEntry = { deps, flows, ...(inner.next.size ? { children: inner.next } : {}) };
+    scope.next.set(key, n);
     this.computed++;
+    if (!this.delta.full) {
+      // the old item's own flows go, the new one's come; its old children not asked for again go (those asked for saw to their own)
+      if (e && !e.children) for (const x of e.flows) this.delta.removed.push(x);
+      for (const [k, c] of inner.cur) if (!inner.next.has(k)) this.gone(c);
+      if (n.children) {
+        // a section: its flows are its children's (the rule above), or the delta cannot be trusted
+        let count = 0;
+        for (const c of n.children.values()) count += c.flows.length;
+        if (count !== flows.length) this.delta.full = true;
+      } else {
+        for (const x of flows) this.delta.added.push(x);
+      }
+    }
     return flows;
   };
 
-  end(): void {
+  /** An item that went: its flows, or its children's. */
+  private gone(e: CacheEntry): void {
+    if (!e.children) { for (const x of e.flows) this.delta.removed.push(x); return; }
+    for (const c of e.children.values()) this.gone(c);
+  }
+
+  /** `total`: how many flows the computation returned; unless they are all its items', the delta is not trusted. */
+  end(total?: number): void {
+    if (total !== undefined && !this.delta.full) {
+      let count = 0;
+      for (const e of this.next.values()) count += e.flows.length;
+      if (count !== total) this.delta.full = true;
+    }
+    if (!this.delta.full) for (const [k, e] of this.cur) if (!this.next.has(k)) this.gone(e);
     this.cur = this.next;
     this.scopes.length = 0;
+    // merged into what the next take returns (too much to merge: compare everything then)
+    const p = this.pending;
+    if (this.delta.full || p.full || p.added.size + p.removed.size + this.delta.added.length + this.delta.removed.length > MAX_PENDING) {
+      this.pending = { full: true, added: new Set(), removed: new Set() };
+    } else {
+      for (const x of this.delta.removed) if (!p.added.delete(x)) p.removed.add(x);
+      for (const x of this.delta.added) if (!p.removed.delete(x)) p.added.add(x);
+    }
+  }
+
+  /** What the computations since the last take changed, merged. Full: compare everything. */
+  take(): FlowDelta {
+    const p = this.pending;
+    this.pending = { full: false, added: new Set(), removed: new Set() };
+    return { full: p.full, added: [...p.added], removed: [...p.removed] };
   }
 }
 

@@ -80,6 +80,16 @@ function policy(name: string, r: () => number) {
   };
 }
 
+/** Deltas applied to the reconciler-like copy, and full comparisons (a full delta, or one that did not fit), over all runs. */
+const deltas = { applied: 0, full: 0 };
+
+/** Apply a delta as the reconciler does (removed: the flow must be the desired one of its key; added: the key must be free); false if it does not fit. */
+function applyDelta(m: Map<string, FlowMod>, d: { added: FlowMod[]; removed: FlowMod[] }): boolean {
+  for (const f of d.removed) { const k = flowKey(f); if (m.get(k) !== f) return false; m.delete(k); }
+  for (const f of d.added) { const k = flowKey(f); if (m.has(k)) return false; m.set(k, f); }
+  return true;
+}
+
 /** One random sequence; after some steps, every bridge's cached flows are compared with a computation from scratch. */
 async function run(seed: number, steps: number): Promise<{ checks: number; ops: Record<string, number> }> {
   const r = prng(seed);
@@ -89,15 +99,26 @@ async function run(seed: number, steps: number): Promise<{ checks: number; ops: 
   let checks = 0;
   let nHosts = 0, nEps = 0, nPol = 0, nSvc = 0;
   const hosts: { name: string; dpid: string; phy: string }[] = [];
+  // each bridge's desired flows by key as a reconciler keeps them, from deltas
+  const mirror = new Map<string, Map<string, FlowMod>>();
   const check = (what: string) => {
     for (const h of w.svc.resources.hosts()) {
       for (const d of [h.dpid, h.phyDpid]) {
         if (!d) continue;
         assert.deepEqual(w.src.desiredGroups(d), w.src.scratchGroups(d), `seed ${seed}, after ${what}: groups of ${h.name} differ from scratch`);
-        const cached = canon(w.src.desiredFlows(d));
+        const flows = w.src.desiredFlows(d);
+        const cached = canon(flows);
         const scratch = canon(w.src.scratchFlows(d));
         assert.deepEqual(cached, scratch, `seed ${seed}, after ${what}: ${d === h.dpid ? 'br-int' : 'br-phy'} of ${h.name} differs from scratch`);
         checks++;
+        // the reconciler keeps the desired flows by key and applies the source's deltas to them: they must come to the same
+        const keyed = new Map(flows.map((f) => [flowKey(f), f]));
+        const delta = w.src.takeDelta(d);
+        const m = mirror.get(d);
+        if (!delta || delta.full || !m || !applyDelta(m, delta)) { mirror.set(d, keyed); deltas.full++; continue; }
+        assert.deepEqual([...m.keys()].sort(), [...keyed.keys()].sort(), `seed ${seed}, after ${what}: delta-applied keys of ${h.name} differ`);
+        for (const [k, f] of keyed) assert.equal(m.get(k), f, `seed ${seed}, after ${what}: delta-applied flow ${k} of ${h.name} is another object`);
+        deltas.applied++;
       }
     }
   };
@@ -223,6 +244,9 @@ test('cached incremental flows equal flows computed from scratch, over random se
     assert.ok((total[op] ?? 0) > 0, `no ${op} in the sequences: ${JSON.stringify(total)}`);
   }
   assert.ok(checks > 200, `only ${checks} comparisons`);
+  // many comparisons went through a delta (the others: br-phy bridges, which have none, a change of the host's context, a first computation)
+  assert.ok(deltas.applied > 500, `deltas applied ${deltas.applied}, full ${deltas.full}`);
+  console.log(`# deltas applied ${deltas.applied}, full ${deltas.full}`);
 });
 
 test('after one attach only that endpoint\'s flows are computed again on its host', async () => {
@@ -242,7 +266,7 @@ test('after one attach only that endpoint\'s flows are computed again on its hos
     w.svc.createEndpoint({ containerId: 'new', ifName: 'eth0', host: 'a', network: 'ov1' });
     const after = w.src.desiredFlows(hs[0]!.dpid);
     const s1 = stats();
-    assert.equal(s1.computed - s0.computed, 1, 'one item computed: the new endpoint');
+    assert.equal(s1.computed - s0.computed, 2, 'two items computed: the new endpoint, and the services (computed every time)');
     assert.ok(s1.reused - s0.reused >= 6, `the rest reused (${s1.reused - s0.reused})`);
     // the flows that did not change are the same objects (the reconciler's keys and bodies are kept by object)
     const old = new Set(before);
@@ -253,10 +277,16 @@ test('after one attach only that endpoint\'s flows are computed again on its hos
     const n0 = blocks();
     for (let i = 0; blocks() === n0 && i < 40; i++) w.svc.createEndpoint({ containerId: `b${i}`, ifName: 'eth0', host: 'b', network: 'ov1' });
     assert.equal(blocks(), n0 + 1, 'host b claimed a block');
+    w.src.takeDelta(hs[0]!.dpid); // as a sync would: what came before is applied
     const s2 = { ...stats() };
     const third = w.src.desiredFlows(hs[0]!.dpid);
     const s3 = stats();
-    assert.equal(s3.computed - s2.computed, 3, 'three items computed: the sections over the blocks and over the remote exceptions (both read the blocks), and the new block');
+    assert.equal(s3.computed - s2.computed, 4, 'four items computed: the sections over the blocks and over the remote exceptions (both read the blocks), the new block, and the services (computed every time)');
+    // the delta since the last take names the new route only
+    const d = w.src.takeDelta(hs[0]!.dpid)!;
+    assert.equal(d.full, false);
+    assert.deepEqual(d.removed, []);
+    assert.deepEqual(d.added, third.filter((f) => !new Set(after).has(f)));
     assert.equal(third.filter((f) => !new Set(after).has(f)).length, 1, 'one new flow object: the route to the new block');
     assert.deepEqual(canon(third), canon(w.src.scratchFlows(hs[0]!.dpid)));
   } finally {
