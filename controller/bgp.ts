@@ -31,6 +31,8 @@ export interface BgpConfig {
   peers: BgpPeerConfig[];
   /** Graceful restart's Restart Time, seconds (1..4095); 0: no graceful restart. Default BGP_RESTART_TIME. */
   restartTime?: number;
+  /** The local address sessions are opened from (default: the kernel's choice). */
+  source?: string;
 }
 
 /** The default Restart Time (seconds): long enough for a controller to restart or a leader to change. */
@@ -60,7 +62,7 @@ export class BgpSpeaker {
     this.log = sessionLog;
     this.sessions = cfg.peers.map((peer) => {
       // a session that comes up gets the whole table
-      const s: BgpSession = new BgpSession({ asn: cfg.asn, routerId: cfg.routerId, peer, restartTime: cfg.restartTime ?? BGP_RESTART_TIME }, sessionLog, () => { onEstablished(); this.advertise(s); });
+      const s: BgpSession = new BgpSession({ asn: cfg.asn, routerId: cfg.routerId, peer, restartTime: cfg.restartTime ?? BGP_RESTART_TIME, ...(cfg.source ? { localAddress: cfg.source } : {}) }, sessionLog, () => { onEstablished(); this.advertise(s); });
       return s;
     });
   }

@@ -48,6 +48,8 @@ export interface BgpSessionConfig {
   peer: BgpPeerConfig;
   /** Graceful restart (RFC 4724): the Restart Time to advertise, seconds (1..4095); 0 or absent: no capability. */
   restartTime?: number;
+  /** The local address to connect from (the address the peer has configured as its neighbor); the kernel's choice when absent. */
+  localAddress?: string;
 }
 
 /** Graceful restart as this session has it (GET /v1/bgp). */
@@ -129,7 +131,7 @@ export class BgpSession {
     if (this.stopped || this.sock) return;
     const { peer } = this.cfg;
     this.state = 'connect';
-    const s = net.connect({ host: peer.address, port: peer.port ?? BGP_PORT });
+    const s = net.connect({ host: peer.address, port: peer.port ?? BGP_PORT, ...(this.cfg.localAddress ? { localAddress: this.cfg.localAddress } : {}) });
     this.sock = s;
     const framer = new BgpFramer();
     s.setNoDelay(true);

@@ -88,6 +88,8 @@ interface PeerLog {
   endOfRib: number[];
   /** NOTIFICATIONs received, "code/subcode". */
   notifications: string[];
+  /** The address each connection came from. */
+  remotes: string[];
 }
 
 /**
@@ -96,10 +98,11 @@ interface PeerLog {
  * session then comes back by itself).
  */
 async function scriptedPeer(asn: number, caps?: OwnCapabilities): Promise<{ port: number; log: PeerLog; drop(): void; close(): Promise<void> }> {
-  const log: PeerLog = { opens: [], types: [], announced: [], withdrawn: [], nextHops: [], endOfRib: [], notifications: [] };
+  const log: PeerLog = { opens: [], types: [], announced: [], withdrawn: [], nextHops: [], endOfRib: [], notifications: [], remotes: [] };
   const socks: net.Socket[] = [];
   const srv = net.createServer((s) => {
     socks.push(s);
+    log.remotes.push(s.remoteAddress ?? '');
     const f = new BgpFramer();
     s.on('data', (d: Buffer) => {
       for (const m of frame(f, d)) {
@@ -418,12 +421,13 @@ test('graceful restart: the capability, End-of-RIB after the table, no NOTIFICAT
   }
 });
 
-test('graceful restart: a speaker started as restarted (a new leader) says so in its first OPEN', async () => {
+test('graceful restart: a speaker started as restarted (a new leader) says so in its first OPEN; --bgp-source is the session\'s address', async () => {
   const peer = await scriptedPeer(65001, PEER_GR);
-  const sp = new BgpSpeaker({ asn: 64512, routerId: '172.31.244.1', peers: [{ address: '127.0.0.1', asn: 65001, port: peer.port }], restartTime: 300 }, () => [], silent);
+  const sp = new BgpSpeaker({ asn: 64512, routerId: '172.31.244.1', peers: [{ address: '127.0.0.1', asn: 65001, port: peer.port }], restartTime: 300, source: '127.0.0.2' }, () => [], silent);
   try {
     sp.start({ restarting: true });
     await waitFor(() => peer.log.endOfRib.length === 1, { what: 'End-of-RIB', timeoutMs: 5000 });
+    assert.deepEqual(peer.log.remotes, ['127.0.0.2'], 'from the configured source address');
     assert.deepEqual(peer.log.endOfRib, [0], 'End-of-RIB even with nothing to announce');
     assert.deepEqual(peer.log.opens[0]!.capabilities.gracefulRestart, { restartState: true, restartTime: 300, families: [{ afi: 1, safi: 1, forwarding: true }] });
   } finally {

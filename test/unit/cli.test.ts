@@ -44,6 +44,9 @@ test('bad flags are usage errors', () => {
   assert.equal(parseControllerArgs([...gr, '4095']).bgp?.restartTime, 4095);
   for (const bad of ['4096', '-1', '1.5', '2m', '', '0x10']) assert.throws(() => parseControllerArgs([...gr.slice(0, -1), `--bgp-restart-time=${bad}`]), /--bgp-restart-time: .*\(0-4095/, bad);
   assert.throws(() => parseControllerArgs(['--bgp-restart-time', '60']), /need --bgp-asn/);
+  assert.equal(parseControllerArgs([...gr.slice(0, -1), '--bgp-source', '10.0.0.2']).bgp?.source, '10.0.0.2');
+  for (const bad of ['10.0.0', '0.0.0.0', '224.0.0.1', 'host', '10.0.0.256']) assert.throws(() => parseControllerArgs([...gr.slice(0, -1), '--bgp-source', bad]), /--bgp-source: .* unicast IPv4/, bad);
+  assert.throws(() => parseControllerArgs(['--bgp-source', '10.0.0.2']), /need --bgp-asn/);
   assert.equal(parseControllerArgs(['--bgp-asn', '1', '--bgp-peer', '10.0.0.254:2', '--bgp-router-id', '1.1.1.1']).bgp?.routerId, '1.1.1.1');
   assert.throws(() => parseControllerArgs(['--bgp-asn', '64512']), /needs at least one --bgp-peer/);
   assert.throws(() => parseControllerArgs(['--bgp-peer', '10.0.0.254:65001']), /need --bgp-asn/);
