@@ -9,11 +9,9 @@
 // (--bgp-restart-time 0) killed the same way: bird drops the routes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, ChildProcess, execFile } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { MultiHostLab } from '../helpers/multihost-lab';
+import { Bird, birdAvailable } from '../helpers/bird';
 import { waitFor } from '../helpers/wait';
 
 const SUBNET = '172.31.235.0/24';
@@ -22,23 +20,21 @@ const ROUTER_AS = 65001;
 const WEFT_AS = 64512;
 const RESTART_TIME = 60;
 const BGP_ARGS = ['--bgp-asn', String(WEFT_AS), '--bgp-peer', `${ROUTER_IP}:${ROUTER_AS}`, '--bgp-restart-time', String(RESTART_TIME)];
-const run = promisify(execFile);
-
 let lab: MultiHostLab | undefined;
-let bird: ChildProcess | undefined;
+let bird: Bird | undefined;
 before(async () => {
-  if (!fs.existsSync('/usr/sbin/bird')) return;
+  if (!birdAvailable()) return;
   lab = await MultiHostLab.start({ id: 'gr', subnet: SUBNET, hosts: 2, phy: true, weftArgs: BGP_ARGS });
 });
 after(async () => {
-  if (bird && bird.exitCode === null) { const gone = new Promise((r) => bird!.once('exit', r)); bird.kill(); await gone; }
+  await bird?.stop();
   await lab?.stop();
 });
 
 interface BgpPeer { state: string; advertised: number; gracefulRestart: { negotiated: boolean; restartTime: number | null; restartState: boolean; peerRestartTime: number | null; endOfRibSent: boolean } }
 
 test('graceful restart: bird keeps Weft\'s routes through a kill -9 and its return; without it they go', async (t) => {
-  if (!fs.existsSync('/usr/sbin/bird')) { assert.ok(!process.env.CI, 'bird2 must be installed in CI'); t.skip('no bird2'); return; }
+  if (!birdAvailable()) { assert.ok(!process.env.CI, 'bird2 must be installed in CI'); t.skip('no bird2'); return; }
   if (!lab) { t.skip('no OVS'); return; }
   const { hosts, weft } = lab;
   await lab.register();
@@ -48,27 +44,14 @@ test('graceful restart: bird keeps Weft\'s routes through a kill -9 and its retu
   assert.equal(blocks.length, 2);
 
   const router = await lab.outsideMachine('bgprtr', ROUTER_IP);
-  const dir = path.join(lab.tmp, 'bird');
-  fs.mkdirSync(dir);
-  const log = path.join(dir, 'bird.log');
-  const ctl = path.join(dir, 'bird.ctl');
-  fs.writeFileSync(path.join(dir, 'bird.conf'), [
-    `log "${log}" all;`,
-    `router id ${ROUTER_IP};`,
-    'protocol device { scan time 10; }',
-    'protocol kernel { ipv4 { import none; export all; }; }',
-    `protocol bgp weft { local ${ROUTER_IP} as ${ROUTER_AS}; neighbor ${lab.underlay.ip} as ${WEFT_AS}; passive on; hold time 30;`,
-    '  graceful restart on; debug { states, events, packets };',
-    '  ipv4 { import all; export none; }; }',
-  ].join('\n') + '\n');
-  bird = spawn('ip', ['netns', 'exec', router.netns, 'bird', '-f', '-c', path.join(dir, 'bird.conf'), '-s', ctl, '-P', path.join(dir, 'bird.pid')], { stdio: 'ignore' });
-  const birdc = async (...cmd: string[]) => (await run('birdc', ['-s', ctl, ...cmd])).stdout;
+  const b = Bird.start(router, ROUTER_IP, ROUTER_AS, [{ name: 'weft', ip: lab.underlay.ip, asn: WEFT_AS }], path.join(lab.tmp, 'bird'));
+  bird = b;
+  const birdc = (...cmd: string[]) => b.birdc(...cmd);
   /** The prefixes bird has from Weft. */
-  const birdRoutes = async (): Promise<Set<string>> =>
-    new Set([...(await birdc('show', 'route', 'protocol', 'weft')).matchAll(/^(\d+\.\d+\.\d+\.\d+\/\d+)\s/gm)].map((m) => m[1]!));
-  const all = (r: Set<string>) => blocks.every((b) => r.has(b.cidr));
+  const birdRoutes = () => b.routes('weft');
+  const all = (r: Set<string>) => blocks.every((x) => r.has(x.cidr));
   const peer = async () => (await weft.call<{ peers: BgpPeer[] }>('GET', '/v1/bgp')).body.peers[0];
-  const endOfRibs = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').match(/Got END-OF-RIB/g)?.length ?? 0 : 0);
+  const endOfRibs = () => b.count('weft', /Got END-OF-RIB/);
 
   // ---- the first session: graceful restart negotiated, End-of-RIB after the table
   await waitFor(async () => { const p = await peer(); return p?.state === 'established' && p.gracefulRestart.endOfRibSent; }, { what: 'session with bird, End-of-RIB sent', timeoutMs: 30000 });
@@ -90,7 +73,7 @@ test('graceful restart: bird keeps Weft\'s routes through a kill -9 and its retu
       while (on) {
         const r = await birdRoutes();
         seen.samples++;
-        for (const b of blocks) if (!r.has(b.cidr)) seen.missing.push(`${b.cidr} at sample ${seen.samples}`);
+        for (const x of blocks) if (!r.has(x.cidr)) seen.missing.push(`${x.cidr} at sample ${seen.samples}`);
         await new Promise((res) => setTimeout(res, 20));
       }
     })();
@@ -103,7 +86,7 @@ test('graceful restart: bird keeps Weft\'s routes through a kill -9 and its retu
       const eorBefore = endOfRibs();
       await weft.kill();
       await waitFor(async () => !/Established/.test(await birdc('show', 'protocols', 'weft')), { what: 'bird saw the session go', timeoutMs: 10000 });
-      await waitFor(() => /graceful restart detected/i.test(fs.readFileSync(log, 'utf8')), { what: 'bird: neighbor graceful restart', timeoutMs: 5000 });
+      await waitFor(() => b.count('weft', /graceful restart detected/i) === 1, { what: 'bird: neighbor graceful restart', timeoutMs: 5000 });
       assert.ok(all(await birdRoutes()), 'bird still has both blocks with Weft down');
       // forwarding goes on without a controller: the stale routes lead to the hosts, whose flows stayed
       for (const e of ep) assert.ok((await router.ping(e.ip, { count: 2 })).received > 0, `${e.ip} reachable while Weft is down`);
@@ -113,7 +96,7 @@ test('graceful restart: bird keeps Weft\'s routes through a kill -9 and its retu
       assert.equal(again.gracefulRestart.restartState, true, 'the Restart State bit: this controller had a session before its restart');
       assert.equal(again.advertised, blocks.length);
       await waitFor(() => endOfRibs() > eorBefore, { what: 'bird got the new End-of-RIB', timeoutMs: 10000 });
-      await waitFor(() => /graceful restart done/i.test(fs.readFileSync(log, 'utf8')), { what: 'bird: graceful restart done', timeoutMs: 10000 });
+      await waitFor(() => b.count('weft', /graceful restart done/i) === 1, { what: 'bird: graceful restart done', timeoutMs: 10000 });
       assert.ok(all(await birdRoutes()), 'both blocks after the restart (announced again, not stale)');
     } finally {
       await p.stop();
