@@ -340,6 +340,26 @@ test('capabilities against os-ken: it reads our OPENs and End-of-RIB, we read th
   assert.ok(built[2]!.hex.endsWith('0206010400010001' + '0206010400020001' + '020c400a012c0001018000020100'));
 });
 
+test('bird 2.0.12\'s OPEN (graceful restart on), as it sent it to Weft\'s session: read, its two unknown capabilities ignored', () => {
+  // captured from bird 2.0.12 (`graceful restart on;`, AS 65001, router id 192.0.2.201): Multiprotocol IPv4 unicast,
+  // Route Refresh, Graceful Restart (120 s, IPv4 unicast, forwarding not kept), four-octet AS, Enhanced Route Refresh (70)
+  // and Long-Lived Graceful Restart (71), all in one Capabilities parameter
+  const bird = Buffer.from('ffffffffffffffffffffffffffffffff00390104fde9001ec00002c91c021a0104000100010200400600780001010041040000fde946004700', 'hex');
+  assert.deepEqual(decodeOpen(messageBody(bird)), {
+    version: 4, asn: 65001, holdTime: 30, routerId: '192.0.2.201',
+    capabilities: {
+      multiprotocol: [{ afi: 1, safi: 1 }], routeRefresh: true, fourOctetAs: 65001, unknown: [70, 71],
+      gracefulRestart: { restartState: false, restartTime: 120, families: [{ afi: 1, safi: 1, forwarding: false }] },
+    },
+  });
+  // os-ken reads the same flags, time and first AFI/SAFI tuple; it does not cut a capability's value at its length, so
+  // with more capabilities after Graceful Restart in the same parameter it reads their bytes as more tuples (not compared)
+  const [o] = osken<{ caps: { code: number; flags?: number; time?: number; tuples?: number[][] }[] }[]>(['decode', hex(bird)]);
+  const g = o!.caps.find((c) => c.code === 64)!;
+  assert.deepEqual([g.flags, g.time, g.tuples?.[0]], [0, 120, [1, 1, 0]]);
+  assert.deepEqual(o!.caps.map((c) => c.code), [1, 2, 64, 65, 70, 71]);
+});
+
 test('malformed optional parameters (an attacker\'s lengths): an OPEN Message Error, never a crash; unknown capabilities ignored', () => {
   const subcodeOf = (h: string): number | 'ok' => {
     try { decodeOptionalParameters(Buffer.from(h, 'hex')); return 'ok'; } catch (e) { assert.ok(e instanceof BgpOpenError, `${h}: ${(e as Error).message}`); return e.subcode; }
