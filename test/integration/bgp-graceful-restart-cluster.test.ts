@@ -102,6 +102,7 @@ test('graceful restart across a leader change: bird never loses a block', async 
     await waitFor(() => b.count(name(leader), /graceful restart detected/i) === 1, { what: 'bird: the old leader\'s graceful restart', timeoutMs: 5000 });
     const s = await waitFor(async () => { const p = await peerOf(next); return p?.state === 'established' && p.gracefulRestart.endOfRibSent ? p : undefined; }, { what: 'the new leader\'s session, End-of-RIB sent', timeoutMs: 30000 });
     assert.deepEqual([s.gracefulRestart.negotiated, s.gracefulRestart.restartState], [true, true], 'a new leader opens as a restarted speaker');
+    assert.match(await b.birdc('show', 'protocols', 'all', name(next)), /Neighbor capabilities[\s\S]*Restart recovery/, 'bird sees the Restart State bit');
     await waitFor(() => b.count(name(next), /Got END-OF-RIB/) >= 1, { what: 'bird got the new leader\'s End-of-RIB', timeoutMs: 10000 });
     await waitFor(async () => { const r = await b.routes(name(next)); return blocks.every((x) => r.has(x)); }, { what: 'bird has the blocks from the new leader', timeoutMs: 10000 });
     // the old leader's copies are stale until its restart time runs out, then gone; the new leader's stay

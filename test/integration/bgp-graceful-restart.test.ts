@@ -63,6 +63,7 @@ test('graceful restart: bird keeps Weft\'s routes through a kill -9 and its retu
   await waitFor(() => endOfRibs() >= 1, { what: 'bird got End-of-RIB', timeoutMs: 10000 });
   const proto = await birdc('show', 'protocols', 'all', 'weft');
   assert.match(proto, /Neighbor capabilities[\s\S]*Graceful restart[\s\S]*Restart time: 60[\s\S]*AF preserved: ipv4/, proto);
+  assert.doesNotMatch(proto, /Restart recovery/, 'bird sees no Restart State bit on a first start');
   for (const e of ep) await router.waitPing(e.ip, 10000);
 
   /** Samples bird's table until stopped: how often the blocks were all there, and what was missing when not. */
@@ -95,6 +96,7 @@ test('graceful restart: bird keeps Weft\'s routes through a kill -9 and its retu
       const again = (await peer())!;
       assert.equal(again.gracefulRestart.restartState, true, 'the Restart State bit: this controller had a session before its restart');
       assert.equal(again.advertised, blocks.length);
+      assert.match(await birdc('show', 'protocols', 'all', 'weft'), /Neighbor capabilities[\s\S]*Restart time: 60\s+Restart recovery/, 'bird sees the Restart State bit');
       await waitFor(() => endOfRibs() > eorBefore, { what: 'bird got the new End-of-RIB', timeoutMs: 10000 });
       await waitFor(() => b.count('weft', /graceful restart done/i) === 1, { what: 'bird: graceful restart done', timeoutMs: 10000 });
       assert.ok(all(await birdRoutes()), 'both blocks after the restart (announced again, not stale)');
