@@ -35,6 +35,9 @@ import { containerPolicy, ContainerPolicy } from '../controller/container-policy
 import { defaultAdminTokenFile, ensureAdminToken } from '../controller/admin-token';
 import { DEFAULTS, ControllerConfig } from './config';
 
+/** Meta key: when this controller's BGP speaker first had a session (so, after a restart, its OPEN says it restarted). */
+const BGP_HAD_SESSION = 'bgp.had_session';
+
 export { DEFAULTS } from './config';
 
 /** IPsec keys never reach a log line, whatever object carries them (controller/ipsec.ts). */
@@ -119,8 +122,8 @@ export class Controller {
         switches: () => this.registry.list(), bus: this.bus, log: this.log.child({ component: 'cluster' }),
         onLeadership: (fn) => store.onLeadership(fn),
         program: async (on) => {
-          // BGP: one speaker, the leader's (a new leader's session is new to the peers: see docs/architecture.md)
-          if (on) this.bgp?.start(); else this.bgp?.stop();
+          // BGP: one speaker, the leader's; a new leader takes over from the last one (graceful restart: README.md "BGP in a cluster")
+          if (on) this.bgp?.start({ restarting: true }); else this.bgp?.stop();
           // the periodic rekey too: one controller rekeys, not each
           if (on) containers.ipsec.start(); else containers.ipsec.stop();
           await containers.setProgramming(on);
@@ -155,7 +158,10 @@ export class Controller {
       (dpid) => containers.isHost(dpid));
     this.observeMetrics();
     if (cfg.bgp) {
-      const bgp = new BgpSpeaker(cfg.bgp, () => this.containers.bgpRoutes(), this.log);
+      // a controller that had a session before (the meta key) comes back as a restarted speaker
+      const bgp = new BgpSpeaker(cfg.bgp, () => this.containers.bgpRoutes(), this.log, () => {
+        try { if (!this.store.getMeta(BGP_HAD_SESSION)) this.store.setMeta(BGP_HAD_SESSION, new Date().toISOString()); } catch { /* a degraded store: not remembered */ }
+      });
       this.bgp = bgp;
       // routes follow host blocks: they change when endpoints, hosts or networks come and go
       for (const t of ['endpoint.created', 'endpoint.deleted', 'host.registered', 'host.unregistered', 'network.created', 'network.deleted'] as const) {
@@ -207,7 +213,7 @@ export class Controller {
     this.apiPort = (this.api.server.address() as { port: number }).port;
     // ports picked at listen time (0 = any) are Weft's own too: never published to a container
     this.containers.setPolicy(this.policy([this.ofPort, this.apiPort]));
-    if (!this.cluster) this.bgp?.start();
+    if (!this.cluster) this.bgp?.start({ restarting: this.store.getMeta(BGP_HAD_SESSION) !== undefined });
     if (!this.cluster) this.containers.ipsec.start();
     if (!this.tokens) this.log.warn('authentication is off (--no-auth): anyone who reaches the API may do everything; for labs only');
     if (!tls && !/^(127\.|::1$|localhost$)/.test(this.cfg.apiHost)) this.log.warn({ apiHost: this.cfg.apiHost }, 'the API leaves loopback without TLS: tokens cross the network in clear (use --api-tls-cert and --api-tls-key)');

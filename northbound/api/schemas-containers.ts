@@ -210,6 +210,13 @@ export const BgpStatusSchema = Type.Object({
     advertised: Type.Integer({ description: 'routes announced to the peer in this session' }),
     lastError: Type.Union([Type.String(), Type.Null()]),
     upSince: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    gracefulRestart: Type.Object({
+      negotiated: Type.Boolean({ description: 'both sides advertised the Graceful Restart capability (RFC 4724) in this session: the peer keeps our routes, stale, if the session drops' }),
+      restartTime: Type.Union([Type.Integer(), Type.Null()], { description: 'the Restart Time Weft advertises, seconds (--bgp-restart-time; null: off)' }),
+      restartState: Type.Boolean({ description: 'the Restart State bit of Weft\'s last OPEN: this speaker restarted (or took over as leader)' }),
+      peerRestartTime: Type.Union([Type.Integer(), Type.Null()], { description: 'the peer\'s Restart Time, when it advertised the capability' }),
+      endOfRibSent: Type.Boolean({ description: 'End-of-RIB sent after the first table of this session' }),
+    }),
   })),
   routes: Type.Array(Type.Object({ prefix: Type.String(), nextHop: Type.String() }), { description: 'what is announced: host blocks of routed networks (and routed endpoints on borrowed addresses as /32) via their host' }),
 }, { $id: 'BgpStatus' });

@@ -9,6 +9,7 @@ import { DEFAULT_AGENT_SOCKET } from '../cni/agent';
 import { version } from '../version';
 import fs from 'node:fs';
 import { parseEtcdUrl } from '../../controller/etcd-link';
+import { BGP_MAX_RESTART_TIME, BGP_RESTART_TIME } from '../../controller/bgp';
 
 // This module loads only what parsing and help need. Each command imports
 // the modules it runs when it runs: `weft cni-agent` runs on every container
@@ -81,6 +82,11 @@ Options for "controller":
                     0.0.0.0 or a loopback address)
   --bgp-peer IP:AS[:PORT]  a BGP peer (a router of the underlay) that Weft
                     connects to (port 179 by default); repeat for more
+  --bgp-restart-time S  graceful restart (RFC 4724): peers keep Weft's routes
+                    this many seconds while it restarts or a new leader
+                    takes over (0-4095, default ${BGP_RESTART_TIME}; 0 turns it off)
+  --bgp-source IP   the local address BGP sessions are opened from (the
+                    neighbor address the peers have for this controller)
   --pod-cidrs CIDR[,CIDR]  the address space container networks must lie in
                     (default 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10);
                     BGP announces nothing outside it
@@ -175,7 +181,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
       'of-port': { type: 'string' }, 'of-host': { type: 'string' }, 'api-port': { type: 'string' },
       'api-host': { type: 'string' }, db: { type: 'string' }, 'tls-key': { type: 'string' },
       'tls-cert': { type: 'string' }, 'tls-ca': { type: 'string' }, 'log-level': { type: 'string' }, apps: { type: 'string' },
-      'bgp-asn': { type: 'string' }, 'bgp-router-id': { type: 'string' }, 'bgp-peer': { type: 'string', multiple: true },
+      'bgp-asn': { type: 'string' }, 'bgp-router-id': { type: 'string' }, 'bgp-peer': { type: 'string', multiple: true }, 'bgp-restart-time': { type: 'string' }, 'bgp-source': { type: 'string' },
       'admin-token-file': { type: 'string' }, 'no-auth': { type: 'boolean' }, 'api-tls-cert': { type: 'string' }, 'api-tls-key': { type: 'string' },
       'api-tls-ca': { type: 'string' }, 'api-allowed-hosts': { type: 'string' }, 'api-allowed-origins': { type: 'string' },
       'tls-allow-unbound': { type: 'boolean' }, 'pod-cidrs': { type: 'string' }, 'host-ports': { type: 'string' }, 'max-endpoints-per-host': { type: 'string' },
@@ -217,7 +223,7 @@ export function parseControllerArgs(argv: string[]): ControllerConfig {
     ...ipsecOptions(values['ipsec-vtep-cidr'], values['ipsec-rekey-interval'], values['pod-cidrs']),
     ...storeConfig(values),
     ...apiTrust(values),
-    ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['api-host'] ?? DEFAULTS.apiHost),
+    ...bgpConfig(values['bgp-asn'], values['bgp-router-id'], values['bgp-peer'], values['bgp-restart-time'], values['bgp-source'], values['api-host'] ?? DEFAULTS.apiHost),
   };
 }
 
@@ -320,10 +326,14 @@ function apiTrust(v: Record<string, string | boolean | string[] | undefined>): P
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
-function bgpConfig(asnS: string | undefined, routerId: string | undefined, peersS: string[] | undefined, apiHost: string): Pick<ControllerConfig, 'bgp'> {
+function bgpConfig(asnS: string | undefined, routerId: string | undefined, peersS: string[] | undefined, restartS: string | undefined, source: string | undefined, apiHost: string): Pick<ControllerConfig, 'bgp'> {
   if (asnS === undefined) {
-    if (routerId !== undefined || peersS?.length) throw new UsageError('--bgp-router-id and --bgp-peer need --bgp-asn');
+    if (routerId !== undefined || peersS?.length || restartS !== undefined || source !== undefined) throw new UsageError('--bgp-router-id, --bgp-peer, --bgp-restart-time and --bgp-source need --bgp-asn');
     return {};
+  }
+  const restartTime = restartS === undefined ? BGP_RESTART_TIME : Number(restartS);
+  if (restartS !== undefined && (!/^\d+$/.test(restartS) || restartTime > BGP_MAX_RESTART_TIME)) {
+    throw new UsageError(`--bgp-restart-time: "${restartS}" is not a number of seconds (0-${BGP_MAX_RESTART_TIME}; 0 turns graceful restart off)`);
   }
   const asn = Number(asnS);
   if (!/^\d+$/.test(asnS) || asn < 1 || asn > 65535) throw new UsageError(`--bgp-asn: "${asnS}" is not an AS number (1-65535)`);
@@ -338,7 +348,8 @@ function bgpConfig(asnS: string | undefined, routerId: string | undefined, peers
   // a loopback or wildcard API address is no identifier to tell this speaker apart by
   const id = routerId ?? (IPV4.test(apiHost) && apiHost !== '0.0.0.0' && !apiHost.startsWith('127.') ? apiHost : undefined);
   if (id === undefined || !IPV4.test(id) || id === '0.0.0.0') throw new UsageError('--bgp-router-id: give an IPv4 address (no usable --api-host to default to)');
-  return { bgp: { asn, routerId: id, peers } };
+  if (source !== undefined && (!IPV4.test(source) || source === '0.0.0.0' || Number(source.split('.')[0]) >= 224)) throw new UsageError(`--bgp-source: "${source}" is not a unicast IPv4 address`);
+  return { bgp: { asn, routerId: id, peers, restartTime, ...(source !== undefined ? { source } : {}) } };
 }
 
 export function parseAgentArgs(argv: string[]): { socket: string; logLevel: string } {

@@ -2,5 +2,6 @@
 // decides what to announce is controller/bgp.ts.
 export * from './header';
 export * from './messages';
+export * from './capabilities';
 export * from './update';
 export * from './session';

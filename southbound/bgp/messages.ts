@@ -3,6 +3,7 @@
 // RFC 4486).
 import { intToIpv4, ipv4ToInt } from './address';
 import { BgpError, BGP_HEADER_LEN, BGP_TYPE, encodeMessage } from './header';
+import { BgpCapabilities, decodeOptionalParameters, encodeCapabilities, OwnCapabilities } from './capabilities';
 
 export const BGP_VERSION = 4;
 
@@ -23,24 +24,41 @@ export const BGP_SUBCODE = {
   ADMINISTRATIVE_SHUTDOWN: 2,
 } as const;
 
-export interface BgpOpen { version: number; asn: number; holdTime: number; routerId: string }
+export interface BgpOpen { version: number; asn: number; holdTime: number; routerId: string; capabilities: BgpCapabilities }
 
-/** OPEN with a two-octet AS and no optional parameters (so no capabilities). */
-export function encodeOpen(asn: number, holdTime: number, routerId: string): Buffer {
-  const b = Buffer.alloc(10);
+/** OPEN with a two-octet AS and, when given, one Capabilities optional parameter (southbound/bgp/capabilities.ts). */
+export function encodeOpen(asn: number, holdTime: number, routerId: string, caps?: OwnCapabilities): Buffer {
+  const params = caps ? encodeCapabilities(caps) : Buffer.alloc(0);
+  const b = Buffer.alloc(10 + params.length);
   b[0] = BGP_VERSION;
   b.writeUInt16BE(asn, 1);
   b.writeUInt16BE(holdTime, 3);
   b.writeUInt32BE(ipv4ToInt(routerId), 5);
-  b[9] = 0; // Optional Parameters Length
+  b[9] = params.length; // Optional Parameters Length
+  params.copy(b, 10);
   return encodeMessage(BGP_TYPE.OPEN, b);
 }
 
-/** The fixed part of an OPEN body; optional parameters are not read. */
+/**
+ * An OPEN body: the fixed part and the capabilities of its optional
+ * parameters. Throws BgpOpenError (with the OPEN Message Error subcode) for
+ * malformed optional parameters, BgpError for a body too short.
+ */
 export function decodeOpen(body: Buffer): BgpOpen {
   if (body.length < 10) throw new BgpError('short OPEN');
-  return { version: body[0]!, asn: body.readUInt16BE(1), holdTime: body.readUInt16BE(3), routerId: intToIpv4(body.readUInt32BE(5)) };
+  const opt = body[9]!;
+  if (10 + opt > body.length) throw new BgpError(`OPEN's optional parameters length ${opt} exceeds its ${body.length - 10} bytes`);
+  return {
+    version: body[0]!, asn: body.readUInt16BE(1), holdTime: body.readUInt16BE(3), routerId: intToIpv4(body.readUInt32BE(5)),
+    capabilities: decodeOptionalParameters(body.subarray(10, 10 + opt)),
+  };
 }
+
+/** End-of-RIB for IPv4 unicast (RFC 4724 §2): an UPDATE with no withdrawn routes, no attributes and no NLRI. */
+export const encodeEndOfRib = (): Buffer => encodeMessage(BGP_TYPE.UPDATE, Buffer.alloc(4));
+
+/** Whether an UPDATE body is the IPv4 unicast End-of-RIB. */
+export const isEndOfRib = (body: Buffer): boolean => body.length === 4 && body.readUInt32BE(0) === 0;
 
 export const encodeKeepalive = (): Buffer => encodeMessage(BGP_TYPE.KEEPALIVE, Buffer.alloc(0));
 

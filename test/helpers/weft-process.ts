@@ -54,10 +54,11 @@ export class WeftProcess {
   /** Where the controller writes its admin token: next to its database. */
   get adminTokenFile(): string { return path.join(this.dir, 'weft-admin.token'); }
 
-  async spawn(): Promise<void> {
+  /** Starts the controller (again, after kill(): same ports and database), with `args` instead of the flags it was made with when given. */
+  async spawn(args: string[] = this.args): Promise<void> {
     this.proc = spawn(process.execPath, [path.join(repoRoot(), 'dist/northbound/cli/weft.js'), 'controller', '--of-port', String(this.ofPort),
       '--of-host', this.host, '--api-port', String(this.apiPort), '--api-host', this.host, '--db', this.db,
-      '--apps', this.apps, '--log-level', process.env.WEFT_TEST_LOG ?? 'warn', ...(this.auth ? [] : ['--no-auth']), ...this.args],
+      '--apps', this.apps, '--log-level', process.env.WEFT_TEST_LOG ?? 'warn', ...(this.auth ? [] : ['--no-auth']), ...args],
     { stdio: ['ignore', 'inherit', 'inherit'] });
     await waitFor(() => fetch(`${this.api}/v1/health`).then((r) => r.ok), { what: 'controller API', timeoutMs: 15000 });
     // the file is written before the API listens

@@ -37,7 +37,16 @@ test('bad flags are usage errors', () => {
   // BGP
   assert.equal(parseControllerArgs([]).bgp, undefined);
   assert.deepEqual(parseControllerArgs(['--bgp-asn', '64512', '--bgp-peer', '10.0.0.254:65001', '--bgp-peer', '10.0.0.253:64512:1179', '--api-host', '10.0.0.1']).bgp,
-    { asn: 64512, routerId: '10.0.0.1', peers: [{ address: '10.0.0.254', asn: 65001 }, { address: '10.0.0.253', asn: 64512, port: 1179 }] });
+    { asn: 64512, routerId: '10.0.0.1', peers: [{ address: '10.0.0.254', asn: 65001 }, { address: '10.0.0.253', asn: 64512, port: 1179 }], restartTime: 120 });
+  const gr = ['--bgp-asn', '64512', '--bgp-peer', '10.0.0.254:65001', '--bgp-router-id', '10.0.0.1', '--bgp-restart-time'];
+  assert.equal(parseControllerArgs([...gr, '300']).bgp?.restartTime, 300);
+  assert.equal(parseControllerArgs([...gr, '0']).bgp?.restartTime, 0, '0 turns graceful restart off');
+  assert.equal(parseControllerArgs([...gr, '4095']).bgp?.restartTime, 4095);
+  for (const bad of ['4096', '-1', '1.5', '2m', '', '0x10']) assert.throws(() => parseControllerArgs([...gr.slice(0, -1), `--bgp-restart-time=${bad}`]), /--bgp-restart-time: .*\(0-4095/, bad);
+  assert.throws(() => parseControllerArgs(['--bgp-restart-time', '60']), /need --bgp-asn/);
+  assert.equal(parseControllerArgs([...gr.slice(0, -1), '--bgp-source', '10.0.0.2']).bgp?.source, '10.0.0.2');
+  for (const bad of ['10.0.0', '0.0.0.0', '224.0.0.1', 'host', '10.0.0.256']) assert.throws(() => parseControllerArgs([...gr.slice(0, -1), '--bgp-source', bad]), /--bgp-source: .* unicast IPv4/, bad);
+  assert.throws(() => parseControllerArgs(['--bgp-source', '10.0.0.2']), /need --bgp-asn/);
   assert.equal(parseControllerArgs(['--bgp-asn', '1', '--bgp-peer', '10.0.0.254:2', '--bgp-router-id', '1.1.1.1']).bgp?.routerId, '1.1.1.1');
   assert.throws(() => parseControllerArgs(['--bgp-asn', '64512']), /needs at least one --bgp-peer/);
   assert.throws(() => parseControllerArgs(['--bgp-peer', '10.0.0.254:65001']), /need --bgp-asn/);
