@@ -127,7 +127,7 @@ export class ContainerFlowSource implements FlowSource {
 
   private viewCluster(v: ClusterView): ClusterInput {
     return {
-      hosts: v.hosts, networks: v.networks, endpoints: () => v.all(), blocks: v.blocks, policies: v.policies, services: v.services,
+      hosts: v.hosts, networks: v.networks, endpoints: () => v.all(), blocks: v.blocks, blockBuckets: v.blockBuckets, policies: v.policies, services: v.services,
       local: (h) => v.local(h), remote: () => v.remote(), mappings: (h) => v.mappings(h), byDpid: (d) => v.hostByDpid(d), byPhyDpid: (d) => v.hostByPhyDpid(d),
     };
   }
@@ -152,6 +152,7 @@ export class ContainerFlowSource implements FlowSource {
       networks: cl.networks,
       localEndpoints: cl.local?.(host.name),
       blocks: cl.blocks,
+      blockBuckets: cl.blockBuckets,
       mappings: cl.mappings ? cl.mappings(host.name) : resources.portMappings({ host: host.name }),
       policies: cl.policies,
       services: cl.services,
@@ -172,7 +173,7 @@ export class ContainerFlowSource implements FlowSource {
 
 /** The cluster a host's computation reads: the view's (with its indexes and a cache) or the store's. */
 interface ClusterInput {
-  hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: () => EndpointRec[]; blocks: Block[]; policies: PolicyRec[]; services: ServiceRec[];
+  hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: () => EndpointRec[]; blocks: Block[]; blockBuckets?: Block[][]; policies: PolicyRec[]; services: ServiceRec[];
   local?: (host: string) => EndpointRec[]; remote?: () => EndpointRec[]; mappings?: (host: string) => PortMapping[]; cache?: FlowCache;
   byDpid?: (dpid: string) => HostRec | undefined; byPhyDpid?: (dpid: string) => HostRec | undefined;
 }

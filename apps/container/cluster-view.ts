@@ -27,10 +27,22 @@ function keep<K, V>(old: Map<K, V> | undefined, fresh: Map<K, V>): Map<K, V> {
   return fresh;
 }
 
+/** Buckets of blocks: a claim recomputes one bucket's flows on each host, not every block's. */
+export const BLOCK_BUCKETS = 64;
+
+/** The blocks by bucket (network and base hashed; in the blocks' order), each bucket's old array kept where its blocks are the same. */
+export function bucketBlocks(blocks: Block[], old: Block[][] = []): Block[][] {
+  const out: Block[][] = Array.from({ length: BLOCK_BUCKETS }, () => []);
+  for (const b of blocks) out[(Math.imul(b.networkId, 0x9e3779b1) ^ Math.imul(b.base, 0x85ebca6b)) >>> 26]!.push(b);
+  return out.map((bucket, i) => { const o = old[i]; return o && o.length === bucket.length && o.every((b, j) => b === bucket[j]) ? o : bucket; });
+}
+
 export class ClusterView {
   hosts = new Map<string, HostRec>();
   networks = new Map<number, NetworkRec>();
   blocks: Block[] = [];
+  /** the blocks in BLOCK_BUCKETS fixed buckets (by network and base): a bucket keeps its array while none of its blocks changed */
+  blockBuckets: Block[][] = [];
   policies: PolicyRec[] = [];
   services: ServiceRec[] = [];
   private readonly endpoints = new Map<string, EndpointRec>();
@@ -96,7 +108,9 @@ export class ClusterView {
   private freshBlocks(): Block[] {
     const old = new Map(this.blocks.map((b) => [`${b.networkId}/${b.base}/${b.len}/${b.host}`, b]));
     const fresh = this.ipam.allBlocks().map((b) => old.get(`${b.networkId}/${b.base}/${b.len}/${b.host}`) ?? b);
-    return fresh.length === this.blocks.length && fresh.every((b, i) => b === this.blocks[i]) ? this.blocks : fresh;
+    if (fresh.length === this.blocks.length && fresh.every((b, i) => b === this.blocks[i])) return this.blocks;
+    this.blockBuckets = bucketBlocks(fresh, this.blockBuckets);
+    return fresh;
   }
 
   private onEvent(e: WeftEvent): void {

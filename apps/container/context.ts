@@ -29,6 +29,12 @@ export interface HostState {
   /** A cache of this host's flows by item, kept from one computation to the next (none: every flow is computed). */
   cache?: FlowCache;
   blocks: Block[];
+  /**
+   * An index: the blocks in fixed buckets whose arrays keep their identity
+   * while none of their blocks changed (cluster-view.ts), so flows over
+   * other hosts' blocks are kept by bucket. Without it, one bucket: blocks.
+   */
+  blockBuckets?: Block[][];
   /** OpenFlow port number of a bridge port by name, if it exists yet */
   ofport(name: string): number | undefined;
   tunnelPort?: number;

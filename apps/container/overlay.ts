@@ -34,15 +34,23 @@ export function overlayFlows(c: Ctx): FlowMod[] {
   return out;
 }
 
-/** Remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block. */
+/** Remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block; by bucket of blocks. */
 function remoteBlocksFlows(c: Ctx): FlowMod[] {
   const { s } = c;
   const out: FlowMod[] = [];
-  for (const b of s.blocks) {
-    const n = s.networks.get(b.networkId);
-    const owner = b.host ? s.hosts.get(b.host) : undefined;
-    if (!n || !tunneled(n) || !owner || owner.name === s.host) continue;
-    for (const f of c.memo(`overlayBlock:${n.id}/${b.base}`, [b, owner], () => remoteBlockFlows(c, b, n, owner))) out.push(f);
+  const buckets = s.blockBuckets ?? [s.blocks];
+  for (let i = 0; i < buckets.length; i++) {
+    const bucket = buckets[i]!;
+    for (const f of c.memo(`overlayBucket:${i}`, [bucket], () => {
+      const fs: FlowMod[] = [];
+      for (const b of bucket) {
+        const n = s.networks.get(b.networkId);
+        const owner = b.host ? s.hosts.get(b.host) : undefined;
+        if (!n || !tunneled(n) || !owner || owner.name === s.host) continue;
+        for (const f of c.memo(`overlayBlock:${n.id}/${b.base}`, [b, owner], () => remoteBlockFlows(c, b, n, owner))) fs.push(f);
+      }
+      return fs;
+    })) out.push(f);
   }
   return out;
 }
