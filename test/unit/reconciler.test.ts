@@ -116,3 +116,51 @@ test('groups are desired state: added before the flows that use them, modified i
   await r.sync('d');
   assert.deepEqual(kinds(), ['group add 2', 'flow 4', 'flow 0', 'group delete 1'], 'flow 4: DELETE_STRICT of the old flow, then the new one added');
 });
+
+test('with the source\'s deltas a sync sends only the changed flows, and ends where a comparison of every flow would', async () => {
+  const { FlowCache } = await import('../../apps/container/context');
+  const table = new FakeTable();
+  const cache = new FlowCache();
+  let endpoints = [ep('a', '10.1.0.2', 'pa'), ep('b', '10.1.0.3', 'pb')];
+  const ports = new Map([['pa', 1], ['pb', 2], ['pc', 3]]);
+  const hosts = new Map(), networks = new Map([[1, net]]), blocks: never[] = [];
+  const state = () => ({ host: 'h', hosts, networks, endpoints, localEndpoints: endpoints, blocks, ofport: (n: string) => ports.get(n) });
+  const source = {
+    desiredFlows: () => containerFlows({ ...state(), cache }),
+    takeDelta: () => cache.take(),
+  };
+  const { conn, sent } = fakeConn(table);
+  const r = new Reconciler(() => conn, source, 1, pino({ level: 'silent' }));
+  await r.fullSync('d');
+  const scratch = () => new Set(containerFlows(state()).map(flowKey));
+  const onSwitch = () => new Set(table.flows.map((f) => flowKey(f as unknown as FlowMod)));
+  const mods = () => sent.filter((m) => m.type === 'flow_mod').length;
+
+  // a third endpoint: its flows only
+  let n0 = mods();
+  const d0 = { ...r.diffKinds };
+  endpoints = [...endpoints, ep('c', '10.1.0.4', 'pc')];
+  const st1 = await r.sync('d');
+  assert.equal(r.diffKinds.delta, d0.delta + 1, 'the sync applied a delta');
+  assert.ok(st1.added > 0 && st1.added <= 4 && st1.deleted === 0, JSON.stringify(st1));
+  assert.equal(mods() - n0, st1.added);
+  assert.deepEqual(onSwitch(), scratch());
+  assert.deepEqual(new Set(r.confirmedFlows('d').map(flowKey)), scratch());
+
+  // one endpoint goes (two computations before the sync: the deltas merge), another's port moves
+  endpoints = endpoints.filter((e) => e.id !== 'a');
+  source.desiredFlows(); // a reader's computation between syncs (a scrape, a trace)
+  ports.set('pb', 7);
+  n0 = mods();
+  const st2 = await r.sync('d');
+  assert.equal(r.diffKinds.delta, d0.delta + 2);
+  assert.ok(st2.deleted > 0 && st2.added > 0, JSON.stringify(st2));
+  assert.deepEqual(onSwitch(), scratch(), 'a deleted, b moved: the switch holds exactly the desired flows');
+  assert.deepEqual(new Set(r.confirmedFlows('d').map(flowKey)), scratch());
+  // the bodies match too: a full comparison now sends nothing
+  const full = new Reconciler(() => conn, { desiredFlows: () => containerFlows(state()) }, 1, pino({ level: 'silent' }));
+  (full as unknown as { installed: Map<string, Map<string, FlowMod>> }).installed.set('d', new Map(r.confirmedFlows('d').map((f) => [flowKey(f), f])));
+  n0 = mods();
+  const st3 = await full.sync('d');
+  assert.equal(mods() - n0, 0, `a full comparison finds nothing to send (${JSON.stringify(st3)})`);
+});
