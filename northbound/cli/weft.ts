@@ -61,7 +61,7 @@ Options for "controller":
                     programs the switches (every bridge connects to all of them)
   --etcd-ca PATH    etcd over TLS: the CA its certificates chain to (PEM)
   --etcd-cert PATH  client certificate for etcd (PEM; with --etcd-key)
-  --etcd-key PATH   client key for etcd (PEM)
+  --etcd-key PATH   client key for etcd (PEM, unencrypted)
   --etcd-user NAME  etcd authentication: user name (with --etcd-password-file)
   --etcd-password-file PATH  a file holding that user's password
   --etcd-prefix P   keys under this prefix (default /weft/; one per cluster)
