@@ -202,6 +202,20 @@ test('`weft controller` on a TLS etcd with a wrong CA exits 1 with the reason on
   assert.match(p.stderr.toString(), /^weft: etcd \(127\.0\.0\.1:\d+\) could not be read at start: TLS handshake with etcd failed: etcd's certificate is not signed by the --etcd-ca CA \([^)]*\)\n$/);
 });
 
+test('over TLS the store sees etcd go and come back: writes get 503 while it is gone, and work again after a new handshake', { skip }, async () => {
+  const a = node(opts('/t-tls-back/'));
+  a.svc.createHost({ name: 'h1', dpid: '00000000000000f3', underlayIp: '172.31.237.13' });
+  await etcd.kill(0);
+  await waitFor(() => a.store.health().state === 'degraded', { what: 'the store sees etcd gone' });
+  assert.throws(() => a.svc.createNetwork({ name: 'gone', cidr: '10.83.0.0/24' }), (e: unknown) => (e as { status?: number }).status === 503);
+  await etcd.restart(0);
+  await waitFor(() => a.store.health().state === 'ok', { what: 'the store sees etcd back', timeoutMs: 15000 });
+  const net = await waitFor(() => a.svc.createNetwork({ name: 'back', cidr: '10.83.1.0/24' }), { what: 'a write after etcd is back', timeoutMs: 15000 });
+  assert.equal(net.cidr, '10.83.1.0/24');
+  assert.equal(a.svc.resources.network('gone'), undefined);
+  assert.match(etcd.etcdctl('get', '--prefix', '/t-tls-back/data/networks/'), /10\.83\.1\.0\/24/);
+});
+
 // last: it turns authentication on for the whole cluster
 test('an etcd user and password over TLS: the store opens with them; without them, or with a wrong one, it is refused', { skip }, () => {
   etcd.etcdctl('user', 'add', 'root:rootpw');
