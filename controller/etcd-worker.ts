@@ -11,32 +11,82 @@
 // Stream messages (worker -> main, stream port): watch batches (one per
 // revision), health and leadership changes; each bumps flags[1].
 import { parentPort, workerData, MessagePort } from 'node:worker_threads';
-import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import { Etcd3, IOptions, Lease, Watcher } from 'etcd3';
-import type { EtcdOptions, WorkerRequest, StreamMessage, KvChange } from './etcd-link';
+import { explainEtcdError } from './etcd-link';
+import type { EtcdOptions, EtcdSecrets, WorkerRequest, StreamMessage, KvChange } from './etcd-link';
 
-const data = workerData as { opts: EtcdOptions; flags: SharedArrayBuffer; reply: MessagePort; stream: MessagePort };
+const data = workerData as { opts: EtcdOptions; secrets: EtcdSecrets; flags: SharedArrayBuffer; reply: MessagePort; stream: MessagePort };
 const opts = data.opts;
+const secrets = data.secrets;
 const flags = new Int32Array(data.flags);
 const P = opts.prefix;
 const DATA = `${P}data/`;
 const SEQ = `${DATA}_seq`;
 const callMs = opts.callTimeoutMs;
+const useTls = secrets.ca !== undefined;
+
+// grpc-js gives TLS the host as its server name even when it is an IP
+// address (etcd://127.0.0.1:2379); Node warns of it (DEP0123) and sends no
+// SNI, which etcd does not need. The certificate is still checked against
+// the IP (its subjectAltName). Keep that one warning off the controller's log.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((w: string | Error, ...a: unknown[]) => {
+  const code = typeof a[0] === 'object' && a[0] ? (a[0] as { code?: string }).code : a[1];
+  if (code === 'DEP0123') return;
+  (emitWarning as (...x: unknown[]) => void)(w, ...a);
+}) as typeof process.emitWarning;
 
 function clientOptions(): IOptions {
-  const tls = opts.ca !== undefined;
   const o: IOptions = {
-    hosts: opts.endpoints.map((e) => `${tls ? 'https' : 'http'}://${e}`),
+    hosts: opts.endpoints.map((e) => `${useTls ? 'https' : 'http'}://${e}`),
     dialTimeout: callMs,
     // streams (watch, keepalive) have no deadline; every unary call has one
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callMs }),
   };
-  if (tls) o.credentials = { rootCertificate: fs.readFileSync(opts.ca!), ...(opts.cert ? { certChain: fs.readFileSync(opts.cert) } : {}), ...(opts.key ? { privateKey: fs.readFileSync(opts.key) } : {}) };
-  if (opts.user) o.auth = { username: opts.user, password: fs.readFileSync(opts.passwordFile!, 'utf8').trim() };
+  if (useTls) {
+    o.credentials = {
+      rootCertificate: Buffer.from(secrets.ca!),
+      ...(secrets.cert ? { certChain: Buffer.from(secrets.cert) } : {}),
+      ...(secrets.key ? { privateKey: Buffer.from(secrets.key) } : {}),
+    };
+  }
+  if (opts.user) o.auth = { username: opts.user, password: secrets.password ?? '' };
   return o;
 }
 
-const client = new Etcd3(clientOptions());
+// a client that cannot be made (it should not happen: the main thread checked the files) answers every request with why
+let client!: Etcd3;
+let initError: string | undefined;
+try {
+  client = new Etcd3(clientOptions());
+} catch (e) {
+  initError = `the etcd client could not be made: ${(e as Error).message}`;
+}
+
+/** Whether HOST:PORT completes a TLS handshake (any certificate): a plain client's hint that etcd wants TLS. */
+function answersTls(ep: string): Promise<boolean> {
+  const i = ep.lastIndexOf(':');
+  const host = ep.slice(0, i).replace(/^\[|\]$/g, '');
+  return new Promise((res) => {
+    const s = tls.connect({ host, port: Number(ep.slice(i + 1)), rejectUnauthorized: false, ALPNProtocols: ['h2'], ...(net.isIP(host) ? {} : { servername: host }) });
+    const done = (v: boolean) => { clearTimeout(t); s.destroy(); res(v); };
+    const t = setTimeout(() => done(false), Math.min(callMs, 1000));
+    s.once('secureConnect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/** An error's message in words that say what to fix (TLS), probing the members when a plain client could not connect. */
+async function explain(e: unknown): Promise<string> {
+  const msg = (e as Error).message;
+  let plainAnswersTls: string | undefined;
+  if (!useTls && /No connection established|Failed to connect|Connection dropped/i.test(msg)) {
+    for (const ep of opts.endpoints) if (await answersTls(ep)) { plainAnswersTls = ep; break; }
+  }
+  return explainEtcdError(msg, { tls: useTls, clientCert: secrets.cert !== undefined, plainAnswersTls });
+}
 
 function post(m: StreamMessage): void {
   data.stream.postMessage(m);
@@ -65,7 +115,7 @@ async function probe(): Promise<void> {
     await client.get(`${P}probe`).exec();
     setHealth(true, 'ok');
   } catch (e) {
-    setHealth(false, `etcd has no quorum or cannot be reached: ${(e as Error).message}`);
+    setHealth(false, `etcd has no quorum or cannot be reached: ${explainEtcdError((e as Error).message, { tls: useTls, clientCert: secrets.cert !== undefined })}`);
   }
 }
 function startProbe(): void {
@@ -228,11 +278,14 @@ let started = false;
 let chain: Promise<void> = Promise.resolve();
 parentPort!.on('message', (m: WorkerRequest) => {
   chain = chain.then(async () => {
+    if (initError !== undefined) { reply(m.id, { ok: false, error: initError }); return; }
     try {
       reply(m.id, { ok: true, ...(await handle(m)) });
     } catch (e) {
-      if (m.op === 'txn') setHealth(false, `etcd write failed: ${(e as Error).message}`);
-      reply(m.id, { ok: false, error: (e as Error).message });
+      // the first read explains a connection that failed (probing a plain one); later errors are read as they come
+      const msg = m.op === 'snapshot' && !started ? await explain(e) : explainEtcdError((e as Error).message, { tls: useTls, clientCert: secrets.cert !== undefined });
+      if (m.op === 'txn') setHealth(false, `etcd write failed: ${msg}`);
+      reply(m.id, { ok: false, error: msg });
     }
   });
 });

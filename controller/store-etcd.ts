@@ -22,7 +22,7 @@
 import type Database from 'better-sqlite3';
 import { Store, StoreHealth } from './store';
 import { storeUnavailable, conflict } from './errors';
-import { EtcdLink, EtcdOptions, EtcdTimeout, KvChange, StreamMessage } from './etcd-link';
+import { EtcdLink, EtcdOptions, EtcdStartError, EtcdTimeout, KvChange, StreamMessage } from './etcd-link';
 
 /** Replicated tables and their primary keys. */
 const TABLES: Record<string, string[]> = {
@@ -71,19 +71,33 @@ export class EtcdStore extends Store {
       (st as { run: unknown }).run = (...a: unknown[]) => (this.inTx ? run(...a) : this.tx(() => run(...a)));
       return st;
     };
-    this.link = new EtcdLink(etcd);
+    try {
+      this.link = new EtcdLink(etcd);
+    } catch (e) {
+      super.close();
+      throw e;
+    }
+    const cannot = (why: string) => {
+      void this.link.close();
+      super.close();
+      return new EtcdStartError(`etcd (${etcd.endpoints.join(',')}) could not be read at start: ${why}`);
+    };
     let snap;
     try {
       snap = this.link.call({ op: 'snapshot' }, 15000);
     } catch (e) {
-      void this.link.close();
-      throw new Error(`etcd (${etcd.endpoints.join(',')}) could not be read at start: ${(e as Error).message}`);
+      throw cannot((e as Error).message);
     }
-    if (!snap.ok) { void this.link.close(); throw new Error(`etcd (${etcd.endpoints.join(',')}) could not be read at start: ${snap.error}`); }
+    if (!snap.ok) throw cannot(snap.error ?? 'no reason given');
     this.applyBatch(snap.kvs as { key: string; value: string; mod: number }[], Number(snap.revision), false);
     this.link.stream.on('message', (m: StreamMessage) => this.onStream(m));
-    const w = this.link.call({ op: 'watch', from: Number(snap.revision) + 1 }, 15000);
-    if (!w.ok) throw new Error(`etcd watch: ${w.error}`);
+    let w;
+    try {
+      w = this.link.call({ op: 'watch', from: Number(snap.revision) + 1 }, 15000);
+    } catch (e) {
+      throw cannot(`the watch: ${(e as Error).message}`);
+    }
+    if (!w.ok) throw cannot(`the watch: ${w.error}`);
   }
 
   /** Temporary triggers record the primary key of every row a write touches. */

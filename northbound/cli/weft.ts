@@ -62,7 +62,7 @@ Options for "controller":
                     programs the switches (every bridge connects to all of them)
   --etcd-ca PATH    etcd over TLS: the CA its certificates chain to (PEM)
   --etcd-cert PATH  client certificate for etcd (PEM; with --etcd-key)
-  --etcd-key PATH   client key for etcd (PEM)
+  --etcd-key PATH   client key for etcd (PEM, unencrypted)
   --etcd-user NAME  etcd authentication: user name (with --etcd-password-file)
   --etcd-password-file PATH  a file holding that user's password
   --etcd-prefix P   keys under this prefix (default /weft/; one per cluster)
@@ -241,7 +241,13 @@ function storeConfig(v: Record<string, string | boolean | string[] | undefined>)
   if ((str('etcd-cert') === undefined) !== (str('etcd-key') === undefined)) throw new UsageError('--etcd-cert and --etcd-key go together');
   if (str('etcd-cert') !== undefined && str('etcd-ca') === undefined) throw new UsageError('--etcd-cert needs --etcd-ca (TLS to etcd)');
   if ((str('etcd-user') === undefined) !== (str('etcd-password-file') === undefined)) throw new UsageError('--etcd-user and --etcd-password-file go together');
-  for (const k of ['etcd-ca', 'etcd-cert', 'etcd-key', 'etcd-password-file']) if (str(k) !== undefined && !fs.existsSync(str(k)!)) throw new UsageError(`--${k}: ${str(k)} does not exist`);
+  for (const k of ['etcd-ca', 'etcd-cert', 'etcd-key', 'etcd-password-file']) {
+    const f = str(k);
+    if (f === undefined) continue;
+    if (!fs.existsSync(f)) throw new UsageError(`--${k}: ${f} does not exist`);
+    if (!fs.statSync(f).isFile()) throw new UsageError(`--${k}: ${f} is not a file`);
+    try { fs.accessSync(f, fs.constants.R_OK); } catch { throw new UsageError(`--${k}: ${f} cannot be read`); }
+  }
   const prefix = str('etcd-prefix') ?? '/weft/';
   if (!/^\/[A-Za-z0-9_./-]{0,100}\/$/.test(prefix)) throw new UsageError(`--etcd-prefix: "${prefix}" must start and end with / (letters, digits, _ . - /)`);
   return {
@@ -465,6 +471,11 @@ if (require.main === module) {
     if (e instanceof UsageError || e.name === 'TokenUsageError' || e.name === 'CliUsageError' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`weft: ${e.message}\n\n${usage()}`);
       process.exit(2);
+    }
+    if (e.name === 'EtcdStartError') {
+      // a TLS or password file that does not do, or etcd not read: the message names it
+      process.stderr.write(`weft: ${e.message}\n`);
+      process.exit(1);
     }
     if (e.name === 'ApiError') {
       // `weft: <status> <message>` (client.ts)
