@@ -385,8 +385,13 @@ export class ContainerService {
   // ---- hosts ---------------------------------------------------------------
 
   createHost(inp: HostInput): HostRec {
-    const h = validHost(inp, this.resources);
-    this.resources.insertHost(h);
+    // one transaction: the host with its secure VTEP (with etcd, no controller ever sees it without)
+    const h = this.store.tx(() => {
+      const v = validHost(inp, this.resources);
+      this.resources.insertHost(v);
+      this.ipsec.ensureHost(v.name);
+      return this.resources.host(v.name)!;
+    });
     this.hostDpids.add(h.dpid);
     if (h.phyDpid) { this.hostDpids.add(h.phyDpid); if (this.connOf(h.phyDpid)) void this.onConnect(h.phyDpid); }
     this.bus.emit({ type: 'host.registered', name: h.name, dpid: h.dpid, underlayIp: h.underlayIp });
@@ -405,7 +410,8 @@ export class ContainerService {
     const h = this.host(name);
     const n = this.resources.countEndpoints({ host: name });
     if (n) throw conflict(`host ${name} still has ${n} endpoint(s); delete them first`);
-    this.resources.deleteHost(name);
+    // one transaction: its blocks released with it
+    this.store.tx(() => this.resources.deleteHost(name));
     for (const d of [h.dpid, h.phyDpid]) {
       if (!d) continue;
       this.hostDpids.delete(d);
