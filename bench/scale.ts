@@ -55,7 +55,7 @@ const STEP = Math.max(1, Number(process.env.BENCH_STEP ?? Math.max(1000, Math.ro
 /** attaches started per second (open loop, at most BENCH_CONCURRENCY at once); 0: one at a time, each after the last is ready */
 const RATE = Math.max(0, Number(process.env.BENCH_RATE ?? 0));
 const CONCURRENCY = Math.max(1, Number(process.env.BENCH_CONCURRENCY ?? 32) | 0);
-/** the controller's tunnel probe interval in s (0: off). Its pair list is rebuilt each tick over hosts² pairs: at 1000 hosts it dominates the CPU */
+/** the controller's tunnel probe interval in s (0: off). At most --tunnel-probe-budget probes a second (default 2000), the pairs' state in typed arrays (docs/bench.md) */
 const PROBE_S = Math.max(0, Number(process.env.BENCH_PROBE_S ?? 0));
 /** blocks claimed one by one after the attaches (each: every host's flows follow) */
 const CLAIMS = Math.max(0, Number(process.env.BENCH_CLAIMS ?? 5) | 0);
