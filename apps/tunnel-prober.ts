@@ -28,10 +28,11 @@
 //   pair (host a, host (a + d) % N). Consecutive probes come from different
 //   hosts and go to different hosts, so a tick's probes are spread over
 //   the senders and over the receivers' meters.
-// - Each tick sends at most the budget's share (budgetPerSecond * tickMs):
-//   a cycle lasts SLOTS ticks (the interval), or as many ticks as the
-//   budget needs, ceil(N(N-1) / probes per tick); each pair is probed once
-//   a cycle. A tick costs O(its probes); a cycle's start O(N).
+// - Each tick sends at most the budget's share (budgetPerSecond * tickMs /
+//   1000, rounded up; on average exactly that): a cycle lasts SLOTS ticks
+//   (the interval), or as many ticks as the budget needs,
+//   ceil(N(N-1) / share); each pair is probed once a cycle. A tick costs
+//   O(its probes); a cycle's start O(N).
 // Changes of state are reported (the composition root emits them on the bus
 // as `tunnel` events).
 import { randomBytes } from 'node:crypto';
@@ -111,7 +112,7 @@ export class TunnelProber implements App {
   readonly tickMs: number;
   private ctx?: AppContext;
   private readonly now: () => number;
-  /** probes one tick may send */
+  /** probes one tick may send on average (a fraction with a small budget: then some ticks send none) */
   readonly perTick: number;
 
   // ---- the hosts
@@ -150,7 +151,7 @@ export class TunnelProber implements App {
   constructor(private readonly deps: TunnelProberDeps) {
     this.tickMs = Math.max(1, Math.round(deps.intervalMs / SLOTS));
     this.now = deps.now ?? (() => performance.now());
-    this.perTick = Math.max(1, Math.floor(((deps.budgetPerSecond ?? DEFAULT_PROBE_BUDGET) * this.tickMs) / 1000));
+    this.perTick = Math.max(1e-6, ((deps.budgetPerSecond ?? DEFAULT_PROBE_BUDGET) * this.tickMs) / 1000);
     this.refreshTicks = Math.max(1, Math.round(HOST_REFRESH_MS / this.tickMs));
   }
 
@@ -275,7 +276,7 @@ export class TunnelProber implements App {
       this.snap = this.byNameSorted();
       const n = this.snap.length;
       this.cyclePairs = n * (n - 1);
-      const ticks = Math.max(SLOTS, Math.ceil(this.cyclePairs / this.perTick));
+      const ticks = Math.max(SLOTS, Math.ceil(this.cyclePairs / this.perTick - 1e-9));
       if (ticks !== this.cycleTicks) this.ctx?.log.info({ pairs: this.cyclePairs, ticks, cycleMs: ticks * this.tickMs }, 'tunnel probe cycle');
       this.cycleTicks = ticks;
     }

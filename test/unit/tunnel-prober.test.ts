@@ -220,6 +220,14 @@ test('the budget: pairs beyond it stretch the cycle; no tick sends more than it 
   const small = new TunnelProber({ hosts: () => hosts.slice(0, 3), ports: () => new Map([[TUNNEL_PORT, TUN]]), changed: () => undefined, intervalMs: 1000, budgetPerSecond: 20 });
   small.onTick();
   assert.equal(small.ticksPerCycle, SLOTS);
+  // a budget below one probe a tick (2 a second, ticks of 100 ms): one probe every fifth tick, 30 pairs in 150 ticks
+  const slow = new TunnelProber({ hosts: () => hosts, ports: () => new Map([[TUNNEL_PORT, TUN]]), changed: () => undefined, intervalMs: 1000, budgetPerSecond: 2 });
+  const sent: number[] = [];
+  for (let i = 0; i < 150; i++) sent.push(slow.onTick().length);
+  assert.equal(slow.ticksPerCycle, 150);
+  assert.equal(sent.reduce((a, b) => a + b, 0), 30);
+  assert.ok(sent.every((n) => n <= 1), sent.join(''));
+  for (let i = 0; i < 150; i += 10) assert.ok(sent.slice(i, i + 10).reduce((a, b) => a + b, 0) <= 2, `at most 2 probes a second: ${sent.slice(i, i + 10).join('')}`);
 });
 
 // ---- many hosts (issue 14): a tick's work is bounded, every pair is probed, down is detected, gone hosts are forgotten
