@@ -137,6 +137,9 @@ test('forgeries are ignored: another nonce, the wrong bridge, port, table, cooki
   const swap = (field: string, value: Oxm['value']) => (m: Oxm[]) => m.map((x) => (x.field === field ? { ...x, value } : x));
   const forged = [
     variant({ data: probeFrame(Buffer.alloc(16, 7)) }),
+    // the sender's index right, one random bit wrong; and the right random bytes claimed for the other sender
+    variant({ data: probeFrame((() => { const n = Buffer.from(probeNonce(po.data)!, 'hex'); n[15]! ^= 1; return n; })()) }),
+    variant({ data: probeFrame((() => { const n = Buffer.from(probeNonce(po.data)!, 'hex'); n.writeUInt32BE(n.readUInt32BE(0) ^ 1, 0); return n; })()) }),
     variant({ data: Buffer.concat([po.data.subarray(0, 14), Buffer.from('notaprob'), po.data.subarray(22)]) }),
     variant({}, swap('in_port', 5)),
     variant({}, swap('tunnel_id', 5000n)),
