@@ -31,6 +31,8 @@
 //   BENCH_CLAIMS=5: blocks claimed after the attaches; BENCH_PROBE_S=0: tunnel probes off
 //   BENCH_BUDGET_S=1200: the attach phase stops when spent
 //   BENCH_PROFILE_RESTART=FILE: a CPU profile of the restart phase (.cpuprofile, for Chrome's devtools)
+//   BENCH_IDLE_S=60: after phase 1, the controller left alone this long (CPU, RSS, probes sent: what the tunnel prober costs)
+//   BENCH_RESTART=0: no phase 3
 //
 // The controller and the agents share one process (its CPU and RSS are
 // both): the agents are light, but the figures are an upper bound.
@@ -57,10 +59,13 @@ const STEP = Math.max(1, Number(process.env.BENCH_STEP ?? Math.max(1000, Math.ro
 /** attaches started per second (open loop, at most BENCH_CONCURRENCY at once); 0: one at a time, each after the last is ready */
 const RATE = Math.max(0, Number(process.env.BENCH_RATE ?? 0));
 const CONCURRENCY = Math.max(1, Number(process.env.BENCH_CONCURRENCY ?? 32) | 0);
-/** the controller's tunnel probe interval in s (0: off). Its pair list is rebuilt each tick over hosts² pairs: at 1000 hosts it dominates the CPU */
+/** the controller's tunnel probe interval in s (0: off). At most --tunnel-probe-budget probes a second (default 2000), the pairs' state in typed arrays (docs/bench.md) */
 const PROBE_S = Math.max(0, Number(process.env.BENCH_PROBE_S ?? 0));
 /** blocks claimed one by one after the attaches (each: every host's flows follow) */
 const CLAIMS = Math.max(0, Number(process.env.BENCH_CLAIMS ?? 5) | 0);
+/** seconds of doing nothing after phase 1 (0: none) */
+const IDLE_S = Math.max(0, Number(process.env.BENCH_IDLE_S ?? 0));
+const RESTART = process.env.BENCH_RESTART !== '0';
 const VXLAN_PORT = 10;
 /** flow stats per multipart reply part (a reply is split to stay under OpenFlow's 64 KiB frame) */
 const STATS_PER_PART = 200;
@@ -133,6 +138,7 @@ class Agent {
   flowMods = 0;
   barriers = 0;
   stats = 0;
+  packetOuts = 0;
   lastFlowModAt = 0;
   lastBarrierAt = 0;
   /** flows deleted while the same flow (table, priority, match) was re-added later: counted at the end of a resync */
@@ -175,6 +181,8 @@ class Agent {
       this.flowMods++;
       this.lastFlowModAt = performance.now();
       for (const k of this.table.apply(fm)) this.deletedKeys.push(k);
+    } else if (m.type === 'packet_out') {
+      this.packetOuts++;
     } else if (m.type === 'echo_request') {
       this.send({ type: 'echo_reply', xid: m.xid, data: m.data });
     } else if (m.type === 'barrier_request') {
@@ -279,6 +287,13 @@ async function main(): Promise<void> {
     await connectAll(c, agents);
     await until('every br-int synced', () => agents.every((a) => a.barriers > 0 && a.table.size > 0), 600_000);
     console.log(`[1] ${HOSTS} switches connected and given their pipeline in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${usage(cpu0, t0)}; ${flowsPerSwitch(agents)}`);
+    if (IDLE_S) {
+      const sent = () => agents.reduce((s, a) => s + a.packetOuts, 0);
+      const p0 = sent(), i0 = performance.now(), icpu = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+      const s = (performance.now() - i0) / 1000;
+      console.log(`[1b] idle ${s.toFixed(1)} s: ${usage(icpu, i0)}; ${((sent() - p0) / s).toFixed(0)} probes/s received by the switches, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB`);
+    }
 
     // ---- 2. attaches
     const comp = timeComputations(c);
@@ -350,6 +365,7 @@ async function main(): Promise<void> {
     }
 
     // ---- 3. restart and resync
+    if (!RESTART) return;
     const flowsBefore = agents.reduce((s, a) => s + a.table.size, 0);
     await c.cleanup();
     c = undefined;

@@ -45,6 +45,8 @@ export interface TunnelView {
   rttMs: number | null;
   /** when a probe last arrived (ISO), or null */
   lastSeen: string | null;
+  /** when the controller last sent a probe for the pair (ISO), or null: with many hosts a pair is probed once a cycle, which the probe budget may stretch beyond the interval */
+  lastProbed: string | null;
 }
 
 export type WeftEvent =

@@ -30,7 +30,7 @@ import { Tokens } from '../controller/tokens';
 import { Tracer } from '../controller/trace';
 import { LiveTracer } from '../controller/live-trace';
 import { OFPTT_ALL, OFPP_ANY, OFPG_ANY } from '../southbound/codec';
-import { bridgeMac } from '../controller/pipeline';
+import { bridgeMac, TUNNEL_PORT } from '../controller/pipeline';
 import { containerPolicy, ContainerPolicy } from '../controller/container-policy';
 import { defaultAdminTokenFile, ensureAdminToken } from '../controller/admin-token';
 import { DEFAULTS, ControllerConfig } from './config';
@@ -138,7 +138,8 @@ export class Controller {
     // tunnel probes: a host app (its packet-outs and meters are effects); its state changes are `tunnel` events
     this.tunnels = new TunnelProber({
       // with several controllers only the leader probes (a slave may not send packet-outs, nor gets packet-ins)
-      hosts: () => (this.cluster && !this.cluster.isLeader ? [] : containers.resources.hosts()), ports: portsOf, intervalMs: probeS > 0 ? probeS * 1000 : 1000, budgetPerSecond: cfg.tunnelProbeBudget,
+      hosts: () => (this.cluster && !this.cluster.isLeader ? [] : containers.resources.hosts()), ports: portsOf,
+      tunnelPort: (dpid) => { const c = this.registry.get(dpid); return c && (c.ports.find((p) => p.name === TUNNEL_PORT)?.port_no ?? null); }, intervalMs: probeS > 0 ? probeS * 1000 : 1000, budgetPerSecond: cfg.tunnelProbeBudget,
       changed: (tunnel) => this.bus.emit({ type: 'tunnel', tunnel }),
     });
     this.tracer = new Tracer({

@@ -103,7 +103,7 @@ export function attachEventStream(app: FastifyInstance, deps: ApiDeps): void {
         + 'types=link.,host. keeps only events whose type starts with one of the prefixes. Sending {"type":"snapshot"} asks for a snapshot at any time. '
         + 'Event types: switch.connected, switch.disconnected, port.added, port.modified, port.removed, link.added, link.removed, host.added, host.moved, host.removed, '
         + 'host.registered, host.unregistered, network.created, network.deleted, policy.created, policy.updated, policy.deleted ({policy: {name}}), service.created, service.deleted ({service: {name, network, vip}}), endpoint.created, endpoint.ready, endpoint.deleted, token.revoked, '
-        + 'tunnel ({type:"tunnel", ts, tunnel: {from, to, fromIp, toIp, state, rttMs, lastSeen}}: a pair of hosts\' tunnel changed state, as in GET /v1/tunnels). '
+        + 'tunnel ({type:"tunnel", ts, tunnel: {from, to, fromIp, toIp, state, rttMs, lastSeen, lastProbed}}: a pair of hosts\' tunnel changed state, as in GET /v1/tunnels). '
         + 'A stream is closed (code 1008, "token revoked") when the token that opened it is revoked.',
       querystring: {
         type: 'object',

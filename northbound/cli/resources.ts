@@ -138,8 +138,8 @@ export async function tunnelsMain(argv: string[]): Promise<number> {
   const a = await ApiClient.fromFlags(values).get('/v1/tunnels');
   if (json) { raw(a); return 0; }
   const tunnels = (a.json as { tunnels: Obj[] }).tunnels;
-  write(table(['FROM', 'TO', 'FROM-IP', 'TO-IP', 'STATE', 'RTT', 'LAST-SEEN'], tunnels.map((t) => [
-    t.from, t.to, t.fromIp, t.toIp, t.state, t.rttMs === null ? '-' : `${(t.rttMs as number).toFixed(1)}ms`, t.lastSeen ?? '-',
+  write(table(['FROM', 'TO', 'FROM-IP', 'TO-IP', 'STATE', 'RTT', 'LAST-SEEN', 'LAST-PROBED'], tunnels.map((t) => [
+    t.from, t.to, t.fromIp, t.toIp, t.state, t.rttMs === null ? '-' : `${(t.rttMs as number).toFixed(1)}ms`, t.lastSeen ?? '-', t.lastProbed ?? '-',
   ])));
   return 0;
 }

@@ -18,7 +18,7 @@ export interface Traffic { packets: number; bytes: number }
 export interface Counters { id: string; out: Traffic; in: Traffic; flows: number; readAt: string }
 export interface Network { id: number; name: string; cidr: string; mode: string }
 /** GET /v1/tunnels (one direction of a host pair's tunnel), and the `tunnel` event's object. */
-export interface Tunnel { from: string; to: string; fromIp: string; toIp: string; state: 'up' | 'down' | 'unknown'; rttMs: number | null; lastSeen: string | null }
+export interface Tunnel { from: string; to: string; fromIp: string; toIp: string; state: 'up' | 'down' | 'unknown'; rttMs: number | null; lastSeen: string | null; lastProbed?: string | null }
 export interface Flow { table_id: number; priority: number; cookie: string; packet_count: number; byte_count: number; text: string }
 export interface Hop {
   host?: string; bridge?: string; tableId?: number; table?: string; flow?: string | null; owner?: string | null; actions?: string;

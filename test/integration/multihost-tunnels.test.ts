@@ -16,7 +16,7 @@ let lab: MultiHostLab | undefined;
 before(async () => { lab = await MultiHostLab.start({ id: 'tn', subnet: '172.31.249.0/24', hosts: 3, mtu: 1600, tunnel: true, weftArgs: ['--tunnel-probe-interval', '0.5'] }); });
 after(async () => { await lab?.stop(); });
 
-interface Tunnel { from: string; to: string; fromIp: string; toIp: string; state: string; rttMs: number | null; lastSeen: string | null }
+interface Tunnel { from: string; to: string; fromIp: string; toIp: string; state: string; rttMs: number | null; lastSeen: string | null; lastProbed: string | null }
 
 /** VXLAN to and from a host, dropped on its br-phy (its uplink to the underlay; the OpenFlow connection is TCP and passes). */
 const VXLAN = 'udp,tp_dst=4789';
@@ -49,6 +49,7 @@ test('tunnel health across three hosts', async (t) => {
         assert.equal(typeof x.rttMs, 'number');
         assert.ok(x.rttMs! >= 0);
         assert.ok(x.lastSeen && !Number.isNaN(Date.parse(x.lastSeen)));
+        assert.ok(x.lastProbed && !Number.isNaN(Date.parse(x.lastProbed)), 'when the pair was last probed');
         assert.equal(x.fromIp, hosts[Number(x.from.slice(2)) - 1].ip);
         assert.equal(x.toIp, hosts[Number(x.to.slice(2)) - 1].ip);
       }
@@ -70,7 +71,7 @@ test('tunnel health across three hosts', async (t) => {
         events.length = 0;
         await waitFor(async () => { assert.deepEqual(await states(), all('up', ['tn2'], 'down')); return true; }, { what: 'tn2\'s pairs down, the others up', timeoutMs: 20000 });
         const down = (await tunnels()).filter((x) => x.state === 'down');
-        assert.ok(down.every((x) => x.rttMs === null && x.lastSeen !== null), JSON.stringify(down));
+        assert.ok(down.every((x) => x.rttMs === null && x.lastSeen !== null && x.lastProbed! > x.lastSeen!), JSON.stringify(down));
         const seen = events.map((e) => `${e.from}>${e.to}:${e.state}`).sort();
         assert.deepEqual(seen, ['tn1>tn2:down', 'tn2>tn1:down', 'tn2>tn3:down', 'tn3>tn2:down'], 'one event per pair that went down, none for the others');
         const m = await fetch(`${weft.api}/metrics`, { headers: { authorization: `Bearer ${weft.adminToken}` } }).then((r) => r.text());

@@ -63,14 +63,14 @@ test('tunnels: a row per ordered pair of hosts with a tunnel, and -o json exactl
   for (const [n, d] of [['tun3', 'e3'], ['tun4', 'e4']]) assert.equal((await api('POST', '/v1/hosts', { name: n, dpid: `00000000000000${d}`, underlayIp: `172.31.254.${d === 'e3' ? 3 : 4}` })).status, 201);
   try {
     const t = await ok('tunnels');
-    assert.match(t.split('\n')[0]!, /^FROM\s+TO\s+FROM-IP\s+TO-IP\s+STATE\s+RTT\s+LAST-SEEN$/);
+    assert.match(t.split('\n')[0]!, /^FROM\s+TO\s+FROM-IP\s+TO-IP\s+STATE\s+RTT\s+LAST-SEEN\s+LAST-PROBED$/);
     const want = (await api<{ tunnels: Obj[] }>('GET', '/v1/tunnels')).body.tunnels;
     const rows = t.split('\n').slice(1).filter(Boolean).map((l) => l.split(/ {2,}/));
     assert.equal(rows.length, want.length);
     for (const x of want) assert.ok(rows.some((r) => r.slice(0, 4).join(' ') === [x.from, x.to, x.fromIp, x.toIp].join(' ')), JSON.stringify(x));
     assert.ok(want.some((x) => x.from === 'tun3' && x.to === 'tun4') && want.some((x) => x.from === 'tun4' && x.to === 'tun3'));
     assert.ok(!want.some((x) => x.from === 'host1' || x.to === 'host1'), 'host1 has no tunnel port');
-    assert.deepEqual(rows.find((r) => r[0] === 'tun3' && r[1] === 'tun4')!.slice(5), ['-', '-'], 'no round trip, never seen');
+    assert.deepEqual(rows.find((r) => r[0] === 'tun3' && r[1] === 'tun4')!.slice(5), ['-', '-', '-'], 'no round trip, never seen, never probed (neither br-int is connected)');
     const j = JSON.parse(await ok('tunnels', '-o', 'json')) as { tunnels: Obj[] };
     assert.deepEqual(j.tunnels.map((x) => [x.from, x.to]), want.map((x) => [x.from, x.to]));
     assert.equal((await weft('tunnels', 'nosuch')).status, 2);

@@ -9,11 +9,11 @@
 // the metrics, and who may read them.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TunnelProber, MISSES, SLOTS, probeNonce, probeFrame } from '../../apps/tunnel-prober';
+import { TunnelProber, MISSES, SLOTS, HOST_REFRESH_MS, DEFAULT_PROBE_BUDGET, probeNonce, probeFrame } from '../../apps/tunnel-prober';
 import { containerFlows } from '../../apps/container-network';
 import { tunnelProbeMeter } from '../../apps/container/tunnel-probe';
 import { FakeTable, PacketFields } from '../helpers/fake-table';
-import { BR_INT, CATEGORY, categoryOf, cookie, TUNNEL_PROBE_VNI, TUNNEL_PROBE_METER, TUNNEL_PROBE_ETH_TYPE, TUNNEL_PORT } from '../../controller/pipeline';
+import { BR_INT, CATEGORY, categoryOf, cookie, objectId, TUNNEL_PROBE_VNI, TUNNEL_PROBE_METER, TUNNEL_PROBE_ETH_TYPE, TUNNEL_PORT } from '../../controller/pipeline';
 import { OFPP_CONTROLLER, PacketIn, PacketOut, Oxm } from '../../southbound/codec';
 import type { HostRec, EndpointRec, NetworkRec } from '../../controller/resources';
 import type { TunnelView } from '../../controller/events';
@@ -137,6 +137,9 @@ test('forgeries are ignored: another nonce, the wrong bridge, port, table, cooki
   const swap = (field: string, value: Oxm['value']) => (m: Oxm[]) => m.map((x) => (x.field === field ? { ...x, value } : x));
   const forged = [
     variant({ data: probeFrame(Buffer.alloc(16, 7)) }),
+    // the sender's index right, one random bit wrong; and the right random bytes claimed for the other sender
+    variant({ data: probeFrame((() => { const n = Buffer.from(probeNonce(po.data)!, 'hex'); n[15]! ^= 1; return n; })()) }),
+    variant({ data: probeFrame((() => { const n = Buffer.from(probeNonce(po.data)!, 'hex'); n.writeUInt32BE(n.readUInt32BE(0) ^ 1, 0); return n; })()) }),
     variant({ data: Buffer.concat([po.data.subarray(0, 14), Buffer.from('notaprob'), po.data.subarray(22)]) }),
     variant({}, swap('in_port', 5)),
     variant({}, swap('tunnel_id', 5000n)),
@@ -220,6 +223,174 @@ test('the budget: pairs beyond it stretch the cycle; no tick sends more than it 
   const small = new TunnelProber({ hosts: () => hosts.slice(0, 3), ports: () => new Map([[TUNNEL_PORT, TUN]]), changed: () => undefined, intervalMs: 1000, budgetPerSecond: 20 });
   small.onTick();
   assert.equal(small.ticksPerCycle, SLOTS);
+  // a budget below one probe a tick (2 a second, ticks of 100 ms): one probe every fifth tick, 30 pairs in 150 ticks
+  const slow = new TunnelProber({ hosts: () => hosts, ports: () => new Map([[TUNNEL_PORT, TUN]]), changed: () => undefined, intervalMs: 1000, budgetPerSecond: 2 });
+  const sent: number[] = [];
+  for (let i = 0; i < 150; i++) sent.push(slow.onTick().length);
+  assert.equal(slow.ticksPerCycle, 150);
+  assert.equal(sent.reduce((a, b) => a + b, 0), 30);
+  assert.ok(sent.every((n) => n <= 1), sent.join(''));
+  for (let i = 0; i < 150; i += 10) assert.ok(sent.slice(i, i + 10).reduce((a, b) => a + b, 0) <= 2, `at most 2 probes a second: ${sent.slice(i, i + 10).join('')}`);
+});
+
+// ---- many hosts (issue 14): a tick's work is bounded, every pair is probed, down is detected, gone hosts are forgotten
+
+/** n hosts on 10.x.y.z, their br-int connected with a tunnel port. */
+function many(n: number, prefix = 'm'): HostRec[] {
+  return Array.from({ length: n }, (_, k) => ({ name: `${prefix}${String(k).padStart(4, '0')}`, dpid: (0xe0000000 + k).toString(16).padStart(16, '0'), underlayIp: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}`, phyDpid: null, createdAt: '' }));
+}
+
+/** A prober over a list of hosts that can change, counting what it asks for. */
+function counted(hosts: HostRec[], opts: { budgetPerSecond?: number; intervalMs?: number } = {}) {
+  const calls = { hosts: 0, tunnelPort: 0 };
+  const changes: TunnelView[] = [];
+  let clock = 0;
+  const prober = new TunnelProber({
+    hosts: () => { calls.hosts++; return hosts; }, ports: () => { throw new Error('tunnelPort is given'); },
+    tunnelPort: () => { calls.tunnelPort++; return TUN; },
+    changed: (t) => changes.push(t), intervalMs: opts.intervalMs ?? 1000, budgetPerSecond: opts.budgetPerSecond, now: () => clock,
+  });
+  const byIp = () => new Map(hosts.map((h) => [h.underlayIp, h]));
+  const byDpid = () => new Map(hosts.map((h) => [h.dpid, h]));
+  return { prober, calls, changes, byIp, byDpid, advance: (ms: number) => { clock += ms; } };
+}
+
+/** A probe's sender and receiver. */
+function ends(e: Effect, byDpid: Map<string, HostRec>, byIp: Map<string, HostRec>): { from: HostRec; to: HostRec; po: PacketOut } {
+  const po = e.msg as PacketOut;
+  const dst = po.actions.find((a) => a.type === 'set_field' && a.field.field === 'tun_ipv4_dst') as { field: { value: string } };
+  return { from: byDpid.get(e.dpid)!, to: byIp.get(dst.field.value)!, po };
+}
+
+/** The packet-in the receiver's probe flow sends for a probe that crossed the tunnel. */
+function arrived(po: PacketOut, from: HostRec): PacketIn {
+  return {
+    type: 'packet_in', xid: 0, buffer_id: 0xffffffff, total_len: po.data.length, reason: 0, table_id: BR_INT.tableId.classifier, cookie: cookie(1, 'probe', objectId(from.name)),
+    match: [{ field: 'in_port', value: TUN }, { field: 'tunnel_id', value: BigInt(TUNNEL_PROBE_VNI) }, { field: 'tun_ipv4_src', value: from.underlayIp }], data: po.data,
+  } as PacketIn;
+}
+
+test('500 hosts: no tick sends more than its share of the budget, or more than one probe from or to a host; a cycle probes each of the 249500 pairs once; a tick reads neither every host nor every pair', () => {
+  const hosts = many(500);
+  const { prober, calls, byIp, byDpid } = counted(hosts);
+  const perTick = (DEFAULT_PROBE_BUDGET * prober.tickMs) / 1000;
+  assert.equal(perTick, 200);
+  const ip = byIp(), dp = byDpid();
+  const seen = new Set<string>();
+  let probes = 0, maxTick = 0, maxPort = 0, worstPerHost = 0, ticks = 0;
+  for (let t = 0; t === 0 || t < ticks; t++) {
+    const before = calls.tunnelPort;
+    const sent = prober.onTick();
+    if (t === 0) {
+      ticks = prober.ticksPerCycle;
+      assert.equal(ticks, Math.ceil((500 * 499) / 200), 'the cycle stretches to what the budget allows');
+      assert.equal(prober.cycleMs, ticks * prober.tickMs);
+    }
+    maxTick = Math.max(maxTick, sent.length);
+    const perHost = new Map<string, number>();
+    for (const e of sent) {
+      const { from, to } = ends(e, dp, ip);
+      seen.add(`${from.name}>${to.name}`);
+      perHost.set(`>${from.name}`, (perHost.get(`>${from.name}`) ?? 0) + 1);
+      perHost.set(`<${to.name}`, (perHost.get(`<${to.name}`) ?? 0) + 1);
+      probes++;
+    }
+    worstPerHost = Math.max(worstPerHost, ...perHost.values());
+    // the hosts are read (and their tunnel ports looked up) once a second: other ticks look up their senders' only
+    if (t % (HOST_REFRESH_MS / prober.tickMs) !== 0) maxPort = Math.max(maxPort, calls.tunnelPort - before);
+  }
+  assert.ok(maxTick <= perTick, `at most ${perTick} probes a tick, saw ${maxTick}`);
+  assert.equal(worstPerHost, 1, 'a tick\'s probes come from distinct hosts and go to distinct hosts (their meters)');
+  assert.ok(maxPort <= perTick, `a tick looks up the tunnel port of its senders only (${maxPort})`);
+  assert.equal(seen.size, 500 * 499, 'every ordered pair probed');
+  assert.equal(probes, 500 * 499, 'once');
+  assert.ok(calls.hosts <= Math.ceil(ticks / (HOST_REFRESH_MS / prober.tickMs)), `the hosts are read once a second (${calls.hosts} reads in ${ticks} ticks)`);
+  assert.ok(prober.size.capacity < 700, `pair arrays sized by the hosts (${prober.size.capacity})`);
+  const list = prober.list();
+  assert.equal(list.length, 500 * 499);
+  assert.ok(list.every((x) => x.state === 'unknown' && x.lastProbed !== null && x.lastSeen === null), 'each pair says when it was probed; none arrived');
+});
+
+test('with the budget stretching the cycle, a tunnel that stops carrying is down after MISSES + 1 cycles at most; the others stay up', () => {
+  const hosts = many(40);
+  const { prober, changes, byIp, byDpid } = counted(hosts, { budgetPerSecond: 50 }); // 5 probes a tick, 1560 pairs
+  const ip = byIp(), dp = byDpid();
+  const cut = hosts[7]!;
+  let lost = false;
+  const run = (ticks: number) => {
+    for (let t = 0; t < ticks; t++) {
+      for (const e of prober.onTick()) {
+        const { from, to, po } = ends(e, dp, ip);
+        if (lost && (from === cut || to === cut)) continue;
+        prober.onPacketIn(to.dpid, arrived(po, from));
+      }
+    }
+  };
+  prober.onTick(); // opens the first cycle
+  const T = prober.ticksPerCycle;
+  assert.equal(T, Math.ceil(1560 / 5));
+  run(T);
+  assert.ok(prober.list().every((x) => x.state === 'up'), 'every pair up after a cycle');
+  assert.equal(changes.length, 1560);
+  changes.length = 0;
+  lost = true;
+  run((MISSES + 1) * T);
+  const down = prober.list().filter((x) => x.state === 'down').map((x) => `${x.from}>${x.to}`).sort();
+  const want = hosts.filter((h) => h !== cut).flatMap((h) => [`${h.name}>${cut.name}`, `${cut.name}>${h.name}`]).sort();
+  assert.deepEqual(down, want, 'the 78 pairs to and from the cut host are down');
+  assert.deepEqual(changes.map((c) => `${c.from}>${c.to}:${c.state}`).sort(), want.map((k) => `${k}:down`));
+  assert.ok(prober.list().filter((x) => x.state === 'down').every((x) => x.rttMs === null && x.lastSeen !== null && x.lastProbed! >= x.lastSeen!));
+  lost = false;
+  run(T + 1);
+  assert.ok(prober.list().every((x) => x.state === 'up'), 'up again a cycle after it carries again');
+});
+
+test('a removed host\'s pairs are forgotten: no probe to or from it, a late answer ignored, its index reused; registered again it starts from unknown', () => {
+  const hosts = many(3, 'r');
+  const { prober, changes, byIp, byDpid } = counted(hosts);
+  const ip = byIp(), dp = byDpid();
+  const sent: Effect[] = [];
+  for (let t = 0; t < SLOTS; t++) sent.push(...prober.onTick());
+  assert.equal(sent.length, 6);
+  const gone = hosts[2]!;
+  const late: { from: HostRec; to: HostRec; po: PacketOut }[] = [];
+  for (const e of sent) {
+    const x = ends(e, dp, ip);
+    if (x.from === gone || x.to === gone) late.push(x); else prober.onPacketIn(x.to.dpid, arrived(x.po, x.from));
+  }
+  assert.equal(late.length, 4);
+  const cap = prober.size.capacity;
+  hosts.pop();
+  prober.onEvent({ type: 'host.unregistered', name: gone.name, dpid: gone.dpid, underlayIp: gone.underlayIp, ts: '' });
+  const next: Effect[] = [];
+  for (let t = 0; t < SLOTS; t++) next.push(...prober.onTick());
+  assert.equal(next.length, 2);
+  assert.ok(next.every((e) => e.dpid !== gone.dpid && !ends(e, dp, ip).po.actions.some((a) => a.type === 'set_field' && a.field.value === gone.underlayIp)));
+  assert.deepEqual(prober.list().map((x) => `${x.from}>${x.to}`), ['r0000>r0001', 'r0001>r0000']);
+  assert.equal(prober.size.hosts, 2);
+  // registered again (same name, address and bridge): the late answers of before count for nothing
+  hosts.push(gone);
+  for (const x of late) prober.onPacketIn(x.to.dpid, arrived(x.po, x.from));
+  const again = prober.list().filter((x) => x.from === gone.name || x.to === gone.name);
+  assert.equal(again.length, 4);
+  assert.ok(again.every((x) => x.state === 'unknown' && x.lastSeen === null && x.lastProbed === null), JSON.stringify(again));
+  assert.ok(!changes.some((c) => c.from === gone.name || c.to === gone.name), 'no change for the gone host\'s pairs');
+  assert.equal(prober.size.capacity, cap, 'its index reused');
+});
+
+test('hosts come and go by the hundred: the pair arrays stay sized by the hosts at a time, and every pair of the hosts there is probed', () => {
+  const hosts = many(200, 'a');
+  const { prober, byIp, byDpid } = counted(hosts, { budgetPerSecond: 1_000_000 });
+  prober.onTick();
+  const cap = prober.size.capacity;
+  hosts.splice(0, 100, ...many(100, 'b'));
+  prober.onEvent({ type: 'host.registered', name: 'b0000', dpid: hosts[0]!.dpid, underlayIp: hosts[0]!.underlayIp, ts: '' });
+  const ip = byIp(), dp = byDpid();
+  const seen = new Set<string>();
+  for (let t = 0; t < 2 * SLOTS; t++) for (const e of prober.onTick()) { const { from, to } = ends(e, dp, ip); seen.add(`${from.name}>${to.name}`); }
+  assert.equal(seen.size, 200 * 199);
+  assert.equal(prober.size.hosts, 200);
+  assert.equal(prober.size.capacity, cap);
 });
 
 // ---- the controller: routes, events, metrics -------------------------------------------------
@@ -258,6 +429,8 @@ test('the controller: meter and probe flows on br-int, probes sent, a returned p
     const pi = punt(bTable, arrival(po, a), po.data)!;
     brB.send({ ...pi, xid: 0 });
     await waitFor(async () => (await get()).find((t) => t.from === 't1')?.state === 'up', { what: 't1 -> t2 up' });
+    const up = (await get()).find((t) => t.from === 't1')!;
+    assert.ok(up.lastProbed && up.lastSeen, JSON.stringify(up));
     assert.ok(events.some((e) => e.from === 't1' && e.to === 't2' && e.state === 'up'));
     const m = await ctl.api!.inject({ method: 'GET', url: '/metrics' });
     assert.match(m.body, /weft_tunnel_up\{from="t1",to="t2"\} 1/);

@@ -13,6 +13,7 @@ export const TunnelSchema = Type.Object({
   state: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('unknown')], { description: 'up: the last probe arrived; down: the last probes (3) did not, or could not be sent; unknown: no result yet (or probing is off)' }),
   rttMs: Type.Union([Type.Number(), Type.Null()], { description: 'ms from the probe\'s packet-out on from to its packet-in on to (the controller\'s two legs included); null before a probe arrived and while down' }),
   lastSeen: Type.Union([Type.String(), Type.Null()], { description: 'when a probe last arrived (ISO 8601), or null' }),
+  lastProbed: Type.Union([Type.String(), Type.Null()], { description: 'when the controller last sent a probe for the pair (ISO 8601), or null: each pair is probed once a cycle, the probe interval or, with more pairs than the probe budget allows in it, longer' }),
 }, { $id: 'Tunnel', additionalProperties: false });
 
 export function tunnelRoutes(deps: ApiDeps) {
