@@ -102,31 +102,41 @@ function port(no: number, name: string): Port {
   };
 }
 
+/** OFPT_FLOW_MOD, and where an OpenFlow 1.3 flow-mod keeps its fields. */
+const FLOW_MOD = 14;
+
 /**
- * A switch's flow table keyed by table, priority and match (the
- * reconciler's flowKey): an add replaces the same flow, a strict delete
+ * A switch's flow table keyed by table, priority and match bytes (OpenFlow
+ * add/delete semantics for the controller's own encoding, which is the
+ * same for the same flow): an add replaces the same flow, a strict delete
  * removes it, a non-strict delete here only comes with an empty match and a
- * cookie mask (a stale round), over every table. O(1) per flow-mod, so the
- * agents (which share the controller's process) cost little beside it.
+ * cookie mask (a stale round), over every table. Flows are kept as the
+ * bytes that came (outside the JavaScript heap: a thousand agents' million
+ * flows would otherwise weigh on the controller's garbage collection, whose
+ * process they share) and decoded only for a flow-stats reply.
  */
 class KeyedTable {
-  private readonly byKey = new Map<string, FlowMod>();
-  get flows(): FlowMod[] { return [...this.byKey.values()]; }
+  private readonly byKey = new Map<string, { cookie: bigint; raw: Buffer }>();
+  get flows(): FlowMod[] { return [...this.byKey.values()].map((f) => decodeMessage(f.raw) as FlowMod); }
   get size(): number { return this.byKey.size; }
   keys(): IterableIterator<string> { return this.byKey.keys(); }
-  /** Applies a flow-mod; the keys it deleted. */
-  apply(fm: FlowMod): string[] {
-    if (fm.command === OFPFC_DELETE_STRICT) { const k = flowKey(fm); return this.byKey.delete(k) ? [k] : []; }
-    if (fm.command === OFPFC_DELETE) {
-      if (fm.match.length) throw new Error('bench agent: a non-strict delete with a match');
+  /** Applies a flow-mod frame (kept: a copy the caller no longer uses); the keys it deleted. */
+  apply(frame: Buffer): string[] {
+    const table = frame[24]!, command = frame[25]!, priority = frame.readUInt16BE(30);
+    const matchLen = frame.readUInt16BE(50);
+    const key = `${table}|${priority}|${frame.toString('hex', 52, 48 + matchLen)}`;
+    if (command === OFPFC_DELETE_STRICT) return this.byKey.delete(key) ? [key] : [];
+    if (command === OFPFC_DELETE) {
+      if (matchLen > 4) throw new Error('bench agent: a non-strict delete with a match');
+      const cookie = frame.readBigUInt64BE(8), mask = frame.readBigUInt64BE(16);
       const gone: string[] = [];
       for (const [k, f] of this.byKey) {
-        if ((f.cookie & fm.cookie_mask) === (fm.cookie & fm.cookie_mask) && (fm.table_id === OFPTT_ALL || f.table_id === fm.table_id)) { this.byKey.delete(k); gone.push(k); }
+        if ((f.cookie & mask) === (cookie & mask) && (table === OFPTT_ALL || Number(k.slice(0, k.indexOf('|'))) === table)) { this.byKey.delete(k); gone.push(k); }
       }
       return gone;
     }
-    if (fm.command !== OFPFC_ADD) throw new Error(`bench agent: flow-mod command ${fm.command}`);
-    this.byKey.set(flowKey(fm), fm);
+    if (command !== OFPFC_ADD) throw new Error(`bench agent: flow-mod command ${command}`);
+    this.byKey.set(key, { cookie: frame.readBigUInt64BE(8), raw: frame });
     return [];
   }
 }
@@ -154,7 +164,16 @@ class Agent {
     await new Promise<void>((res, rej) => { sock.once('connect', res); sock.once('error', rej); });
     sock.on('error', () => {});
     const framer = new Framer();
-    sock.on('data', (c) => framer.push(c, (f) => this.onMessage(decodeMessage(Buffer.from(f)))));
+    sock.on('data', (c) => framer.push(c, (f) => {
+      // flow-mods are counted and kept as bytes (KeyedTable); the rest decoded
+      if (f[1] === FLOW_MOD) {
+        this.flowMods++;
+        this.lastFlowModAt = performance.now();
+        for (const k of this.table.apply(Buffer.from(f))) this.deletedKeys.push(k);
+        return;
+      }
+      this.onMessage(decodeMessage(Buffer.from(f)));
+    }));
     this.sock = sock;
     this.send({ type: 'hello', xid: 1, elements: [{ type: 'versionbitmap', bitmaps: [0x10] }] });
   }
@@ -176,11 +195,6 @@ class Agent {
         const more = i + STATS_PER_PART < stats.length;
         this.send({ type: 'multipart_reply', xid: m.xid, flags: more ? OFPMPF_REPLY_MORE : 0, body: { kind: 'flow', stats: stats.slice(i, i + STATS_PER_PART) } });
       }
-    } else if (m.type === 'flow_mod') {
-      const fm = m as FlowMod;
-      this.flowMods++;
-      this.lastFlowModAt = performance.now();
-      for (const k of this.table.apply(fm)) this.deletedKeys.push(k);
     } else if (m.type === 'packet_out') {
       this.packetOuts++;
     } else if (m.type === 'echo_request') {

@@ -145,6 +145,8 @@ export class Connection extends EventEmitter {
   private out: Writer | null = null;
   private flushScheduled = false;
   private lastRx = Date.now();
+  /** when the keepalive last ran (a late one means the event loop was busy) */
+  private lastTick = 0;
   private echoTimer?: NodeJS.Timeout;
   private handshakeTimer?: NodeJS.Timeout;
   private readonly o: Required<ConnectionOptions>;
@@ -273,11 +275,14 @@ export class Connection extends EventEmitter {
         reject(e as Error);
         return;
       }
-      const timer = setTimeout(() => {
+      // judged after this turn's input is read: a reply waiting in the socket while the event loop was
+      // busy (a long computation, a garbage collection) arrived in time, it was only not read yet
+      const timer = setTimeout(() => setImmediate(() => {
         const p = this.pending.get(xid);
-        if (p) this.settle(xid, p);
+        if (!p) return; // answered meanwhile
+        this.settle(xid, p);
         reject(new RequestTimeout(`${m.type} xid ${xid} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
+      }), timeoutMs);
       this.pending.set(xid, { resolve, reject, timer, parts: [], bytes: 0, maxBytes });
     });
   }
@@ -335,10 +340,20 @@ export class Connection extends EventEmitter {
 
   private keepalive(): void {
     if (this.state === 'closed') return;
-    const idle = Date.now() - this.lastRx;
+    // a tick that comes late means this controller was busy: a switch is not silent while nobody listened
+    const now = Date.now(), every = Math.max(100, Math.floor(this.o.echoIntervalMs / 2));
+    const stalled = this.lastTick ? now - this.lastTick - every : 0;
+    this.lastTick = now;
+    if (stalled > every) this.lastRx = Math.min(now, this.lastRx + stalled);
+    const idle = now - this.lastRx;
     if (idle > this.o.deadAfterMs) {
-      this.log.warn({ idleMs: idle }, 'switch silent, declaring it dead');
-      this.close('echo timeout');
+      // judged after this turn's input is read (see request): a controller that was busy has not heard a silent switch
+      setImmediate(() => {
+        const still = Date.now() - this.lastRx;
+        if (this.state === 'closed' || still <= this.o.deadAfterMs) return;
+        this.log.warn({ idleMs: still }, 'switch silent, declaring it dead');
+        this.close('echo timeout');
+      });
     } else if (idle > this.o.echoIntervalMs && this.state !== 'hello') {
       try { this.send({ type: 'echo_request', data: Buffer.alloc(0) }); } catch { /* over a limit: aborted */ }
     }
