@@ -64,12 +64,19 @@ export class EtcdStore extends Store {
     }
     this.capture();
     // every write statement outside a transaction is one (and goes to etcd)
+    // (statements are cached by their SQL and shared with this store's own `prep`, which applies other
+    // controllers' rows and must not make a transaction of them: the wrapper is a view, the statement is untouched)
+    const views = new WeakMap<object, Database.Statement>();
     (this.db as { prepare: unknown }).prepare = (sql: string) => {
       const st = this.prep(sql);
       if (st.readonly) return st;
-      const run = st.run.bind(st);
-      (st as { run: unknown }).run = (...a: unknown[]) => (this.inTx ? run(...a) : this.tx(() => run(...a)));
-      return st;
+      let v = views.get(st);
+      if (!v) {
+        const run = (...a: unknown[]) => (this.inTx ? st.run(...a) : this.tx(() => st.run(...a)));
+        v = new Proxy(st, { get: (t, k) => (k === 'run' ? run : typeof (t as unknown as Record<string | symbol, unknown>)[k] === 'function' ? ((t as unknown as Record<string | symbol, (...x: unknown[]) => unknown>)[k]!).bind(t) : (t as unknown as Record<string | symbol, unknown>)[k]) });
+        views.set(st, v);
+      }
+      return v;
     };
     try {
       this.link = new EtcdLink(etcd);
