@@ -160,12 +160,13 @@ export class EtcdStore extends Store {
     if (!this.repair()) throw storeUnavailable(`etcd: ${this.broken}`);
     for (let attempt = 1; ; attempt++) {
       this.drain();
-      this.inTx = true;
       let result: T;
       let changes: KvChange[];
-      this.prep('DELETE FROM _weft_changes').run();
+      // (a BEGIN that fails, inside a transaction opened another way, must not leave inTx set: every later write would stay local)
       this.db.exec('BEGIN IMMEDIATE');
+      this.inTx = true;
       try {
+        this.prep('DELETE FROM _weft_changes').run();
         result = fn();
         changes = this.collect();
       } catch (e) {

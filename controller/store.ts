@@ -262,7 +262,8 @@ export class Store {
     try {
       const st = this.db.prepare(`INSERT INTO switches (dpid, first_seen, last_seen, last_remote) VALUES (?, ?, ?, ?)
         ON CONFLICT(dpid) DO UPDATE SET last_seen = excluded.last_seen, last_remote = excluded.last_remote`);
-      this.db.transaction(() => { for (const [dpid, s] of batch) st.run(dpid, s.at, s.at, s.remote); })();
+      // the store's own transaction (with etcd, writes made outside it go through it anyway)
+      this.tx(() => { for (const [dpid, s] of batch) st.run(dpid, s.at, s.at, s.remote); });
     } catch {
       // a damaged store degrades (the guarded statements see to it, see health); the switches were adopted all the same
     }

@@ -205,3 +205,15 @@ test('IPsec keys are the cluster\'s: every controller hands a host the same VTEP
   assert.notEqual(view(b), before);
   assert.equal(cfg(b, 'h1').generation, 2);
 });
+
+test('switch connects written in a batch (a local table) leave later writes going to etcd: another store sees them', { skip }, async () => {
+  const a = node('/t-seen/');
+  const b = node('/t-seen/');
+  a.store.switchSeen('00000000000000c1', '127.0.0.1:1');
+  a.store.switchSeen('00000000000000c2', '127.0.0.1:2');
+  assert.equal(a.store.knownSwitches().length, 2, 'written (read flushes the batch)');
+  // the batch's own transaction must not leave the store believing it is in one: this write goes to etcd
+  a.svc.createHost({ name: 'seen1', dpid: '00000000000000c1', underlayIp: '172.31.234.31' });
+  await waitFor(() => b.svc.resources.host('seen1'), { what: 'b sees the host written after the batch' });
+  assert.equal(b.store.knownSwitches().length, 0, 'switches seen stay local');
+});
