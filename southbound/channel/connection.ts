@@ -174,7 +174,10 @@ export class Connection extends EventEmitter {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));
     socket.on('close', () => this.teardown('socket closed'));
-    this.handshakeTimer = setTimeout(() => this.abort(`no handshake within ${this.o.handshakeTimeoutMs} ms`), this.o.handshakeTimeoutMs);
+    // judged after this turn's input is read (see request)
+    this.handshakeTimer = setTimeout(() => setImmediate(() => {
+      if (this.state !== 'ready' && this.state !== 'closed') this.abort(`no handshake within ${this.o.handshakeTimeoutMs} ms`);
+    }), this.o.handshakeTimeoutMs);
     this.echoTimer = setInterval(() => this.keepalive(), Math.max(100, Math.floor(this.o.echoIntervalMs / 2)));
     this.send({ type: 'hello', elements: [{ type: 'versionbitmap', bitmaps: [1 << OFP_VERSION] }] });
   }
