@@ -161,6 +161,7 @@ class Agent {
 
   /** closed by the bench (no reconnect), and how many times the controller closed it */
   private closing = false;
+  private again?: NodeJS.Timeout;
   reconnects = 0;
 
   async connect(ofPort: number): Promise<void> {
@@ -172,7 +173,8 @@ class Agent {
     sock.on('close', () => {
       if (this.closing || this.sock !== sock) return;
       this.reconnects++;
-      setTimeout(() => { if (!this.closing) this.connect(ofPort).catch(() => undefined); }, 1000).unref();
+      this.again = setTimeout(() => { if (!this.closing) this.connect(ofPort).catch(() => undefined); }, 1000);
+      this.again.unref();
     });
     const framer = new Framer();
     sock.on('data', (c) => framer.push(c, (f) => {
@@ -189,7 +191,7 @@ class Agent {
     this.send({ type: 'hello', xid: 1, elements: [{ type: 'versionbitmap', bitmaps: [0x10] }] });
   }
 
-  close(): void { this.closing = true; this.sock?.destroy(); }
+  close(): void { this.closing = true; clearTimeout(this.again); this.sock?.destroy(); }
 
   private send(m: OfpMessage): void { if (this.sock && !this.sock.destroyed) this.sock.write(encodeMessage(m)); }
 
@@ -392,9 +394,10 @@ async function main(): Promise<void> {
     // ---- 3. restart and resync
     if (!RESTART) return;
     const flowsBefore = agents.reduce((s, a) => s + a.table.size, 0);
+    // the agents hang up first (as OVS would see its controller go), then the controller stops
+    for (const a of agents) { a.close(); a.deletedKeys = []; a.barriers = 0; a.reconnects = 0; }
     await c.cleanup();
     c = undefined;
-    for (const a of agents) { a.close(); a.deletedKeys = []; a.barriers = 0; }
     t0 = performance.now();
     cpu0 = process.cpuUsage();
     const prof = process.env.BENCH_PROFILE_RESTART ? await startProfile() : undefined;

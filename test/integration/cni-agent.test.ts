@@ -4,6 +4,7 @@
 // cross-host ping and TCP, concurrent ADDs, and the fallback to the Node
 // plugin when the agent is not running.
 import { test, before, after } from 'node:test';
+import { waitFor } from '../helpers/wait';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,6 +35,8 @@ test('weft-cni through the host agent', async (t) => {
   const bConf = lab.conf(1, 'agn', withAgent);
   const b = await rt.add(bConf, { containerId: 'ag-b', netns: bCt.netnsPath, ifName: 'eth0' }) as unknown as CniResult;
   const bIp = ipOf(b);
+  // (the agent's log line comes through a pipe, maybe after the answer)
+  await waitFor(() => agent!.calls().length > 0, { what: 'the agent\'s log of the ADD', timeoutMs: 5000 });
   assert.deepEqual(agent.calls(), [['ADD', 'ag-b', 0]], 'the ADD ran in the agent');
   // its kernel work went to the agent's resident weft-plumb, not to a process per step
   const children = () => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
@@ -63,6 +66,7 @@ test('weft-cni through the host agent', async (t) => {
     assert.equal(err?.code, 7, JSON.stringify(err));
     assert.match(err!.msg, /no-such-net/);
     assert.equal((await weft.call<unknown[]>('GET', '/v1/endpoints?containerId=ag-bad')).body.length, 0, 'nothing left behind');
+    await waitFor(() => agent!.calls().at(-1)?.[1] === 'ag-bad', { what: 'the agent\'s log of ag-bad', timeoutMs: 5000 });
     assert.deepEqual(agent!.calls().at(-1), ['ADD', 'ag-bad', 1]);
   });
 
@@ -78,6 +82,7 @@ test('weft-cni through the host agent', async (t) => {
     assert.equal((await weft.call<unknown[]>('GET', '/v1/endpoints?containerId=ag-tok')).body.length, 0, 'nothing left behind');
     const links = (JSON.parse(await c.exec(['ip', '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname);
     assert.deepEqual(links, ['lo'], 'no interface left in the container');
+    await waitFor(() => agent!.calls().at(-1)?.[1] === 'ag-tok', { what: 'the agent\'s log of ag-tok', timeoutMs: 5000 });
     assert.deepEqual(agent!.calls().at(-1), ['ADD', 'ag-tok', 1]);
   });
 
@@ -98,6 +103,7 @@ test('weft-cni through the host agent', async (t) => {
     assert.equal((await a.ct.ping(bIp, { count: 1, timeoutS: 1 })).received, 0);
     assert.ok(pIps.length > 0, 'the containers of the previous step are there');
     assert.equal((await a.ct.ping(pIps[0]!, { count: 2 })).received, 2, 'the control: a still reaches another container on that host');
+    await waitFor(() => agent!.calls().filter(([c, id]) => c === 'DEL' && id === 'ag-b').length >= 2, { what: 'the agent\'s log of both DELs', timeoutMs: 5000 });
     assert.deepEqual(agent!.calls().slice(-2), [['DEL', 'ag-b', 0], ['DEL', 'ag-b', 0]]);
   });
 
