@@ -77,7 +77,7 @@ export class ContainerService {
     }, round, log.child({ component: 'reconciler' }));
     // any event may change what a bridge should hold (a host, network or endpoint, a switch or a port): forget them all
     bus.on('*', () => this.flowCache.clear());
-    this.ipsec = new IpsecKeys(store, this.resources, bus, log.child({ component: 'ipsec' }));
+    this.ipsec = new IpsecKeys(store, this.resources, log.child({ component: 'ipsec' }));
     this.ipsec.onVtepsChanged = () => { this.source?.refresh?.(); this.flowCache.clear(); void this.resyncAll().catch(() => undefined); };
     this.readiness = new Readiness(this.resources, this.reconciler, (dpid) => new Set((connOf(dpid)?.ports ?? []).map((p) => p.name)), bus, log);
     try {

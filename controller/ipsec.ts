@@ -16,7 +16,6 @@ import { randomBytes, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Store } from './store';
 import type { Resources, HostRec } from './resources';
-import type { EventBus } from './events';
 import { Cidr, parseCidr, intToIp, ipToInt, overlaps } from './ipv4';
 
 export const DEFAULT_VTEP_CIDR = '198.18.0.0/16';
@@ -68,13 +67,8 @@ export class IpsecKeys {
   onVtepsChanged?: () => void;
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly store: Store, private readonly resources: Resources, bus: EventBus, private readonly log: Logger) {
-    // a registered host gets its VTEP and its keys at once (the event is emitted synchronously after the insert)
-    // (a failure here is logged, not thrown: the bus's other listeners, the flow source's view among them, still get the event)
-    bus.on('host.registered', (e) => {
-      try { this.ensureHost(e.name); } catch (err) { this.log.error({ host: e.name, err: (err as Error).message }, 'IPsec: no VTEP or keys for a new host'); }
-    });
-  }
+  /** (A new host gets its VTEP in its registration's transaction: ContainerService.createHost calls ensureHost.) */
+  constructor(private readonly store: Store, private readonly resources: Resources, private readonly log: Logger) {}
 
   /** The VTEP range and the periodic rekey (--ipsec-vtep-cidr, --ipsec-rekey-interval): hosts outside the range get new VTEPs. */
   configure(o: { vtepCidr?: string; rekeyIntervalS?: number }): void {

@@ -324,10 +324,9 @@ export class Reconciler {
         c.send(flowMod({ command: OFPFC_DELETE, table_id: OFPTT_ALL, cookie: BigInt(r) << ROUND_SHIFT, cookie_mask: ROUND_MASK }));
       }
       if (stale.length) await c.barrier();
-      this.installed.set(dpid, want);
+      // installed and desired are kept apart from here on (wanted() kept `want` as the desired flows of the next diff)
+      this.installed.set(dpid, new Map(want));
       this.confirmed.set(dpid, new Map(want));
-      // the installed map is the desired one of this sync: the next diff starts from a copy
-      this.wants.set(dpid, { want: new Map(want), dups: this.wants.get(dpid)?.dups ?? new Set() });
       this.log.info({ dpid, flows: want.size, staleRounds: stale, round: this.round }, 'switch flows reconciled');
       return { added: want.size, deleted: 0, staleRounds: stale };
     }));

@@ -73,7 +73,13 @@ export class EtcdStore extends Store {
       let v = views.get(st);
       if (!v) {
         const run = (...a: unknown[]) => (this.inTx ? st.run(...a) : this.tx(() => st.run(...a)));
-        v = new Proxy(st, { get: (t, k) => (k === 'run' ? run : typeof (t as unknown as Record<string | symbol, unknown>)[k] === 'function' ? ((t as unknown as Record<string | symbol, (...x: unknown[]) => unknown>)[k]!).bind(t) : (t as unknown as Record<string | symbol, unknown>)[k]) });
+        v = new Proxy(st, {
+          get: (t, k) => {
+            if (k === 'run') return run;
+            const x: unknown = Reflect.get(t, k);
+            return typeof x === 'function' ? x.bind(t) : x;
+          },
+        });
         views.set(st, v);
       }
       return v;
