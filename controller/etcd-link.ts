@@ -158,7 +158,8 @@ export function explainEtcdError(msg: string, o: { tls: boolean; clientCert: boo
       return hs(o.clientCert ? 'etcd refused the client certificate (--etcd-cert is not signed by a CA etcd trusts, its --trusted-ca-file)' : 'etcd asks for a client certificate: give --etcd-cert and --etcd-key');
     }
     if (/wrong version number|packet length too long|unknown protocol|http request/i.test(msg)) return hs('etcd does not speak TLS on that port (its client URL is http://: drop --etcd-ca)');
-    if (/disconnected before secure TLS connection/i.test(msg)) return hs('etcd closed the connection in the handshake: does it serve TLS on that port? (its client URL must be https://)');
+    // (a plain server may close the connection, or reset it, on a ClientHello)
+    if (/disconnected before secure TLS connection|No connection established.*ECONNRESET/is.test(msg)) return hs('etcd closed the connection in the handshake: does it serve TLS on that port? (its client URL must be https://)');
   } else if (o.plainAnswersTls) {
     return `etcd at ${o.plainAnswersTls} speaks TLS (https): give --etcd-ca, and --etcd-cert/--etcd-key if it asks for a client certificate (${d})`;
   }
