@@ -191,7 +191,8 @@ class Agent {
     this.send({ type: 'hello', xid: 1, elements: [{ type: 'versionbitmap', bitmaps: [0x10] }] });
   }
 
-  close(): void { this.closing = true; clearTimeout(this.again); this.sock?.destroy(); }
+  /** (forgets the socket: its close, which may come after the next connect began, is not the controller's) */
+  close(): void { this.closing = true; clearTimeout(this.again); this.sock?.destroy(); this.sock = undefined; }
 
   private send(m: OfpMessage): void { if (this.sock && !this.sock.destroyed) this.sock.write(encodeMessage(m)); }
 

@@ -194,6 +194,27 @@ export class FlowCache {
   }
 }
 
+/**
+ * Flows that are the same on every host that sees an item alike (another
+ * host's block, say), kept once for all of them: at 1000 hosts, each host
+ * holding its own copy of every remote block's route was most of the heap,
+ * and computing them again most of a restart. `item` is the object they are
+ * of (kept while it lives), `deps` every other object they read (compared by
+ * identity: when one differs they are computed again), and `view` what the
+ * host's context adds to them (its ports, its source networks) as a string:
+ * everything else the function reads must be in one of those. Flows are
+ * never mutated once built, so sharing the objects is safe (and the
+ * reconciler's keys, bodies and rounded copies are shared with them).
+ */
+const sharedFlows = new WeakMap<object, { deps: readonly unknown[]; byView: Map<string, FlowMod[]> }>();
+function sharedAcrossHosts(item: object, deps: readonly unknown[], view: string, f: () => FlowMod[]): FlowMod[] {
+  let e = sharedFlows.get(item);
+  if (!e || !sameDeps(e.deps, deps)) sharedFlows.set(item, (e = { deps, byView: new Map() }));
+  let flows = e.byView.get(view);
+  if (!flows) e.byView.set(view, (flows = f()));
+  return flows;
+}
+
 /** This host's endpoints, in every state. */
 export const localEndpointsOf = (s: HostState): EndpointRec[] => s.localEndpoints ?? s.endpoints.filter((e) => e.host === s.host);
 /** Other hosts' endpoints, or a superset holding every one their host's blocks do not describe. */
@@ -202,6 +223,8 @@ export const remoteEndpointsOf = (s: HostState): EndpointRec[] => s.remoteEndpoi
 export interface Ctx {
   s: HostState;
   memo: Memo;
+  /** Flows shared by every host that sees an item alike (sharedAcrossHosts); computed anew without a cache (from scratch). */
+  shared(item: object, deps: readonly unknown[], view: string, f: () => FlowMod[]): FlowMod[];
   /** an endpoint's port: the one OVS has, or (not there yet) the number it asked OVS for */
   portOf(e: EndpointRec): number | undefined;
   /** endpoints of this host that have a port */
@@ -252,7 +275,7 @@ export function context(s: HostState): Ctx {
   const services = (s.services ?? []).filter((x) => localNetIds.has(x.networkId) && s.networks.get(x.networkId)?.mode !== 'underlay');
   const stun = s.secureTunnelPort;
   return {
-    s, memo: s.cache?.memo ?? NO_MEMO, portOf, local, localNets, localNetIds, cidr, routed, tun, stun, services, serviceNets: new Set(services.map((x) => x.networkId)),
+    s, memo: s.cache?.memo ?? NO_MEMO, shared: s.cache ? sharedAcrossHosts : (_i, _d, _v, f) => f(), portOf, local, localNets, localNetIds, cidr, routed, tun, stun, services, serviceNets: new Set(services.map((x) => x.networkId)),
     policy: !!s.policies?.length && local.some((e) => s.policies!.some((p) => policySelects(p, e))),
     myPhyMac: s.phyMac?.(s.host),
     myUplinkMac: s.uplinkMac?.(s.host),

@@ -47,7 +47,7 @@ function remoteBlocksFlows(c: Ctx): FlowMod[] {
         const n = s.networks.get(b.networkId);
         const owner = b.host ? s.hosts.get(b.host) : undefined;
         if (!n || !tunneled(n) || !owner || owner.name === s.host) continue;
-        for (const f of c.memo(`overlayBlock:${n.id}/${b.base}`, [b, owner], () => remoteBlockFlows(c, b, n, owner))) fs.push(f);
+        for (const f of c.memo(`overlayBlock:${n.id}/${b.base}`, [b, owner], () => c.shared(b, [n, owner], remoteBlockView(c, n), () => remoteBlockFlows(c, b, n, owner)))) fs.push(f);
       }
       return fs;
     })) out.push(f);
@@ -86,6 +86,10 @@ function classifierFlows(c: Ctx): FlowMod[] {
   }
   return out;
 }
+
+/** What remoteBlockFlows reads of this host's context, besides the block, its network and its owner (shared across hosts). */
+const remoteBlockView = (c: Ctx, n: NetworkRec): string =>
+  `overlay|${c.localNetIds.has(n.id) ? 1 : 0}|${c.tunnelPortOf(n) ?? ''}|${c.routableFrom(n).map((x) => x.id).join(',')}`;
 
 /** Another host's block of a tunneled network (nothing while the tunnel to it is missing: never in clear). */
 function remoteBlockFlows(c: Ctx, b: Block, n: NetworkRec, owner: HostRec): FlowMod[] {

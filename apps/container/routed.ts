@@ -35,7 +35,7 @@ export function routedFlows(c: Ctx): FlowMod[] {
     if (!n || n.mode !== 'routed' || n.encrypted || !b.host || b.host === s.host) continue;
     const peer = peerMac(b.host);
     if (!peer) continue;
-    for (const f of c.memo(`routedBlock:${n.id}/${b.base}`, [b, peer], () => routedBlockFlows(c, b, n, peer))) out.push(f);
+    for (const f of c.memo(`routedBlock:${n.id}/${b.base}`, [b, peer], () => c.shared(b, [n, peer], `routed|${s.patchPort}|${c.routableFrom(n).map((x) => x.id).join(',')}`, () => routedBlockFlows(c, b, n, peer)))) out.push(f);
   }
   // remote routed endpoints living on an address their host's blocks do not hold: a /32 route
   for (const e of remoteEndpointsOf(s)) {

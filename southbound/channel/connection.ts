@@ -191,11 +191,34 @@ export class Connection extends EventEmitter {
     return this.write(m, m.xid ? m.xid : this.allocXid());
   }
 
+  /**
+   * Queue a message encoded before (encodeMessage), under a new xid: a flow
+   * many switches get (another host's block) is encoded once for all of
+   * them. Returns the xid.
+   */
+  sendEncoded(frame: Buffer): number {
+    if (this.state === 'closed') throw new ConnectionClosed('connection closed');
+    if (frame.length < 8 || frame.readUInt16BE(2) !== frame.length) throw new Error('sendEncoded: not one encoded OpenFlow message');
+    const xid = this.allocXid();
+    if (!this.out) this.out = new Writer(16384);
+    const at = this.out.pos;
+    this.out.bytes(frame);
+    this.out.patchU32(at + 4, xid);
+    this.afterWrite();
+    return xid;
+  }
+
   /** Queue a message with exactly this xid (replies to the switch keep its xid, 0 included). */
   private write(m: Outgoing, xid: number): number {
     if (this.state === 'closed') throw new ConnectionClosed('connection closed');
     if (!this.out) this.out = new Writer(16384);
     encodeInto(this.out, m, xid);
+    this.afterWrite();
+    return xid;
+  }
+
+  /** Output grew: over the limit, the connection is aborted; otherwise a flush is scheduled. */
+  private afterWrite(): void {
     if (this.buffered > this.bufferLimit) {
       const msg = `${this.buffered} bytes buffered for the switch, over the limit of ${this.bufferLimit}`;
       this.abort(msg);
@@ -205,7 +228,6 @@ export class Connection extends EventEmitter {
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());
     }
-    return xid;
   }
 
   /**

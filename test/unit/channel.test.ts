@@ -108,6 +108,35 @@ test('multipart replies with the MORE flag are reassembled', async () => {
   await assert.rejects(conn.request({ type: 'get_config_request' }, 200), RequestTimeout);
 });
 
+test('a flow-mod encoded once is sent to two switches, each with its own xid, in order with the messages around it; a frame that is not one message is refused', async () => {
+  const ctl = await ctlP;
+  const [s1, s2] = [await sw({ dpid: 0xe51n }), await sw({ dpid: 0xe52n })];
+  await waitFor(() => ctl.registry.get('0000000000000e51') && ctl.registry.get('0000000000000e52'), { what: 'registered' });
+  const frame = encodeMessage({ ...flowMod({ priority: 77, table_id: 3, cookie: 0x1234n, match: [{ field: 'in_port', value: 9 }] }), xid: 0 });
+  const xids: number[] = [];
+  for (const d of ['0000000000000e51', '0000000000000e52']) {
+    const c = ctl.registry.get(d)!;
+    c.send(flowMod({ priority: 76, table_id: 3 }));
+    xids.push(c.sendEncoded(frame));
+    c.send(flowMod({ priority: 78, table_id: 3 }));
+  }
+  for (const [i, s] of [s1, s2].entries()) {
+    const got = await s.waitFor('flow_mod', (m) => m.priority === 77);
+    assert.equal(got.xid, xids[i]);
+    assert.equal(got.cookie, 0x1234n);
+    assert.deepEqual(got.match, [{ field: 'in_port', value: 9 }]);
+    // in order: 76, 77, 78 (one output stream)
+    await waitFor(() => s.received.some((m) => m.type === 'flow_mod' && m.priority === 78), { what: 'the last flow-mod' });
+    assert.deepEqual(s.received.filter((m) => m.type === 'flow_mod' && [76, 77, 78].includes(m.priority)).map((m) => m.type === 'flow_mod' ? m.priority : 0), [76, 77, 78]);
+  }
+  assert.notEqual(xids[0], 0);
+  // the cached frame itself is not changed by sending it
+  assert.equal(frame.readUInt32BE(4), 0);
+  const c = ctl.registry.get('0000000000000e51')!;
+  assert.throws(() => c.sendEncoded(Buffer.concat([frame, frame])), /not one encoded OpenFlow message/);
+  assert.throws(() => c.sendEncoded(Buffer.alloc(4)), /not one encoded OpenFlow message/);
+});
+
 test('echo keepalive is answered and a silent switch is declared dead', async () => {
   const ctl = await ctlP;
   const s = await sw({ dpid: 0xdeadn });

@@ -17,7 +17,7 @@ import { EventBus } from '../../controller/events';
 import { ContainerService } from '../../controller/container-service';
 import { ContainerFlowSource } from '../../apps/container-flow-source';
 import { flowKey } from '../../controller/reconciler';
-import { TUNNEL_PORT, SECURE_TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT } from '../../controller/pipeline';
+import { TUNNEL_PORT, SECURE_TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, objectId } from '../../controller/pipeline';
 import { OFPP_LOCAL } from '../../southbound/codec';
 import type { FlowMod, Port } from '../../southbound/codec';
 import type { Connection } from '../../southbound/channel';
@@ -289,6 +289,48 @@ test('after one attach only that endpoint\'s flows are computed again on its hos
     assert.deepEqual(d.added, third.filter((f) => !new Set(after).has(f)));
     assert.equal(third.filter((f) => !new Set(after).has(f)).length, 1, 'one new flow object: the route to the new block');
     assert.deepEqual(canon(third), canon(w.src.scratchFlows(hs[0]!.dpid)));
+  } finally {
+    w.cleanup();
+  }
+});
+
+test('hosts that see another host\'s block alike share its route\'s flow objects; a host whose context differs gets its own', async () => {
+  const w = world();
+  try {
+    w.svc.createNetwork(NETWORKS[0]!);
+    const hs = ['a', 'b', 'c', 'd'].map((n, i) => {
+      const dpid = (0xd00 + i).toString(16).padStart(16, '0');
+      w.svc.createHost({ name: n, dpid, underlayIp: `192.168.52.${i + 2}` });
+      // d's tunnel port has another number: its routes output elsewhere
+      w.conns.set(dpid, { ports: [port(n === 'd' ? 7 : 1, TUNNEL_PORT)] });
+      return { name: n, dpid };
+    });
+    for (const h of hs) w.svc.createEndpoint({ containerId: `c-${h.name}`, ifName: 'eth0', host: h.name, network: 'ov1' });
+    const blockOfC = w.svc.ipam.allBlocks().find((b) => b.host === 'c')!;
+    // a block's flows carry its id in their cookie
+    const flowsOf = (dpid: string, b: { networkId: number; base: number }) => w.src.desiredFlows(dpid).filter((f) => Number(f.cookie & 0xffffffffn) === objectId(`${b.networkId}/${b.base}`));
+    const routeTo = (dpid: string) => flowsOf(dpid, blockOfC);
+    const [ra, rb, rd] = [routeTo(hs[0]!.dpid), routeTo(hs[1]!.dpid), routeTo(hs[3]!.dpid)];
+    assert.equal(ra.length, 1, 'a routes to c\'s block');
+    assert.equal(ra[0], rb[0], 'a and b hold the same object for it');
+    assert.equal(rd.length, 1);
+    assert.notEqual(rd[0], ra[0], 'd (another tunnel port) has its own');
+    assert.notDeepEqual(rd[0]!.instructions, ra[0]!.instructions);
+    // each is what a computation from scratch gives
+    for (const h of hs) assert.deepEqual(canon(w.src.desiredFlows(h.dpid)), canon(w.src.scratchFlows(h.dpid)));
+    // c's host record changes (another underlay address): both compute the route again, and still share it
+    for (const e of w.svc.resources.endpoints({ host: 'c' })) await w.svc.deleteEndpoint(e.id);
+    w.svc.deleteHost('c');
+    w.svc.createHost({ name: 'c', dpid: hs[2]!.dpid, underlayIp: '192.168.52.99' });
+    w.svc.createEndpoint({ containerId: 'c-c2', ifName: 'eth0', host: 'c', network: 'ov1' });
+    const blockOfC2 = w.svc.ipam.allBlocks().find((b) => b.host === 'c')!;
+    const to = (dpid: string) => flowsOf(dpid, blockOfC2);
+    const [a2, b2] = [to(hs[0]!.dpid), to(hs[1]!.dpid)];
+    assert.equal(a2.length, 1);
+    assert.equal(a2[0], b2[0]);
+    assert.ok(JSON.stringify(a2[0]!.instructions, big).includes('192.168.52.99'), 'the route leads to c\'s new address');
+    for (const h of hs) assert.deepEqual(canon(w.src.desiredFlows(h.dpid)), canon(w.src.scratchFlows(h.dpid)));
+    await w.svc.resyncAll(); // (the host's removal started one: it ends before the store closes)
   } finally {
     w.cleanup();
   }

@@ -11,7 +11,7 @@ import { containerFlows } from '../../apps/container-network';
 import { repoRoot } from '../helpers/paths';
 import { FakeTable } from '../helpers/fake-table';
 import type { EndpointRec, NetworkRec } from '../../controller/resources';
-import { OfpMessage, Outgoing, FlowMod } from '../../southbound/codec';
+import { OfpMessage, Outgoing, FlowMod, flowMod } from '../../southbound/codec';
 import type { Connection } from '../../southbound/channel';
 
 test('the builder refuses fields and gotos a table does not declare', () => {
@@ -89,13 +89,20 @@ test('reconciler: full sync installs the round and deletes older rounds; then mi
   endpoints = [endpoints[0]];
   const sent2: OfpMessage[] = [];
   const r2 = new Reconciler(() => fakeConn(table, sent2), source, 2, pino({ level: 'silent' }));
+  // (and flows of other rounds: an older one, and round 0, a trace's; round 3's bits are a superset of round 2's)
+  for (const [round, port] of [[1, 90], [0, 91], [3, 92], [0x8002, 93]] as const) {
+    table.apply({ ...flowMod({ table_id: 7, priority: 5, match: [{ field: 'in_port', value: port }], cookie: BigInt(round) << 48n }), xid: 0 } as FlowMod);
+  }
   const st = await r2.fullSync('d');
-  assert.deepEqual(st.staleRounds, [1]);
-  assert.equal(table.flows.length, 10 + 3 + 3);
+  assert.equal(st.added, 10 + 3 + 3);
+  assert.equal(table.flows.length, 10 + 3 + 3, 'every flow of another round is gone');
   assert.ok(table.flows.every((f) => roundOf(f.cookie) === 2));
-  // the round-2 adds came before the round-1 delete
+  // the round-2 adds came before the deletes, which read nothing from the switch (16 by cookie mask, one per round bit)
+  const deletes = sent2.filter((m) => m.type === 'flow_mod' && m.command === 3);
+  assert.equal(deletes.length, 16);
   const firstDelete = sent2.findIndex((m) => m.type === 'flow_mod' && m.command === 3);
   assert.ok(firstDelete > sent2.filter((m) => m.type === 'flow_mod' && m.command === 0).length - 1);
+  assert.equal(sent2.filter((m) => m.type === 'multipart_request').length, 0);
   // steady state: adding one endpoint sends exactly its three flows and nothing else
   endpoints = [...endpoints, ep('c', '10.1.0.4', 'pc')];
   sent2.length = 0;
