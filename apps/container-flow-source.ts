@@ -9,7 +9,7 @@ import type { Ipam, Block } from '../controller/ipam';
 import type { EventBus } from '../controller/events';
 import { TUNNEL_PORT, SECURE_TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, uplinkOf, bridgeMac } from '../controller/pipeline';
 import { containerFlows, containerGroups, phyFlows, FlowCache, HostState } from './container-network';
-import { ClusterView } from './container/cluster-view';
+import { ClusterView, BlockTree } from './container/cluster-view';
 import { tunnelProbeMeter } from './container/tunnel-probe';
 
 export interface ContainerState {
@@ -121,13 +121,15 @@ export class ContainerFlowSource implements FlowSource {
 
   /** br-int's select groups (services); none on br-phy. */
   desiredGroups(dpid: string): GroupSpec[] {
-    const st = this.hostState(dpid, this.viewCluster(this.cluster()));
+    const v = this.cluster();
+    if (!v.services.length) return []; // (groups are services': with none, no host state to assemble per sync)
+    const st = this.hostState(dpid, this.viewCluster(v));
     return st && !st.phy ? containerGroups(st.state) : [];
   }
 
   private viewCluster(v: ClusterView): ClusterInput {
     return {
-      hosts: v.hosts, networks: v.networks, endpoints: () => v.all(), blocks: v.blocks, blockBuckets: v.blockBuckets, policies: v.policies, services: v.services,
+      hosts: v.hosts, networks: v.networks, endpoints: () => v.all(), blocks: v.blocks, blockTree: v.blockTree, policies: v.policies, services: v.services,
       local: (h) => v.local(h), remote: () => v.remote(), mappings: (h) => v.mappings(h), byDpid: (d) => v.hostByDpid(d), byPhyDpid: (d) => v.hostByPhyDpid(d),
     };
   }
@@ -152,7 +154,7 @@ export class ContainerFlowSource implements FlowSource {
       networks: cl.networks,
       localEndpoints: cl.local?.(host.name),
       blocks: cl.blocks,
-      blockBuckets: cl.blockBuckets,
+      blockTree: cl.blockTree,
       mappings: cl.mappings ? cl.mappings(host.name) : resources.portMappings({ host: host.name }),
       policies: cl.policies,
       services: cl.services,
@@ -173,7 +175,7 @@ export class ContainerFlowSource implements FlowSource {
 
 /** The cluster a host's computation reads: the view's (with its indexes and a cache) or the store's. */
 interface ClusterInput {
-  hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: () => EndpointRec[]; blocks: Block[]; blockBuckets?: Block[][]; policies: PolicyRec[]; services: ServiceRec[];
+  hosts: Map<string, HostRec>; networks: Map<number, NetworkRec>; endpoints: () => EndpointRec[]; blocks: Block[]; blockTree?: BlockTree; policies: PolicyRec[]; services: ServiceRec[];
   local?: (host: string) => EndpointRec[]; remote?: () => EndpointRec[]; mappings?: (host: string) => PortMapping[]; cache?: FlowCache;
   byDpid?: (dpid: string) => HostRec | undefined; byPhyDpid?: (dpid: string) => HostRec | undefined;
 }

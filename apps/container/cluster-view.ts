@@ -27,22 +27,43 @@ function keep<K, V>(old: Map<K, V> | undefined, fresh: Map<K, V>): Map<K, V> {
   return fresh;
 }
 
-/** Buckets of blocks: a claim recomputes one bucket's flows on each host, not every block's. */
-export const BLOCK_BUCKETS = 64;
+/**
+ * The blocks in a tree of fixed buckets, BLOCK_FANOUT wide and
+ * BLOCK_TREE_DEPTH deep (512 leaves): a node keeps its array while nothing
+ * under it changed, so a claim recomputes one path on each host (8 + 8 + 8
+ * lookups and one leaf's few blocks) instead of a lookup per bucket or per
+ * block: at 1000 hosts a claim makes every host compute, and those lookups
+ * were most of it.
+ */
+export const BLOCK_FANOUT = 8;
+export const BLOCK_TREE_DEPTH = 3;
+/** A node: its children (inner nodes), or its blocks (a leaf, at depth 0). */
+export type BlockTree = BlockTree[] | Block[];
 
-/** The blocks by bucket (network and base hashed; in the blocks' order), each bucket's old array kept where its blocks are the same. */
-export function bucketBlocks(blocks: Block[], old: Block[][] = []): Block[][] {
-  const out: Block[][] = Array.from({ length: BLOCK_BUCKETS }, () => []);
-  for (const b of blocks) out[(Math.imul(b.networkId, 0x9e3779b1) ^ Math.imul(b.base, 0x85ebca6b)) >>> 26]!.push(b);
-  return out.map((bucket, i) => { const o = old[i]; return o && o.length === bucket.length && o.every((b, j) => b === bucket[j]) ? o : bucket; });
+const sameArray = <T>(a: readonly T[] | undefined, b: readonly T[]): boolean =>
+  !!a && a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** The blocks by leaf (network and base hashed; in the blocks' order), each node of `old` kept where nothing under it changed. */
+export function blockTree(blocks: Block[], old?: BlockTree): BlockTree {
+  const leaves: Block[][] = Array.from({ length: BLOCK_FANOUT ** BLOCK_TREE_DEPTH }, () => []);
+  const bits = Math.log2(leaves.length);
+  for (const b of blocks) leaves[(Math.imul(b.networkId, 0x9e3779b1) ^ Math.imul(b.base, 0x85ebca6b)) >>> (32 - bits)]!.push(b);
+  let at = 0;
+  const build = (depth: number, was: BlockTree | undefined): BlockTree => {
+    if (depth === 0) { const leaf = leaves[at++]!; return sameArray(was as Block[] | undefined, leaf) ? was! : leaf; }
+    const node: BlockTree[] = [];
+    for (let i = 0; i < BLOCK_FANOUT; i++) node.push(build(depth - 1, (was as BlockTree[] | undefined)?.[i]));
+    return sameArray(was as BlockTree[] | undefined, node) ? was! : node;
+  };
+  return build(BLOCK_TREE_DEPTH, old);
 }
 
 export class ClusterView {
   hosts = new Map<string, HostRec>();
   networks = new Map<number, NetworkRec>();
   blocks: Block[] = [];
-  /** the blocks in BLOCK_BUCKETS fixed buckets (by network and base): a bucket keeps its array while none of its blocks changed */
-  blockBuckets: Block[][] = [];
+  /** the blocks in a tree of fixed buckets (by network and base): a node keeps its array while nothing under it changed */
+  blockTree: BlockTree = blockTree([]);
   policies: PolicyRec[] = [];
   services: ServiceRec[] = [];
   private readonly endpoints = new Map<string, EndpointRec>();
@@ -109,7 +130,7 @@ export class ClusterView {
     const old = new Map(this.blocks.map((b) => [`${b.networkId}/${b.base}/${b.len}/${b.host}`, b]));
     const fresh = this.ipam.allBlocks().map((b) => old.get(`${b.networkId}/${b.base}/${b.len}/${b.host}`) ?? b);
     if (fresh.length === this.blocks.length && fresh.every((b, i) => b === this.blocks[i])) return this.blocks;
-    this.blockBuckets = bucketBlocks(fresh, this.blockBuckets);
+    this.blockTree = blockTree(fresh, this.blockTree);
     return fresh;
   }
 

@@ -5,6 +5,7 @@ import type { Action, FlowMod } from '../../southbound/codec';
 import { EndpointRec, NetworkRec, HostRec, PortMapping, PolicySpec, ServiceRec, endpointPort } from '../../controller/resources';
 import { policySelects } from '../../controller/network-policy';
 import type { Block } from '../../controller/ipam';
+import type { BlockTree } from './cluster-view';
 import { flow, GATEWAY_MAC, REG, derivedMac, UNDERLAY_NET, ETH_TYPE, Owner } from '../../controller/pipeline';
 import { parseCidr, Cidr, intToIp, maskOf, overlaps } from '../../controller/ipv4';
 
@@ -30,11 +31,12 @@ export interface HostState {
   cache?: FlowCache;
   blocks: Block[];
   /**
-   * An index: the blocks in fixed buckets whose arrays keep their identity
-   * while none of their blocks changed (cluster-view.ts), so flows over
-   * other hosts' blocks are kept by bucket. Without it, one bucket: blocks.
+   * An index: the blocks in a tree of fixed buckets whose arrays keep their
+   * identity while nothing under them changed (cluster-view.ts, depth
+   * BLOCK_TREE_DEPTH), so flows over other hosts' blocks are kept by node.
+   * Without it, one leaf: blocks.
    */
-  blockBuckets?: Block[][];
+  blockTree?: BlockTree;
   /** OpenFlow port number of a bridge port by name, if it exists yet */
   ofport(name: string): number | undefined;
   tunnelPort?: number;
@@ -68,18 +70,27 @@ export interface HostState {
  * same (===) as then. Everything else `f` reads must be in the host's
  * context deps (containerFlows).
  */
-export type Memo = (key: string, deps: readonly unknown[], f: () => FlowMod[]) => FlowMod[];
+export type Memo = (key: ItemKey, deps: readonly unknown[], f: () => FlowMod[]) => FlowMod[];
+/**
+ * An item's key among its siblings: a string, or (cheaper to look up, as
+ * when a section asks for each of a thousand blocks in every computation)
+ * a number or the record itself, while it keeps its identity.
+ */
+export type ItemKey = string | number | object;
 /** No cache: compute every time. */
 export const NO_MEMO: Memo = (_k, _d, f) => f();
 
-const sameDeps = (a: readonly unknown[] | undefined, b: readonly unknown[]): boolean =>
-  !!a && a.length === b.length && a.every((x, i) => x === b[i]);
+function sameDeps(a: readonly unknown[] | undefined, b: readonly unknown[]): boolean {
+  if (!a || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** Flows of merged deltas kept for the next take at most (beyond: compare everything). */
 const MAX_PENDING = 50_000;
 
 /** A memoised item: its deps, its flows, and the items it asked for itself (nested memos). */
-interface CacheEntry { deps: readonly unknown[]; flows: FlowMod[]; children?: Map<string, CacheEntry> }
+interface CacheEntry { deps: readonly unknown[]; flows: FlowMod[]; children?: Map<ItemKey, CacheEntry> }
 
 /**
  * What a computation changed, by flow object: the flows of the items it
@@ -107,10 +118,10 @@ export interface FlowDelta { full: boolean; added: FlowMod[]; removed: FlowMod[]
  */
 export class FlowCache {
   private deps?: readonly unknown[];
-  private cur = new Map<string, CacheEntry>();
-  private next = new Map<string, CacheEntry>();
+  private cur = new Map<ItemKey, CacheEntry>();
+  private next = new Map<ItemKey, CacheEntry>();
   /** the scopes of the items being computed (innermost last): where their children are looked up and kept */
-  private readonly scopes: { cur: Map<string, CacheEntry>; next: Map<string, CacheEntry> }[] = [];
+  private readonly scopes: { cur: Map<ItemKey, CacheEntry>; next: Map<ItemKey, CacheEntry> }[] = [];
   private delta: FlowDelta = { full: true, added: [], removed: [] };
   /** the deltas of the computations since the last take, merged (a flow added then removed again is in neither) */
   private pending = { full: true, added: new Set<FlowMod>(), removed: new Set<FlowMod>() };
@@ -137,7 +148,7 @@ export class FlowCache {
       this.reused++;
       return e.flows;
     }
-    const inner = { cur: e?.children ?? new Map<string, CacheEntry>(), next: new Map<string, CacheEntry>() };
+    const inner = { cur: e?.children ?? new Map<ItemKey, CacheEntry>(), next: new Map<ItemKey, CacheEntry>() };
     this.scopes.push(inner);
     let flows: FlowMod[];
     try { flows = f(); } finally { this.scopes.pop(); }

@@ -5,6 +5,7 @@
 import type { FlowMod } from '../../southbound/codec';
 import { blockOf, Block } from '../../controller/ipam';
 import type { EndpointRec, HostRec, NetworkRec } from '../../controller/resources';
+import { BlockTree, BLOCK_TREE_DEPTH } from './cluster-view';
 import { ipToInt, intToIp } from '../../controller/ipv4';
 import { flow, REG, isDerived, objectId, blockMac, ETH_TYPE, ARP_OP, UNDERLAY_NET } from '../../controller/pipeline';
 import { Ctx, setField, remoteEndpointsOf } from './context';
@@ -34,23 +35,34 @@ export function overlayFlows(c: Ctx): FlowMod[] {
   return out;
 }
 
-/** Remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block; by bucket of blocks. */
+/** Remote blocks: deliver (a network of this host: routing into it derives the MAC and comes here) or route by block; by node of the block tree. */
 function remoteBlocksFlows(c: Ctx): FlowMod[] {
   const { s } = c;
+  return s.blockTree ? blockNodeFlows(c, s.blockTree, BLOCK_TREE_DEPTH) : blockNodeFlows(c, s.blocks, 0);
+}
+
+/**
+ * A node of the block tree: each child an item (keyed by its index, deps:
+ * its array), a leaf's blocks items keyed by the block itself (no key
+ * string is built: in every computation that sees a block change, a lookup
+ * per child on the changed path).
+ */
+function blockNodeFlows(c: Ctx, node: BlockTree, depth: number): FlowMod[] {
   const out: FlowMod[] = [];
-  const buckets = s.blockBuckets ?? [s.blocks];
-  for (let i = 0; i < buckets.length; i++) {
-    const bucket = buckets[i]!;
-    for (const f of c.memo(`overlayBucket:${i}`, [bucket], () => {
-      const fs: FlowMod[] = [];
-      for (const b of bucket) {
-        const n = s.networks.get(b.networkId);
-        const owner = b.host ? s.hosts.get(b.host) : undefined;
-        if (!n || !tunneled(n) || !owner || owner.name === s.host) continue;
-        for (const f of c.memo(`overlayBlock:${n.id}/${b.base}`, [b, owner], () => c.shared(b, [n, owner], remoteBlockView(c, n), () => remoteBlockFlows(c, b, n, owner)))) fs.push(f);
-      }
-      return fs;
-    })) out.push(f);
+  if (depth > 0) {
+    const children = node as BlockTree[];
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i]!;
+      for (const f of c.memo(i, [child], () => blockNodeFlows(c, child, depth - 1))) out.push(f);
+    }
+    return out;
+  }
+  const { s } = c;
+  for (const b of node as Block[]) {
+    const n = s.networks.get(b.networkId);
+    const owner = b.host ? s.hosts.get(b.host) : undefined;
+    if (!n || !tunneled(n) || !owner || owner.name === s.host) continue;
+    for (const f of c.memo(b, [b, owner], () => c.shared(b, [n, owner], remoteBlockView(c, n), () => remoteBlockFlows(c, b, n, owner)))) out.push(f);
   }
   return out;
 }

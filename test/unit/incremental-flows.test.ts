@@ -17,6 +17,8 @@ import { EventBus } from '../../controller/events';
 import { ContainerService } from '../../controller/container-service';
 import { ContainerFlowSource } from '../../apps/container-flow-source';
 import { flowKey } from '../../controller/reconciler';
+import { blockTree, BlockTree, BLOCK_FANOUT, BLOCK_TREE_DEPTH } from '../../apps/container/cluster-view';
+import type { Block } from '../../controller/ipam';
 import { TUNNEL_PORT, SECURE_TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, objectId } from '../../controller/pipeline';
 import { OFPP_LOCAL } from '../../southbound/codec';
 import type { FlowMod, Port } from '../../southbound/codec';
@@ -281,7 +283,9 @@ test('after one attach only that endpoint\'s flows are computed again on its hos
     const s2 = { ...stats() };
     const third = w.src.desiredFlows(hs[0]!.dpid);
     const s3 = stats();
-    assert.equal(s3.computed - s2.computed, 5, 'five items computed: the sections over the blocks and over the remote exceptions (both read the blocks), the new block\'s bucket, the new block, and the services (computed every time)');
+    assert.equal(s3.computed - s2.computed, 7, 'seven items computed: the sections over the blocks and over the remote exceptions (both read the blocks), the nodes of the block tree on the new block\'s path (three levels), the new block, and the services (computed every time)');
+    // and the lookups of that computation: the path through the tree (8 per level) and the leaf's blocks, not one per block or bucket
+    assert.ok(s3.reused - s2.reused <= 3 * 8 + 10, `${s3.reused - s2.reused} items reused`);
     // the delta since the last take names the new route only
     const d = w.src.takeDelta(hs[0]!.dpid)!;
     assert.equal(d.full, false);
@@ -292,6 +296,33 @@ test('after one attach only that endpoint\'s flows are computed again on its hos
   } finally {
     w.cleanup();
   }
+});
+
+test('the block tree: every block in one leaf, in order; a claim makes new arrays on one path only, the rest keep their identity', () => {
+  const blocks: Block[] = Array.from({ length: 1000 }, (_, i) => ({ networkId: 1 + (i % 3), base: 0x0a000000 + i * 256, len: 24, host: `h${i}` }));
+  const t1 = blockTree(blocks);
+  const leaves = (t: BlockTree, d: number): Block[][] => (d === 0 ? [t as Block[]] : (t as BlockTree[]).flatMap((c) => leaves(c, d - 1)));
+  const l1 = leaves(t1, BLOCK_TREE_DEPTH);
+  assert.equal(l1.length, BLOCK_FANOUT ** BLOCK_TREE_DEPTH);
+  assert.equal(l1.flat().length, 1000);
+  assert.equal(new Set(l1.flat()).size, 1000);
+  for (const l of l1) for (let i = 1; i < l.length; i++) assert.ok(blocks.indexOf(l[i - 1]!) < blocks.indexOf(l[i]!));
+  // the same blocks: the same tree
+  assert.equal(blockTree([...blocks], t1), t1);
+  // one more block: the root and one node per level are new, every other node is the old one
+  const nb: Block = { networkId: 2, base: 0x0b000000, len: 24, host: 'new' };
+  const t2 = blockTree([...blocks, nb], t1);
+  assert.notEqual(t2, t1);
+  let changed = 0, kept = 0;
+  const walk = (a: BlockTree, b: BlockTree, d: number): void => {
+    if (a === b) { kept++; return; }
+    changed++;
+    if (d > 0) (a as BlockTree[]).forEach((c, i) => walk(c, (b as BlockTree[])[i]!, d - 1));
+  };
+  walk(t2, t1, BLOCK_TREE_DEPTH);
+  assert.equal(changed, BLOCK_TREE_DEPTH + 1, 'the root and one node per level');
+  assert.equal(kept, BLOCK_TREE_DEPTH * (BLOCK_FANOUT - 1));
+  assert.ok(leaves(t2, BLOCK_TREE_DEPTH).some((l) => l.includes(nb)));
 });
 
 test('hosts that see another host\'s block alike share its route\'s flow objects; a host whose context differs gets its own', async () => {
