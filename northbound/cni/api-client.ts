@@ -112,13 +112,58 @@ export function apiFor(conf: { api: string; tokenFile?: string; apiCaFile?: stri
   return new WeftApi(conf.api, requestTimeoutMs, { token, ca: conf.apiCaFile !== undefined ? read(conf.apiCaFile, 'API CA file') : undefined });
 }
 
+/**
+ * The Weft API's base URLs: one, or several controllers' separated by
+ * commas ("http://10.0.0.1:8080,http://10.0.0.2:8080": every controller of a
+ * cluster serves the API). Each must be an http or https URL; returned
+ * without a trailing slash, in order. Throws an Error whose message names
+ * the bad one.
+ */
+export function apiUrls(raw: string): string[] {
+  const parts = raw.split(',').map((x) => x.trim());
+  if (parts.length > 16) throw new Error(`"${raw.slice(0, 80)}…": at most 16 URLs`);
+  return parts.map((x) => {
+    if (x === '') throw new Error(`"${raw}" has an empty URL (URLs are separated by single commas)`);
+    let u: URL;
+    try { u = new URL(x); } catch { throw new Error(`"${x}" is not a URL`); }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`"${x}" must be an http or https URL`);
+    if (u.search || u.hash || u.username || u.password) throw new Error(`"${x}" must be a base URL (no query, fragment or credentials: the token goes in a token file)`);
+    return u.toString().replace(/\/+$/, '');
+  });
+}
+
+/**
+ * Which of a list of API URLs answered last, by list: the next call (the CNI
+ * agent's, the Docker plugin's, the IPsec agent's) starts there.
+ */
+const lastGood = new Map<string, number>();
+
 export class WeftApi {
+  /** The controllers' base URLs, in the order given. */
+  readonly bases: string[];
+
   constructor(
-    /** Base URL without a trailing slash, e.g. http://192.168.150.1:8080. */
-    readonly base: string,
+    /**
+     * Base URL without a trailing slash, e.g. http://192.168.150.1:8080, or
+     * several separated by commas (apiUrls): a call that cannot reach one,
+     * or that one answers 503 (it lost its store's quorum), is made to the
+     * next; the one that answered is tried first next time.
+     */
+    base: string,
     private readonly requestTimeoutMs = REQUEST_TIMEOUT_MS,
     private readonly auth: ApiAuth = {},
-  ) {}
+  ) {
+    this.bases = base.split(',').map((x) => x.trim().replace(/\/+$/, '')).filter((x) => x !== '');
+    if (!this.bases.length) throw new CniError(CniCode.INVALID_CONFIG, 'no Weft API URL');
+    this.key = this.bases.join(',');
+  }
+
+  private readonly key: string;
+
+  /** The URL the next call goes to first. */
+  get base(): string {
+    return this.bases[(lastGood.get(this.key) ?? 0) % this.bases.length]!;
+  }
 
   /** POST /v1/endpoints. `created` is false when the API answered 200 (it already existed). */
   async createEndpoint(body: CreateEndpointRequest): Promise<{ endpoint: Endpoint; created: boolean }> {
@@ -218,13 +263,28 @@ export class WeftApi {
     body?: unknown,
     timeoutMs = this.requestTimeoutMs,
   ): Promise<{ status: number; json: unknown }> {
-    const url = `${this.base}${path}`;
-    let res: { status: number; ok: boolean; statusText: string; text: string };
-    try {
-      res = await httpRequest(url, method, body === undefined ? undefined : JSON.stringify(body), timeoutMs, this.auth);
-    } catch (e) {
-      throw new CniError(CniCode.TRY_AGAIN_LATER, `Weft API at ${this.base} is unreachable (${what}): ${describeFetchError(e, timeoutMs)}`,
-        `${method} ${url}`);
+    // each controller in turn, from the one that answered last: on to the next when one cannot be
+    // reached or answers 503 (its store lost quorum: another may have it). Calls are safe to repeat
+    // (an endpoint is created once per container and interface; the rest are reads and deletes).
+    const first = (lastGood.get(this.key) ?? 0) % this.bases.length;
+    const unreachable: string[] = [];
+    let res: { status: number; ok: boolean; statusText: string; text: string } | undefined;
+    for (let i = 0; i < this.bases.length && !res; i++) {
+      const at = (first + i) % this.bases.length;
+      const base = this.bases[at]!;
+      try {
+        const r = await httpRequest(`${base}${path}`, method, body === undefined ? undefined : JSON.stringify(body), timeoutMs, this.auth);
+        if (r.status === 503 && i < this.bases.length - 1) { unreachable.push(`${base}: HTTP 503`); continue; }
+        res = r;
+        lastGood.set(this.key, at);
+      } catch (e) {
+        unreachable.push(`${base}: ${describeFetchError(e, timeoutMs)}`);
+      }
+    }
+    if (!res) {
+      const which = this.bases.length > 1 ? `none of the ${this.bases.length} Weft API URLs answered (${what}): ${unreachable.join('; ')}`
+        : `Weft API at ${this.bases[0]} is unreachable (${what}): ${unreachable[0]!.slice(this.bases[0]!.length + 2)}`;
+      throw new CniError(CniCode.TRY_AGAIN_LATER, which, `${method} ${path}`);
     }
     const text = res.text;
     let json: unknown = undefined;

@@ -3,6 +3,7 @@
 // CNI SPEC 1.0.0/1.1.0, sections "Parameters" and "Section 1: Network
 // configuration format"; CONVENTIONS.md for CNI_ARGS, args and runtimeConfig.
 import { CniCode, CniError } from './errors';
+import { apiUrls } from './api-client';
 
 /** Spec versions this plugin speaks, oldest first. 0.3.x/0.4.0 results carry ips[].version. */
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
@@ -201,13 +202,12 @@ export function parseConf(raw: Record<string, unknown>, command: Command): NetCo
   const type = optString(raw, 'type') ?? 'weft-cni';
   const apiRaw = optString(raw, 'api');
   if (apiRaw === undefined) throw invalid('"api" (the Weft API base URL, e.g. http://192.168.150.1:8080) is required');
-  let api: URL;
+  let api: string[];
   try {
-    api = new URL(apiRaw);
-  } catch {
-    throw invalid(`"api": "${apiRaw}" is not a URL`);
+    api = apiUrls(apiRaw);
+  } catch (e) {
+    throw invalid(`"api": ${(e as Error).message}`);
   }
-  if (api.protocol !== 'http:' && api.protocol !== 'https:') throw invalid(`"api": "${apiRaw}" must be an http or https URL`);
   const host = optString(raw, 'host');
   if (host === undefined) throw invalid('"host" (this host\'s registered name in Weft) is required');
   const bridge = optString(raw, 'bridge') ?? DEFAULTS.bridge;
@@ -228,12 +228,12 @@ export function parseConf(raw: Record<string, unknown>, command: Command): NetCo
   if (tokenFile !== undefined && !tokenFile.startsWith('/')) throw invalid(`"tokenFile": "${tokenFile}" must be an absolute path`);
   const apiCaFile = optString(raw, 'apiCaFile');
   if (apiCaFile !== undefined && !apiCaFile.startsWith('/')) throw invalid(`"apiCaFile": "${apiCaFile}" must be an absolute path`);
-  if (apiCaFile !== undefined && api.protocol !== 'https:') throw invalid('"apiCaFile" goes with an https "api"');
+  if (apiCaFile !== undefined && !api.every((u) => u.startsWith('https:'))) throw invalid('"apiCaFile" goes with an https "api" (every URL of it)');
   return {
     cniVersion,
     name,
     type,
-    api: api.toString().replace(/\/+$/, ''),
+    api: api.join(','),
     host,
     ovsdb: optString(raw, 'ovsdb') ?? DEFAULTS.ovsdb,
     bridge,

@@ -4,7 +4,7 @@
 // --cni-agent-socket the same process is also the host's CNI agent.
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { apiFor } from '../cni/api-client';
+import { apiFor, apiUrls } from '../cni/api-client';
 import { DEFAULTS } from '../cni/config';
 import { Ovs, OvsdbOvs } from '../cni/ovs';
 import { OvsdbClient } from '../../southbound/ovsdb/client';
@@ -42,9 +42,8 @@ export function parsePluginArgs(argv: string[]): PluginConfig {
     },
   });
   if (!v.api) throw new PluginUsageError('--api URL is required (the Weft API, e.g. http://10.0.0.1:8080)');
-  let u: URL;
-  try { u = new URL(v.api); } catch { throw new PluginUsageError(`--api: "${v.api}" is not a URL`); }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new PluginUsageError(`--api: "${v.api}" must be http:// or https://`);
+  let api: string;
+  try { api = apiUrls(v.api).join(','); } catch (e) { throw new PluginUsageError(`--api: ${(e as Error).message}`); }
   if (!v.host) throw new PluginUsageError('--host NAME is required (this host\'s name in Weft)');
   const sock = (s: string, flag: string) => {
     if (!s.startsWith('/') || Buffer.byteLength(s) > 107) throw new PluginUsageError(`${flag}: "${s}" must be an absolute path of at most 107 bytes`);
@@ -57,7 +56,7 @@ export function parsePluginArgs(argv: string[]): PluginConfig {
   const docker = v.docker ?? DEFAULT_DOCKER;
   if (!/^unix:\/\/\/.+|^tcp:\/\/[^:/]+:\d+$/.test(docker)) throw new PluginUsageError(`--docker: "${docker}" is not unix:///PATH or tcp://HOST:PORT`);
   return {
-    api: v.api.replace(/\/+$/, ''), host: v.host, socket: sock(v.socket ?? DEFAULT_PLUGIN_SOCKET, '--socket'), bridge, ovsdb: v.ovsdb ?? DEFAULTS.ovsdb,
+    api, host: v.host, socket: sock(v.socket ?? DEFAULT_PLUGIN_SOCKET, '--socket'), bridge, ovsdb: v.ovsdb ?? DEFAULTS.ovsdb,
     ...(v['token-file'] !== undefined ? { tokenFile: v['token-file'] } : {}), ...(v['api-ca-file'] !== undefined ? { apiCaFile: v['api-ca-file'] } : {}),
     docker, logLevel: level, ...(v['cni-agent-socket'] !== undefined ? { cniAgentSocket: sock(v['cni-agent-socket'], '--cni-agent-socket') } : {}),
   };

@@ -23,7 +23,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { run } from '../cni/exec';
-import { apiFor, ApiHttpError, WeftApi } from '../cni/api-client';
+import { apiFor, apiUrls, ApiHttpError, WeftApi } from '../cni/api-client';
 import { IpsecHostConf, parseHostConf, strongswanConf, swanctlConf, connName } from './swanctl';
 import { LOG_LEVELS } from '../config';
 
@@ -65,9 +65,8 @@ export function parseIpsecAgentArgs(argv: string[]): IpsecAgentConfig {
     },
   });
   if (!v.api) throw new IpsecUsageError('--api URL is required (the Weft API, e.g. http://10.0.0.1:8080)');
-  let u: URL;
-  try { u = new URL(v.api); } catch { throw new IpsecUsageError(`--api: "${v.api}" is not a URL`); }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new IpsecUsageError(`--api: "${v.api}" must be http:// or https://`);
+  let api: string;
+  try { api = apiUrls(v.api).join(','); } catch (e) { throw new IpsecUsageError(`--api: ${(e as Error).message}`); }
   if (!v.host || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(v.host)) throw new IpsecUsageError('--host NAME is required (this host\'s name in Weft)');
   const abs = (s: string, flag: string) => { if (!s.startsWith('/')) throw new IpsecUsageError(`${flag}: "${s}" must be an absolute path`); return s; };
   const stateDir = abs(v['state-dir'] ?? DEFAULT_STATE_DIR, '--state-dir');
@@ -79,7 +78,7 @@ export function parseIpsecAgentArgs(argv: string[]): IpsecAgentConfig {
   const level = v['log-level'] ?? 'info';
   if (!LOG_LEVELS.includes(level)) throw new IpsecUsageError(`--log-level: unknown level "${level}"`);
   return {
-    api: v.api.replace(/\/+$/, ''), host: v.host, stateDir, ovsRundir: abs(v['ovs-rundir'] ?? DEFAULT_OVS_RUNDIR, '--ovs-rundir'), pollS, logLevel: level,
+    api, host: v.host, stateDir, ovsRundir: abs(v['ovs-rundir'] ?? DEFAULT_OVS_RUNDIR, '--ovs-rundir'), pollS, logLevel: level,
     ...(v['token-file'] !== undefined ? { tokenFile: v['token-file'] } : {}), ...(v['api-ca-file'] !== undefined ? { apiCaFile: v['api-ca-file'] } : {}),
     ...(v.uplink !== undefined ? { uplink: v.uplink } : {}),
   };

@@ -110,8 +110,9 @@ test('three controllers on etcd: leader crash, etcd member loss, quorum loss', a
     assert.equal(new Set(eps.map((e) => e.ip)).size, 32);
     // the new leader's full sync kept the correct flows (and dropped none of a's)
     await waitFor(async () => (await lab!.hosts[0]!.dumpFlows()).length >= flowsBefore, { what: 'flows on cl1 after the re-sync' });
-    // a container attached through the new cluster is reachable
-    const c = await lab!.attach(1, 'c', 'cn', {}, { api: next.w.api });
+    // a container attached through the new cluster is reachable: a real CNI ADD whose "api" lists every
+    // controller, the dead one first (the plugin moves on to the next that answers)
+    const c = await lab!.attach(1, 'c', 'cn', {}, { api: [first.w.api, ...[...alive].map((w) => w.api)].join(',') });
     await a.ct.waitPing(c.ip, 15000);
   });
 
