@@ -29,6 +29,11 @@
  * - OVS 3.1 updates Controller.is_connected only every ~5 s, so
  *   isConnected() lags the real connection; and it reconnects after 1, 2,
  *   4, 8 s whatever max_backoff says: kickController() dials at once.
+ * - The userspace datapath reads the uplink `eth0` through a packet socket,
+ *   so the host's own stack would see its frames too (with the kernel
+ *   datapath it would not): it would answer ARP for the host's address
+ *   with eth0's MAC and forward copies of frames sent to that MAC. Hosts
+ *   keep their stack off eth0 (`arp off`, strict rp_filter).
  */
 export {
   cleanupAll,

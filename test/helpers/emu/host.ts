@@ -267,6 +267,7 @@ export class EmuHost extends NetnsNode implements Destroyable {
     await run('ethtool', ['-K', this.rootLink, 'tx', 'off']);
     await sh('ip', ['-n', this.netns, 'link', 'set', UPLINK, 'up']);
     await this.exec(['ethtool', '-K', UPLINK, 'tx', 'off']);
+    await this.detachUplinkFromKernel();
 
     // ovsdb-server with its own database.
     const db = path.join(this.dir, 'conf.db');
@@ -345,6 +346,26 @@ export class EmuHost extends NetnsNode implements Destroyable {
       async () => (await this.vsctl('get', 'bridge', BR_INT, 'datapath_id')).trim().replace(/"/g, '') === this.dpid,
       { what: `datapath_id ${this.dpid} on ${this.name}`, timeoutMs: 5000 },
     );
+  }
+
+  /**
+   * Keeps the host's own IP stack off the uplink, as on a real host. With
+   * OVS's kernel datapath, a port's frames are taken by OVS before the stack
+   * sees them; the userspace datapath reads `eth0` through a packet socket
+   * and the stack gets every frame too. Left so, the host's kernel answers
+   * ARP for its underlay address on `eth0` with `eth0`'s MAC (arp_ignore=0
+   * answers for any local address on any interface): usually first, ahead
+   * of br-phy's own answer, so an underlay machine's cache held the uplink's
+   * MAC for the host unless the host happened to ARP for that machine right
+   * after (the intermittent multihost-shared-mac failure). And, with
+   * ip_forward on, it forwarded a second copy of every frame sent to the
+   * uplink's MAC (shared-MAC underlay endpoints got each packet twice).
+   * `arp off`: the stack ignores ARP received on eth0; strict rp_filter:
+   * it drops IPv4 received on eth0 (no route leads out of it).
+   */
+  private async detachUplinkFromKernel(): Promise<void> {
+    await sh('ip', ['-n', this.netns, 'link', 'set', UPLINK, 'arp', 'off']);
+    await this.exec(['sysctl', '-qw', `net.ipv4.conf.${UPLINK}.rp_filter=1`]);
   }
 
   /** ovs-vsctl against this host's database (with a timeout). */
