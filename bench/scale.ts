@@ -31,6 +31,7 @@
 //   BENCH_CLAIMS=5: blocks claimed after the attaches; BENCH_PROBE_S=0: tunnel probes off
 //   BENCH_BUDGET_S=1200: the attach phase stops when spent
 //   BENCH_PROFILE_RESTART=FILE: a CPU profile of the restart phase (.cpuprofile, for Chrome's devtools)
+//   BENCH_PROFILE_ATTACH=FILE: a CPU profile of the attaches after the first round
 //   BENCH_IDLE_S=60: after phase 1, the controller left alone this long (CPU, RSS, probes sent: what the tunnel prober costs)
 //   BENCH_RESTART=0: no phase 3
 //
@@ -40,7 +41,7 @@ import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
+import { performance, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import inspector from 'node:inspector';
 import { startController } from '../test/helpers/controller';
 import { Framer } from '../southbound/channel/framer';
@@ -273,6 +274,12 @@ const slow = { count: 0 };
 
 /** The event loop's worst delay since the last call, ms (the controller and the agents share it). */
 const loop = monitorEventLoopDelay({ resolution: 20 });
+/** Garbage collections since the last take: their total and longest pause, ms (what of the loop's delay is the collector's). */
+const gc = (() => {
+  let sum = 0, max = 0;
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) { sum += e.duration; max = Math.max(max, e.duration); } }).observe({ entryTypes: ['gc'] });
+  return { take: () => { const out = `GC ${(sum / 1000).toFixed(1)} s, longest pause ${max.toFixed(0)} ms`; sum = 0; max = 0; return out; } };
+})();
 loop.enable();
 function loopMax(): number { const m = loop.max / 1e6; loop.reset(); return m; }
 
@@ -338,17 +345,21 @@ async function main(): Promise<void> {
     const report = (label: string, xs: number[], note: string) => {
       const wall = (performance.now() - stepStart) / 1000;
       const cs = comp.take();
-      console.log(`    ${label.padStart(9)} ${f1(pct(xs, 50)).padStart(7)} ${f1(pct(xs, 99)).padStart(7)} ${f1(mean(xs)).padStart(7)} ${(xs.length / wall).toFixed(1).padStart(7)}  ${`${pct(cs, 50).toFixed(2)}/${pct(cs, 99).toFixed(2)}/${cs.length}`.padStart(17)}  ${note}; loop delay max ${loopMax().toFixed(0)} ms${slow.count ? `; ${slow.count} not ready within 60 s so far` : ''}`);
+      console.log(`    ${label.padStart(9)} ${f1(pct(xs, 50)).padStart(7)} ${f1(pct(xs, 99)).padStart(7)} ${f1(mean(xs)).padStart(7)} ${(xs.length / wall).toFixed(1).padStart(7)}  ${`${pct(cs, 50).toFixed(2)}/${pct(cs, 99).toFixed(2)}/${cs.length}`.padStart(17)}  ${note}; loop delay max ${loopMax().toFixed(0)} ms; ${gc.take()}${slow.count ? `; ${slow.count} not ready within 60 s so far` : ''}`);
       stepStart = performance.now();
       stepCpu.c = process.cpuUsage();
     };
     let stopped = '';
     // the order of attaches: round by round, one per host per round
     const order = function* () { for (let round = 0; round < EPS_PER_HOST; round++) for (const a of agents) yield { round, a }; };
+    let attachProf: { stop(): Promise<unknown> } | undefined;
     const done = (round: number, ms: number) => {
       total++;
       if (round === 0) firstRound.push(ms); else step.push(ms);
-      if (round === 0 && firstRound.length === HOSTS) report(`${total}`, firstRound, `first round: each attach claims its host's block (every host re-syncs)`);
+      if (round === 0 && firstRound.length === HOSTS) {
+        report(`${total}`, firstRound, `first round: each attach claims its host's block (every host re-syncs)`);
+        if (process.env.BENCH_PROFILE_ATTACH) void startProfile().then((p) => { attachProf = p; });
+      }
       if (round > 0 && step.length >= STEP) { report(`${total}`, step, usage(stepCpu.c, stepStart)); step = []; }
     };
     if (!RATE) {
@@ -374,6 +385,7 @@ async function main(): Promise<void> {
       }
       await Promise.all(inFlight);
     }
+    if (attachProf) fs.writeFileSync(process.env.BENCH_PROFILE_ATTACH!, JSON.stringify(await attachProf.stop()));
     if (round0Partial(firstRound)) report(`${total}`, firstRound, `first round, partial: each attach claims its host's block (every host re-syncs)`);
     if (step.length) report(`${total}`, step, usage(stepCpu.c, stepStart));
     console.log(`    ${total} endpoints attached in ${((performance.now() - t0) / 1000).toFixed(1)} s${stopped ? ` (stopped: ${stopped})` : ''}; ${usage(cpu0, t0)}`);
