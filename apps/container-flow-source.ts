@@ -85,7 +85,7 @@ export class ContainerFlowSource implements FlowSource {
     const endpoints = resources.endpoints();
     return {
       hosts: new Map(resources.hosts().map((h) => [h.name, h])), networks: new Map(resources.networks().map((n) => [n.id, n])),
-      endpoints: () => endpoints, blocks: ipam.allBlocks(), policies: resources.policies(), services: resources.services(),
+      endpoints: () => endpoints, blocks: [...ipam.allBlocks()], policies: resources.policies(), services: resources.services(),
     };
   }
 

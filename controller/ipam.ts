@@ -26,7 +26,29 @@ export function blockOf(blocks: readonly Block[], networkId: number, ip: number)
 export interface Allocation { ip: string; ipInt: number; block: string }
 
 export class Ipam {
-  constructor(readonly store: Store) {}
+  /**
+   * Every write to the blocks table bumps a counter (temporary triggers:
+   * this controller's writes, another's rows applied to the etcd replica,
+   * a host's release, a network's cascade), so allBlocks reads the table
+   * again only after one. An attach used to read every block two or three
+   * times (thousands of rows at 1000 hosts) to learn whether one changed.
+   */
+  private readonly versioned: boolean;
+  private cached?: { v: number; blocks: readonly Block[] };
+
+  constructor(readonly store: Store) {
+    let ok = true;
+    try {
+      store.db.exec(`CREATE TEMP TABLE IF NOT EXISTS weft_blocks_version (v INTEGER NOT NULL);
+        INSERT INTO weft_blocks_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM weft_blocks_version);
+        CREATE TEMP TRIGGER IF NOT EXISTS weft_blocks_i AFTER INSERT ON main.blocks BEGIN UPDATE weft_blocks_version SET v = v + 1; END;
+        CREATE TEMP TRIGGER IF NOT EXISTS weft_blocks_u AFTER UPDATE ON main.blocks BEGIN UPDATE weft_blocks_version SET v = v + 1; END;
+        CREATE TEMP TRIGGER IF NOT EXISTS weft_blocks_d AFTER DELETE ON main.blocks BEGIN UPDATE weft_blocks_version SET v = v + 1; END;`);
+    } catch {
+      ok = false; // (a read-only or closed database: every call reads the table)
+    }
+    this.versioned = ok;
+  }
 
   /** Network and broadcast addresses, the gateway and service VIPs are never handed out. */
   private reserved(net: NetworkRec, c: Cidr): Set<number> {
@@ -92,10 +114,17 @@ export class Ipam {
     return rows.map((b) => ({ cidr: `${intToIp(b.base)}/${b.len}`, host: b.host, used: this.used(networkId, b.base, 2 ** (32 - b.len)).size }));
   }
 
-  /** Every claimed block of every network. */
-  allBlocks(): Block[] {
-    return (this.store.db.prepare('SELECT network_id, base, len, host FROM blocks ORDER BY network_id, base').all() as { network_id: number; base: number; len: number; host: string | null }[])
-      .map((b) => ({ networkId: b.network_id, base: b.base, len: b.len, host: b.host }));
+  /**
+   * Every claimed block of every network (frozen: the same array, and the
+   * same objects, until a block changes).
+   */
+  allBlocks(): readonly Block[] {
+    const v = this.versioned ? (this.store.db.prepare('SELECT v FROM temp.weft_blocks_version').get() as { v: number }).v : -1;
+    if (this.cached && v >= 0 && this.cached.v === v) return this.cached.blocks;
+    const blocks = Object.freeze((this.store.db.prepare('SELECT network_id, base, len, host FROM blocks ORDER BY network_id, base').all() as { network_id: number; base: number; len: number; host: string | null }[])
+      .map((b) => Object.freeze({ networkId: b.network_id, base: b.base, len: b.len, host: b.host })));
+    this.cached = { v, blocks };
+    return blocks;
   }
 
   allocate(net: NetworkRec, host: string, requested?: string): Allocation {

@@ -62,6 +62,8 @@ export class ClusterView {
   hosts = new Map<string, HostRec>();
   networks = new Map<number, NetworkRec>();
   blocks: Block[] = [];
+  /** what Ipam gave last (its array is kept until a block changes) */
+  private storedBlocks?: readonly Block[];
   /** the blocks in a tree of fixed buckets (by network and base): a node keeps its array while nothing under it changed */
   blockTree: BlockTree = blockTree([]);
   policies: PolicyRec[] = [];
@@ -127,8 +129,12 @@ export class ClusterView {
 
   /** The blocks as the store has them, old objects kept where unchanged (and the old array, when none changed: sections of flows over the blocks are kept by its identity). */
   private freshBlocks(): Block[] {
+    // the same array as last time: no block changed (Ipam keeps it until one does)
+    const stored = this.ipam.allBlocks();
+    if (stored === this.storedBlocks) return this.blocks;
+    this.storedBlocks = stored;
     const old = new Map(this.blocks.map((b) => [`${b.networkId}/${b.base}/${b.len}/${b.host}`, b]));
-    const fresh = this.ipam.allBlocks().map((b) => old.get(`${b.networkId}/${b.base}/${b.len}/${b.host}`) ?? b);
+    const fresh = stored.map((b) => old.get(`${b.networkId}/${b.base}/${b.len}/${b.host}`) ?? b);
     if (fresh.length === this.blocks.length && fresh.every((b, i) => b === this.blocks[i])) return this.blocks;
     this.blockTree = blockTree(fresh, this.blockTree);
     return fresh;

@@ -298,6 +298,45 @@ test('after one attach only that endpoint\'s flows are computed again on its hos
   }
 });
 
+test('Ipam keeps its list of blocks until a block row changes: a claim, a release, a host unregistered, a network deleted, a rolled-back claim', async () => {
+  const w = world();
+  try {
+    const ipam = w.svc.ipam;
+    const l0 = ipam.allBlocks();
+    assert.equal(ipam.allBlocks(), l0, 'nothing changed: the same array');
+    w.svc.createNetwork(NETWORKS[0]!);
+    w.svc.createHost({ name: 'ka', dpid: '0000000000000e01', underlayIp: '192.168.53.2' });
+    w.svc.createHost({ name: 'kb', dpid: '0000000000000e02', underlayIp: '192.168.53.3' });
+    assert.equal(ipam.allBlocks(), l0, 'networks and hosts are not blocks');
+    const e1 = w.svc.createEndpoint({ containerId: 'k1', ifName: 'eth0', host: 'ka', network: 'ov1' }).endpoint;
+    const l1 = ipam.allBlocks();
+    assert.notEqual(l1, l0);
+    assert.deepEqual(l1.map((b) => b.host), ['ka']);
+    assert.ok(Object.isFrozen(l1) && Object.isFrozen(l1[0]));
+    // an endpoint in a block already claimed changes no block
+    const e2 = w.svc.createEndpoint({ containerId: 'k2', ifName: 'eth0', host: 'ka', network: 'ov1' }).endpoint;
+    assert.equal(ipam.allBlocks(), l1);
+    // a claim that rolls back (the transaction fails after it) leaves the list as it was
+    assert.throws(() => w.svc.store.tx(() => { ipam.allocate(w.svc.resources.network('ov1')!, 'kb'); throw new Error('rolled back'); }), /rolled back/);
+    assert.deepEqual(ipam.allBlocks().map((b) => b.host), ['ka']);
+    // released when its last endpoint goes
+    await w.svc.deleteEndpoint(e1.id);
+    assert.equal(ipam.allBlocks().length, 1);
+    await w.svc.deleteEndpoint(e2.id);
+    assert.deepEqual(ipam.allBlocks(), []);
+    // a host's blocks released with it (UPDATE ... SET host = NULL, by SQL the view never sees)
+    w.svc.createEndpoint({ containerId: 'k3', ifName: 'eth0', host: 'kb', network: 'ov1' });
+    assert.deepEqual(ipam.allBlocks().map((b) => b.host), ['kb']);
+    w.svc.store.db.prepare('UPDATE blocks SET host = NULL WHERE host = ?').run('kb');
+    assert.deepEqual(ipam.allBlocks().map((b) => b.host), [null]);
+    // every read agrees with the table
+    const rows = w.svc.store.db.prepare('SELECT network_id, base, len, host FROM blocks ORDER BY network_id, base').all() as { network_id: number; base: number; len: number; host: string | null }[];
+    assert.deepEqual(ipam.allBlocks().map((b) => [b.networkId, b.base, b.len, b.host]), rows.map((r) => [r.network_id, r.base, r.len, r.host]));
+  } finally {
+    w.cleanup();
+  }
+});
+
 test('the block tree: every block in one leaf, in order; a claim makes new arrays on one path only, the rest keep their identity', () => {
   const blocks: Block[] = Array.from({ length: 1000 }, (_, i) => ({ networkId: 1 + (i % 3), base: 0x0a000000 + i * 256, len: 24, host: `h${i}` }));
   const t1 = blockTree(blocks);

@@ -87,9 +87,14 @@ test('a write through one store reaches the other with the events a local write 
   const b = node('/t-watch/');
   a.svc.createHost({ name: 'h1', dpid: '00000000000000a1', underlayIp: '172.31.234.11' });
   a.svc.createNetwork({ name: 'w', cidr: '10.78.0.0/24' });
+  const bBlocks = b.svc.ipam.allBlocks();
   const { endpoint } = a.svc.createEndpoint({ containerId: 'c1', ifName: 'eth0', host: 'h1', network: 'w' });
   const seen = (t: WeftEvent['type']) => b.events.find((e) => e.type === t);
   await waitFor(() => seen('host.registered') && seen('network.created') && seen('endpoint.created'), { what: 'events on b' });
+  // the block a claimed, applied to b's replica, is in b's list of blocks (kept between reads until a block row changes)
+  assert.notEqual(b.svc.ipam.allBlocks(), bBlocks);
+  assert.deepEqual(b.svc.ipam.allBlocks().map((x) => x.host), ['h1']);
+  assert.equal(b.svc.ipam.allBlocks(), b.svc.ipam.allBlocks());
   assert.equal((seen("endpoint.created") as unknown as { endpoint: { ip: string } }).endpoint.ip, endpoint.ip);
   assert.equal(b.svc.resources.endpoint(endpoint.id)?.ip, endpoint.ip);
   // a waiter on b resolves when a marks the endpoint ready
