@@ -18,9 +18,37 @@ export class IpamError extends Error {
 /** An address block of a network, claimed by a host (or by none). */
 export interface Block { networkId: number; base: number; len: number; host: string | null }
 
-/** The block of network `networkId` that holds address `ip` (an integer), if any. */
+/** Frozen lists of blocks by network, then base, with each network's block lengths: a lookup costs one per length, not a scan. */
+const indexes = new WeakMap<readonly Block[], Map<number, { lens: number[]; byBase: Map<number, Block> }>>();
+function indexOf(blocks: readonly Block[]): Map<number, { lens: number[]; byBase: Map<number, Block> }> {
+  let ix = indexes.get(blocks);
+  if (ix) return ix;
+  ix = new Map();
+  for (const b of blocks) {
+    let n = ix.get(b.networkId);
+    if (!n) ix.set(b.networkId, (n = { lens: [], byBase: new Map() }));
+    if (!n.lens.includes(b.len)) n.lens.push(b.len);
+    if (!n.byBase.has(b.base)) n.byBase.set(b.base, b); // (the first, as a scan finds it)
+  }
+  indexes.set(blocks, ix);
+  return ix;
+}
+
+/**
+ * The block of network `networkId` that holds address `ip` (an integer), if
+ * any. A frozen list (Ipam's, the cluster view's) is indexed once: a
+ * thousand hosts' blocks cost a lookup, not a scan, per endpoint.
+ */
 export function blockOf(blocks: readonly Block[], networkId: number, ip: number): Block | undefined {
-  return blocks.find((b) => b.networkId === networkId && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+  if (!Object.isFrozen(blocks)) return blocks.find((b) => b.networkId === networkId && ip >= b.base && ip < b.base + 2 ** (32 - b.len));
+  const n = indexOf(blocks).get(networkId);
+  if (!n) return undefined;
+  for (const len of n.lens) {
+    const size = 2 ** (32 - len);
+    const b = n.byBase.get(ip - (ip % size));
+    if (b && b.len === len && ip >= b.base && ip < b.base + size) return b;
+  }
+  return undefined;
 }
 
 export interface Allocation { ip: string; ipInt: number; block: string }

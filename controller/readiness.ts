@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Resources, EndpointRec } from './resources';
 import type { Reconciler } from './reconciler';
 import type { EventBus } from './events';
-import { CATEGORY, categoryOf, objectId, objectIdOf } from './pipeline';
+import { objectId } from './pipeline';
 import { notFound } from './errors';
 import type { Metrics } from './metrics';
 
@@ -37,11 +37,6 @@ export class Readiness {
     this.metrics = m;
   }
 
-  /** Object ids (cookie low 32 bits) of the endpoints with flows a barrier confirmed on the switch. */
-  private confirmedEndpoints(dpid: string): Set<number> {
-    return new Set(this.reconciler.confirmedFlows(dpid)
-      .filter((f) => categoryOf(f.cookie) === CATEGORY.endpoint).map((f) => objectIdOf(f.cookie)));
-  }
 
   private setReady(e: EndpointRec): void {
     const at = new Date().toISOString();
@@ -58,10 +53,9 @@ export class Readiness {
     // most syncs find none pending: then the confirmed flows need no scan
     const pending = this.resources.endpoints({ host: host.name, state: 'pending' });
     if (!pending.length) return;
-    const installed = this.confirmedEndpoints(dpid);
     const ports = this.portNames(dpid);
     for (const e of pending) {
-      if (e.state !== 'pending' || !installed.has(objectId(e.id)) || !ports.has(e.portName) || this.awaitingAll.has(e.id)) continue;
+      if (e.state !== 'pending' || !this.reconciler.confirmsEndpoint(dpid, objectId(e.id)) || !ports.has(e.portName) || this.awaitingAll.has(e.id)) continue;
       this.setReady(e);
     }
   }
@@ -76,7 +70,7 @@ export class Readiness {
     if (!host) return;
     const e = this.resources.endpoints({ host: host.name, state: 'pending' }).find((x) => x.portName === portName);
     if (!e || e.state !== 'pending' || e.ofportRequest !== portNo || this.awaitingAll.has(e.id)) return;
-    if (this.confirmedEndpoints(dpid).has(objectId(e.id))) this.setReady(e);
+    if (this.reconciler.confirmsEndpoint(dpid, objectId(e.id))) this.setReady(e);
   }
 
   /** Resolve when the endpoint is ready (or gone), or after timeoutMs with its current state. */

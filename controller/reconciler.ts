@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import { FlowMod, flowMod, encodeMessage, OFPFC_DELETE, OFPFC_DELETE_STRICT, OFPTT_ALL, MeterBand, Bucket } from '../southbound/codec';
 import type { Connection } from '../southbound/channel';
-import { ROUND_MASK, ROUND_SHIFT } from './pipeline';
+import { ROUND_MASK, ROUND_SHIFT, CATEGORY, categoryOf, objectIdOf } from './pipeline';
 import type { Metrics, SyncKind } from './metrics';
 
 export interface FlowSource {
@@ -150,6 +150,14 @@ function sendFlow(c: Connection, f: FlowMod): void {
   c.sendEncoded(b);
 }
 
+/** Counts a flow of an endpoint (its cookie's category) in or out of a switch's confirmed endpoints. */
+function countEndpoint(eps: Map<number, number>, f: FlowMod, by: 1 | -1): void {
+  if (categoryOf(f.cookie) !== CATEGORY.endpoint) return;
+  const id = objectIdOf(f.cookie);
+  const n = (eps.get(id) ?? 0) + by;
+  if (n > 0) eps.set(id, n); else eps.delete(id);
+}
+
 export interface SyncStats { added: number; deleted: number }
 
 /** How a bridge's flows stand (GET /v1/hosts/{name}/status). */
@@ -181,6 +189,8 @@ export class Reconciler {
   private readonly groups = new Map<string, Map<number, string>>();
   /** dpid -> flows the switch has confirmed with a barrier, by key (what readiness is judged on) */
   private readonly confirmed = new Map<string, Map<string, FlowMod>>();
+  /** dpid -> endpoint object id (cookie) -> how many of the confirmed flows are that endpoint's (readiness asks per endpoint) */
+  private readonly confirmedEps = new Map<string, Map<number, number>>();
   /** dpid -> the desired flows by key as of the last sync (kept up to date by the source's deltas), and the keys more than one desired flow had */
   private readonly wants = new Map<string, { want: Map<string, FlowMod>; dups: Set<string> }>();
   /** syncs that applied a delta, and those that compared every flow (tests, benches) */
@@ -299,10 +309,24 @@ export class Reconciler {
     return next;
   }
 
+  /** The confirmed flows of a switch become `m` (and its endpoints' counts follow), or none. */
+  private setConfirmed(dpid: string, m: Map<string, FlowMod> | undefined): void {
+    if (!m) { this.confirmed.delete(dpid); this.confirmedEps.delete(dpid); return; }
+    this.confirmed.set(dpid, m);
+    const eps = new Map<number, number>();
+    for (const f of m.values()) countEndpoint(eps, f, 1);
+    this.confirmedEps.set(dpid, eps);
+  }
+
+  /** Whether a barrier confirmed any flow of this endpoint (by its cookie's object id) on the switch. */
+  confirmsEndpoint(dpid: string, objectId: number): boolean {
+    return (this.confirmedEps.get(dpid)?.get(objectId) ?? 0) > 0;
+  }
+
   /** Forget a switch (it disconnected): the next connect does a full sync. */
   forget(dpid: string): void {
     this.installed.delete(dpid);
-    this.confirmed.delete(dpid);
+    this.setConfirmed(dpid, undefined);
     this.wants.delete(dpid);
     this.meters.delete(dpid);
     this.groups.delete(dpid);
@@ -352,7 +376,7 @@ export class Reconciler {
       await c.barrier();
       // installed and desired are kept apart from here on (wanted() kept `want` as the desired flows of the next diff)
       this.installed.set(dpid, new Map(want));
-      this.confirmed.set(dpid, new Map(want));
+      this.setConfirmed(dpid, new Map(want));
       this.log.info({ dpid, flows: want.size, round: this.round }, 'switch flows reconciled');
       return { added: want.size, deleted: 0 };
     }));
@@ -414,13 +438,21 @@ export class Reconciler {
       await c.barrier();
     } catch (e) {
       // what the switch holds is unknown now: the next sync must send a barrier again
-      this.confirmed.delete(dpid);
+      this.setConfirmed(dpid, undefined);
       throw e;
     }
     // jobs are serialised per switch, so `have` holds exactly what this barrier confirmed
     const conf = this.confirmed.get(dpid);
-    if (!conf || !touched) this.confirmed.set(dpid, new Map(have));
-    else for (const k of touched) { const f = have.get(k); if (f) conf.set(k, f); else conf.delete(k); }
+    const eps = this.confirmedEps.get(dpid);
+    if (!conf || !eps || !touched) this.setConfirmed(dpid, new Map(have));
+    else {
+      for (const k of touched) {
+        const old = conf.get(k), f = have.get(k);
+        if (old === f) continue;
+        if (old) countEndpoint(eps, old, -1);
+        if (f) { conf.set(k, f); countEndpoint(eps, f, 1); } else conf.delete(k);
+      }
+    }
     if (added || deleted) this.log.debug({ dpid, added, deleted }, 'flows updated');
     return { added, deleted };
   }

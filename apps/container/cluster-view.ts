@@ -134,7 +134,8 @@ export class ClusterView {
     if (stored === this.storedBlocks) return this.blocks;
     this.storedBlocks = stored;
     const old = new Map(this.blocks.map((b) => [`${b.networkId}/${b.base}/${b.len}/${b.host}`, b]));
-    const fresh = stored.map((b) => old.get(`${b.networkId}/${b.base}/${b.len}/${b.host}`) ?? b);
+    // (frozen: blockOf indexes a frozen list once)
+    const fresh = Object.freeze(stored.map((b) => old.get(`${b.networkId}/${b.base}/${b.len}/${b.host}`) ?? b)) as Block[];
     if (fresh.length === this.blocks.length && fresh.every((b, i) => b === this.blocks[i])) return this.blocks;
     this.blockTree = blockTree(fresh, this.blockTree);
     return fresh;

@@ -27,7 +27,9 @@ export function routedFlows(c: Ctx): FlowMod[] {
       if (b.networkId === n.id && b.host === s.host) for (const f of c.memo(`routedOwnBlock:${n.id}/${b.base}`, [b], () => [derivedArp(n, b.base, b.len, 'ownBlock', objectId(`${n.id}/${b.base}`))])) out.push(f);
     }
   }
-  const peerMac = (toHost: string): string | undefined => (c.routed && c.myPhyMac ? s.phyMac?.(toHost) : undefined);
+  // (other hosts are reached through br-phy: without a routed network here, or br-phy's MAC, nothing below)
+  if (!c.routed || !c.myPhyMac) return out;
+  const peerMac = (toHost: string): string | undefined => s.phyMac?.(toHost);
   // remote blocks: no encapsulation, straight to the owning host's br-phy over the underlay
   for (const b of s.blocks) {
     const n = s.networks.get(b.networkId);

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { Reconciler, flowKey } from '../../controller/reconciler';
-import { containerFlows } from '../../apps/container-network';
+import { containerFlows, FlowCache } from '../../apps/container-network';
+import { objectId, categoryOf, objectIdOf, CATEGORY } from '../../controller/pipeline';
 import { FakeTable } from '../helpers/fake-table';
 import type { EndpointRec, NetworkRec } from '../../controller/resources';
 import type { OfpMessage, Outgoing, FlowMod } from '../../southbound/codec';
@@ -72,6 +73,49 @@ test('a failed barrier forces the next sync to confirm again', async () => {
   barriers = state.barriers;
   await r.sync('d');
   assert.equal(state.barriers, barriers);
+});
+
+test('which endpoints have confirmed flows (readiness asks per endpoint) follows every sync: full, diff, a failed barrier, a detach', async () => {
+  const table = new FakeTable();
+  const all = ['a', 'b', 'c', 'd'].map((x, i) => ep(x, `10.1.0.${i + 2}`, `p${x}`));
+  let endpoints = [all[0]!];
+  const ports = new Map(all.map((e, i) => [e.portName, i + 1]));
+  const cache = new FlowCache();
+  const hosts = new Map(), networks = new Map([[1, net]]), blocks: never[] = [];
+  const state = () => ({ host: 'h', hosts, networks, endpoints, blocks, ofport: (n: string) => ports.get(n), cache });
+  // with a flow cache: diff syncs go by delta (touched keys), as in the product
+  const source = { desiredFlows: () => containerFlows(state()), takeDelta: () => cache.take() };
+  const { conn, state: sw } = fakeConn(table);
+  const r = new Reconciler(() => conn, source, 1, pino({ level: 'silent' }));
+  const check = (what: string) => {
+    for (const e of all) {
+      const id = objectId(e.id);
+      const has = r.confirmedFlows('d').some((f) => categoryOf(f.cookie) === CATEGORY.endpoint && objectIdOf(f.cookie) === id);
+      assert.equal(r.confirmsEndpoint('d', id), has, `${what}: endpoint ${e.id}`);
+    }
+  };
+  await r.fullSync('d');
+  check('after the full sync');
+  assert.ok(r.confirmsEndpoint('d', objectId('a')));
+  endpoints = all.slice(0, 3);
+  await r.sync('d');
+  check('two attached');
+  assert.ok(r.confirmsEndpoint('d', objectId('c')));
+  endpoints = [all[0]!, all[2]!, all[3]!];
+  sw.failBarriers = 1;
+  await assert.rejects(r.sync('d'));
+  check('a failed barrier');
+  assert.ok(!r.confirmsEndpoint('d', objectId('a')), 'nothing confirmed after a failed barrier');
+  await r.sync('d');
+  check('confirmed again');
+  assert.ok(!r.confirmsEndpoint('d', objectId('b')), 'b detached');
+  assert.ok(r.confirmsEndpoint('d', objectId('d')));
+  endpoints = [all[3]!];
+  await r.sync('d');
+  check('two detached');
+  assert.ok(r.diffKinds.delta > 0, 'some syncs applied a delta');
+  r.forget('d');
+  check('forgotten');
 });
 
 test('a barrier that fails again keeps the flows unconfirmed until one succeeds', async () => {
