@@ -55,23 +55,26 @@ export interface Allocation { ip: string; ipInt: number; block: string }
 
 export class Ipam {
   /**
-   * Every write to the blocks table bumps a counter (temporary triggers:
+   * Every write to the blocks table draws a new random stamp (temporary triggers:
    * this controller's writes, another's rows applied to the etcd replica,
    * a host's release, a network's cascade), so allBlocks reads the table
    * again only after one. An attach used to read every block two or three
    * times (thousands of rows at 1000 hosts) to learn whether one changed.
+   * (Random, not a count: a rolled-back write takes its stamp back with it,
+   * and a count would then give the next write the same number as a list
+   * read inside the rolled-back transaction.)
    */
   private readonly versioned: boolean;
-  private cached?: { v: number; blocks: readonly Block[] };
+  private cached?: { v: number | bigint | undefined; blocks: readonly Block[] };
 
   constructor(readonly store: Store) {
     let ok = true;
     try {
       store.db.exec(`CREATE TEMP TABLE IF NOT EXISTS weft_blocks_version (v INTEGER NOT NULL);
         INSERT INTO weft_blocks_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM weft_blocks_version);
-        CREATE TEMP TRIGGER IF NOT EXISTS weft_blocks_i AFTER INSERT ON main.blocks BEGIN UPDATE weft_blocks_version SET v = v + 1; END;
-        CREATE TEMP TRIGGER IF NOT EXISTS weft_blocks_u AFTER UPDATE ON main.blocks BEGIN UPDATE weft_blocks_version SET v = v + 1; END;
-        CREATE TEMP TRIGGER IF NOT EXISTS weft_blocks_d AFTER DELETE ON main.blocks BEGIN UPDATE weft_blocks_version SET v = v + 1; END;`);
+        CREATE TEMP TRIGGER IF NOT EXISTS weft_blocks_i AFTER INSERT ON main.blocks BEGIN UPDATE weft_blocks_version SET v = random(); END;
+        CREATE TEMP TRIGGER IF NOT EXISTS weft_blocks_u AFTER UPDATE ON main.blocks BEGIN UPDATE weft_blocks_version SET v = random(); END;
+        CREATE TEMP TRIGGER IF NOT EXISTS weft_blocks_d AFTER DELETE ON main.blocks BEGIN UPDATE weft_blocks_version SET v = random(); END;`);
     } catch {
       ok = false; // (a read-only or closed database: every call reads the table)
     }
@@ -147,8 +150,8 @@ export class Ipam {
    * same objects, until a block changes).
    */
   allBlocks(): readonly Block[] {
-    const v = this.versioned ? (this.store.db.prepare('SELECT v FROM temp.weft_blocks_version').get() as { v: number }).v : -1;
-    if (this.cached && v >= 0 && this.cached.v === v) return this.cached.blocks;
+    const v = this.versioned ? (this.store.db.prepare('SELECT v FROM temp.weft_blocks_version').get() as { v: number | bigint }).v : undefined;
+    if (this.cached && v !== undefined && this.cached.v === v) return this.cached.blocks;
     const blocks = Object.freeze((this.store.db.prepare('SELECT network_id, base, len, host FROM blocks ORDER BY network_id, base').all() as { network_id: number; base: number; len: number; host: string | null }[])
       .map((b) => Object.freeze({ networkId: b.network_id, base: b.base, len: b.len, host: b.host })));
     this.cached = { v, blocks };

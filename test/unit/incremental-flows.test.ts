@@ -17,6 +17,7 @@ import { EventBus } from '../../controller/events';
 import { ContainerService } from '../../controller/container-service';
 import { ContainerFlowSource } from '../../apps/container-flow-source';
 import { flowKey } from '../../controller/reconciler';
+import { ipToInt, intToIp } from '../../controller/ipv4';
 import { blockTree, BlockTree, BLOCK_FANOUT, BLOCK_TREE_DEPTH } from '../../apps/container/cluster-view';
 import type { Block } from '../../controller/ipam';
 import { TUNNEL_PORT, SECURE_TUNNEL_PORT, PATCH_PORT, PHY_PATCH_PORT, objectId } from '../../controller/pipeline';
@@ -318,6 +319,16 @@ test('Ipam keeps its list of blocks until a block row changes: a claim, a releas
     assert.equal(ipam.allBlocks(), l1);
     // a claim that rolls back (the transaction fails after it) leaves the list as it was
     assert.throws(() => w.svc.store.tx(() => { ipam.allocate(w.svc.resources.network('ov1')!, 'kb'); throw new Error('rolled back'); }), /rolled back/);
+    assert.deepEqual(ipam.allBlocks().map((b) => b.host), ['ka']);
+    // ... even when the list was read inside it, and the next write is another claim (a count would repeat)
+    assert.throws(() => w.svc.store.tx(() => {
+      ipam.allocate(w.svc.resources.network('ov1')!, 'kb');
+      assert.deepEqual(ipam.allBlocks().map((b) => b.host), ['ka', 'kb']);
+      throw new Error('rolled back');
+    }), /rolled back/);
+    w.svc.store.tx(() => w.svc.store.db.prepare('INSERT INTO blocks (network_id, base, len, host) VALUES (?, ?, ?, ?)').run(w.svc.resources.network('ov1')!.id, ipToInt('10.61.0.224'), 28, 'kb'));
+    assert.deepEqual(ipam.allBlocks().map((b) => [b.host, intToIp(b.base)]), [['ka', '10.61.0.0'], ['kb', '10.61.0.224']]);
+    w.svc.store.db.prepare('DELETE FROM blocks WHERE host = ?').run('kb');
     assert.deepEqual(ipam.allBlocks().map((b) => b.host), ['ka']);
     // released when its last endpoint goes
     await w.svc.deleteEndpoint(e1.id);
