@@ -13,7 +13,7 @@
 import { parentPort, workerData, MessagePort } from 'node:worker_threads';
 import net from 'node:net';
 import tls from 'node:tls';
-import { Etcd3, IOptions, Lease, Watcher } from 'etcd3';
+import { Etcd3, IOptions, Lease, Range, Watcher } from 'etcd3';
 import { explainEtcdError } from './etcd-link';
 import type { EtcdOptions, EtcdSecrets, WorkerRequest, StreamMessage, KvChange } from './etcd-link';
 
@@ -23,6 +23,8 @@ const secrets = data.secrets;
 const flags = new Int32Array(data.flags);
 const P = opts.prefix;
 const DATA = `${P}data/`;
+/** Keys per page of the start snapshot (a page of endpoints: about 5 MiB at 10,000; gRPC refuses a response over 4 MiB). */
+const SNAPSHOT_PAGE = 2000;
 const SEQ = `${DATA}_seq`;
 const callMs = opts.callTimeoutMs;
 const useTls = secrets.ca !== undefined;
@@ -44,6 +46,8 @@ function clientOptions(): IOptions {
     dialTimeout: callMs,
     // streams (watch, keepalive) have no deadline; every unary call has one
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callMs }),
+    // a watch response may carry many events (gRPC's default refuses over 4 MiB; the snapshot reads in pages)
+    grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
   };
   if (useTls) {
     o.credentials = {
@@ -234,8 +238,23 @@ async function elect(): Promise<void> {
 async function handle(m: WorkerRequest): Promise<Record<string, unknown>> {
   switch (m.op) {
     case 'snapshot': {
-      const r = await client.getAll().prefix(DATA).exec();
-      return { revision: Number(r.header.revision), kvs: r.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), mod: Number(kv.mod_revision) })) };
+      // in pages, all at the first page's revision (one consistent state): a response is at most 4 MiB
+      // (gRPC's default), which one read of 10,000 endpoints already exceeded, so a controller could not start
+      const all = Range.prefix(DATA);
+      const kvs: { key: string; value: string; mod: number }[] = [];
+      let revision: number | undefined;
+      let start = all.start;
+      for (;;) {
+        const q = client.getAll().inRange(new Range(start, all.end)).limit(SNAPSHOT_PAGE);
+        if (revision !== undefined) q.revision(revision);
+        const r = await q.exec();
+        revision ??= Number(r.header.revision);
+        for (const kv of r.kvs) kvs.push({ key: kv.key.toString(), value: kv.value.toString(), mod: Number(kv.mod_revision) });
+        const last = r.kvs[r.kvs.length - 1];
+        if (!r.more || !last) break;
+        start = Buffer.concat([last.key, Buffer.from([0])]);
+      }
+      return { revision, kvs };
     }
     case 'txn': {
       let b = client.if(SEQ, 'Mod', '==', m.seqMod);

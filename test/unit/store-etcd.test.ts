@@ -142,6 +142,28 @@ test('a token revoked through one controller stops working on the others, which 
   await waitFor(() => b.events.find((e) => e.type === 'token.revoked' && (e as unknown as { tokenId: string }).tokenId === rec.id), { what: 'token.revoked on b' });
 });
 
+test('a store larger than one gRPC message (4 MiB) is read at start in pages: a controller of 10,000 endpoints could not start', { skip }, async () => {
+  const a = node('/t-big/');
+  a.svc.createHost({ name: 'hb', dpid: '00000000000000b1', underlayIp: '172.31.234.31' });
+  // 6 MiB of keys the replica does not know (they sort before the tables' rows, so the host is on a later page)
+  const { Etcd3 } = await import('etcd3');
+  const raw = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
+  try {
+    const value = 'x'.repeat(1500);
+    for (let i = 0; i < 4200; i += 100) {
+      const ops = Array.from({ length: 100 }, (_, j) => raw.put(`/t-big/data/aa-filler/${String(i + j).padStart(5, '0')}`).value(value));
+      await raw.if('/t-big/none', 'Version', '==', 0).then(...ops).commit();
+    }
+  } finally {
+    raw.close();
+  }
+  const b = node('/t-big/');
+  assert.equal(b.svc.resources.host('hb')?.dpid, '00000000000000b1', 'the row after 6 MiB of others was read');
+  // and the two stay one: a write through b reaches a
+  b.svc.createHost({ name: 'hb2', dpid: '00000000000000b2', underlayIp: '172.31.234.32' });
+  await waitFor(() => a.svc.resources.host('hb2'), { what: 'a sees b\'s write' });
+});
+
 test('a replica read again from etcd (after a change it could not apply) has every row back, and the listeners re-sync', { skip }, async () => {
   const a = node('/t-reload/');
   a.svc.createHost({ name: 'h1', dpid: '00000000000000d1', underlayIp: '172.31.234.41' });
