@@ -37,7 +37,6 @@ export class Readiness {
     this.metrics = m;
   }
 
-
   private setReady(e: EndpointRec): void {
     const at = new Date().toISOString();
     this.resources.setEndpointState(e.id, 'ready', at);
@@ -50,7 +49,7 @@ export class Readiness {
   markReady(dpid: string): void {
     const host = this.resources.hostByDpid(dpid);
     if (!host) return;
-    // most syncs find none pending: then the confirmed flows need no scan
+    // most syncs find none pending (the reconciler counts confirmed flows by endpoint for the others)
     const pending = this.resources.endpoints({ host: host.name, state: 'pending' });
     if (!pending.length) return;
     const ports = this.portNames(dpid);

@@ -62,7 +62,7 @@ function blockNodeFlows(c: Ctx, node: BlockTree, depth: number): FlowMod[] {
     const n = s.networks.get(b.networkId);
     const owner = b.host ? s.hosts.get(b.host) : undefined;
     if (!n || !tunneled(n) || !owner || owner.name === s.host) continue;
-    for (const f of c.memo(b, [b, owner], () => c.shared(b, [n, owner], remoteBlockView(c, n), () => remoteBlockFlows(c, b, n, owner)))) out.push(f);
+    for (const f of c.memo(b, [owner], () => c.shared(b, [n, owner], remoteBlockView(c, n), () => remoteBlockFlows(c, b, n, owner)))) out.push(f);
   }
   return out;
 }

@@ -153,8 +153,7 @@ export class WeftApi {
     private readonly requestTimeoutMs = REQUEST_TIMEOUT_MS,
     private readonly auth: ApiAuth = {},
   ) {
-    this.bases = base.split(',').map((x) => x.trim().replace(/\/+$/, '')).filter((x) => x !== '');
-    if (!this.bases.length) throw new CniError(CniCode.INVALID_CONFIG, 'no Weft API URL');
+    try { this.bases = apiUrls(base); } catch (e) { throw new CniError(CniCode.INVALID_CONFIG, `the Weft API URL ${(e as Error).message}`); }
     this.key = this.bases.join(',');
   }
 
